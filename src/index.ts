@@ -1,0 +1,23 @@
+/**
+ * The public surface of the `sluice` package: everything users may import, listed by name.
+ * Nothing else under src/ is reachable through the package's `exports`.
+ */
+
+// --- the write-ahead queue ---
+export type {
+  RecordId,
+  FsyncPolicy,
+  SourcePosition,
+  AppendOptions,
+  AppendResult,
+  QueueRecord,
+  RecoveryReport,
+  QueueMetrics,
+  Consumer,
+  QueueOptions,
+  Queue,
+} from './queue/types';
+
+// --- the logger ---
+
+// --- the agent ---

@@ -1,0 +1,132 @@
+/**
+ * The public contract of the write-ahead queue: what sources, sinks and the pipeline may rely on.
+ * The implementation (format, group commit, recovery) lives beside this file; its module header
+ * documents the on-disk format, the invariants and the recovery decision table.
+ *
+ * Ids: every event appended gets a monotonic 64-bit-safe id. A record holds one batch of `events`
+ * events and is named by the id of its first event; the next record's id is `id + events`.
+ * Ids are never reused, across restarts included, so a sink may use them as idempotency keys.
+ */
+
+declare const recordIdBrand: unique symbol;
+/** The id of a record: the id of its first event. Never mixed up with byte offsets or counts. */
+export type RecordId = number & { readonly [recordIdBrand]: 'RecordId' };
+export const asRecordId = (n: number): RecordId => n as RecordId;
+
+/** When an append's promise resolves. */
+export type FsyncPolicy =
+  /** After an fdatasync that covers the record (group commit): survives power loss. */
+  | { readonly mode: 'always' }
+  /** fdatasync at most every `intervalMs`; the append still resolves only after the fsync covering it. */
+  | { readonly mode: 'interval'; readonly intervalMs: number }
+  /** After the bytes are handed to the OS (write returned): survives a process crash, not power loss. */
+  | { readonly mode: 'never' };
+
+/** An opaque source position ("checkpoint") made durable in the same write as the data it describes. */
+export interface SourcePosition {
+  /** Stable key, e.g. `app:3f2a…` (source id + file fingerprint). */
+  readonly key: string;
+  /** Opaque to the queue. `null` forgets the key (e.g. the file is gone for good). */
+  readonly value: Uint8Array | null;
+}
+
+export interface AppendOptions {
+  /** Events in the payload (default 1). Record ids advance by this many. Must be >= 1. */
+  readonly events?: number;
+  /** Positions that become durable together with this record. */
+  readonly positions?: readonly SourcePosition[];
+}
+
+export interface AppendResult {
+  /** The id of the record (its first event). */
+  readonly id: RecordId;
+  /** The id the next record will get: `id + events`. */
+  readonly nextId: RecordId;
+}
+
+export interface QueueRecord {
+  readonly id: RecordId;
+  readonly events: number;
+  /** The payload bytes exactly as appended. */
+  readonly payload: Buffer;
+}
+
+/** What opening the queue found and did. Never fatal: damage is reported here and in metrics. */
+export interface RecoveryReport {
+  readonly segments: number;
+  readonly records: number;
+  /** Bytes cut off the end of the last segment (a torn write). */
+  readonly truncatedBytes: number;
+  /** Records skipped because their checksum or framing was bad. */
+  readonly corruptRecords: number;
+  /** Events lost inside those corrupt records, computed from the ids around them. */
+  readonly lostEvents: number;
+  /** Files in the directory the queue did not recognise (left alone) or removed (temp files). */
+  readonly unknownFiles: readonly string[];
+  /** Consumers whose cursor file was missing or damaged and fell back to the oldest retained record. */
+  readonly cursorsReset: readonly string[];
+  /** Human-readable lines, one per finding, for the agent's diagnostics. */
+  readonly notes: readonly string[];
+}
+
+export interface QueueMetrics {
+  appendedRecords: number;
+  appendedEvents: number;
+  appendedBytes: number;
+  ackedRecords: number;
+  ackedEvents: number;
+  deletedSegments: number;
+  deletedBytes: number;
+  fsyncs: number;
+  fsyncSecondsTotal: number;
+  corruptRecordsSkipped: number;
+  /** Bytes currently retained on disk (all segments). */
+  bytesOnDisk: number;
+  /** True while appends are waiting for space (`max_bytes` reached). */
+  full: boolean;
+  /** Total milliseconds appends spent waiting for space. */
+  fullMsTotal: number;
+}
+
+export interface Consumer {
+  readonly name: string;
+  /**
+   * The next records after everything this consumer has already been given, in order.
+   * Waits until at least one record is durable (per policy), or resolves `[]` when the queue closes
+   * or `signal` aborts. Never returns a record that is not yet acknowledged to its appender.
+   */
+  read(opts?: { maxRecords?: number; maxBytes?: number; signal?: AbortSignal }): Promise<QueueRecord[]>;
+  /** Acknowledge a delivered record (may be out of order; folds into a contiguous low-water mark). */
+  ack(id: RecordId): void;
+  /** The id below which every record is acknowledged (the persisted cursor once flushed). */
+  readonly ackedUpTo: RecordId;
+  /** Persist the cursor now (atomic: temp file, fsync, rename, fsync dir). Also done on a timer and on close. */
+  flushCursor(): Promise<void>;
+  /** Forget records handed out but not acked: the next read starts again at the low-water mark. */
+  rewind(): void;
+}
+
+export interface QueueOptions {
+  readonly dir: string;
+  /** Names of the consumers (sinks). Each gets its own persisted cursor. */
+  readonly consumers: readonly string[];
+  readonly fsync?: FsyncPolicy;
+  /** Segment size at which to roll to a new segment file (default 64 MiB). */
+  readonly segmentBytes?: number;
+  /** Bound on the bytes retained on disk (default 1 GiB). Appends wait when it is reached. */
+  readonly maxBytes?: number;
+  /** How often consumer cursors are persisted in the background (default 1000 ms). */
+  readonly cursorFlushMs?: number;
+}
+
+export interface Queue {
+  readonly recovery: RecoveryReport;
+  /** Resolves once the record is durable under the fsync policy; rejects only if the queue is closed or I/O failed. */
+  append(payload: Uint8Array, opts?: AppendOptions): Promise<AppendResult>;
+  /** The last durable position for every key (recovered on open, updated as appends become durable). */
+  positions(): ReadonlyMap<string, Uint8Array>;
+  consumer(name: string): Consumer;
+  metrics(): Readonly<QueueMetrics>;
+  /** Waits for in-flight appends, persists every cursor, releases the lock. */
+  close(): Promise<void>;
+}
