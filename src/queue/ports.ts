@@ -1,0 +1,82 @@
+/**
+ * Ports: everything the queue does with files and time goes through these two small interfaces, so
+ * the queue runs unchanged on the real disk (`./node-fs.ts`) and on a simulated disk in tests
+ * (`test/queue/sim-fs.ts`) that can crash at any step, lose unsynced writes, tear the last write and
+ * forget directory entries that were never synced.
+ *
+ * The semantics each method promises are the ones a POSIX file system gives, and the simulation
+ * must honour exactly these (no more durability than Linux gives, no less):
+ *
+ * - `FileHandle.writev` appends at the current end of the file (files are opened for append or
+ *   written sequentially from offset 0). Returned data is visible to reads at once, but is durable
+ *   only after `datasync()` on that handle returns.
+ * - `datasync()` makes the file's data and size durable. It does NOT make the file's directory entry
+ *   durable: a file created (or renamed, or unlinked) since the last `syncDir()` of its directory
+ *   may be absent (or present under its old name) after a crash.
+ * - `rename` is atomic: after a crash, exactly one of the old or the new name exists (both if the
+ *   directory was never synced and the target did not exist before: the old one remains).
+ * - After a crash, an unsynced append may be missing entirely or cut at any byte (torn write); bytes
+ *   that were never written never appear (no garbage beyond what was written; a real disk may write
+ *   zeros in a torn sector, and a sim may model that too: readers must tolerate it).
+ */
+
+export interface FileStat {
+  readonly size: number;
+}
+
+export interface FileHandle {
+  /** Write all buffers at the end of the file as one write (writev). Resolves when the OS has them. */
+  writev(buffers: readonly Uint8Array[]): Promise<void>;
+  /** Read up to `length` bytes at `position` into `buffer` at `offset`; resolves to bytes read (0 at EOF). */
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /** fdatasync: the data and size of this file are durable when this resolves. */
+  datasync(): Promise<void>;
+  /** Cut the file to `length` bytes (used by recovery to drop a torn tail); durable after datasync. */
+  truncate(length: number): Promise<void>;
+  stat(): Promise<FileStat>;
+  close(): Promise<void>;
+}
+
+export type OpenMode =
+  /** read only; the file must exist */
+  | 'read'
+  /** read + append; created if missing */
+  | 'append'
+  /** write from offset 0; created, or truncated if it exists */
+  | 'truncate'
+  /** write from offset 0; fails with code EEXIST if it exists */
+  | 'exclusive';
+
+export interface FileSystem {
+  open(path: string, mode: OpenMode): Promise<FileHandle>;
+  /** Names (not paths) of the entries in `dir`, in no particular order. Rejects with ENOENT if missing. */
+  readdir(dir: string): Promise<string[]>;
+  /** Create `dir` and its parents if missing. */
+  mkdirp(dir: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  /** `null` when the path does not exist. */
+  stat(path: string): Promise<FileStat | null>;
+  /** fsync the directory itself: makes creations, renames and unlinks in it durable. */
+  syncDir(dir: string): Promise<void>;
+  /** Whether a process with this pid is alive (for stale lock files). The sim says false after a crash. */
+  processAlive(pid: number): boolean;
+  /** The pid of this process (the sim gives each "boot" its own). */
+  readonly pid: number;
+}
+
+/** Errors from a FileSystem carry a Node-style `code` (ENOENT, EEXIST, ENOSPC, EIO …). */
+export interface FsError extends Error {
+  code: string;
+}
+
+export interface Timer {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  /** Run `fn` after `ms`; the returned timer does not keep the process alive (unref'd). */
+  setTimer(ms: number, fn: () => void): Timer;
+}

@@ -1,0 +1,46 @@
+/**
+ * The contract between sources and the pipeline.
+ *
+ * A source turns input into batches of complete lines and hands each batch to `ctx.emit`. The
+ * promise `emit` returns resolves only when the batch is durable in the queue (together with the
+ * positions the batch carries); only then may the source consider that input consumed. A source
+ * that is stopped finishes (or abandons, without advancing its positions) the batch in hand and
+ * resolves `run()`.
+ */
+import type { SourcePosition } from '../queue/types';
+
+export interface SourceBatch {
+  /** Complete lines, each ending in `\n` (a `\r\n` ending is kept as read). Never a partial line. */
+  readonly lines: Buffer;
+  /** Number of lines in `lines` (>= 1). */
+  readonly events: number;
+  /** Where the lines came from (the file path for the file source); carried into JSON output. */
+  readonly origin?: string;
+  /** Positions made durable with this batch (the file source: fingerprint + offset per file). */
+  readonly positions?: readonly SourcePosition[];
+}
+
+/** The agent's own diagnostics: one line per event on stderr, leveled, never mixed into data. */
+export interface Diagnostics {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface SourceContext {
+  /** The source's id from the config (`sources.<id>`). Position keys must start with `<id>:`. */
+  readonly id: string;
+  /** Resolves when the batch (and its positions) are durable in the queue. */
+  emit(batch: SourceBatch): Promise<void>;
+  /** Last durable positions recovered from the queue, for every key (filter on your `<id>:` prefix). */
+  readonly positions: ReadonlyMap<string, Uint8Array>;
+  readonly log: Diagnostics;
+  /** Aborted when the agent stops taking input. */
+  readonly signal: AbortSignal;
+}
+
+export interface Source {
+  /** Runs until `ctx.signal` aborts and the batch in hand is emitted (or the input ends: stdin EOF). */
+  run(ctx: SourceContext): Promise<void>;
+}
