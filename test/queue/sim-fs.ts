@@ -1,0 +1,922 @@
+/**
+ * A simulated disk for the queue's tests: an in-memory `FileSystem` that models what a real disk
+ * plus the Linux page cache keep and lose on power loss, and a virtual `Clock` that only moves when
+ * the test drives it. Both are seeded, so the same seed replays the same run byte for byte.
+ *
+ * The model (it honours exactly the semantics written in `src/queue/ports.ts`, no more, no less):
+ *
+ * - Files are inodes. Each has a volatile content (what reads see: every write, at once) and a
+ *   durable content (what `datasync()` last made durable). Internally the durable content is the
+ *   first `stable` bytes of the volatile content plus `durTail`, the durable bytes that a later
+ *   truncate cut off; appends never touch the stable prefix, so `datasync` costs no copy.
+ * - Directories have a volatile entry map (what `readdir`/`open` see) and a durable entry map, plus
+ *   the log of entry changes since the last `syncDir`. Create, rename and unlink are entries in that
+ *   log; a rename is one atomic entry. `syncDir` makes the volatile map durable.
+ * - `crash()` (power loss): every handle and every view of the old boot becomes dead (later calls
+ *   reject with `EIO` and `simCrashed: true`). Each directory keeps its durable map plus a random
+ *   prefix of its change log (a journaling file system commits metadata in order, and may have
+ *   committed more than was asked). Each file keeps its durable content, or its whole volatile
+ *   content, or the stable prefix plus a random part of the unsynced suffix (a torn write),
+ *   optionally with the end of that part zero-filled (the size reached the disk, the data did not).
+ *   Bytes that were never written never appear. `crash({ kind: 'process' })` models a process
+ *   crash instead: the page cache survives, so everything written is kept.
+ * - After a crash, `reboot()` gives a new view with a new pid; `processAlive(oldPid)` is false.
+ * - Every async operation is a numbered step. `crashAt(n)` crashes in the middle of step n (a
+ *   `writev` lands a random prefix of its bytes first). Faults: each step may fail with `EIO`, and
+ *   writes/creates with `ENOSPC`, with a given probability; a failed `writev` may have written a
+ *   prefix of its bytes, as a real short write does.
+ * - Operations resolve asynchronously after a seeded number of microtask yields, or of virtual
+ *   milliseconds when a `SimClock` is attached, so concurrent operations interleave differently
+ *   per seed but identically for one seed.
+ *
+ * Not modelled: cross-directory rename atomicity (it is logged as two entry changes), hard links,
+ * permissions, free-space accounting, bit rot (use `corrupt()` to flip bytes on purpose).
+ */
+import { posix } from 'node:path';
+import type { Clock, FileHandle, FileStat, FileSystem, FsError, OpenMode, Timer } from '../../src/queue/ports';
+
+// ---------------------------------------------------------------------------------------------
+// Seeded randomness
+
+/** A small, fast, seeded PRNG (mulberry32). Same seed, same sequence. */
+export interface Rng {
+  readonly seed: number;
+  /** Uniform in [0, 1). */
+  next(): number;
+  /** Uniform integer in [0, n). */
+  int(n: number): number;
+  /** Uniform integer in [lo, hi] (both inclusive). */
+  range(lo: number, hi: number): number;
+  chance(p: number): boolean;
+  pick<T>(items: readonly T[]): T;
+  /** An independent generator derived from this one's next output. */
+  fork(): Rng;
+}
+
+export function createRng(seed: number): Rng {
+  let a = seed >>> 0;
+  const next = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const rng: Rng = {
+    seed: seed >>> 0,
+    next,
+    int: (n) => Math.floor(next() * n),
+    range: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)),
+    chance: (p) => next() < p,
+    pick: <T>(items: readonly T[]): T => {
+      if (items.length === 0) throw new RangeError('pick from an empty list');
+      return items[Math.floor(next() * items.length)] as T;
+    },
+    fork: () => createRng(Math.floor(next() * 4294967296)),
+  };
+  return rng;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Virtual time
+
+/** What `SimClock.runUntil` saw. */
+export type RunOutcome<T> =
+  | { readonly status: 'resolved'; readonly value: T }
+  | { readonly status: 'rejected'; readonly error: unknown }
+  /** `stop()` returned true (e.g. the file system crashed) before the promise settled. */
+  | { readonly status: 'stopped' }
+  /** Nothing left to run (no timer pending, no microtask) and the promise is still pending. */
+  | { readonly status: 'deadlock' }
+  /** Virtual time passed `maxMs` or the timer budget ran out before the promise settled. */
+  | { readonly status: 'timeout' };
+
+interface SimTimer {
+  readonly due: number;
+  readonly seq: number;
+  fn: (() => void) | null;
+}
+
+const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Manual virtual time. Timers fire only when the test drives the clock (`runUntil`, `advance`),
+ * one per macrotask turn, so every promise chain a timer starts settles before the next one fires.
+ */
+export class SimClock implements Clock {
+  private time: number;
+  private seq = 0;
+  private timers: SimTimer[] = [];
+  private halted = false;
+  /** Errors thrown by timer callbacks (a real process would die of them). */
+  readonly errors: unknown[] = [];
+  /** Timers fired so far. */
+  fired = 0;
+
+  constructor(start = 0) {
+    this.time = start;
+  }
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimer(ms: number, fn: () => void): Timer {
+    if (this.halted) return { cancel: () => undefined };
+    const t: SimTimer = { due: this.time + Math.max(0, Number.isFinite(ms) ? ms : 0), seq: this.seq++, fn };
+    // Keep `timers` sorted by (due, seq): binary search for the insertion point.
+    let lo = 0;
+    let hi = this.timers.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const m = this.timers[mid] as SimTimer;
+      if (m.due < t.due || (m.due === t.due && m.seq < t.seq)) lo = mid + 1;
+      else hi = mid;
+    }
+    this.timers.splice(lo, 0, t);
+    return {
+      cancel: () => {
+        if (t.fn === null) return;
+        t.fn = null;
+        const i = this.timers.indexOf(t);
+        if (i >= 0) this.timers.splice(i, 1);
+      },
+    };
+  }
+
+  /** A promise that resolves after `ms` virtual milliseconds (never, once halted). */
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.setTimer(ms, resolve);
+    });
+  }
+
+  /** Timers waiting to fire. */
+  get pending(): number {
+    return this.timers.length;
+  }
+
+  /** Stop time for good (the process died): pending timers never fire, new ones are ignored. */
+  halt(): void {
+    this.halted = true;
+    for (const t of this.timers) t.fn = null;
+    this.timers = [];
+  }
+
+  /** Fire the earliest timer, moving time to its due time. False when none is pending. */
+  fireNext(): boolean {
+    const t = this.timers.shift();
+    if (t === undefined) return false;
+    if (t.due > this.time) this.time = t.due;
+    const fn = t.fn;
+    t.fn = null;
+    if (fn !== null) {
+      this.fired++;
+      try {
+        fn();
+      } catch (err) {
+        this.errors.push(err);
+      }
+    }
+    return true;
+  }
+
+  /** Move time forward by `ms`, firing every timer due on the way (letting each one's work settle). */
+  async advance(ms: number): Promise<void> {
+    const until = this.time + ms;
+    await macrotask();
+    for (;;) {
+      const t = this.timers[0];
+      if (t === undefined || t.due > until) break;
+      this.fireNext();
+      await macrotask();
+    }
+    if (until > this.time) this.time = until;
+  }
+
+  /**
+   * Drive virtual time until `promise` settles. Between timer firings every microtask runs, so the
+   * outcome depends only on the seeds. Reports a deadlock when the promise is pending with nothing
+   * left to run, and a timeout past `maxMs` of virtual time or `maxTimers` firings.
+   */
+  async runUntil<T>(
+    promise: Promise<T>,
+    opts: { maxMs?: number; maxTimers?: number; stop?: () => boolean } = {},
+  ): Promise<RunOutcome<T>> {
+    let outcome: RunOutcome<T> | null = null;
+    promise.then(
+      (value) => {
+        outcome = { status: 'resolved', value };
+      },
+      (error: unknown) => {
+        outcome = { status: 'rejected', error };
+      },
+    );
+    const deadline = this.time + (opts.maxMs ?? 60_000);
+    let budget = opts.maxTimers ?? 100_000;
+    for (;;) {
+      await macrotask();
+      if (outcome !== null) return outcome;
+      if (opts.stop?.() === true) return { status: 'stopped' };
+      if (this.timers.length === 0) {
+        // A second turn, in case something scheduled with setImmediate is still in flight.
+        await macrotask();
+        if (outcome !== null) return outcome;
+        if (opts.stop?.() === true) return { status: 'stopped' };
+        if (this.timers.length === 0) return { status: 'deadlock' };
+      }
+      const next = this.timers[0] as SimTimer;
+      if (next.due > deadline || budget-- <= 0) return { status: 'timeout' };
+      this.fireNext();
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The disk model
+
+class SimFile {
+  readonly kind = 'file';
+  data: Buffer;
+  size: number;
+  /** Bytes [0, stable) of `data` are identical to the durable content. */
+  stable: number;
+  /** The durable bytes after `stable` (cut off the volatile view by a truncate since the last sync). */
+  durTail: Buffer;
+
+  constructor(readonly ino: number) {
+    this.data = Buffer.alloc(0);
+    this.size = 0;
+    this.stable = 0;
+    this.durTail = EMPTY;
+  }
+
+  get dirty(): boolean {
+    return this.stable !== this.size || this.durTail.length !== 0;
+  }
+
+  volatile(): Buffer {
+    return this.data.subarray(0, this.size);
+  }
+
+  durable(): Buffer {
+    return Buffer.concat([this.data.subarray(0, this.stable), this.durTail]);
+  }
+
+  append(bytes: Uint8Array): void {
+    const end = this.size + bytes.length;
+    if (end > this.data.length) {
+      const grown = Buffer.alloc(Math.max(end, this.data.length * 2, 256));
+      this.data.copy(grown, 0, 0, this.size);
+      this.data = grown;
+    }
+    this.data.set(bytes, this.size);
+    this.size = end;
+  }
+
+  truncate(length: number): void {
+    if (length < this.stable) {
+      this.durTail = Buffer.concat([this.data.subarray(length, this.stable), this.durTail]);
+      this.stable = length;
+    }
+    if (length > this.size) {
+      const old = this.size;
+      this.append(Buffer.alloc(length - old));
+    } else {
+      this.size = length;
+    }
+  }
+
+  sync(): void {
+    this.stable = this.size;
+    this.durTail = EMPTY;
+  }
+
+  /** Replace all content (after a crash): everything is durable. */
+  reset(content: Buffer): void {
+    this.data = Buffer.from(content);
+    this.size = content.length;
+    this.stable = content.length;
+    this.durTail = EMPTY;
+  }
+}
+
+type Entry = [name: string, node: SimNode | null];
+
+class SimDir {
+  readonly kind = 'dir';
+  readonly entries = new Map<string, SimNode>();
+  durable = new Map<string, SimNode>();
+  /** Entry changes since the last sync, oldest first; each one is applied atomically. */
+  log: Entry[][] = [];
+
+  change(changes: Entry[]): void {
+    for (const [name, node] of changes) {
+      if (node === null) this.entries.delete(name);
+      else this.entries.set(name, node);
+    }
+    this.log.push(changes);
+  }
+
+  sync(): void {
+    this.durable = new Map(this.entries);
+    this.log = [];
+  }
+}
+
+type SimNode = SimFile | SimDir;
+
+const EMPTY = Buffer.alloc(0);
+
+/** How a crash treated one file, for tests and failure traces. */
+export type FileFate = 'clean' | 'kept' | 'dropped' | 'torn' | 'torn-zeroed';
+
+export interface CrashReport {
+  readonly kind: 'power' | 'process';
+  /** Step number of the old boot at which it crashed. */
+  readonly atStep: number;
+  /** For every reachable file that had unsynced data: what became of it. */
+  readonly files: ReadonlyMap<string, FileFate>;
+  /** For every directory with unsynced entry changes: how many of them were kept, of how many. */
+  readonly dirs: ReadonlyMap<string, readonly [kept: number, of: number]>;
+}
+
+export interface SimFaults {
+  /** Probability that any step fails with EIO before taking effect (default 0). */
+  readonly eio?: number;
+  /** Probability that a writev, or an open that creates, fails with ENOSPC (default 0). */
+  readonly enospc?: number;
+  /** Whether a failed writev may have written a prefix of its bytes (default true). */
+  readonly partialWrites?: boolean;
+}
+
+export interface SimOptions {
+  readonly seed: number;
+  /** Attach a virtual clock: steps then take 0–`maxLatencyMs` virtual ms (some still resolve on microtasks). */
+  readonly clock?: SimClock;
+  readonly maxLatencyMs?: number;
+  readonly faults?: SimFaults;
+  /** Whether a torn write may end in zeros (the size reached the disk, the data did not). Default true. */
+  readonly zeroFill?: boolean;
+}
+
+/** The persistent part shared by every boot: the namespace, the file contents and the RNG. */
+export class SimDisk {
+  readonly root = new SimDir();
+  readonly rng: Rng;
+  private inodes = 0;
+  private pids = 4242;
+  crashes = 0;
+
+  constructor(readonly seed: number) {
+    this.rng = createRng(seed);
+  }
+
+  newFile(): SimFile {
+    return new SimFile(++this.inodes);
+  }
+
+  nextPid(): number {
+    return this.pids++;
+  }
+}
+
+export class SimFsError extends Error implements FsError {
+  readonly code: string;
+  readonly syscall: string;
+  readonly path: string;
+  /** True when the operation failed because the simulated machine lost power or crashed. */
+  readonly simCrashed: boolean;
+  constructor(code: string, syscall: string, path: string, detail: string, simCrashed = false) {
+    super(`${code}: ${detail}, ${syscall} '${path}'`);
+    this.name = 'SimFsError';
+    this.code = code;
+    this.syscall = syscall;
+    this.path = path;
+    this.simCrashed = simCrashed;
+  }
+}
+
+/** True when `err` is the rejection of an operation cut short by a simulated crash. */
+export const isSimCrash = (err: unknown): boolean => err instanceof SimFsError && err.simCrashed;
+
+/** Thrown inside a step to say "the crash happened here". */
+class CrashNow extends Error {}
+
+const normalize = (p: string): string => posix.resolve('/', p);
+
+/**
+ * One boot of the simulated machine. `new SimFileSystem({ seed })` formats a fresh disk;
+ * `reboot()` after `crash()` starts the next boot on the same disk.
+ */
+export class SimFileSystem implements FileSystem {
+  readonly disk: SimDisk;
+  readonly pid: number;
+  readonly clock: SimClock | undefined;
+  private readonly rng: Rng;
+  private readonly opts: SimOptions;
+  private dead = false;
+  private crashAtStep = 0;
+  private stepCount = 0;
+  /** Set once this boot crashed. */
+  lastCrash: CrashReport | null = null;
+  /** One line per completed step when tracing is on (for failure reports). */
+  trace: string[] | null = null;
+  private readonly crashListeners: (() => void)[] = [];
+
+  constructor(opts: SimOptions, disk?: SimDisk) {
+    this.opts = opts;
+    this.disk = disk ?? new SimDisk(opts.seed);
+    this.rng = disk === undefined ? this.disk.rng.fork() : createRng(opts.seed);
+    this.pid = this.disk.nextPid();
+    this.clock = opts.clock;
+  }
+
+  /** Steps started so far in this boot. */
+  get steps(): number {
+    return this.stepCount;
+  }
+
+  get crashed(): boolean {
+    return this.dead;
+  }
+
+  /** Crash in the middle of step `n` of this boot (1-based; 0 disables). */
+  crashAt(n: number): void {
+    this.crashAtStep = n;
+  }
+
+  onCrash(fn: () => void): void {
+    this.crashListeners.push(fn);
+  }
+
+  /** Start the next boot on the same disk (after a crash or a clean shutdown of every user). */
+  reboot(opts: Partial<SimOptions> = {}): SimFileSystem {
+    if (!this.dead) this.dead = true;
+    return new SimFileSystem({ ...this.opts, ...opts, seed: opts.seed ?? this.disk.rng.int(4294967296) }, this.disk);
+  }
+
+  processAlive(pid: number): boolean {
+    return pid === this.pid && !this.dead;
+  }
+
+  // --- FileSystem ----------------------------------------------------------------------------
+
+  async open(path: string, mode: OpenMode): Promise<FileHandle> {
+    const p = normalize(path);
+    return this.step('open', p, () => {
+      const { dir, name } = this.parentOf(p, 'open');
+      const existing = dir.entries.get(name);
+      if (existing !== undefined && existing.kind === 'dir') throw this.err('EISDIR', 'open', p);
+      let file: SimFile;
+      switch (mode) {
+        case 'read':
+          if (existing === undefined) throw this.err('ENOENT', 'open', p);
+          file = existing;
+          break;
+        case 'exclusive':
+          if (existing !== undefined) throw this.err('EEXIST', 'open', p);
+          file = this.create(dir, name, p);
+          break;
+        case 'append':
+          file = existing ?? this.create(dir, name, p);
+          break;
+        case 'truncate':
+          if (existing === undefined) file = this.create(dir, name, p);
+          else {
+            file = existing;
+            file.truncate(0);
+          }
+          break;
+        default: {
+          const never: never = mode;
+          throw new TypeError(`unknown open mode ${String(never)}`);
+        }
+      }
+      return new SimHandle(this, file, p, mode === 'read');
+    });
+  }
+
+  async readdir(path: string): Promise<string[]> {
+    const p = normalize(path);
+    return this.step('readdir', p, () => [...this.dirAt(p, 'readdir').entries.keys()]);
+  }
+
+  async mkdirp(path: string): Promise<void> {
+    const p = normalize(path);
+    return this.step('mkdir', p, () => {
+      let dir = this.disk.root;
+      for (const part of p.split('/').filter((s) => s !== '')) {
+        const next = dir.entries.get(part);
+        if (next === undefined) {
+          const made = new SimDir();
+          dir.change([[part, made]]);
+          dir = made;
+        } else if (next.kind === 'file') {
+          throw this.err('ENOTDIR', 'mkdir', p);
+        } else {
+          dir = next;
+        }
+      }
+    });
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const f = normalize(from);
+    const t = normalize(to);
+    return this.step('rename', `${f} -> ${t}`, () => {
+      const src = this.parentOf(f, 'rename');
+      const node = src.dir.entries.get(src.name);
+      if (node === undefined) throw this.err('ENOENT', 'rename', f);
+      const dst = this.parentOf(t, 'rename');
+      const target = dst.dir.entries.get(dst.name);
+      if (target !== undefined && target.kind !== node.kind) throw this.err(target.kind === 'dir' ? 'EISDIR' : 'ENOTDIR', 'rename', t);
+      if (f === t) return;
+      if (src.dir === dst.dir) {
+        src.dir.change([
+          [src.name, null],
+          [dst.name, node],
+        ]);
+      } else {
+        dst.dir.change([[dst.name, node]]);
+        src.dir.change([[src.name, null]]);
+      }
+    });
+  }
+
+  async unlink(path: string): Promise<void> {
+    const p = normalize(path);
+    return this.step('unlink', p, () => {
+      const { dir, name } = this.parentOf(p, 'unlink');
+      const node = dir.entries.get(name);
+      if (node === undefined) throw this.err('ENOENT', 'unlink', p);
+      if (node.kind === 'dir') throw this.err('EISDIR', 'unlink', p);
+      dir.change([[name, null]]);
+    });
+  }
+
+  async stat(path: string): Promise<FileStat | null> {
+    const p = normalize(path);
+    return this.step('stat', p, () => {
+      const node = this.lookup(p);
+      if (node === undefined) return null;
+      return { size: node.kind === 'file' ? node.size : 0 };
+    });
+  }
+
+  async syncDir(path: string): Promise<void> {
+    const p = normalize(path);
+    return this.step('syncdir', p, () => {
+      this.dirAt(p, 'fsync').sync();
+    });
+  }
+
+  // --- crash -----------------------------------------------------------------------------------
+
+  /**
+   * Lose power now (or, with `kind: 'process'`, kill the process: the page cache survives).
+   * Every handle and this view die; the disk keeps what a real one would. Call `reboot()` next.
+   */
+  crash(opts: { kind?: 'power' | 'process'; rng?: Rng } = {}): CrashReport {
+    if (this.dead) throw new Error('this boot of the simulated machine is already over');
+    this.dead = true;
+    this.clock?.halt();
+    const kind = opts.kind ?? 'power';
+    const rng = opts.rng ?? this.disk.rng;
+    const zeroFill = this.opts.zeroFill ?? true;
+    const files = new Map<string, FileFate>();
+    const dirs = new Map<string, readonly [number, number]>();
+    this.disk.crashes++;
+
+    // 1. Directories: the durable map plus a prefix of the unsynced changes.
+    const walkDirs = (dir: SimDir, path: string): void => {
+      if (dir.log.length > 0) {
+        let keep: number;
+        if (kind === 'process') keep = dir.log.length;
+        else {
+          const r = rng.next();
+          keep = r < 0.4 ? 0 : r < 0.7 ? dir.log.length : rng.int(dir.log.length + 1);
+        }
+        const next = new Map(dir.durable);
+        for (const changes of dir.log.slice(0, keep)) {
+          for (const [name, node] of changes) {
+            if (node === null) next.delete(name);
+            else next.set(name, node);
+          }
+        }
+        dirs.set(path, [keep, dir.log.length]);
+        dir.durable = next;
+        dir.log = [];
+      }
+      dir.entries.clear();
+      for (const [name, node] of dir.durable) dir.entries.set(name, node);
+      for (const [name, node] of dir.entries) if (node.kind === 'dir') walkDirs(node, posix.join(path, name));
+    };
+    walkDirs(this.disk.root, '/');
+
+    // 2. Files that are still reachable: durable content, all of it, or a torn part of the rest.
+    const seen = new Set<SimFile>();
+    const walkFiles = (dir: SimDir, path: string): void => {
+      const names = [...dir.entries.keys()].sort();
+      for (const name of names) {
+        const node = dir.entries.get(name) as SimNode;
+        const p = posix.join(path, name);
+        if (node.kind === 'dir') {
+          walkFiles(node, p);
+          continue;
+        }
+        if (seen.has(node)) continue;
+        seen.add(node);
+        if (!node.dirty) continue;
+        if (kind === 'process') {
+          node.sync();
+          files.set(p, 'kept');
+          continue;
+        }
+        const r = rng.next();
+        const stable = node.stable;
+        const size = node.size;
+        if (r < 0.25 || size <= stable) {
+          // Nothing of the unsynced part reached the disk (also: a truncate that did not).
+          if (r >= 0.25 && size <= stable && rng.chance(0.5)) {
+            node.sync();
+            files.set(p, 'kept');
+          } else {
+            node.reset(node.durable());
+            files.set(p, 'dropped');
+          }
+        } else if (r < 0.5) {
+          node.sync();
+          files.set(p, 'kept');
+        } else {
+          const cut = rng.range(stable, size - 1);
+          const content = Buffer.from(node.data.subarray(0, cut));
+          if (zeroFill && cut > stable && rng.chance(0.4)) {
+            content.fill(0, rng.range(stable, cut - 1));
+            files.set(p, 'torn-zeroed');
+          } else {
+            files.set(p, 'torn');
+          }
+          node.reset(content);
+        }
+      }
+    };
+    walkFiles(this.disk.root, '/');
+
+    const report: CrashReport = { kind, atStep: this.stepCount, files, dirs };
+    this.lastCrash = report;
+    for (const fn of this.crashListeners) fn();
+    return report;
+  }
+
+  // --- helpers for tests (not steps, no faults, no crash checks) --------------------------------
+
+  /** The volatile content of a file (what a read would see), or null. */
+  peek(path: string): Buffer | null {
+    const node = this.lookup(normalize(path));
+    return node?.kind === 'file' ? Buffer.from(node.volatile()) : null;
+  }
+
+  /** The content this file would have if its data were the only thing at stake in a crash. */
+  peekDurable(path: string): Buffer | null {
+    const node = this.lookup(normalize(path));
+    return node?.kind === 'file' ? node.durable() : null;
+  }
+
+  /** Names in a directory, sorted (volatile view), or null if it is not a directory. */
+  list(path: string): string[] | null {
+    const node = this.lookup(normalize(path));
+    return node?.kind === 'dir' ? [...node.entries.keys()].sort() : null;
+  }
+
+  /** Create or replace a file with `content`, durably (entries of every parent synced too). */
+  putDurable(path: string, content: Uint8Array): void {
+    const p = normalize(path);
+    let dir = this.disk.root;
+    const parts = p.split('/').filter((s) => s !== '');
+    const name = parts.pop();
+    if (name === undefined) throw new Error(`not a file path: ${path}`);
+    for (const part of parts) {
+      let next = dir.entries.get(part);
+      if (next === undefined) {
+        next = new SimDir();
+        dir.change([[part, next]]);
+      }
+      if (next.kind !== 'dir') throw new Error(`not a directory: ${part} in ${path}`);
+      dir.sync();
+      dir = next;
+    }
+    const file = this.disk.newFile();
+    file.append(content);
+    file.sync();
+    dir.change([[name, file]]);
+    dir.sync();
+  }
+
+  /** Create directories durably (every level's entry synced). */
+  mkdirDurable(path: string): void {
+    let dir = this.disk.root;
+    for (const part of normalize(path).split('/').filter((s) => s !== '')) {
+      let next = dir.entries.get(part);
+      if (next === undefined) {
+        next = new SimDir();
+        dir.change([[part, next]]);
+        dir.sync();
+      }
+      if (next.kind !== 'dir') throw new Error(`not a directory: ${part} in ${path}`);
+      dir = next;
+    }
+  }
+
+  /** XOR `mask` into the byte at `offset`, in the volatile and the durable content (bit rot). */
+  corrupt(path: string, offset: number, mask = 0xff): void {
+    const node = this.lookup(normalize(path));
+    if (node?.kind !== 'file' || offset >= Math.max(node.size, node.stable + node.durTail.length)) {
+      throw new Error(`cannot corrupt ${path} at ${offset}`);
+    }
+    if (offset < node.size) node.data[offset] = (node.data[offset] as number) ^ mask;
+    const inTail = offset - node.stable;
+    if (inTail >= 0 && inTail < node.durTail.length) {
+      const tail = Buffer.from(node.durTail);
+      tail[inTail] = (tail[inTail] as number) ^ mask;
+      node.durTail = tail;
+    }
+  }
+
+  // --- internals -------------------------------------------------------------------------------
+
+  /** @internal Run one step: count it, wait a seeded while, maybe fail or crash, then act. */
+  async step<T>(syscall: string, path: string, act: () => T, partial?: (rng: Rng) => void): Promise<T> {
+    const n = ++this.stepCount;
+    if (this.dead) throw this.crashedErr(syscall, path);
+    await this.latency();
+    if (this.dead) throw this.crashedErr(syscall, path);
+    if (n === this.crashAtStep) {
+      // The crash happens while this step is in flight: it may have happened or not.
+      if (partial !== undefined) partial(this.rng);
+      else if (this.rng.chance(0.5)) {
+        try {
+          act();
+        } catch {
+          // it failed anyway
+        }
+      }
+      this.trace?.push(`#${n} ${syscall} ${path} -> crash`);
+      this.crash();
+      throw this.crashedErr(syscall, path);
+    }
+    const faults = this.opts.faults;
+    if (faults !== undefined) {
+      const writes = syscall === 'writev' || (syscall === 'open' && this.lookup(path) === undefined);
+      if (writes && faults.enospc !== undefined && this.rng.chance(faults.enospc)) {
+        if (partial !== undefined && faults.partialWrites !== false) partial(this.rng);
+        this.trace?.push(`#${n} ${syscall} ${path} -> ENOSPC`);
+        throw this.err('ENOSPC', syscall, path, 'no space left on device (injected)');
+      }
+      if (faults.eio !== undefined && this.rng.chance(faults.eio)) {
+        if (partial !== undefined && faults.partialWrites !== false) partial(this.rng);
+        this.trace?.push(`#${n} ${syscall} ${path} -> EIO`);
+        throw this.err('EIO', syscall, path, 'i/o error (injected)');
+      }
+    }
+    try {
+      const out = act();
+      this.trace?.push(`#${n} ${syscall} ${path}`);
+      return out;
+    } catch (err) {
+      this.trace?.push(`#${n} ${syscall} ${path} -> ${(err as FsError).code ?? String(err)}`);
+      throw err;
+    }
+  }
+
+  private async latency(): Promise<void> {
+    const r = this.rng.next();
+    if (this.clock !== undefined && r < 0.3) {
+      await this.clock.sleep(this.rng.range(0, this.opts.maxLatencyMs ?? 2));
+      return;
+    }
+    const yields = Math.floor(r * 10) % 4;
+    for (let i = 0; i < yields; i++) await Promise.resolve();
+  }
+
+  /** @internal */
+  crashedErr(syscall: string, path: string): SimFsError {
+    return new SimFsError('EIO', syscall, path, 'simulated machine crashed', true);
+  }
+
+  /** @internal */
+  err(code: string, syscall: string, path: string, detail?: string): SimFsError {
+    const details: Record<string, string> = {
+      ENOENT: 'no such file or directory',
+      EEXIST: 'file already exists',
+      ENOTDIR: 'not a directory',
+      EISDIR: 'illegal operation on a directory',
+      EBADF: 'bad file descriptor',
+    };
+    return new SimFsError(code, syscall, path, detail ?? details[code] ?? code);
+  }
+
+  private create(dir: SimDir, name: string, _path: string): SimFile {
+    const file = this.disk.newFile();
+    dir.change([[name, file]]);
+    return file;
+  }
+
+  private lookup(p: string): SimNode | undefined {
+    let node: SimNode = this.disk.root;
+    for (const part of p.split('/')) {
+      if (part === '') continue;
+      if (node.kind !== 'dir') return undefined;
+      const next: SimNode | undefined = node.entries.get(part);
+      if (next === undefined) return undefined;
+      node = next;
+    }
+    return node;
+  }
+
+  private dirAt(p: string, syscall: string): SimDir {
+    const node = this.lookup(p);
+    if (node === undefined) throw this.err('ENOENT', syscall, p);
+    if (node.kind !== 'dir') throw this.err('ENOTDIR', syscall, p);
+    return node;
+  }
+
+  private parentOf(p: string, syscall: string): { dir: SimDir; name: string } {
+    if (p === '/') throw this.err('EISDIR', syscall, p);
+    const dir = this.dirAt(posix.dirname(p), syscall);
+    return { dir, name: posix.basename(p) };
+  }
+}
+
+class SimHandle implements FileHandle {
+  private closed = false;
+
+  constructor(
+    private readonly fs: SimFileSystem,
+    private readonly file: SimFile,
+    private readonly path: string,
+    private readonly readOnly: boolean,
+  ) {}
+
+  writev(buffers: readonly Uint8Array[]): Promise<void> {
+    // Copy now: the caller may reuse its buffers once the promise resolves, not before, but a
+    // real kernel copies at the syscall, and a sim that aliased them would hide bugs.
+    const bytes = Buffer.concat(buffers.map((b) => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength))));
+    return this.fs.step(
+      'writev',
+      this.path,
+      () => {
+        this.check('writev');
+        if (this.readOnly) throw this.fs.err('EBADF', 'writev', this.path);
+        this.file.append(bytes);
+      },
+      (rng) => {
+        if (this.closed || this.readOnly) return;
+        this.file.append(bytes.subarray(0, rng.int(bytes.length + 1)));
+      },
+    );
+  }
+
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return this.fs.step('read', this.path, () => {
+      this.check('read');
+      if (position >= this.file.size || length <= 0) return 0;
+      const n = Math.min(length, this.file.size - position, buffer.length - offset);
+      buffer.set(this.file.data.subarray(position, position + n), offset);
+      return n;
+    });
+  }
+
+  datasync(): Promise<void> {
+    return this.fs.step('fdatasync', this.path, () => {
+      this.check('fdatasync');
+      this.file.sync();
+    });
+  }
+
+  truncate(length: number): Promise<void> {
+    return this.fs.step('ftruncate', this.path, () => {
+      this.check('ftruncate');
+      if (this.readOnly) throw this.fs.err('EBADF', 'ftruncate', this.path);
+      this.file.truncate(length);
+    });
+  }
+
+  stat(): Promise<FileStat> {
+    return this.fs.step('fstat', this.path, () => {
+      this.check('fstat');
+      return { size: this.file.size };
+    });
+  }
+
+  close(): Promise<void> {
+    return this.fs.step('close', this.path, () => {
+      this.check('close');
+      this.closed = true;
+    });
+  }
+
+  private check(syscall: string): void {
+    if (this.closed) throw this.fs.err('EBADF', syscall, this.path);
+  }
+}
