@@ -19,5 +19,17 @@ export type {
 } from './queue/types';
 
 // --- the logger ---
+export { createLogger, Logger, LoggerOptionsError, LoggerDestinationError, LoggerWriteError } from './logger';
+export type {
+  LoggerOptions,
+  LoggerMetrics,
+  LevelName,
+  LevelSetting,
+  RotateOptions,
+  LogFn,
+  Levels,
+  Bindings,
+  ChildOptions,
+} from './logger';
 
 // --- the agent ---

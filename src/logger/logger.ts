@@ -1,0 +1,275 @@
+/**
+ * The Logger: pino's API and output, sluice's write path.
+ *
+ * A line is built by concatenating precomputed pieces:
+ *   LEVEL_PREFIX[level] + Date.now() + chindings + fields + ',"msg":' + quote(msg) + '}\n'
+ * `LEVEL_PREFIX` is `{"level":30,"time":`, `chindings` is `,"pid":…,"hostname":…` plus the base,
+ * `name` and child bindings, serialized once when the logger or child is made. Fields are written
+ * key by key with typeof switches (strings get a regex-checked fast path); only nested objects go
+ * through JSON.stringify. Key order is pino's: level, time, pid, hostname, bindings, fields, msg.
+ */
+import { EventEmitter } from 'node:events';
+import { LoggerOptionsError, type LoggerWriteError } from './errors';
+import { onUncaught, offUncaught, register, unregister } from './exit';
+import { errJson, format, isErrorLike, quote, value } from './json';
+import { LEVEL_VALUES, checkLevel, type LevelName, type LevelSetting, type ResolvedOptions } from './options';
+import { Writer, type LoggerMetrics } from './writer';
+
+/** pino's call shapes. */
+export interface LogFn {
+  (msg: string, ...args: unknown[]): void;
+  (obj: object, msg?: string, ...args: unknown[]): void;
+  (obj: unknown, msg?: string, ...args: unknown[]): void;
+}
+
+export interface Levels {
+  readonly values: Readonly<Record<LevelName, number>>;
+  readonly labels: Readonly<Record<number, LevelName>>;
+}
+
+export type Bindings = Readonly<Record<string, unknown>>;
+
+export interface ChildOptions {
+  readonly level?: LevelSetting;
+}
+
+const LEVELS: Levels = Object.freeze({
+  values: Object.freeze({ trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 }),
+  labels: Object.freeze({ 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' } as Record<number, LevelName>),
+});
+
+function fieldsOf(obj: object): string {
+  let out = '';
+  const rec = obj as Record<string, unknown>;
+  for (const key in rec) {
+    if (!Object.prototype.hasOwnProperty.call(rec, key)) continue;
+    const v = rec[key];
+    let s: string | undefined;
+    switch (typeof v) {
+      case 'string':
+        s = quote(v);
+        break;
+      case 'number':
+        s = Number.isFinite(v) ? '' + v : 'null';
+        break;
+      case 'undefined':
+      case 'function':
+      case 'symbol':
+        continue;
+      default:
+        s = key === 'err' && isErrorLike(v) ? errJson(v) : value(v);
+        if (s === undefined) continue;
+    }
+    out += ',' + quote(key) + ':' + s;
+  }
+  return out;
+}
+
+function msgOf(msg: unknown): string {
+  switch (typeof msg) {
+    case 'string':
+      return ',"msg":' + quote(msg);
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return '';
+    default: {
+      const s = value(msg);
+      return s === undefined ? '' : ',"msg":' + s;
+    }
+  }
+}
+
+function bindingsString(b: Bindings | null | undefined): string {
+  return b ? fieldsOf(b) : '';
+}
+
+function makeMethod(num: number): LogFn {
+  const prefix = '{"level":' + num + ',"time":';
+  return function log(this: Logger, a?: unknown, b?: unknown): void {
+    if (this._lv > num) return;
+    const argc = arguments.length;
+    let line: string;
+    if (typeof a === 'string' && argc < 2) {
+      // the common string-only call
+      line = prefix + Date.now() + this._chind + ',"msg":' + quote(a) + '}\n';
+    } else if (argc > 2 || (argc === 2 && typeof a !== 'object')) {
+      line = this._line(prefix, arguments);
+    } else if (typeof a === 'object' && a !== null && !(a instanceof Error) && typeof b === 'string') {
+      // the common (obj, msg) call
+      line = prefix + Date.now() + this._chind + fieldsOf(a) + ',"msg":' + quote(b) + '}\n';
+    } else {
+      line = this._line(prefix, arguments);
+    }
+    this._w.write(line);
+  } as LogFn;
+}
+
+export class Logger extends EventEmitter {
+  declare trace: LogFn;
+  declare debug: LogFn;
+  declare info: LogFn;
+  declare warn: LogFn;
+  declare error: LogFn;
+  declare fatal: LogFn;
+
+  /** @internal */ _w: Writer;
+  /** @internal */ _lv: number;
+  /** @internal */ _chind: string;
+  private _level: LevelSetting;
+  private readonly _bind: Bindings;
+  private readonly _root: Logger | null;
+  private readonly _onError: ((err: Error) => void) | undefined;
+  private _uncaught: ((err: unknown, origin: string) => void) | undefined;
+  private _stderrReported = false;
+
+  /** @internal use createLogger() */
+  constructor(writer: Writer, level: LevelSetting, chind: string, bind: Bindings, root: Logger | null, onError?: (err: Error) => void) {
+    super();
+    this._w = writer;
+    this._level = level;
+    this._lv = LEVEL_VALUES[level];
+    this._chind = chind;
+    this._bind = bind;
+    this._root = root;
+    this._onError = onError;
+  }
+
+  get levels(): Levels {
+    return LEVELS;
+  }
+
+  get level(): LevelSetting {
+    return this._level;
+  }
+
+  set level(l: LevelSetting) {
+    const v = checkLevel(l, 'logger.level');
+    this._level = v;
+    this._lv = LEVEL_VALUES[v];
+  }
+
+  isLevelEnabled(l: LevelSetting): boolean {
+    return LEVEL_VALUES[checkLevel(l, 'isLevelEnabled()')] >= this._lv && l !== 'silent';
+  }
+
+  /** A logger whose lines carry `bindings` after the parent's; shares the parent's destination. */
+  child(bindings: Bindings, options?: ChildOptions): Logger {
+    if (typeof bindings !== 'object' || bindings === null) {
+      throw new LoggerOptionsError('logger.child(): bindings must be an object, e.g. child({ reqId })');
+    }
+    const level = options?.level === undefined ? this._level : checkLevel(options.level, 'logger.child(): option `level`');
+    return new Logger(this._w, level, this._chind + bindingsString(bindings), { ...this._bind, ...bindings }, this._root ?? this);
+  }
+
+  /** The bindings added by child() calls (and `name`), as pino's bindings(). */
+  bindings(): Bindings {
+    return { ...this._bind };
+  }
+
+  flush(): Promise<void> {
+    return this._w.flush();
+  }
+
+  flushSync(): void {
+    this._w.flushSync();
+  }
+
+  /** Flushes, closes the destination (if the logger opened it) and stops the exit hooks for it. */
+  async close(): Promise<void> {
+    await this._w.close();
+    unregister(this._w);
+    const root = this._root ?? this;
+    if (root._uncaught) offUncaught(root._uncaught);
+  }
+
+  metrics(): LoggerMetrics {
+    return this._w.metrics();
+  }
+
+  /** @internal slow path: any call shape, printf arguments. */
+  _line(prefix: string, args: IArguments): string {
+    const a: unknown = args[0];
+    if (typeof a === 'object' && a !== null) {
+      return this._lineOf(prefix, a, format(args[1], args, 2));
+    }
+    // pino: log.info(undefined, msg, ...) takes the next argument as the message
+    if (a === undefined && args.length > 1) return this._lineOf(prefix, undefined, format(args[1], args, 2));
+    return this._lineOf(prefix, undefined, format(a, args, 1));
+  }
+
+  /** @internal */
+  _lineOf(prefix: string, obj: unknown, msg: unknown): string {
+    let fields = '';
+    if (obj instanceof Error) {
+      const e = errJson(obj);
+      if (e !== undefined) fields = ',"err":' + e;
+      if (msg === undefined) msg = obj.message;
+    } else if (typeof obj === 'object' && obj !== null) {
+      fields = fieldsOf(obj);
+      const rec = obj as { msg?: unknown; err?: unknown };
+      if (msg === undefined && rec.msg === undefined && rec.err && isErrorLike(rec.err)) msg = rec.err.message;
+    }
+    return prefix + Date.now() + this._chind + fields + msgOf(msg) + '}\n';
+  }
+
+  /** @internal */
+  _reportError(err: LoggerWriteError): void {
+    if (this._onError) {
+      try {
+        this._onError(err);
+      } catch {
+        // a failing error handler must not crash the application either
+      }
+      return;
+    }
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', err);
+      return;
+    }
+    if (!this._stderrReported) {
+      this._stderrReported = true;
+      try {
+        process.stderr.write(err.message + ' [' + err.code + (err.syscallCode ? ' ' + err.syscallCode : '') + ']\n');
+      } catch {
+        // stderr itself is gone; the counter still has it
+      }
+    }
+  }
+
+  /** @internal */
+  _enableUncaught(): void {
+    const fn = (err: unknown, origin: string): void => {
+      this.fatal(err, origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception');
+    };
+    this._uncaught = fn;
+    onUncaught(fn);
+  }
+}
+
+for (const name of ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const) {
+  Object.defineProperty(Logger.prototype, name, {
+    value: makeMethod(LEVEL_VALUES[name]),
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
+}
+
+/** Builds the root logger for resolved options. */
+export function buildLogger(opts: ResolvedOptions): Logger {
+  const writer = new Writer(opts);
+  let chind = bindingsString(opts.base);
+  const bind: Record<string, unknown> = {};
+  if (opts.name !== undefined) {
+    chind += ',"name":' + quote(opts.name);
+    bind['name'] = opts.name;
+  }
+  const logger = new Logger(writer, opts.level, chind, bind, null, opts.onError);
+  const base = bindingsString(opts.base);
+  writer.notice = (n) => '{"level":40,"time":' + Date.now() + base + ',"dropped":' + n + ',"msg":"sluice logger dropped ' + n + ' lines"}\n';
+  writer.report = (err) => logger._reportError(err);
+  register(writer);
+  if (opts.logUncaught) logger._enableUncaught();
+  return logger;
+}

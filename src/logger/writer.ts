@@ -1,0 +1,429 @@
+/**
+ * The write path: a bounded string buffer and a writer that hands it to the OS in large writes.
+ *
+ * Design (measured, see docs/logger.md):
+ * - The hot path appends the formatted line to `pending` (a V8 string; concatenation builds a rope,
+ *   no copy) and counts it. Nothing else: no syscall, no Buffer, no timer unless none is armed.
+ * - When the next line would take `pending` past the bound (`bufferBytes`, counted in UTF-16 code
+ *   units: bytes for ASCII), the batch is encoded once into a preallocated scratch Buffer and handed
+ *   to the OS with `fs.writeSync` — one syscall per ~bufferBytes. A flush timer (unref'd) does the
+ *   same for quiet periods; `flush()`, `flushSync()` and the exit hook do it on demand.
+ * - All writes are synchronous and come from one thread, so they are ordered; there is never a
+ *   write in flight when the process exits, so the exit hook's synchronous flush cannot reorder or
+ *   duplicate anything. An async double-buffered writer (fs.write on the threadpool) was measured
+ *   and gained nothing in a synchronous loop — the completion callback cannot run until the loop
+ *   yields — while making the exit path unsafe (see docs/logger.md).
+ * - Each write holds whole lines only (the batch ends at a line end), files are opened O_APPEND, so
+ *   several processes appending to one file never interleave mid-line. A partial write (pipes) is
+ *   completed before anything else is written by this process.
+ *
+ * When the destination cannot take a batch:
+ * - EAGAIN (non-blocking pipe full): `block` sleeps (1 ms doubling to 100 ms) and retries — true
+ *   backpressure. `drop` keeps the unwritten bytes (`carry`), drops new lines that do not fit in
+ *   the bound and counts them; a timer retries, and once a write succeeds a line
+ *   `"sluice logger dropped N lines"` with `"dropped":N` is appended.
+ * - Any other error (ENOSPC, EPIPE, EBADF, EIO): counted in `errors`, reported once per failure
+ *   episode through `report` (the logger's 'error' event / onError / one stderr line), pending
+ *   `flush()` promises reject, and retries continue with backoff (10 ms doubling to 5 s). Lines that
+ *   do not fit in the bound meanwhile are dropped and counted, whatever `whenFull` says: blocking
+ *   forever on a dead disk would hang the application, and the loss is reported, never silent.
+ */
+import * as fs from 'node:fs';
+import { dirname } from 'node:path';
+import { LoggerDestinationError, LoggerWriteError } from './errors';
+import type { ResolvedOptions, RotateOptions } from './options';
+
+export interface LoggerMetrics {
+  /** Lines handed to the OS. */
+  readonly written: number;
+  /** Lines discarded (buffer full under `drop`, or a failing destination). */
+  readonly dropped: number;
+  /** Failed write attempts. */
+  readonly errors: number;
+  /** Lines accepted but not yet handed to the OS. */
+  readonly buffered: number;
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+function sleepSync(ms: number): void {
+  Atomics.wait(sleepCell, 0, 0, ms);
+}
+
+function errCode(e: unknown): string | undefined {
+  const c = (e as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : undefined;
+}
+
+const NL = 10;
+const MAX_RETRY_MS = 5000;
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+export class Writer {
+  private fd: number;
+  private readonly ownsFd: boolean;
+  private readonly path: string | undefined;
+  private readonly limit: number;
+  private readonly block: boolean;
+  private readonly fsyncMode: boolean;
+  private readonly interval: number;
+  private readonly rotate: RotateOptions | undefined;
+
+  private pending = '';
+  private pendingLines = 0;
+  private carry: Buffer | null = null;
+  private carryLines = 0;
+  private scratch: Buffer | null = null;
+  private size = 0;
+
+  private timer: NodeJS.Timeout | null = null;
+  private retryAt = 0;
+  private retryMs = 0;
+  private failing = false;
+  private closed = false;
+
+  private written = 0;
+  private dropped = 0;
+  private unannounced = 0;
+  private errors = 0;
+
+  private flushWaiters: Waiter[] = [];
+  private syncWaiters: Waiter[] = [];
+  private syncing = false;
+
+  /** Set by the owning logger: formats the "dropped N lines" notice. */
+  notice: (dropped: number) => string = (n) => `{"msg":"sluice logger dropped ${n} lines","dropped":${n}}\n`;
+  /** Set by the owning logger: where write errors go. */
+  report: (err: LoggerWriteError) => void = () => undefined;
+
+  constructor(opts: ResolvedOptions) {
+    this.limit = opts.bufferBytes;
+    this.block = opts.whenFull === 'block';
+    this.fsyncMode = opts.durability === 'fsync';
+    this.interval = opts.flushIntervalMs;
+    this.rotate = opts.rotate;
+    if (opts.destination.kind === 'fd') {
+      this.fd = opts.destination.fd;
+      this.ownsFd = false;
+      this.path = undefined;
+    } else {
+      this.path = opts.destination.path;
+      this.fd = openAppend(this.path);
+      this.ownsFd = true;
+      if (this.rotate !== undefined) this.size = fs.fstatSync(this.fd).size;
+    }
+  }
+
+  /** The hot path: one line, ending in '\n'. */
+  write(line: string): void {
+    if (this.pending.length + line.length > this.limit) {
+      this.full(line);
+      return;
+    }
+    this.pending += line;
+    this.pendingLines++;
+    if (this.timer === null) this.arm(this.interval);
+  }
+
+  metrics(): LoggerMetrics {
+    return {
+      written: this.written,
+      dropped: this.dropped,
+      errors: this.errors,
+      buffered: this.pendingLines + this.carryLines,
+    };
+  }
+
+  /** Resolves when everything accepted so far is with the OS (`os`) or on disk (`fsync`). */
+  flush(): Promise<void> {
+    if (this.drain(false, 0)) return this.fsyncMode && !this.closedFd() ? this.fsyncAsync() : Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.flushWaiters.push({ resolve, reject });
+      if (this.timer === null) this.arm(Math.max(1, this.retryAt - Date.now()));
+    });
+  }
+
+  /** Hands everything to the OS now, retrying EAGAIN until `deadlineMs` has passed; never throws. */
+  flushSync(deadlineMs = Infinity): void {
+    this.drain(true, deadlineMs);
+    if (this.fsyncMode && !this.closedFd()) this.fsyncSync();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.flush();
+    } catch {
+      // already reported; close anyway
+    }
+    this.flushSync(1000);
+    while (this.syncing) await new Promise<void>((r) => setImmediate(r));
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.ownsFd) {
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        // nothing left to lose
+      }
+    }
+  }
+
+  isClosed(): boolean {
+    return this.closed;
+  }
+
+  private closedFd(): boolean {
+    return this.closed;
+  }
+
+  /** The next line does not fit: make room (or fail to) and place it, or drop it. */
+  private full(line: string): void {
+    if (this.closed) {
+      this.dropped++;
+      return;
+    }
+    const now = this.failing || this.carry !== null ? Date.now() : 0;
+    if (now === 0 || now >= this.retryAt) this.drain(this.block && !this.failing, Infinity);
+    if (this.pending.length + line.length <= this.limit) {
+      this.pending += line;
+      this.pendingLines++;
+      if (this.timer === null) this.arm(this.interval);
+      return;
+    }
+    if (this.pending.length === 0 && this.carry === null) {
+      // one line larger than the whole buffer: write it on its own
+      this.carry = Buffer.from(line, 'utf8');
+      this.carryLines = 1;
+      this.drain(this.block && !this.failing, Infinity);
+      return;
+    }
+    this.dropped++;
+    this.unannounced++;
+    if (this.timer === null) this.arm(Math.max(1, this.retryAt - Date.now()));
+  }
+
+  /**
+   * Writes carry, then pending, then the drop notice. Returns true when nothing is left buffered.
+   * `block`: retry EAGAIN (sleeping) until `deadline` ms have passed.
+   */
+  private drain(block: boolean, deadlineMs: number): boolean {
+    if (this.closed) return this.pendingLines === 0 && this.carry === null;
+    const deadline = deadlineMs === Infinity ? Infinity : Date.now() + deadlineMs;
+    for (let round = 0; round < 3; round++) {
+      if (this.carry !== null) {
+        const c = this.carry;
+        const off = this.writeOut(c, 0, c.length, block, deadline);
+        if (off < c.length) {
+          this.carry = off === 0 ? c : c.subarray(off);
+          return false;
+        }
+        this.carry = null;
+        this.written += this.carryLines;
+        this.carryLines = 0;
+      }
+      if (this.pendingLines > 0) {
+        const s = this.pending;
+        const lines = this.pendingLines;
+        this.pending = '';
+        this.pendingLines = 0;
+        const buf = (this.scratch ??= Buffer.allocUnsafe(this.limit * 3 + 4));
+        const n = buf.write(s, 0, 'utf8');
+        const off = this.writeOut(buf, 0, n, block, deadline);
+        if (off < n) {
+          this.carry = Buffer.from(buf.subarray(off, n));
+          this.carryLines = lines;
+          return false;
+        }
+        this.written += lines;
+      }
+      if (this.unannounced > 0) {
+        const d = this.unannounced;
+        this.unannounced = 0;
+        this.pending = this.notice(d);
+        this.pendingLines = 1;
+        continue;
+      }
+      break;
+    }
+    if (this.failing) {
+      this.failing = false;
+      this.retryMs = 0;
+    }
+    return true;
+  }
+
+  /** write(2)s buf[off, end) honouring rotation; returns how far it got. */
+  private writeOut(buf: Buffer, off: number, end: number, block: boolean, deadline: number): number {
+    let delay = 1;
+    while (off < end) {
+      let stop = end;
+      const rot = this.rotate;
+      if (rot !== undefined && end - off > rot.maxBytes - this.size) {
+        const room = rot.maxBytes - this.size;
+        const cut = room > 0 ? buf.lastIndexOf(NL, off + room - 1) : -1;
+        if (cut >= off) stop = cut + 1;
+        else if (this.size > 0) {
+          this.rotateNow();
+          continue;
+        } else {
+          // a fresh file and the first line alone is larger than maxBytes: write that line whole
+          const nl = buf.indexOf(NL, off);
+          stop = nl === -1 || nl >= end ? end : nl + 1;
+        }
+      }
+      try {
+        const n = fs.writeSync(this.fd, buf, off, stop - off);
+        off += n;
+        this.size += n;
+      } catch (e) {
+        const code = errCode(e);
+        if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
+          if (block && Date.now() < deadline) {
+            sleepSync(delay);
+            delay = Math.min(delay * 2, 100);
+            continue;
+          }
+          this.retryAt = Date.now() + 5;
+          return off;
+        }
+        if (code === 'EINTR') continue;
+        this.fail(e, code);
+        return off;
+      }
+    }
+    return off;
+  }
+
+  private rotateNow(): void {
+    const rot = this.rotate;
+    const p = this.path;
+    if (rot === undefined || p === undefined) return;
+    try {
+      if (this.fsyncMode) this.fsyncSync();
+      if (rot.keep === 0) fs.unlinkSync(p);
+      else {
+        for (let i = rot.keep - 1; i >= 1; i--) {
+          try {
+            fs.renameSync(`${p}.${i}`, `${p}.${i + 1}`);
+          } catch (e) {
+            if (errCode(e) !== 'ENOENT') throw e;
+          }
+        }
+        fs.renameSync(p, `${p}.1`);
+      }
+      const fd = openAppend(p);
+      fs.closeSync(this.fd);
+      this.fd = fd;
+    } catch (e) {
+      // keep writing to the current file rather than lose lines
+      this.errors++;
+      this.report(new LoggerWriteError(`sluice logger: rotating ${p} failed (${errCode(e) ?? String(e)}); still writing to the current file`, { cause: e, syscallCode: errCode(e) }));
+    }
+    this.size = 0;
+  }
+
+  private fail(e: unknown, code: string | undefined): void {
+    this.errors++;
+    this.retryMs = this.retryMs === 0 ? 10 : Math.min(this.retryMs * 2, MAX_RETRY_MS);
+    this.retryAt = Date.now() + this.retryMs;
+    const where = this.path ?? `fd ${this.fd}`;
+    const err = new LoggerWriteError(
+      `sluice logger: writing to ${where} failed (${code ?? String(e)}); lines are kept up to the buffer bound and retried, the rest are counted as dropped`,
+      { cause: e, syscallCode: code },
+    );
+    const first = !this.failing;
+    this.failing = true;
+    const waiters = this.flushWaiters;
+    this.flushWaiters = [];
+    for (const w of waiters) w.reject(err);
+    if (first) this.report(err);
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(this.onTimer, ms);
+    this.timer.unref();
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    if (this.closed) return;
+    if (this.drain(false, 0)) {
+      const waiters = this.flushWaiters;
+      this.flushWaiters = [];
+      if (waiters.length > 0) {
+        if (this.fsyncMode) {
+          this.fsyncAsync().then(
+            () => waiters.forEach((w) => w.resolve()),
+            (e: Error) => waiters.forEach((w) => w.reject(e)),
+          );
+        } else for (const w of waiters) w.resolve();
+      }
+      return;
+    }
+    this.arm(Math.max(1, this.retryAt - Date.now()));
+  };
+
+  /** Group commit: every caller waiting when an fsync starts shares it; later ones wait for the next. */
+  private fsyncAsync(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.syncWaiters.push({ resolve, reject });
+      if (!this.syncing) this.startFsync();
+    });
+  }
+
+  private startFsync(): void {
+    const batch = this.syncWaiters;
+    this.syncWaiters = [];
+    this.syncing = true;
+    fs.fsync(this.fd, (e) => {
+      this.syncing = false;
+      const code = errCode(e);
+      if (e && code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EROFS') {
+        this.errors++;
+        const err = new LoggerWriteError(`sluice logger: fsync of ${this.path ?? `fd ${this.fd}`} failed (${code ?? String(e)})`, { cause: e, syscallCode: code });
+        for (const w of batch) w.reject(err);
+        this.report(err);
+      } else for (const w of batch) w.resolve();
+      if (this.syncWaiters.length > 0) this.startFsync();
+    });
+  }
+
+  private fsyncSync(): void {
+    try {
+      fs.fsyncSync(this.fd);
+    } catch (e) {
+      const code = errCode(e);
+      if (code === 'EINVAL' || code === 'ENOTSUP' || code === 'EROFS') return;
+      this.errors++;
+      this.report(new LoggerWriteError(`sluice logger: fsync of ${this.path ?? `fd ${this.fd}`} failed (${code ?? String(e)})`, { cause: e, syscallCode: code }));
+    }
+  }
+}
+
+function openAppend(path: string): number {
+  try {
+    return fs.openSync(path, 'a');
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') {
+      try {
+        fs.mkdirSync(dirname(path), { recursive: true });
+        return fs.openSync(path, 'a');
+      } catch (e2) {
+        throw destinationError(path, e2);
+      }
+    }
+    throw destinationError(path, e);
+  }
+}
+
+function destinationError(path: string, e: unknown): LoggerDestinationError {
+  return new LoggerDestinationError(
+    `createLogger(): cannot open destination ${JSON.stringify(path)} for appending (${errCode(e) ?? String(e)}); check the path and its permissions`,
+    { cause: e },
+  );
+}
