@@ -1,0 +1,348 @@
+/**
+ * Reading a config: YAML text → checked, resolved `AgentConfig`, or a `ConfigError` whose problems
+ * each name the file, line:column and key, and say what would be valid. `sluice validate` and
+ * `sluice run` both call `loadConfig`, so they always give the same verdict.
+ *
+ * Steps: parse the YAML (syntax errors carry their own positions); check the top level with zod;
+ * check each source and sink with the schema of its `type`; check cross references (sink `inputs`
+ * name existing sources; at least one source and one sink). Zod issue paths are mapped back to
+ * YAML nodes (`parseDocument` + `LineCounter`), so a message points at the offending key.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { z } from 'zod';
+import type { FsyncPolicy } from '../queue/types';
+import type { ComponentKind } from './components';
+import { ConfigError, ConfigReadError, type ConfigProblem } from './errors';
+import { componentsSchema, DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, ID_HINT, ID_PATTERN, topLevelSchema } from './schema';
+
+export interface Registry<SourceT, SinkCtx, SinkT> {
+  readonly sources: ReadonlyMap<string, ComponentKind<void, SourceT>>;
+  readonly sinks: ReadonlyMap<string, ComponentKind<SinkCtx, SinkT>>;
+}
+
+export interface ResolvedSource<SourceT> {
+  readonly id: string;
+  readonly type: string;
+  readonly canAcknowledge: boolean;
+  readonly create: () => SourceT;
+}
+
+export interface ResolvedSink<SinkCtx, SinkT> {
+  readonly id: string;
+  readonly type: string;
+  readonly canAcknowledge: boolean;
+  readonly inputs: readonly string[];
+  readonly create: (ctx: SinkCtx) => SinkT;
+}
+
+export interface AgentConfig<SourceT, SinkCtx, SinkT> {
+  /** Where this config came from (a path, or `<built-in default>`). */
+  readonly file: string;
+  /** Absolute. */
+  readonly dataDir: string;
+  readonly queue: {
+    readonly fsync: FsyncPolicy;
+    readonly maxBytes?: number;
+    readonly segmentBytes?: number;
+  };
+  readonly shutdownTimeoutMs: number;
+  readonly api?: { readonly host: string; readonly port: number };
+  readonly sources: readonly ResolvedSource<SourceT>[];
+  readonly sinks: readonly ResolvedSink<SinkCtx, SinkT>[];
+}
+
+type Path = readonly PropertyKey[];
+
+/** `sinks.archive.inputs[0]` */
+export const formatPath = (path: Path): string => {
+  let s = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') s += `[${seg}]`;
+    else s += s === '' ? String(seg) : `.${String(seg)}`;
+  }
+  return s;
+};
+
+interface Located {
+  line: number;
+  col: number;
+}
+
+/** The position of the node at `path` (the value if present, else its key, else the nearest parent). */
+const locate = (doc: Document, lc: LineCounter, path: Path, preferKey = false): Located => {
+  let node: unknown = doc.contents;
+  let best: number | undefined = (doc.contents as Node | null)?.range?.[0];
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i];
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) break;
+      const keyNode = pair.key as Node;
+      const last = i === path.length - 1;
+      if (keyNode.range) best = keyNode.range[0];
+      const value = pair.value as Node | null;
+      if (last && preferKey) break;
+      if (value?.range) best = value.range[0];
+      node = value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg] as Node | undefined;
+      if (!item) break;
+      if (item.range) best = item.range[0];
+      node = item;
+    } else break;
+  }
+  if (best === undefined) return { line: 0, col: 0 };
+  const pos = lc.linePos(best);
+  return { line: pos.line, col: pos.col };
+};
+
+/** The keys a strict object schema accepts at `path`, for "valid keys are …" hints. */
+const keysAt = (schema: z.ZodType, path: Path): string[] | undefined => {
+  let s: unknown = schema;
+  const unwrap = (x: unknown): unknown => {
+    for (;;) {
+      if (x instanceof z.ZodOptional || x instanceof z.ZodDefault || x instanceof z.ZodNullable) x = x.unwrap();
+      else if (x instanceof z.ZodPipe) x = x.in;
+      else return x;
+    }
+  };
+  for (const seg of path) {
+    s = unwrap(s);
+    if (s instanceof z.ZodObject) s = (s.shape as Record<string, unknown>)[String(seg)];
+    else if (s instanceof z.ZodArray) s = s.element;
+    else if (s instanceof z.ZodRecord) s = s.valueType;
+    else return undefined;
+  }
+  s = unwrap(s);
+  return s instanceof z.ZodObject ? Object.keys(s.shape as Record<string, unknown>) : undefined;
+};
+
+const describeValue = (v: unknown): string => {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+};
+
+const valueAt = (root: unknown, path: Path): unknown => {
+  let v = root;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[seg as string];
+  }
+  return v;
+};
+
+class ProblemCollector {
+  readonly problems: ConfigProblem[] = [];
+  constructor(
+    private readonly file: string,
+    private readonly doc: Document,
+    private readonly lc: LineCounter,
+    private readonly raw: unknown,
+  ) {}
+
+  add(path: Path, message: string, preferKey = false): void {
+    const { line, col } = locate(this.doc, this.lc, path, preferKey);
+    this.problems.push({ file: this.file, line, col, key: formatPath(path), message });
+  }
+
+  /** Turn zod issues (relative to `base`) into problems with friendly messages. */
+  addIssues(issues: readonly z.core.$ZodIssue[], base: Path, schema: z.ZodType): void {
+    for (const issue of issues) {
+      const path = [...base, ...issue.path];
+      switch (issue.code) {
+        case 'unrecognized_keys': {
+          const valid = keysAt(schema, issue.path);
+          for (const key of issue.keys) {
+            this.add([...path, key], `unknown key${valid ? ` (valid keys: ${valid.join(', ')})` : ''}`, true);
+          }
+          break;
+        }
+        case 'invalid_type': {
+          const got = valueAt(this.raw, path);
+          if (got === undefined) this.add(path, `missing (expected ${issue.expected})`);
+          else this.add(path, `expected ${issue.expected}, got ${describeValue(got)}`);
+          break;
+        }
+        case 'invalid_value': {
+          const got = valueAt(this.raw, path);
+          const valid = issue.values.map((v) => JSON.stringify(v)).join(', ');
+          this.add(path, `${describeValue(got)} is not valid (valid: ${valid})`);
+          break;
+        }
+        case 'invalid_union': {
+          // our unions are "size or duration as number or string"; their custom messages are better
+          const inner = issue.errors.flat().find((e) => e.code === 'custom');
+          const got = valueAt(this.raw, path);
+          this.add(path, inner ? inner.message : `${describeValue(got)} is not valid here`);
+          break;
+        }
+        case 'too_small':
+          if (issue.origin === 'array') this.add(path, `needs at least ${String(issue.minimum)} item(s)`);
+          else if (issue.origin === 'string') this.add(path, `must not be empty`);
+          else this.add(path, `must be at least ${String(issue.minimum)}`);
+          break;
+        default:
+          this.add(path, issue.message);
+      }
+    }
+  }
+}
+
+export const BUILTIN_FILE = '<built-in default>';
+
+/**
+ * Parse and check config text. `file` is used in messages only. Throws `ConfigError` listing every
+ * problem found (the message is the first one).
+ */
+export const parseConfig = <SourceT, SinkCtx, SinkT>(
+  text: string,
+  file: string,
+  registry: Registry<SourceT, SinkCtx, SinkT>,
+  env: NodeJS.ProcessEnv = process.env,
+): AgentConfig<SourceT, SinkCtx, SinkT> => {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        const msg = (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '');
+        return { file, line: pos?.line ?? 0, col: pos?.col ?? 0, key: '', message: `YAML: ${msg}` };
+      }),
+    );
+  }
+  const raw = interpolate(doc.toJS({ maxAliasCount: 100 }) as unknown, env);
+  const pc = new ProblemCollector(file, doc, lc, raw);
+  if (raw === null || raw === undefined || typeof raw !== 'object' || Array.isArray(raw)) {
+    pc.add([], 'the config must be a mapping with data_dir, sources and sinks');
+    throw new ConfigError(pc.problems);
+  }
+  const top = topLevelSchema.safeParse(raw);
+  if (!top.success) pc.addIssues(top.error.issues, [], topLevelSchema);
+  // Check sources and sinks even when the top level has problems, so every problem is listed at once.
+  const rawSources = componentsSchema.safeParse((raw as Record<string, unknown>)['sources']);
+  const rawSinks = componentsSchema.safeParse((raw as Record<string, unknown>)['sinks']);
+  if (!rawSources.success || !rawSinks.success) throw new ConfigError(pc.problems);
+  const t = { sources: rawSources.data, sinks: rawSinks.data };
+
+  const sources: ResolvedSource<SourceT>[] = [];
+  const sourceIds = Object.keys(t.sources);
+  if (sourceIds.length === 0) pc.add(['sources'], 'no source configured (add one, e.g. `pipe: { type: stdin }`)');
+  for (const id of sourceIds) {
+    const entry = t.sources[id];
+    if (!ID_PATTERN.test(id)) pc.add(['sources', id], `invalid id (use ${ID_HINT})`, true);
+    const kind = entry ? registry.sources.get(entry.type) : undefined;
+    if (!entry || !kind) {
+      pc.add(['sources', id, 'type'], `unknown source type ${JSON.stringify(entry?.type)} (valid: ${[...registry.sources.keys()].join(', ')})`);
+      continue;
+    }
+    const r = kind.parse(entry);
+    if (!r.ok) pc.addIssues(r.issues, ['sources', id], kind.schema);
+    else sources.push({ id, type: kind.type, canAcknowledge: kind.canAcknowledge, create: () => r.make(undefined) });
+  }
+
+  const sinks: ResolvedSink<SinkCtx, SinkT>[] = [];
+  const sinkIds = Object.keys(t.sinks);
+  if (sinkIds.length === 0) pc.add(['sinks'], 'no sink configured (add one, e.g. `out: { type: stdout, inputs: [...] }`)');
+  for (const id of sinkIds) {
+    const entry = t.sinks[id];
+    if (!ID_PATTERN.test(id)) pc.add(['sinks', id], `invalid id (use ${ID_HINT})`, true);
+    const kind = entry ? registry.sinks.get(entry.type) : undefined;
+    if (!entry || !kind) {
+      pc.add(['sinks', id, 'type'], `unknown sink type ${JSON.stringify(entry?.type)} (valid: ${[...registry.sinks.keys()].join(', ')})`);
+      continue;
+    }
+    const r = kind.parse(entry);
+    if (!r.ok) {
+      pc.addIssues(r.issues, ['sinks', id], kind.schema);
+      continue;
+    }
+    r.inputs.forEach((input, i) => {
+      if (!(input in t.sources)) {
+        pc.add(['sinks', id, 'inputs', i], `unknown source ${JSON.stringify(input)} (valid: ${sourceIds.join(', ') || 'none configured'})`);
+      }
+    });
+    sinks.push({ id, type: kind.type, canAcknowledge: kind.canAcknowledge, inputs: r.inputs, create: (ctx) => r.make(ctx) });
+  }
+
+  if (!top.success) throw new ConfigError(pc.problems);
+  const q = top.data.queue;
+  let fsync: FsyncPolicy = { mode: 'always' };
+  if (q?.fsync === 'interval') fsync = { mode: 'interval', intervalMs: q.fsync_interval_ms ?? DEFAULT_FSYNC_INTERVAL_MS };
+  else if (q?.fsync === 'never') fsync = { mode: 'never' };
+  if (q?.fsync_interval_ms !== undefined && q.fsync !== 'interval') {
+    pc.add(['queue', 'fsync_interval_ms'], `only used with fsync: interval (fsync is ${q.fsync})`, true);
+  }
+  if (q?.segment_bytes !== undefined && q.segment_bytes < 4096) pc.add(['queue', 'segment_bytes'], 'must be at least 4KiB');
+  if (q?.max_bytes !== undefined && q.max_bytes < 65536) pc.add(['queue', 'max_bytes'], 'must be at least 64KiB');
+
+  let api: { host: string; port: number } | undefined;
+  const apiConf = top.data.api;
+  if (apiConf) {
+    const i = apiConf.address.lastIndexOf(':');
+    const port = Number(apiConf.address.slice(i + 1));
+    if (port > 65535) pc.add(['api', 'address'], `port ${port} is out of range (1-65535)`);
+    api = { host: apiConf.address.slice(0, i), port };
+  }
+
+  if (pc.problems.length > 0) throw new ConfigError(pc.problems);
+  return {
+    file,
+    dataDir: resolve(top.data.data_dir),
+    queue: {
+      fsync,
+      ...(q?.max_bytes !== undefined ? { maxBytes: q.max_bytes } : {}),
+      ...(q?.segment_bytes !== undefined ? { segmentBytes: q.segment_bytes } : {}),
+    },
+    shutdownTimeoutMs: top.data.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    ...(api ? { api } : {}),
+    sources,
+    sinks,
+  };
+};
+
+/** Read and check a config file. */
+export const loadConfigFile = async <SourceT, SinkCtx, SinkT>(
+  path: string,
+  registry: Registry<SourceT, SinkCtx, SinkT>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<AgentConfig<SourceT, SinkCtx, SinkT>> => {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code ?? err);
+    throw new ConfigReadError(`${path}: cannot read the config (${why})`, { cause: err });
+  }
+  return parseConfig(text, path, registry, env);
+};
+
+/**
+ * `${VAR}` in any string value is replaced by the environment variable's value; `${VAR:-default}`
+ * falls back to `default` when VAR is unset or empty; `$${` is a literal `${`. An unset variable
+ * without a default is left as written (and usually fails validation where it matters).
+ */
+const interpolate = (v: unknown, env: NodeJS.ProcessEnv): unknown => {
+  if (typeof v === 'string') {
+    if (!v.includes('${')) return v;
+    return v.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, dflt: string | undefined) => {
+      if (whole.startsWith('$$')) return whole.slice(1);
+      const val = env[name];
+      if (val !== undefined && val !== '') return val;
+      return dflt ?? whole;
+    });
+  }
+  if (Array.isArray(v)) return v.map((x) => interpolate(x, env));
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = interpolate(x, env);
+    return out;
+  }
+  return v;
+};

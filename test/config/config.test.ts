@@ -1,0 +1,155 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError } from '../../src/config/errors';
+import { parseConfig } from '../../src/config/load';
+import { parseDuration, parseSize } from '../../src/config/units';
+import { agentRegistry } from '../../src/cli/registry';
+
+const EXAMPLE = `data_dir: /var/lib/sluice
+queue:
+  max_bytes: 1GiB
+  fsync: always
+sources:
+  app:
+    type: file
+    include: ["/var/log/app/*.log"]
+    exclude: []
+    start_at: beginning
+  pipe:
+    type: stdin
+sinks:
+  archive:
+    type: file
+    inputs: [app]
+    path: /srv/archive/app.log
+    encoding: text
+  console:
+    type: stdout
+    inputs: [pipe, app]
+    encoding: json
+`;
+
+const parse = (text: string, env: NodeJS.ProcessEnv = {}) => parseConfig(text, 'sluice.yaml', agentRegistry, env);
+
+const problems = (text: string): string[] => {
+  try {
+    parse(text);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.equal(err.code, 'SLUICE_CONFIG_INVALID');
+    assert.ok(!err.message.includes('\n'), 'the message is one line');
+    return err.describe().split('\n');
+  }
+  assert.fail('the config was accepted');
+};
+
+test('the example config from the issue is accepted and resolved', () => {
+  const c = parse(EXAMPLE);
+  assert.equal(c.dataDir, '/var/lib/sluice');
+  assert.equal(c.queue.maxBytes, 1024 ** 3);
+  assert.deepEqual(c.queue.fsync, { mode: 'always' });
+  assert.deepEqual(c.sources.map((s) => `${s.id}:${s.type}`), ['app:file', 'pipe:stdin']);
+  assert.deepEqual(c.sinks.map((s) => `${s.id}:${s.type}:${s.inputs.join('+')}`), ['archive:file:app', 'console:stdout:pipe+app']);
+  assert.equal(c.shutdownTimeoutMs, 10_000);
+});
+
+test('an unknown top-level key is refused with its file, line, column and the valid keys', () => {
+  const [p] = problems(EXAMPLE.replace('queue:\n', 'queeu: 1\nqueue:\n'));
+  assert.match(p ?? '', /^sluice\.yaml:2:1: queeu: unknown key \(valid keys: data_dir, queue, shutdown_timeout, api, sources, sinks\)$/);
+});
+
+test('an unknown key inside a sink names the sink and the valid keys', () => {
+  const [p] = problems(EXAMPLE.replace('    path: /srv', '    pth: x\n    path: /srv'));
+  assert.match(p ?? '', /^sluice\.yaml:17:5: sinks\.archive\.pth: unknown key \(valid keys: type, inputs, path, encoding\)$/);
+});
+
+test('an unknown source type lists the valid types', () => {
+  const [p] = problems(EXAMPLE.replace('type: stdin', 'type: syslog'));
+  assert.match(p ?? '', /^sluice\.yaml:12:11: sources\.pipe\.type: unknown source type "syslog" \(valid: file, stdin\)$/);
+});
+
+test('a sink input that names no source is refused at the item', () => {
+  const [p] = problems(EXAMPLE.replace('inputs: [app]', 'inputs: [ap]'));
+  assert.match(p ?? '', /^sluice\.yaml:16:14: sinks\.archive\.inputs\[0\]: unknown source "ap" \(valid: app, pipe\)$/);
+});
+
+test('a config with no sink is refused', () => {
+  const text = EXAMPLE.slice(0, EXAMPLE.indexOf('sinks:')) + 'sinks: {}\n';
+  const [p] = problems(text);
+  assert.match(p ?? '', /sluice\.yaml:\d+:\d+: sinks: no sink configured/);
+});
+
+test('a bad size is refused with the accepted forms', () => {
+  const [p] = problems(EXAMPLE.replace('1GiB', '1GB'));
+  assert.match(p ?? '', /^sluice\.yaml:3:14: queue\.max_bytes: "1GB" is not a size such as 1GiB/);
+});
+
+test('a bad enum value names the valid values', () => {
+  const [p] = problems(EXAMPLE.replace('encoding: json', 'encoding: xml'));
+  assert.match(p ?? '', /^sluice\.yaml:22:15: sinks\.console\.encoding: string "xml" is not valid \(valid: "text", "json"\)$/);
+});
+
+test('a missing required key is reported at its parent', () => {
+  const [p] = problems(EXAMPLE.replace('data_dir: /var/lib/sluice\n', ''));
+  assert.match(p ?? '', /^sluice\.yaml:1:1: data_dir: missing \(expected string\)$/);
+});
+
+test('a YAML syntax error is reported with its line', () => {
+  const [p] = problems('data_dir: /x\nsources:\n  a: [\n');
+  assert.match(p ?? '', /^sluice\.yaml:\d+:\d+: YAML: /);
+});
+
+test('a duplicate key is refused', () => {
+  const [p] = problems(EXAMPLE.replace('queue:\n', 'data_dir: /y\nqueue:\n'));
+  assert.match(p ?? '', /^sluice\.yaml:2:1: YAML: /);
+});
+
+test('every problem is listed, one per line', () => {
+  const lines = problems(EXAMPLE.replace('1GiB', 'lots').replace('inputs: [app]', 'inputs: [nope]').replace('type: stdin', 'type: tcp'));
+  assert.ok(lines.length >= 2, lines.join('\n'));
+});
+
+test('fsync interval takes fsync_interval_ms, and fsync_interval_ms without interval is refused', () => {
+  const c = parse(EXAMPLE.replace('fsync: always', 'fsync: interval\n  fsync_interval_ms: 250'));
+  assert.deepEqual(c.queue.fsync, { mode: 'interval', intervalMs: 250 });
+  const [p] = problems(EXAMPLE.replace('fsync: always', 'fsync: never\n  fsync_interval_ms: 250'));
+  assert.match(p ?? '', /queue\.fsync_interval_ms: only used with fsync: interval/);
+});
+
+test('shutdown_timeout accepts durations', () => {
+  assert.equal(parse(`shutdown_timeout: 2500ms\n${EXAMPLE}`).shutdownTimeoutMs, 2500);
+  assert.equal(parse(`shutdown_timeout: 20s\n${EXAMPLE}`).shutdownTimeoutMs, 20_000);
+  const [p] = problems(`shutdown_timeout: soon\n${EXAMPLE}`);
+  assert.match(p ?? '', /^sluice\.yaml:1:19: shutdown_timeout: "soon" is not a duration/);
+});
+
+test('ids that cannot be file names are refused', () => {
+  const [p] = problems(EXAMPLE.replace('  console:', '  "../x":'));
+  assert.match(p ?? '', /sinks\.\.\.\/x: invalid id/);
+});
+
+test('${VAR} and ${VAR:-default} are replaced from the environment', () => {
+  const c = parse(EXAMPLE.replace('/var/lib/sluice', '${DATA:-/tmp/d}').replace('/srv/archive/app.log', '${OUT}/a.log'), { OUT: '/o' });
+  assert.equal(c.dataDir, '/tmp/d');
+  assert.equal(c.sinks.length, 2);
+});
+
+test('sizes accept binary units and plain bytes', () => {
+  assert.equal(parseSize('4096'), 4096);
+  assert.equal(parseSize('64KiB'), 65536);
+  assert.equal(parseSize('1.5 MiB'), 1572864);
+  assert.equal(parseSize('2GiB'), 2 * 1024 ** 3);
+  assert.equal(parseSize('10B'), 10);
+  assert.equal(parseSize('1GB'), undefined);
+  assert.equal(parseSize('-1'), undefined);
+  assert.equal(parseSize(''), undefined);
+});
+
+test('durations accept ms, s, m, h and bare seconds', () => {
+  assert.equal(parseDuration('150ms'), 150);
+  assert.equal(parseDuration('10s'), 10_000);
+  assert.equal(parseDuration('2m'), 120_000);
+  assert.equal(parseDuration('1h'), 3_600_000);
+  assert.equal(parseDuration('3'), 3000);
+  assert.equal(parseDuration('soon'), undefined);
+});
