@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+/** The `sluice` bin. See ./cli.ts for the commands and exit codes. */
+import { runCli } from './cli';
+
+process.on('uncaughtException', (err) => {
+  process.stderr.write(`${new Date().toISOString()} ERROR internal error (a bug; queued data is safe): ${err.stack ?? String(err)}\n`);
+  process.exit(1);
+});
+
+runCli(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`sluice: ${String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,10 @@
+/** Every component type the agent's config accepts: sources (from src/sources) and sinks. */
+import type { Registry } from '../config/load';
+import { sinkKinds } from '../sinks';
+import type { Sink, SinkContext } from '../sinks/types';
+import type { Source } from '../sources/types';
+import { sourceKinds } from './source-kinds';
+
+export type AgentRegistry = Registry<Source, SinkContext, Sink>;
+
+export const agentRegistry: AgentRegistry = { sources: sourceKinds, sinks: sinkKinds };

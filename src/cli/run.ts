@@ -1,0 +1,38 @@
+/** `sluice run` once the config is valid: open the agent, wire signals, run until it stops. */
+import { Agent, EXIT, type AgentConfigT } from '../pipeline/agent';
+import { errorText } from '../pipeline/diagnostics';
+import type { Diagnostics } from '../sources/types';
+
+export const runAgent = async (config: AgentConfigT, log: Diagnostics): Promise<number> => {
+  let agent: Agent;
+  try {
+    agent = await Agent.open({ config, log });
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'SLUICE_QUEUE_LOCKED') {
+      const pid = (err as { pid?: unknown }).pid;
+      log.error(
+        `data_dir ${config.dataDir} is in use by another sluice agent${typeof pid === 'number' ? ` (pid ${pid})` : ''}; ` +
+          `stop that agent or give this one its own data_dir (SLUICE_QUEUE_LOCKED)`,
+      );
+      return EXIT.locked;
+    }
+    log.error(`cannot open the queue in ${config.dataDir}: ${errorText(err)}`);
+    return EXIT.failure;
+  }
+  const onTerm = (): void => agent.requestStop('SIGTERM');
+  const onInt = (): void => agent.requestStop('SIGINT');
+  const onHup = (): void => {
+    log.info('SIGHUP: file sinks reopen their files');
+    agent.reopenSinks();
+  };
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  process.on('SIGHUP', onHup);
+  try {
+    return await agent.run();
+  } finally {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    process.off('SIGHUP', onHup);
+  }
+};
