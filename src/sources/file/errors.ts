@@ -1,0 +1,38 @@
+/**
+ * Errors of the sources. One class per failure kind, each with a stable `code`; the cause is chained.
+ * Problems with one file at run time (unreadable, vanished, a directory) are not errors: they are
+ * reported once through `ctx.log.warn` and the other files keep flowing.
+ */
+
+/** An include/exclude pattern that cannot be compiled (a user mistake in the config). */
+export class GlobPatternError extends Error {
+  readonly code = 'SLUICE_SOURCE_GLOB_INVALID';
+  constructor(
+    readonly pattern: string,
+    reason: string,
+  ) {
+    super(`invalid file pattern ${JSON.stringify(pattern)}: ${reason}`);
+    this.name = 'GlobPatternError';
+  }
+}
+
+/** A stored position value this version cannot decode; the entry is ignored (reported, not fatal). */
+export class PositionDecodeError extends Error {
+  readonly code = 'SLUICE_SOURCE_POSITION_INVALID';
+  constructor(
+    readonly key: string,
+    reason: string,
+  ) {
+    super(`stored position ${JSON.stringify(key)} cannot be decoded (${reason}); the file it names is treated as unseen`);
+    this.name = 'PositionDecodeError';
+  }
+}
+
+/** `ctx.emit` rejected (the queue is closed or failed): the source stops; positions did not advance. */
+export class SourceEmitError extends Error {
+  readonly code = 'SLUICE_SOURCE_EMIT_FAILED';
+  constructor(sourceId: string, options: { cause: unknown }) {
+    super(`source ${JSON.stringify(sourceId)} stopped: the queue did not accept a batch`, options);
+    this.name = 'SourceEmitError';
+  }
+}

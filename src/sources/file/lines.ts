@@ -1,0 +1,95 @@
+/**
+ * Line framing shared by the file and stdin sources. No decoding: bytes are carried through as
+ * read (invalid UTF-8 included); a line ends at `\n` (so a `\r\n` ending is kept as is).
+ *
+ * The fast path is one `indexOf(10)` scan per line and a zero-copy `subarray` of the input; only a
+ * chunk that holds an over-long line (or a partial line that must be flushed) is copied, to insert
+ * the newlines that make every event end in `\n`.
+ */
+
+const NL = Buffer.from('\n');
+
+export interface Framed {
+  /** Complete lines, each ending in `\n`; empty when there is none. Shares memory with the input on the fast path. */
+  readonly lines: Buffer;
+  /** Lines in `lines`. */
+  readonly events: number;
+  /** Input bytes `lines` accounts for; the rest (`input.length - consumed`) is a partial line to keep. */
+  readonly consumed: number;
+  /** Newlines inserted because a line was longer than `maxLine` (each one splits a line in two). */
+  readonly splits: number;
+}
+
+/**
+ * Frames `input` into complete lines.
+ * @param maxLine longest line content (without its `\n`) kept whole; longer ones are cut into
+ *   pieces of `maxLine` bytes, each given a `\n`. A partial tail longer than `maxLine` is cut too,
+ *   so the bytes held back are never more than `maxLine`.
+ * @param flushPartial also emit the partial tail (a `\n` is appended): idle flush, EOF.
+ */
+export function frameLines(input: Buffer, maxLine: number, flushPartial: boolean): Framed {
+  let events = 0;
+  let pos = 0;
+  let long = false;
+  let nl = input.indexOf(10, 0);
+  while (nl !== -1) {
+    if (nl - pos > maxLine) long = true;
+    events++;
+    pos = nl + 1;
+    nl = input.indexOf(10, pos);
+  }
+  const rest = input.length - pos;
+  if (!long && rest <= maxLine && !(flushPartial && rest > 0)) {
+    return { lines: input.subarray(0, pos), events, consumed: pos, splits: 0 };
+  }
+  return frameSlow(input, maxLine, flushPartial);
+}
+
+function frameSlow(input: Buffer, maxLine: number, flushPartial: boolean): Framed {
+  const parts: Buffer[] = [];
+  let total = 0;
+  let events = 0;
+  let splits = 0;
+  let runStart = 0; // start of a run of short lines copied as one part
+  let pos = 0;
+  const push = (b: Buffer): void => {
+    parts.push(b);
+    total += b.length;
+  };
+  const cut = (from: number, to: number): number => {
+    // Emit [from, to) as pieces of maxLine bytes, each followed by a newline; return where the unsplit rest starts.
+    let a = from;
+    while (to - a > maxLine) {
+      push(input.subarray(a, a + maxLine));
+      push(NL);
+      events++;
+      splits++;
+      a += maxLine;
+    }
+    return a;
+  };
+  let nl = input.indexOf(10, 0);
+  while (nl !== -1) {
+    if (nl - pos > maxLine) {
+      if (pos > runStart) push(input.subarray(runStart, pos));
+      const a = cut(pos, nl);
+      push(input.subarray(a, nl + 1));
+      events++;
+      runStart = nl + 1;
+    } else {
+      events++;
+    }
+    pos = nl + 1;
+    nl = input.indexOf(10, pos);
+  }
+  if (pos > runStart) push(input.subarray(runStart, pos));
+  let consumed = pos;
+  if (input.length - pos > maxLine) consumed = cut(pos, input.length);
+  if (flushPartial && input.length > consumed) {
+    push(input.subarray(consumed));
+    push(NL);
+    events++;
+    consumed = input.length;
+  }
+  return { lines: parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, total), events, consumed, splits };
+}

@@ -1,0 +1,657 @@
+/**
+ * The file source: tails the files matching a set of globs, follows rotation, and never loses or
+ * repeats a line across restarts, because its positions become durable in the same queue write as
+ * the lines they describe.
+ *
+ * ## Loop
+ * One task per source. Each round it reads (one `read_buffer_bytes` read into a reused scratch
+ * buffer) from every file whose poll time has come, frames the complete lines (`lines.ts`), copies
+ * them out once and hands them to `ctx.emit` without waiting, up to `max_batches_in_flight` batches
+ * in flight. A file at EOF is polled again after 50 ms, backing off to 250 ms while it stays idle.
+ * Every `glob_interval_ms` the patterns are re-expanded (`scan`). No `fs.watch`: polling at EOF is
+ * the reliable baseline and costs one `read` per idle file per 250 ms.
+ *
+ * ## Identity (the fingerprint)
+ * A file is identified by a hash of its first `L` bytes, `L = fingerprint_bytes` (256) — or the
+ * whole file while it is shorter (the key is then upgraded as the file grows: the next batch carries
+ * the old key with `null` and the new one). An empty file has no identity and is not opened until
+ * it has bytes. While a file is open its inode is the identity at run time (an inode cannot be
+ * reused while we hold it open), so a rename is seen as a rename. Across restarts and for files we
+ * do not hold open only the fingerprint counts, so inode reuse cannot fool it.
+ * A file found by a scan is matched to the longest fingerprint it satisfies (`matchIdentity`):
+ *  - a remembered position (not held by an open file): resume exactly there;
+ *  - a file being read (another inode, same first bytes): the contents are compared (first 64 KiB).
+ *    If the newcomer is no longer than it and equal, it is a copy (copytruncate's copy, a hard
+ *    link): it is not read while the original is. When the original is truncated or let go, its
+ *    position is released and the copy takes it over from that offset (so lines written between
+ *    our last read and the truncation are read from the copy). If they differ (identical headers),
+ *    the newcomer gets a longer fingerprint `L` = first differing byte + 1 and is read as a new file;
+ *  - nothing: a new file (`start_at` applies to files present at the first scan only; files that
+ *    appear later are read from their beginning, so nothing written before we noticed is lost).
+ *
+ * ## Positions
+ * Each batch carries `{ key: '<id>:<fp>', value: offset just after its last line }` (plus `null`s
+ * for keys to forget). Offsets count file bytes; newlines the source adds (split lines, flushed
+ * partial lines) are not in the file and do not move them.
+ *
+ * ## Rotation
+ * Rename: the open file keeps being read through its fd; when it no longer matches the patterns (or
+ * is deleted) it is read to its end and let go once it has not grown for `rotate_wait_ms`.
+ * Copytruncate: a size below our read offset, or first bytes that no longer match the fingerprint,
+ * mean the file was truncated: its partial line is flushed, its identity released (for the copy)
+ * and reading restarts at 0 under a new identity.
+ */
+import { open, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { resolve } from 'node:path';
+import type { SourcePosition } from '../../queue/types';
+import type { Source, SourceContext } from '../types';
+import type { FileSourceConfig } from './config';
+import { SourceEmitError } from './errors';
+import { Glob } from './glob';
+import { frameLines } from './lines';
+import { decodePosition, encodePosition, fingerprint } from './position';
+
+const POLL_MIN_MS = 50;
+const POLL_MAX_MS = 250;
+/** How much of two same-fingerprint files is compared to tell a copy from identical headers. */
+const COMPARE_BYTES = 64 * 1024;
+/** How much of a file's tail `start_at: end` looks at to start after the last complete line. */
+const TAIL_BYTES = 64 * 1024;
+/** Forgotten keys attached to one batch at most. */
+const MAX_FORGETS_PER_BATCH = 1024;
+
+interface Identity {
+  /** `<id>:<fp>` */
+  readonly key: string;
+  /** Bytes the fingerprint covers. */
+  readonly fpLen: number;
+}
+
+/** A position remembered for a file we do not hold open. */
+interface Remembered {
+  readonly key: string;
+  readonly fpLen: number;
+  readonly offset: number;
+  readonly path: string;
+  /** When it stopped being held (or when the source started). */
+  readonly since: number;
+}
+
+interface Reader {
+  path: string;
+  readonly fh: FileHandle;
+  readonly ino: string;
+  identity: Identity | null;
+  /** File offset of the next read. */
+  readOffset: number;
+  /** Bytes read but not yet emitted (a partial line); they sit just before `readOffset`. */
+  carry: Buffer | null;
+  /** Offset just after the last line handed to `emit`. */
+  emittedOffset: number;
+  lastGrowth: number;
+  nextPoll: number;
+  backoff: number;
+  /** Matched by the last scan. */
+  inGlob: boolean;
+  goneSince: number;
+  /** Keys of this file's former identities to null in its next batch. */
+  forget: string[];
+  lastSplitWarn: number;
+  closed: boolean;
+}
+
+export interface FileSourceMetrics {
+  /** Lines emitted (including pieces of split lines and flushed partial lines). */
+  lines: number;
+  bytes: number;
+  batches: number;
+  /** Newlines inserted to split lines longer than `max_line_bytes`. */
+  splitLines: number;
+  /** Partial last lines emitted after `idle_flush_ms` or on rotation. */
+  flushedPartialLines: number;
+  truncations: number;
+  /** Files currently open. */
+  openFiles: number;
+  /** Positions remembered for files not open. */
+  rememberedFiles: number;
+  /** Files not read because they are copies of a file being read. */
+  copiesHeld: number;
+}
+
+export interface FileSourceOptions {
+  /** Directory relative patterns are resolved against (default: the working directory). */
+  readonly cwd?: string;
+}
+
+export class FileSource implements Source {
+  private readonly glob: Glob;
+  private readonly cfg: FileSourceConfig;
+  private ctx!: SourceContext;
+  private prefix = '';
+  private readonly readers = new Map<string, Reader>(); // by `dev:ino`
+  private readonly owners = new Map<string, Reader>(); // by key
+  private readonly remembered = new Map<string, Remembered>(); // by key, oldest first
+  /** Distinct fingerprint lengths in use, for matching a new file against every identity. */
+  private readonly fpLens = new Map<number, number>(); // length -> reference count
+  private pendingForget: string[] = [];
+  private readonly warned = new Map<string, string>(); // path -> code of the last warning
+  private readonly inflight = new Set<Promise<void>>();
+  private failure: unknown = undefined;
+  private scratch: Buffer;
+  private firstScan = true;
+  private readonly m: FileSourceMetrics = {
+    lines: 0,
+    bytes: 0,
+    batches: 0,
+    splitLines: 0,
+    flushedPartialLines: 0,
+    truncations: 0,
+    openFiles: 0,
+    rememberedFiles: 0,
+    copiesHeld: 0,
+  };
+
+  constructor(config: FileSourceConfig, options: FileSourceOptions = {}) {
+    this.cfg = config;
+    const cwd = options.cwd ?? process.cwd();
+    this.glob = new Glob(
+      config.include.map((p) => resolve(cwd, p)),
+      config.exclude.map((p) => resolve(cwd, p)),
+    );
+    this.scratch = Buffer.allocUnsafe(config.max_line_bytes + config.read_buffer_bytes);
+  }
+
+  metrics(): Readonly<FileSourceMetrics> {
+    this.m.openFiles = this.readers.size;
+    this.m.rememberedFiles = this.remembered.size;
+    return { ...this.m };
+  }
+
+  async run(ctx: SourceContext): Promise<void> {
+    this.ctx = ctx;
+    this.prefix = `${ctx.id}:`;
+    this.loadPositions(ctx.positions);
+    const signal = ctx.signal;
+    let nextScan = 0;
+    try {
+      while (!signal.aborted && this.failure === undefined) {
+        let now = Date.now();
+        if (now >= nextScan) {
+          await this.scan();
+          now = Date.now();
+          nextScan = now + this.cfg.glob_interval_ms;
+        }
+        let wake = nextScan;
+        for (const r of this.readers.values()) {
+          if (signal.aborted || this.failure !== undefined) break;
+          if (r.closed) continue;
+          if (r.nextPoll <= now) {
+            await this.pump(r);
+            now = Date.now();
+          }
+          if (!r.closed && r.nextPoll < wake) wake = r.nextPoll;
+        }
+        const wait = wake - Date.now();
+        if (wait > 0 && !signal.aborted) await sleep(wait, signal);
+      }
+    } finally {
+      await Promise.allSettled([...this.inflight]);
+      for (const r of this.readers.values()) await this.closeFile(r);
+      this.readers.clear();
+    }
+    if (this.failure !== undefined) throw new SourceEmitError(ctx.id, { cause: this.failure });
+  }
+
+  // --- positions ----------------------------------------------------------------------------
+
+  private loadPositions(positions: ReadonlyMap<string, Uint8Array>): void {
+    const now = Date.now();
+    for (const [key, value] of positions) {
+      if (!key.startsWith(this.prefix)) continue;
+      try {
+        const p = decodePosition(key, value);
+        this.remember({ key, fpLen: p.fpLen, offset: p.offset, path: p.path, since: now });
+      } catch (e) {
+        this.ctx.log.warn((e as Error).message, { source: this.ctx.id });
+        this.pendingForget.push(key);
+      }
+    }
+  }
+
+  private remember(r: Remembered): void {
+    const old = this.remembered.get(r.key);
+    if (old) this.dropLen(old.fpLen);
+    this.remembered.delete(r.key);
+    this.remembered.set(r.key, r);
+    this.addLen(r.fpLen);
+  }
+
+  private unremember(key: string): Remembered | undefined {
+    const r = this.remembered.get(key);
+    if (r) {
+      this.remembered.delete(key);
+      this.dropLen(r.fpLen);
+    }
+    return r;
+  }
+
+  private addLen(len: number): void {
+    this.fpLens.set(len, (this.fpLens.get(len) ?? 0) + 1);
+  }
+
+  private dropLen(len: number): void {
+    const n = (this.fpLens.get(len) ?? 0) - 1;
+    if (n <= 0) this.fpLens.delete(len);
+    else this.fpLens.set(len, n);
+  }
+
+  private setIdentity(r: Reader, id: Identity | null): void {
+    if (r.identity) {
+      if (this.owners.get(r.identity.key) === r) this.owners.delete(r.identity.key);
+      this.dropLen(r.identity.fpLen);
+    }
+    r.identity = id;
+    if (id) {
+      this.owners.set(id.key, r);
+      this.addLen(id.fpLen);
+    }
+  }
+
+  /** Forgets positions of files gone for `forget_after_ms`, and the oldest beyond the bound. */
+  private expireRemembered(now: number): void {
+    for (const r of this.remembered.values()) {
+      const tooMany = this.remembered.size > this.cfg.max_remembered_files;
+      if (!tooMany && now - r.since < this.cfg.forget_after_ms) continue;
+      this.unremember(r.key);
+      this.pendingForget.push(r.key);
+    }
+    if (this.pendingForget.length > 100_000) this.pendingForget.splice(0, this.pendingForget.length - 100_000);
+  }
+
+  // --- scanning -------------------------------------------------------------------------------
+
+  private async scan(): Promise<void> {
+    const now = Date.now();
+    const paths = await this.glob.list((dir, err) => this.warnOnce(dir, err.code ?? 'ERR', `cannot list directory ${dir}: ${err.message}`));
+    const seenPaths = new Set<string>();
+    const candidates: { path: string; st: Stats }[] = [];
+    for (const r of this.readers.values()) r.inGlob = false;
+    // Phase 1: files we hold open (renames, truncation, growing fingerprints).
+    for (const path of paths) {
+      let st: Stats;
+      try {
+        st = await stat(path);
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') {
+          seenPaths.add(path);
+          this.warnOnce(path, err.code ?? 'ERR', `cannot stat ${path}: ${err.message}`);
+        }
+        continue;
+      }
+      seenPaths.add(path);
+      if (!st.isFile()) {
+        this.warnOnce(path, 'ENOTFILE', `${path} matches the patterns but is not a regular file (${st.isDirectory() ? 'a directory' : 'special file'}); skipped`);
+        continue;
+      }
+      const r = this.readers.get(`${st.dev}:${st.ino}`);
+      if (r) {
+        if (r.path !== path && r.inGlob) continue; // a second name (hard link) of a file already seen
+        r.path = path;
+        r.inGlob = true;
+        r.goneSince = 0;
+        await this.checkHeld(r, st.size, now);
+      } else {
+        candidates.push({ path, st });
+      }
+    }
+    for (const r of this.readers.values()) {
+      if (!r.inGlob && r.goneSince === 0) r.goneSince = now;
+    }
+    // Phase 2: files we do not hold open. Those whose remembered path is theirs go first, so a
+    // restart gives each position back to the file that had it.
+    const byOwnPath: typeof candidates = [];
+    const others: typeof candidates = [];
+    const knownPaths = new Set<string>();
+    for (const k of this.remembered.values()) knownPaths.add(k.path);
+    for (const c of candidates) (knownPaths.has(c.path) ? byOwnPath : others).push(c);
+    this.m.copiesHeld = 0;
+    for (const c of [...byOwnPath, ...others]) await this.consider(c.path, c.st, now);
+    this.firstScan = false;
+    for (const p of this.warned.keys()) if (!seenPaths.has(p)) this.warned.delete(p);
+    this.expireRemembered(now);
+  }
+
+  /** A file we hold open, seen again by a scan: truncated? fingerprint to extend? */
+  private async checkHeld(r: Reader, size: number, now: number): Promise<void> {
+    if (r.identity === null) {
+      if (size > 0) await this.identifyTruncated(r, size);
+      return;
+    }
+    if (size < r.readOffset) {
+      await this.truncated(r, `size ${size} is below the read offset ${r.readOffset}`, size);
+      return;
+    }
+    const id = r.identity;
+    const want = Math.min(size, this.cfg.fingerprint_bytes);
+    const len = Math.max(id.fpLen, want);
+    const head = await this.readHead(r.fh, len, r.path);
+    if (head === null) return;
+    if (head.length < id.fpLen || this.key(head.subarray(0, id.fpLen)) !== id.key) {
+      await this.truncated(r, 'its first bytes changed', size);
+      return;
+    }
+    if (want > id.fpLen) {
+      // The file grew past its provisional (short) fingerprint: upgrade the key.
+      const key = this.key(head.subarray(0, want));
+      const owner = this.owners.get(key);
+      if (owner && owner !== r) return; // keep the short key while another file has the same first bytes
+      this.unremember(key);
+      r.forget.push(id.key);
+      this.setIdentity(r, { key, fpLen: want });
+    }
+    void now;
+  }
+
+  private async truncated(r: Reader, why: string, size: number): Promise<void> {
+    this.m.truncations++;
+    this.ctx.log.info(`file truncated (${why}): reading it again from the start`, { source: this.ctx.id, path: r.path });
+    if (r.carry) await this.flushCarry(r);
+    const id = r.identity;
+    if (id) {
+      this.setIdentity(r, null);
+      // The old identity is released at the offset we reached: a copy (copytruncate) takes it over.
+      this.remember({ key: id.key, fpLen: id.fpLen, offset: r.emittedOffset, path: r.path, since: Date.now() });
+    }
+    r.readOffset = 0;
+    r.emittedOffset = 0;
+    r.carry = null;
+    r.nextPoll = 0;
+    r.backoff = 0;
+    if (size > 0) await this.identifyTruncated(r, size);
+  }
+
+  /** New contents of a file we hold open: a new identity, never a resume. */
+  private async identifyTruncated(r: Reader, size: number): Promise<void> {
+    const len = Math.min(size, this.cfg.fingerprint_bytes);
+    const head = await this.readHead(r.fh, len, r.path);
+    if (head === null || head.length === 0) return;
+    const key = this.key(head);
+    const owner = this.owners.get(key);
+    if (owner && owner !== r) return; // same first bytes as another open file: wait until they differ
+    this.unremember(key); // a stale position under the same fingerprint would describe other bytes
+    this.setIdentity(r, { key, fpLen: head.length });
+  }
+
+  /** A matching file we do not hold open. */
+  private async consider(path: string, st: Stats, now: number): Promise<void> {
+    if (st.size === 0) return; // no identity yet
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code !== 'ENOENT') this.warnOnce(path, err.code ?? 'ERR', `cannot open ${path}: ${err.message}; other files keep flowing`);
+      return;
+    }
+    let keep = false;
+    try {
+      let maxLen = this.cfg.fingerprint_bytes;
+      for (const l of this.fpLens.keys()) if (l > maxLen) maxLen = l;
+      const head = await this.readHead(fh, Math.min(maxLen, st.size), path);
+      if (head === null || head.length === 0) return;
+      const size = Math.max(st.size, head.length);
+      const match = this.matchIdentity(head);
+      const ino = `${st.dev}:${st.ino}`;
+      let offset: number;
+      let identity: Identity;
+      if (match && match.kind === 'remembered') {
+        const k = match.entry;
+        this.unremember(k.key);
+        identity = { key: k.key, fpLen: k.fpLen };
+        offset = k.offset;
+        if (offset > size) {
+          this.ctx.log.warn(`file is shorter than its remembered position (${size} < ${offset}): reading it from the start`, { source: this.ctx.id, path });
+          offset = 0;
+        }
+      } else {
+        let fpLen = Math.min(size, this.cfg.fingerprint_bytes);
+        if (match) {
+          const diff = await this.compare(fh, size, match.reader);
+          if (diff === 'copy') {
+            this.m.copiesHeld++;
+            return; // re-examined at every scan; takes over when the original lets go
+          }
+          fpLen = Math.max(fpLen, diff + 1);
+        }
+        const idHead = fpLen <= head.length ? head : await this.readHead(fh, fpLen, path);
+        if (idHead === null || idHead.length < fpLen) return;
+        const key = this.key(idHead.subarray(0, fpLen));
+        if (this.owners.has(key)) return; // still ambiguous: wait for the next scan
+        identity = { key, fpLen };
+        offset = this.firstScan && this.cfg.start_at === 'end' ? await this.tailStart(fh, size) : 0;
+      }
+      const r: Reader = {
+        path,
+        fh,
+        ino,
+        identity: null,
+        readOffset: offset,
+        carry: null,
+        emittedOffset: offset,
+        lastGrowth: now,
+        nextPoll: 0,
+        backoff: 0,
+        inGlob: true,
+        goneSince: 0,
+        forget: [],
+        lastSplitWarn: 0,
+        closed: false,
+      };
+      this.setIdentity(r, identity);
+      this.readers.set(ino, r);
+      this.warned.delete(path);
+      keep = true;
+      this.ctx.log.debug('tailing file', { source: this.ctx.id, path, offset });
+    } finally {
+      if (!keep) await fh.close().catch(() => undefined);
+    }
+  }
+
+  /** The longest identity (open file or remembered position) whose fingerprint `head` satisfies. */
+  private matchIdentity(head: Buffer): { kind: 'remembered'; entry: Remembered } | { kind: 'open'; reader: Reader } | null {
+    const lens = [...this.fpLens.keys()].filter((l) => l <= head.length).sort((a, b) => b - a);
+    for (const l of lens) {
+      const key = this.key(head.subarray(0, l));
+      const owner = this.owners.get(key);
+      if (owner) return { kind: 'open', reader: owner };
+      const entry = this.remembered.get(key);
+      if (entry) return { kind: 'remembered', entry };
+    }
+    return null;
+  }
+
+  /**
+   * Compares a new file with an open one that has the same first bytes: `'copy'` when the new one
+   * is no longer and equal over the compared range, else the index of the first byte that tells
+   * them apart.
+   */
+  private async compare(fh: FileHandle, size: number, other: Reader): Promise<number | 'copy'> {
+    let otherSize: number;
+    try {
+      otherSize = (await other.fh.stat()).size;
+    } catch {
+      return 'copy';
+    }
+    const n = Math.min(size, otherSize, COMPARE_BYTES);
+    const a = await this.readHead(fh, n, '');
+    const b = await this.readHead(other.fh, n, other.path);
+    if (a === null || b === null) return 'copy';
+    const m = Math.min(a.length, b.length);
+    for (let i = 0; i < m; i++) if (a[i] !== b[i]) return i;
+    if (size > otherSize && otherSize < COMPARE_BYTES) return otherSize;
+    return 'copy';
+  }
+
+  /** Offset just after the last complete line (for `start_at: end`). */
+  private async tailStart(fh: FileHandle, size: number): Promise<number> {
+    const n = Math.min(size, TAIL_BYTES);
+    const buf = Buffer.allocUnsafe(n);
+    try {
+      const { bytesRead } = await fh.read(buf, 0, n, size - n);
+      const nl = buf.subarray(0, bytesRead).lastIndexOf(10);
+      return nl < 0 ? size : size - n + nl + 1;
+    } catch {
+      return size;
+    }
+  }
+
+  private async readHead(fh: FileHandle, len: number, path: string): Promise<Buffer | null> {
+    const buf = Buffer.allocUnsafe(len);
+    let got = 0;
+    try {
+      while (got < len) {
+        const { bytesRead } = await fh.read(buf, got, len - got, got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (path) this.warnOnce(path, err.code ?? 'ERR', `cannot read ${path}: ${err.message}`);
+      return null;
+    }
+    return buf.subarray(0, got);
+  }
+
+  private key(head: Uint8Array): string {
+    return this.prefix + fingerprint(head);
+  }
+
+  // --- reading --------------------------------------------------------------------------------
+
+  /** One read from `r`: emits the complete lines, or handles EOF (idle flush, letting go). */
+  private async pump(r: Reader): Promise<void> {
+    const now = Date.now();
+    if (r.identity === null) {
+      r.nextPoll = now + POLL_MAX_MS; // waiting for the next scan to give it an identity
+      return;
+    }
+    const carryLen = r.carry ? r.carry.length : 0;
+    const buf = this.scratch;
+    if (r.carry) r.carry.copy(buf, 0);
+    let n: number;
+    try {
+      n = (await r.fh.read(buf, carryLen, this.cfg.read_buffer_bytes, r.readOffset)).bytesRead;
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      this.warnOnce(r.path, err.code ?? 'ERR', `cannot read ${r.path}: ${err.message}; letting it go`);
+      await this.letGo(r, false);
+      return;
+    }
+    if (n === 0) {
+      r.backoff = r.backoff === 0 ? POLL_MIN_MS : Math.min(r.backoff * 2, POLL_MAX_MS);
+      r.nextPoll = now + r.backoff;
+      const idle = now - r.lastGrowth;
+      if (r.carry && this.cfg.idle_flush_ms > 0 && idle >= this.cfg.idle_flush_ms) await this.flushCarry(r);
+      if (!r.inGlob && now - Math.max(r.lastGrowth, r.goneSince) >= this.cfg.rotate_wait_ms) await this.letGo(r, true);
+      return;
+    }
+    r.lastGrowth = now;
+    r.backoff = 0;
+    r.nextPoll = 0;
+    r.readOffset += n;
+    const data = buf.subarray(0, carryLen + n);
+    const f = frameLines(data, this.cfg.max_line_bytes, false);
+    r.carry = f.consumed < data.length ? Buffer.from(data.subarray(f.consumed)) : null;
+    if (f.events > 0) {
+      // Copy out of the scratch buffer: the batch is owned by the pipeline from here on.
+      const lines = f.lines.buffer === buf.buffer ? Buffer.from(f.lines) : f.lines;
+      if (f.splits > 0) this.splitWarning(r, f.splits);
+      await this.emit(r, lines, f.events, r.readOffset - (data.length - f.consumed));
+    }
+  }
+
+  private async flushCarry(r: Reader): Promise<void> {
+    const carry = r.carry;
+    if (!carry || !r.identity) return;
+    const f = frameLines(carry, this.cfg.max_line_bytes, true);
+    r.carry = null;
+    this.m.flushedPartialLines++;
+    if (f.splits > 0) this.splitWarning(r, f.splits);
+    await this.emit(r, f.lines.buffer === carry.buffer ? Buffer.from(f.lines) : f.lines, f.events, r.readOffset);
+  }
+
+  private splitWarning(r: Reader, splits: number): void {
+    this.m.splitLines += splits;
+    const now = Date.now();
+    if (now - r.lastSplitWarn < 10_000) return;
+    r.lastSplitWarn = now;
+    this.ctx.log.warn(`lines longer than max_line_bytes (${this.cfg.max_line_bytes}) were split`, {
+      source: this.ctx.id,
+      path: r.path,
+      splitLinesTotal: this.m.splitLines,
+    });
+  }
+
+  private async emit(r: Reader, lines: Buffer, events: number, endOffset: number): Promise<void> {
+    const id = r.identity;
+    if (!id) return;
+    const positions: SourcePosition[] = [];
+    for (const key of r.forget) positions.push({ key, value: null });
+    r.forget = [];
+    if (this.pendingForget.length > 0) {
+      for (const key of this.pendingForget.splice(0, MAX_FORGETS_PER_BATCH)) positions.push({ key, value: null });
+    }
+    positions.push({ key: id.key, value: encodePosition({ offset: endOffset, fpLen: id.fpLen, path: r.path }) });
+    r.emittedOffset = endOffset;
+    this.m.lines += events;
+    this.m.bytes += lines.length;
+    this.m.batches++;
+    const p = this.ctx.emit({ lines, events, origin: r.path, positions }).then(
+      () => undefined,
+      (e: unknown) => {
+        if (this.failure === undefined) this.failure = e;
+      },
+    );
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+    while (this.inflight.size >= this.cfg.max_batches_in_flight) await Promise.race(this.inflight);
+  }
+
+  /** Stops reading a file; its position is remembered (`release`) so a copy or a return resumes it. */
+  private async letGo(r: Reader, flush: boolean): Promise<void> {
+    if (flush && r.carry) await this.flushCarry(r);
+    const id = r.identity;
+    this.setIdentity(r, null);
+    if (id) this.remember({ key: id.key, fpLen: id.fpLen, offset: r.emittedOffset, path: r.path, since: Date.now() });
+    this.readers.delete(r.ino);
+    await this.closeFile(r);
+    this.ctx.log.debug('file let go', { source: this.ctx.id, path: r.path, offset: r.emittedOffset });
+  }
+
+  private async closeFile(r: Reader): Promise<void> {
+    if (r.closed) return;
+    r.closed = true;
+    await r.fh.close().catch(() => undefined);
+  }
+
+  private warnOnce(path: string, code: string, msg: string): void {
+    if (this.warned.get(path) === code) return;
+    this.warned.set(path, code);
+    this.ctx.log.warn(msg, { source: this.ctx.id, path, code });
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((res) => {
+    const done = (): void => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      res();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

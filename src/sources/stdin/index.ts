@@ -1,0 +1,21 @@
+/** The stdin source. See `source.ts`; docs/sources.md for the user's view. */
+import { StdinSource } from './source';
+import type { StdinSourceOptions } from './source';
+import { stdinSourceSchema } from './config';
+import type { StdinSourceConfig } from './config';
+
+export { stdinSourceSchema } from './config';
+export type { StdinSourceConfig, StdinSourceConfigInput } from './config';
+export { StdinSource, StdinReadError } from './source';
+export type { StdinSourceMetrics, StdinSourceOptions } from './source';
+
+export function createStdinSource(config: StdinSourceConfig, options: StdinSourceOptions = {}): StdinSource {
+  return new StdinSource(config, options);
+}
+
+export const stdinSourceType = {
+  schema: stdinSourceSchema,
+  create: createStdinSource,
+  /** Within the process: a batch is consumed when the queue has it. No resume after a restart. */
+  canAcknowledge: true,
+} as const;

@@ -1,0 +1,136 @@
+/**
+ * The stdin source: reads the agent's standard input (or any byte stream, for tests and
+ * embedding) and emits batches of complete lines.
+ *
+ * Backpressure: the stream is read in paused mode (`read()` on `'readable'`); everything buffered
+ * is taken at once (up to ~1 MiB per batch) and the next read waits for `emit` to resolve, so a
+ * slow queue stops the reading and the producer blocks on a full pipe.
+ *
+ * Acknowledgement holds within the process: a batch is consumed only when `emit` resolves. There
+ * is no position and no resume after a restart: bytes the pipe had delivered to a process that
+ * died are gone with it (a pipe cannot be rewound). On EOF or stop, the partial last line is
+ * emitted with a `\n` added, and `run()` resolves.
+ */
+import type { Readable } from 'node:stream';
+import type { Source, SourceContext } from '../types';
+import { SourceEmitError } from '../file/errors';
+import { frameLines } from '../file/lines';
+import type { StdinSourceConfig } from './config';
+
+/** Bytes gathered into one batch at most (a little more when one read is larger). */
+const BATCH_BYTES = 1024 * 1024;
+
+/** Reading the input stream failed (not EOF): what was read before is emitted, then `run()` rejects. */
+export class StdinReadError extends Error {
+  readonly code = 'SLUICE_SOURCE_STDIN_READ';
+  constructor(options: { cause: unknown }) {
+    super('reading standard input failed', options);
+    this.name = 'StdinReadError';
+  }
+}
+
+export interface StdinSourceOptions {
+  /** The stream to read (default `process.stdin`). */
+  readonly stream?: Readable;
+}
+
+export interface StdinSourceMetrics {
+  lines: number;
+  bytes: number;
+  batches: number;
+  splitLines: number;
+}
+
+export class StdinSource implements Source {
+  private readonly m: StdinSourceMetrics = { lines: 0, bytes: 0, batches: 0, splitLines: 0 };
+
+  constructor(
+    private readonly cfg: StdinSourceConfig,
+    private readonly options: StdinSourceOptions = {},
+  ) {}
+
+  metrics(): Readonly<StdinSourceMetrics> {
+    return { ...this.m };
+  }
+
+  async run(ctx: SourceContext): Promise<void> {
+    const stream = this.options.stream ?? process.stdin;
+    const maxLine = this.cfg.max_line_bytes;
+    let ended = stream.readableEnded;
+    let failed: unknown = undefined;
+    let wake: (() => void) | null = null;
+    const poke = (): void => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    const onEnd = (): void => {
+      ended = true;
+      poke();
+    };
+    const onError = (e: unknown): void => {
+      failed ??= e;
+      poke();
+    };
+    stream.on('readable', poke);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    ctx.signal.addEventListener('abort', poke);
+    let carry: Buffer | null = null;
+    let lastWarn = 0;
+    const emit = async (input: Buffer, final: boolean): Promise<Buffer | null> => {
+      const f = frameLines(input, maxLine, final);
+      if (f.splits > 0) {
+        this.m.splitLines += f.splits;
+        const now = Date.now();
+        if (now - lastWarn >= 10_000) {
+          lastWarn = now;
+          ctx.log.warn(`lines longer than max_line_bytes (${maxLine}) were split`, { source: ctx.id, splitLinesTotal: this.m.splitLines });
+        }
+      }
+      const rest = f.consumed < input.length ? Buffer.from(input.subarray(f.consumed)) : null;
+      if (f.events > 0) {
+        this.m.lines += f.events;
+        this.m.bytes += f.lines.length;
+        this.m.batches++;
+        try {
+          await ctx.emit({ lines: f.lines, events: f.events, origin: 'stdin' });
+        } catch (e) {
+          throw new SourceEmitError(ctx.id, { cause: e });
+        }
+      }
+      return rest;
+    };
+    try {
+      for (;;) {
+        const chunks: Buffer[] = carry ? [carry] : [];
+        let total = carry ? carry.length : 0;
+        const before = chunks.length;
+        while (total < BATCH_BYTES && !ctx.signal.aborted) {
+          const c: unknown = stream.read();
+          if (c === null || c === undefined) break;
+          const b = Buffer.isBuffer(c) ? c : Buffer.from(String(c));
+          chunks.push(b);
+          total += b.length;
+        }
+        if (chunks.length === before) {
+          if (ended || failed !== undefined || ctx.signal.aborted || stream.destroyed) break;
+          await new Promise<void>((res) => {
+            wake = res;
+          });
+          continue;
+        }
+        const input = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
+        carry = await emit(input, false);
+      }
+      if (carry) await emit(carry, true);
+    } finally {
+      stream.off('readable', poke);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      ctx.signal.removeEventListener('abort', poke);
+      if (!ended) stream.pause();
+    }
+    if (failed !== undefined) throw new StdinReadError({ cause: failed });
+  }
+}
