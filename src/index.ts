@@ -17,6 +17,9 @@ export type {
   QueueOptions,
   Queue,
 } from './queue/types';
+export { openQueue, nodeFileSystem, systemClock } from './queue/index';
+export { QueueClosedError, QueueIoError, QueueLockedError, QueueUsageError, RecordTooLargeError } from './queue/index';
+export type { Clock, FileSystem } from './queue/index';
 
 // --- the logger ---
 export { createLogger, Logger, LoggerOptionsError, LoggerDestinationError, LoggerWriteError } from './logger';

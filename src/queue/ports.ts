@@ -77,6 +77,10 @@ export interface Timer {
 export interface Clock {
   /** Milliseconds, monotonic. */
   now(): number;
-  /** Run `fn` after `ms`; the returned timer does not keep the process alive (unref'd). */
-  setTimer(ms: number, fn: () => void): Timer;
+  /**
+   * Run `fn` after `ms`; the returned timer does not keep the process alive (unref'd) unless
+   * `opts.keepAlive` is true (used while an append waits for an `interval` fsync, so a process
+   * awaiting that append does not exit under it). A simulated clock may ignore `opts`.
+   */
+  setTimer(ms: number, fn: () => void, opts?: { readonly keepAlive?: boolean }): Timer;
 }

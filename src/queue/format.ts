@@ -1,0 +1,324 @@
+/**
+ * The queue's on-disk format: frame header, positions block, cursor file, file names, and the
+ * frame scanner shared by recovery and by consumers. The layout tables are in `./queue.ts`'s header.
+ */
+import { crc32 } from 'node:zlib';
+import type { FileHandle } from './ports';
+import type { SourcePosition } from './types';
+
+/** Frame magic, bytes F1 53 4C 51 ("\xF1SLQ"): the non-ASCII first byte keeps it out of text logs. */
+export const FRAME_MAGIC = 0x514c53f1;
+export const FRAME_MAGIC_BYTES = Buffer.from([0xf1, 0x53, 0x4c, 0x51]);
+export const FRAME_HEADER = 32;
+export const FRAME_VERSION = 1;
+/** Largest frame the format accepts (u32 length; Buffer limits make anything near 2 GiB moot). */
+export const FRAME_MAX = 0x7fff_0000;
+
+export const CURSOR_MAGIC = 0x434c53f1; // F1 53 4C 43 "\xF1SLC"
+export const CURSOR_BYTES = 24;
+
+export type FrameKind = 'data' | 'snapshot';
+const KIND_DATA = 1;
+const KIND_SNAPSHOT = 2;
+
+export const kindCode = (k: FrameKind): number => {
+  switch (k) {
+    case 'data':
+      return KIND_DATA;
+    case 'snapshot':
+      return KIND_SNAPSHOT;
+  }
+};
+
+/** Writes a frame header at `at` in `buf`; the CRC covers header bytes 8..32, the payload, then meta. */
+export function writeFrameHeader(
+  buf: Buffer,
+  at: number,
+  kind: FrameKind,
+  id: number,
+  events: number,
+  payload: Uint8Array,
+  meta: Uint8Array | null,
+): number {
+  const metaLen = meta === null ? 0 : meta.length;
+  const len = FRAME_HEADER + payload.length + metaLen;
+  buf.writeUInt32LE(FRAME_MAGIC, at);
+  buf.writeUInt32LE(len, at + 8);
+  buf[at + 12] = kindCode(kind);
+  buf[at + 13] = FRAME_VERSION;
+  buf[at + 14] = 0;
+  buf[at + 15] = 0;
+  buf.writeUInt32LE(id % 0x1_0000_0000, at + 16);
+  buf.writeUInt32LE(Math.floor(id / 0x1_0000_0000), at + 20);
+  buf.writeUInt32LE(events, at + 24);
+  buf.writeUInt32LE(metaLen, at + 28);
+  let c = crc32(buf.subarray(at + 8, at + FRAME_HEADER));
+  if (payload.length > 0) c = crc32(payload, c);
+  if (meta !== null && metaLen > 0) c = crc32(meta, c);
+  buf.writeUInt32LE(c >>> 0, at + 4);
+  return len;
+}
+
+/** A whole encoded frame in one buffer (used for snapshots and tests). */
+export function encodeFrame(kind: FrameKind, id: number, events: number, payload: Uint8Array, meta: Uint8Array | null): Buffer {
+  const hdr = Buffer.allocUnsafe(FRAME_HEADER);
+  writeFrameHeader(hdr, 0, kind, id, events, payload, meta);
+  return Buffer.concat(meta === null ? [hdr, payload] : [hdr, payload, meta]);
+}
+
+// ---- positions block ------------------------------------------------------------------------
+// u32 count, then per entry: u16 keyLen, key (UTF-8), u32 valueLen (0xFFFFFFFF = null: forget), value.
+
+const NULL_VALUE = 0xffff_ffff;
+
+export function encodePositions(positions: Iterable<SourcePosition>): Buffer {
+  const keys: Buffer[] = [];
+  const values: (Uint8Array | null)[] = [];
+  let size = 4;
+  for (const p of positions) {
+    const k = Buffer.from(p.key, 'utf8');
+    if (k.length > 0xffff) throw new RangeError(`position key longer than 65535 bytes: ${p.key.slice(0, 40)}…`);
+    keys.push(k);
+    values.push(p.value);
+    size += 2 + k.length + 4 + (p.value === null ? 0 : p.value.length);
+  }
+  const out = Buffer.allocUnsafe(size);
+  out.writeUInt32LE(keys.length, 0);
+  let at = 4;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as Buffer;
+    const v = values[i] ?? null;
+    out.writeUInt16LE(k.length, at);
+    at += 2;
+    k.copy(out, at);
+    at += k.length;
+    if (v === null) {
+      out.writeUInt32LE(NULL_VALUE, at);
+      at += 4;
+    } else {
+      out.writeUInt32LE(v.length, at);
+      at += 4;
+      out.set(v, at);
+      at += v.length;
+    }
+  }
+  return out;
+}
+
+/** Applies a positions block to `into` (a null value deletes the key). Returns false if malformed. */
+export function applyPositions(meta: Buffer, into: Map<string, Uint8Array>): boolean {
+  if (meta.length < 4) return false;
+  const n = meta.readUInt32LE(0);
+  let at = 4;
+  const staged: [string, Uint8Array | null][] = [];
+  for (let i = 0; i < n; i++) {
+    if (at + 2 > meta.length) return false;
+    const kl = meta.readUInt16LE(at);
+    at += 2;
+    if (at + kl + 4 > meta.length) return false;
+    const key = meta.toString('utf8', at, at + kl);
+    at += kl;
+    const vl = meta.readUInt32LE(at);
+    at += 4;
+    if (vl === NULL_VALUE) {
+      staged.push([key, null]);
+    } else {
+      if (at + vl > meta.length) return false;
+      staged.push([key, Uint8Array.prototype.slice.call(meta, at, at + vl)]);
+      at += vl;
+    }
+  }
+  if (at !== meta.length) return false;
+  for (const [k, v] of staged) {
+    if (v === null) into.delete(k);
+    else into.set(k, v);
+  }
+  return true;
+}
+
+export function snapshotPositions(map: ReadonlyMap<string, Uint8Array>): Buffer {
+  const list: SourcePosition[] = [];
+  for (const [key, value] of map) list.push({ key, value });
+  return encodePositions(list);
+}
+
+// ---- cursor file ----------------------------------------------------------------------------
+// 0 u32 magic | 4 u32 crc32 of bytes 8..24 | 8 u64 id | 16 u32 version | 20 u32 reserved
+
+export function encodeCursor(id: number): Buffer {
+  const b = Buffer.alloc(CURSOR_BYTES);
+  b.writeUInt32LE(CURSOR_MAGIC, 0);
+  b.writeUInt32LE(id % 0x1_0000_0000, 8);
+  b.writeUInt32LE(Math.floor(id / 0x1_0000_0000), 12);
+  b.writeUInt32LE(1, 16);
+  b.writeUInt32LE(crc32(b.subarray(8)) >>> 0, 4);
+  return b;
+}
+
+/** The id in a cursor file, or null if the bytes are not a valid cursor. */
+export function decodeCursor(b: Buffer): number | null {
+  if (b.length !== CURSOR_BYTES) return null;
+  if (b.readUInt32LE(0) !== CURSOR_MAGIC) return null;
+  if ((crc32(b.subarray(8)) >>> 0) !== b.readUInt32LE(4)) return null;
+  if (b.readUInt32LE(16) !== 1) return null;
+  const id = b.readUInt32LE(8) + b.readUInt32LE(12) * 0x1_0000_0000;
+  return Number.isSafeInteger(id) ? id : null;
+}
+
+// ---- file names -----------------------------------------------------------------------------
+
+export const LOCK_FILE = 'lock';
+const SEGMENT_RE = /^seg-(\d{20})\.log$/;
+export const segmentName = (firstId: number): string => `seg-${String(firstId).padStart(20, '0')}.log`;
+export function parseSegmentName(name: string): number | null {
+  const m = SEGMENT_RE.exec(name);
+  if (m === null) return null;
+  const n = Number(m[1]);
+  return Number.isSafeInteger(n) ? n : null;
+}
+export const CURSOR_PREFIX = 'cursor.';
+export const TEMP_PREFIX = 'tmp.';
+export const cursorName = (consumer: string): string => CURSOR_PREFIX + encodeURIComponent(consumer);
+export const cursorTempName = (consumer: string): string => TEMP_PREFIX + cursorName(consumer);
+
+// ---- scanning -------------------------------------------------------------------------------
+
+export interface ScannedFrame {
+  /** File offset of the frame's first byte. */
+  readonly offset: number;
+  readonly len: number;
+  readonly kind: FrameKind;
+  readonly id: number;
+  readonly events: number;
+  /** A view into the scanner's read buffer (valid as long as the caller keeps it). */
+  readonly payload: Buffer;
+  readonly meta: Buffer | null;
+}
+
+export type ScanEvent =
+  | { readonly type: 'frame'; readonly frame: ScannedFrame }
+  /** Bytes [from, to) held no valid frame; the frame at `to` is valid. */
+  | { readonly type: 'bad'; readonly from: number; readonly to: number };
+
+/** What the scan does after a visit: go on, stop after this frame, or stop before it (not consumed). */
+export type ScanStep = 'continue' | 'stop' | 'stop-before';
+
+export interface ScanEnd {
+  /** Offset after the last frame visited (or `limit` when the scan ran to the end). */
+  readonly end: number;
+  /** Start of a damaged region that ran to `limit` with no valid frame after it, else null. */
+  readonly badTailFrom: number | null;
+  /** The id the next frame should have (`id + events` of the last valid frame). */
+  readonly nextId: number;
+}
+
+/**
+ * Walks the frames of one segment file from `start` up to `limit`, reading in chunks of at least
+ * `chunk` bytes (one read per chunk, never one per frame). A frame is valid when its magic, version,
+ * kind, lengths and CRC check out and its id is >= the id expected after the previous frame
+ * (`expectId`). On an invalid frame the scanner resyncs by searching forward for the next magic
+ * that starts a valid frame, and reports the skipped region. `visit` returns false to stop.
+ */
+export async function scanFrames(
+  fh: FileHandle,
+  start: number,
+  limit: number,
+  expectId: number,
+  chunk: number,
+  visit: (e: ScanEvent) => ScanStep,
+): Promise<ScanEnd> {
+  let buf: Buffer = Buffer.alloc(0);
+  let bufStart = start;
+  let off = start;
+  let expect = expectId;
+  let badFrom: number | null = null;
+
+  /** Makes [at, at+n) available in buf if the file has it below limit; returns bytes available from at. */
+  const ensure = async (at: number, n: number): Promise<number> => {
+    const want = Math.min(n, limit - at);
+    if (at >= bufStart && at + want <= bufStart + buf.length) return bufStart + buf.length - at;
+    const size = Math.min(Math.max(chunk, n), limit - at);
+    const nb = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const r = await fh.read(nb, got, size - got, at + got);
+      if (r === 0) break;
+      got += r;
+    }
+    buf = got === size ? nb : nb.subarray(0, got);
+    bufStart = at;
+    return got;
+  };
+
+  /** The frame at `at` if valid, else null. */
+  const tryFrame = async (at: number): Promise<ScannedFrame | null> => {
+    if ((await ensure(at, FRAME_HEADER)) < FRAME_HEADER) return null;
+    let p = at - bufStart;
+    if (buf.readUInt32LE(p) !== FRAME_MAGIC) return null;
+    const len = buf.readUInt32LE(p + 8);
+    const kindByte = buf[p + 12];
+    const metaLen = buf.readUInt32LE(p + 28);
+    if (len < FRAME_HEADER || len > FRAME_MAX || at + len > limit) return null;
+    if (buf[p + 13] !== FRAME_VERSION || (kindByte !== KIND_DATA && kindByte !== KIND_SNAPSHOT)) return null;
+    if (metaLen > len - FRAME_HEADER) return null;
+    const id = buf.readUInt32LE(p + 16) + buf.readUInt32LE(p + 20) * 0x1_0000_0000;
+    const events = buf.readUInt32LE(p + 24);
+    if (!Number.isSafeInteger(id) || id < expect) return null;
+    if (kindByte === KIND_DATA ? events < 1 : events !== 0) return null;
+    if ((await ensure(at, len)) < len) return null;
+    p = at - bufStart;
+    const crc = crc32(buf.subarray(p + 8, p + len)) >>> 0;
+    if (crc !== buf.readUInt32LE(p + 4)) return null;
+    const payloadEnd = p + len - metaLen;
+    return {
+      offset: at,
+      len,
+      kind: kindByte === KIND_DATA ? 'data' : 'snapshot',
+      id,
+      events,
+      payload: buf.subarray(p + FRAME_HEADER, payloadEnd),
+      meta: metaLen > 0 ? buf.subarray(payloadEnd, p + len) : null,
+    };
+  };
+
+  /** Offset of the next magic at or after `from` (below limit - header), or limit. */
+  const nextMagic = async (from: number): Promise<number> => {
+    let at = from;
+    for (;;) {
+      if (at + FRAME_HEADER > limit) return limit;
+      if (at < bufStart || at >= bufStart + buf.length) await ensure(at, FRAME_HEADER);
+      const i = buf.indexOf(FRAME_MAGIC_BYTES, at - bufStart);
+      if (i >= 0) return bufStart + i;
+      const bufEnd = bufStart + buf.length;
+      if (bufEnd >= limit) return limit;
+      at = Math.max(at + 1, bufEnd - 3);
+      await ensure(at, chunk);
+    }
+  };
+
+  while (off < limit) {
+    const f = await tryFrame(off);
+    if (f === null) {
+      if (badFrom === null) badFrom = off;
+      off = await nextMagic(off + 1);
+      continue;
+    }
+    if (badFrom !== null) {
+      const from = badFrom;
+      badFrom = null;
+      visit({ type: 'bad', from, to: off });
+    }
+    const step = visit({ type: 'frame', frame: f });
+    switch (step) {
+      case 'continue':
+        break;
+      case 'stop':
+        return { end: off + f.len, badTailFrom: null, nextId: f.id + f.events };
+      case 'stop-before':
+        return { end: off, badTailFrom: null, nextId: expect };
+    }
+    off += f.len;
+    expect = f.id + f.events;
+  }
+  return { end: limit, badTailFrom: badFrom, nextId: expect };
+}

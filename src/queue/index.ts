@@ -1,0 +1,35 @@
+/**
+ * The write-ahead queue: open one with `openQueue`. The design (on-disk format, invariants, the
+ * recovery decision table) is in the header of `./queue.ts`; the contract is `./types.ts`.
+ */
+import { openQueueWith } from './queue';
+import { nodeFileSystem, systemClock } from './node-fs';
+import type { Clock, FileSystem } from './ports';
+import type { Queue, QueueOptions } from './types';
+
+export type { Clock, FileHandle, FileStat, FileSystem, FsError, OpenMode, Timer } from './ports';
+export type {
+  AppendOptions,
+  AppendResult,
+  Consumer,
+  FsyncPolicy,
+  Queue,
+  QueueMetrics,
+  QueueOptions,
+  QueueRecord,
+  RecordId,
+  RecoveryReport,
+  SourcePosition,
+} from './types';
+export { asRecordId } from './types';
+export { nodeFileSystem, systemClock } from './node-fs';
+export { QueueClosedError, QueueIoError, QueueLockedError, QueueUsageError, RecordTooLargeError } from './errors';
+
+/**
+ * Opens (creating or recovering) the queue in `opts.dir`, on the real disk unless `fs`/`clock` are
+ * given (tests pass a simulated file system). Rejects with `QueueLockedError` if another live process
+ * holds the directory. Damage found on disk never makes it fail: see `queue.recovery`.
+ */
+export function openQueue(opts: QueueOptions & { fs?: FileSystem; clock?: Clock }): Promise<Queue> {
+  return openQueueWith(opts, opts.fs ?? nodeFileSystem, opts.clock ?? systemClock);
+}

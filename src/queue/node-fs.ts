@@ -1,0 +1,124 @@
+/**
+ * The real adapters for the queue's ports: `nodeFileSystem` over `node:fs/promises` and
+ * `systemClock` over `performance.now()` and unref'd timers. This is the only file in src/queue/
+ * that touches the file system or the wall clock.
+ */
+import { open as fsOpen, readdir, mkdir, rename, unlink, stat } from 'node:fs/promises';
+import type { FileHandle as NodeFileHandle } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import type { Clock, FileHandle, FileStat, FileSystem, OpenMode, Timer } from './ports';
+
+const flagsFor = (mode: OpenMode): string => {
+  switch (mode) {
+    case 'read':
+      return 'r';
+    case 'append':
+      return 'a+';
+    case 'truncate':
+      return 'w';
+    case 'exclusive':
+      return 'wx';
+  }
+};
+
+class NodeHandle implements FileHandle {
+  constructor(private readonly fh: NodeFileHandle) {}
+
+  async writev(buffers: readonly Uint8Array[]): Promise<void> {
+    let total = 0;
+    for (const b of buffers) total += b.length;
+    if (total === 0) return;
+    // libuv loops over short writes and IOV_MAX itself; the check below is a guard, not a loop we expect.
+    let { bytesWritten } = await this.fh.writev(buffers as Uint8Array[]);
+    while (bytesWritten < total) {
+      const rest: Uint8Array[] = [];
+      let skip = bytesWritten;
+      for (const b of buffers) {
+        if (skip >= b.length) {
+          skip -= b.length;
+          continue;
+        }
+        rest.push(skip > 0 ? b.subarray(skip) : b);
+        skip = 0;
+      }
+      const r = await this.fh.writev(rest);
+      if (r.bytesWritten === 0) throw Object.assign(new Error('writev wrote 0 bytes'), { code: 'EIO' });
+      bytesWritten += r.bytesWritten;
+    }
+  }
+
+  async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    const { bytesRead } = await this.fh.read(buffer, offset, length, position);
+    return bytesRead;
+  }
+
+  datasync(): Promise<void> {
+    return this.fh.datasync();
+  }
+
+  truncate(length: number): Promise<void> {
+    return this.fh.truncate(length);
+  }
+
+  async stat(): Promise<FileStat> {
+    const s = await this.fh.stat();
+    return { size: s.size };
+  }
+
+  close(): Promise<void> {
+    return this.fh.close();
+  }
+}
+
+export const nodeFileSystem: FileSystem = {
+  async open(path: string, mode: OpenMode): Promise<FileHandle> {
+    return new NodeHandle(await fsOpen(path, flagsFor(mode)));
+  },
+  readdir(dir: string): Promise<string[]> {
+    return readdir(dir);
+  },
+  async mkdirp(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+  },
+  rename(from: string, to: string): Promise<void> {
+    return rename(from, to);
+  },
+  unlink(path: string): Promise<void> {
+    return unlink(path);
+  },
+  async stat(path: string): Promise<FileStat | null> {
+    try {
+      const s = await stat(path);
+      return { size: s.size };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  },
+  async syncDir(dir: string): Promise<void> {
+    const fh = await fsOpen(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  },
+  processAlive(pid: number): boolean {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  },
+  pid: process.pid,
+};
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimer(ms: number, fn: () => void, opts?: { readonly keepAlive?: boolean }): Timer {
+    const t = setTimeout(fn, ms);
+    if (opts?.keepAlive !== true) t.unref();
+    return { cancel: () => clearTimeout(t) };
+  },
+};

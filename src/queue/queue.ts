@@ -1,0 +1,1313 @@
+/**
+ * The write-ahead queue: an append-only log of segment files with group commit, per-consumer
+ * cursors, bounded size and crash recovery. All I/O goes through `FileSystem`, all time through
+ * `Clock` (./ports.ts), so the same code runs on the real disk and on the simulated one.
+ *
+ * ## Directory
+ *
+ * | name                          | what                                                            |
+ * | ----------------------------- | --------------------------------------------------------------- |
+ * | `lock`                        | pid of the process holding the queue, created exclusively       |
+ * | `seg-<first id, 20 digits>.log` | a segment: frames back to back; the name is its first record id |
+ * | `cursor.<consumer>`           | a consumer's persisted cursor (consumer name URI-encoded)       |
+ * | `tmp.cursor.<consumer>`       | a cursor being written; renamed over `cursor.<consumer>`        |
+ *
+ * ## Frame (all integers little-endian)
+ *
+ * | offset | size | field                                                                   |
+ * | -----: | ---: | ----------------------------------------------------------------------- |
+ * |      0 |    4 | magic `F1 53 4C 51` (`\xF1SLQ`), the resync anchor                       |
+ * |      4 |    4 | CRC32 (zlib) of bytes 8 .. end of frame (header tail, payload, meta)     |
+ * |      8 |    4 | frame length in bytes, header included                                  |
+ * |     12 |    1 | kind: 1 = data (a batch), 2 = positions snapshot                         |
+ * |     13 |    1 | format version (1)                                                      |
+ * |     14 |    2 | reserved (0)                                                            |
+ * |     16 |    8 | record id (u64, < 2^53): id of the first event; a snapshot: the next id |
+ * |     24 |    4 | events in the batch (>= 1 for data, 0 for a snapshot)                   |
+ * |     28 |    4 | meta length: size of the positions block at the end of the frame (0: none) |
+ * |     32 |    n | payload (frame length - 32 - meta length bytes)                          |
+ * |  32+n |    m | positions block: u32 count, then per entry u16 key length, key (UTF-8), |
+ * |        |      | u32 value length (0xFFFFFFFF = null: forget the key), value             |
+ *
+ * Cursor file (24 bytes): magic `F1 53 4C 43`, CRC32 of bytes 8..24, u64 id (every record below it
+ * is acknowledged), u32 version (1), u32 reserved.
+ *
+ * ## Invariants
+ *
+ * 1. Record ids strictly increase through the log: a record's id is the previous record's
+ *    `id + events`; ids are assigned when `append` is called, so log order is call order. After a
+ *    restart the next id is the end of the last valid record (or the highest cursor, if larger):
+ *    ids are never reused.
+ * 2. A record never spans two segments; a segment rolls before the record that would take it past
+ *    `segmentBytes` (a segment's first data record may exceed it only by its own size... never: an
+ *    append larger than `segmentBytes` is refused with `SLUICE_QUEUE_RECORD_TOO_LARGE`).
+ * 3. Every segment created by a roll starts with a snapshot frame holding every durable position
+ *    (the old segment is fdatasync'ed first, then the new file is written, fdatasync'ed and its
+ *    directory synced before any record in it is acknowledged). On open a snapshot is appended to
+ *    the last segment. So the positions survive the deletion of every older segment.
+ * 4. An append resolves only when its frame is durable under the policy (`always`: after the
+ *    fdatasync covering it; `interval`: same, fdatasyncs at most every `intervalMs`; `never`: after
+ *    the write returned). Readers see a record only after its append resolved.
+ * 5. A segment is deleted only when it is not the last one, every consumer's acknowledged
+ *    low-water mark is at or past its end id, and the next segment's snapshot is durable.
+ * 6. Appends are written in call order; when `maxBytes` would be exceeded the writer waits (it never
+ *    drops). Bytes on disk may exceed `maxBytes` by at most one positions snapshot.
+ *
+ * ## Recovery decision table (what `openQueue` does with each kind of damage; never fatal)
+ *
+ * | found on open                                             | action                                                   | reported as |
+ * | --------------------------------------------------------- | -------------------------------------------------------- | ----------- |
+ * | `lock` with a live pid (this process included)            | refuse to open                                           | `QueueLockedError` (`SLUICE_QUEUE_LOCKED`) |
+ * | `lock` with a dead pid, or empty/unreadable               | take it over                                             | note |
+ * | last segment ends in a partial frame, garbage or zeros     | truncate at the start of the damage, fdatasync           | `truncatedBytes`, note |
+ * | a frame with bad CRC/framing followed by valid frames      | skip it; resync at the next magic that starts a valid frame; events lost = next id - expected id | `corruptRecords`, `lostEvents`, note |
+ * | damage at the end of a segment that is not the last       | leave it (readers skip it); lost = next segment's first id - expected id | `corruptRecords`, `lostEvents`, note |
+ * | ids missing between two segments (a segment file gone)    | carry on with the next segment                           | `lostEvents`, note |
+ * | empty (0-byte) segment                                     | keep it (the last one is appended to; an older one is deleted once passed) | note |
+ * | frame id below the expected id (stale bytes)              | treated as damage (as above)                             | as above |
+ * | `tmp.*` file                                               | delete it (an unfinished cursor write; the old cursor stands) | `unknownFiles`, note |
+ * | any other unknown file or directory                       | leave it alone                                           | `unknownFiles`, note |
+ * | cursor file of a configured consumer missing              | start at the oldest retained record (duplicates, never loss) | `cursorsReset` (only if the queue held segments), note |
+ * | cursor file damaged (size, magic, CRC)                    | start at the oldest retained record                      | `cursorsReset`, note |
+ * | cursor beyond the end of the log (log tail lost)          | new ids start at the cursor (ids are never reused)       | note |
+ * | cursor file of a consumer not configured                  | leave it alone                                           | note |
+ * | no segment at all                                         | create the first one                                     | — |
+ */
+import { join } from 'node:path';
+import type { Clock, FileHandle, FileSystem, FsError, Timer } from './ports';
+import {
+  asRecordId,
+  type AppendOptions,
+  type AppendResult,
+  type Consumer,
+  type FsyncPolicy,
+  type Queue,
+  type QueueMetrics,
+  type QueueOptions,
+  type QueueRecord,
+  type RecordId,
+  type RecoveryReport,
+  type SourcePosition,
+} from './types';
+import { QueueClosedError, QueueIoError, QueueLockedError, QueueUsageError, RecordTooLargeError } from './errors';
+import {
+  CURSOR_PREFIX,
+  FRAME_HEADER,
+  FRAME_MAX,
+  LOCK_FILE,
+  TEMP_PREFIX,
+  applyPositions,
+  cursorName,
+  cursorTempName,
+  decodeCursor,
+  encodeCursor,
+  encodeFrame,
+  encodePositions,
+  parseSegmentName,
+  scanFrames,
+  segmentName,
+  snapshotPositions,
+  writeFrameHeader,
+} from './format';
+
+
+const MiB = 1024 * 1024;
+const DEFAULT_SEGMENT_BYTES = 64 * MiB;
+const DEFAULT_MAX_BYTES = 1024 * MiB;
+const DEFAULT_CURSOR_FLUSH_MS = 1000;
+/** Bytes read per syscall when scanning or reading from disk. */
+const READ_CHUNK = 1 * MiB;
+/** A sparse (id, offset) index entry every this many bytes of a segment, for rewinds and cursors. */
+const INDEX_EVERY = 1 * MiB;
+/** Upper bound on one commit's write (the rest goes in the next commit). */
+const MAX_COMMIT_BYTES = 32 * MiB;
+/** Recently committed records kept in memory for consumers that keep up. */
+const MAX_CACHE_BYTES = 32 * MiB;
+const DEFAULT_READ_RECORDS = 1024;
+const DEFAULT_READ_BYTES = 4 * MiB;
+
+// ---- small helpers --------------------------------------------------------------------------
+
+/** A FIFO over an array with a moving head: O(1) push/shift, indexable, no per-op allocation. */
+class Fifo<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(x: T): void {
+    this.items.push(x);
+  }
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+  at(i: number): T | undefined {
+    return this.items[this.head + i];
+  }
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const x = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return x;
+  }
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+}
+
+const isCode = (e: unknown, code: string): boolean =>
+  typeof e === 'object' && e !== null && (e as Partial<FsError>).code === code;
+
+const ioError = (what: string, cause: unknown): QueueIoError => {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new QueueIoError(`${what}: ${detail}`, { cause });
+};
+
+// ---- state ----------------------------------------------------------------------------------
+
+interface Segment {
+  readonly firstId: number;
+  readonly path: string;
+  /** Bytes written (after recovery: the file size). */
+  size: number;
+  /** Bytes whose records are acknowledged to their appenders: readers stop here. */
+  durableSize: number;
+  /** The id after the last data record written to this segment (firstId if none). */
+  endId: number;
+  hasData: boolean;
+  sealed: boolean;
+  /** The snapshot frame at its head (or appended on open) is durable: older segments may go. */
+  snapshotDurable: boolean;
+  /** Sparse index: [id, offset, id, offset, …] of data frames, ascending. */
+  readonly index: number[];
+  lastIndexedOffset: number;
+  /** Offsets of damaged regions already counted (by recovery or a reader). */
+  readonly knownBad: Set<number>;
+  readFh: Promise<FileHandle> | null;
+  deleted: boolean;
+}
+
+/** One append: waits in `pending`, then `unsynced`, then lives on as a cache entry. */
+interface Entry {
+  readonly id: number;
+  readonly events: number;
+  readonly payload: Buffer;
+  readonly meta: Buffer | null;
+  readonly positions: readonly SourcePosition[] | null;
+  readonly frameLen: number;
+  seg: Segment | null;
+  endOffset: number;
+  resolve: ((r: AppendResult) => void) | null;
+  reject: ((e: Error) => void) | null;
+}
+
+interface Outstanding {
+  readonly id: number;
+  readonly nextId: number;
+  acked: boolean;
+}
+
+interface ReadPos {
+  seg: Segment | null;
+  offset: number;
+  expect: number;
+}
+
+// ---- consumer -------------------------------------------------------------------------------
+
+class QueueConsumer implements Consumer {
+  /** Next id to hand out (everything below was given). */
+  given: number;
+  acked: number;
+  persisted: number;
+  /** Whether a valid cursor file exists (read on open or written since). */
+  hasFile: boolean;
+  private handedMax: number;
+  private readonly outstanding = new Fifo<Outstanding>();
+  private readonly byId = new Map<number, Outstanding>();
+  pos: ReadPos;
+  private readChain: Promise<unknown> = Promise.resolve();
+  private flushChain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly q: WriteAheadQueue,
+    readonly name: string,
+    start: number,
+    hasFile: boolean,
+  ) {
+    this.hasFile = hasFile;
+    this.given = start;
+    this.acked = start;
+    this.persisted = start;
+    this.handedMax = start;
+    this.pos = q.locate(start);
+  }
+
+  get ackedUpTo(): RecordId {
+    return asRecordId(this.acked);
+  }
+
+  read(opts?: { maxRecords?: number; maxBytes?: number; signal?: AbortSignal }): Promise<QueueRecord[]> {
+    const run = this.readChain.then(() => this.readNow(opts));
+    this.readChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async readNow(opts?: { maxRecords?: number; maxBytes?: number; signal?: AbortSignal }): Promise<QueueRecord[]> {
+    const maxRecords = Math.max(1, opts?.maxRecords ?? DEFAULT_READ_RECORDS);
+    const maxBytes = Math.max(1, opts?.maxBytes ?? DEFAULT_READ_BYTES);
+    const signal = opts?.signal;
+    for (;;) {
+      if (this.q.isClosed() || signal?.aborted === true) return [];
+      if (this.given < this.q.durableId) {
+        const out = this.q.readFromCache(this, maxRecords, maxBytes) ?? (await this.q.readFromDisk(this, maxRecords, maxBytes));
+        if (out.length > 0) {
+          for (const r of out) {
+            const o: Outstanding = { id: r.id, nextId: r.id + r.events, acked: false };
+            this.outstanding.push(o);
+            this.byId.set(r.id, o);
+          }
+          if (this.given > this.handedMax) this.handedMax = this.given;
+          return out;
+        }
+        // Nothing readable below the durable end (ids lost to damage, or a cursor inside a gap).
+        this.given = this.q.durableId;
+        if (this.given > this.handedMax) this.handedMax = this.given;
+        if (this.outstanding.length === 0 && this.acked < this.given) {
+          this.acked = this.given;
+          this.q.onAcked();
+        }
+        continue;
+      }
+      await this.q.waitForData(signal);
+    }
+  }
+
+  ack(id: RecordId): void {
+    const n = id as number;
+    if (n < this.acked) return;
+    if (n >= this.handedMax) {
+      throw new QueueUsageError(`consumer ${this.name}: ack(${n}) for a record that was never read (read up to ${this.handedMax})`);
+    }
+    const o = this.byId.get(n);
+    if (o === undefined) return; // acked twice, or rewound: the record will be read again
+    o.acked = true;
+    this.byId.delete(n);
+    this.q.countAck(o.nextId - o.id);
+    let moved = false;
+    for (let h = this.outstanding.peek(); h !== undefined && h.acked; h = this.outstanding.peek()) {
+      this.acked = h.nextId;
+      this.outstanding.shift();
+      moved = true;
+    }
+    if (this.outstanding.length === 0 && this.given > this.acked && this.byId.size === 0) this.acked = this.given;
+    if (moved) this.q.onAcked();
+  }
+
+  rewind(): void {
+    this.outstanding.clear();
+    this.byId.clear();
+    this.given = this.acked;
+    this.pos = this.q.locate(this.acked);
+  }
+
+  flushCursor(): Promise<void> {
+    const run = this.flushChain.then(() => this.q.persistCursor(this));
+    this.flushChain = run.catch(() => undefined);
+    return run;
+  }
+}
+
+// ---- the queue ------------------------------------------------------------------------------
+
+class WriteAheadQueue implements Queue {
+  recovery!: RecoveryReport;
+  private readonly dir: string;
+  private readonly fs: FileSystem;
+  private readonly clock: Clock;
+  private readonly policy: FsyncPolicy;
+  private readonly segmentBytes: number;
+  private readonly maxBytes: number;
+  private readonly cursorFlushMs: number;
+  private readonly cacheLimit: number;
+
+  segments: Segment[] = [];
+  private active!: Segment;
+  private activeFh!: FileHandle;
+  private readonly consumers = new Map<string, QueueConsumer>();
+
+  /** Next id to assign to an append. */
+  private nextId = 0;
+  /** The id after the last record whose append resolved. */
+  durableId = 0;
+  private readonly writtenPositions = new Map<string, Uint8Array>();
+  private readonly durablePositions = new Map<string, Uint8Array>();
+
+  private readonly pending = new Fifo<Entry>();
+  private unsynced: Entry[] = [];
+  private readonly cache = new Fifo<Entry>();
+  private cacheBytes = 0;
+
+  private hdrArena = Buffer.allocUnsafe(FRAME_HEADER * 256);
+  /** Size of the last positions snapshot written (for the "can never fit" check). */
+  private snapshotLen = FRAME_HEADER;
+  private lastSyncAt = 0;
+  private writerWake: (() => void) | null = null;
+  private writerTimer: Timer | null = null;
+  private writerDone: Promise<void> = Promise.resolve();
+  private readers = new Set<() => void>();
+  private closing = false;
+  private closed = false;
+  private failure: Error | null = null;
+  private deleting = false;
+  private deleteAgain = false;
+  private cursorTimer: Timer | null = null;
+  private fullSince = 0;
+
+  private readonly m: QueueMetrics = {
+    appendedRecords: 0,
+    appendedEvents: 0,
+    appendedBytes: 0,
+    ackedRecords: 0,
+    ackedEvents: 0,
+    deletedSegments: 0,
+    deletedBytes: 0,
+    fsyncs: 0,
+    fsyncSecondsTotal: 0,
+    corruptRecordsSkipped: 0,
+    bytesOnDisk: 0,
+    full: false,
+    fullMsTotal: 0,
+  };
+
+  constructor(opts: QueueOptions, fs: FileSystem, clock: Clock) {
+    this.dir = opts.dir;
+    this.fs = fs;
+    this.clock = clock;
+    this.policy = opts.fsync ?? { mode: 'always' };
+    this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.cursorFlushMs = opts.cursorFlushMs ?? DEFAULT_CURSOR_FLUSH_MS;
+    this.cacheLimit = Math.min(MAX_CACHE_BYTES, Math.floor(this.maxBytes / 4));
+    const bad = (what: string): never => {
+      throw new QueueUsageError(`queue ${opts.dir}: ${what}`);
+    };
+    if (!Number.isSafeInteger(this.segmentBytes) || this.segmentBytes < 4096) bad('segmentBytes must be an integer >= 4096');
+    if (this.segmentBytes > FRAME_MAX) bad(`segmentBytes must be <= ${FRAME_MAX}`);
+    if (!Number.isSafeInteger(this.maxBytes) || this.maxBytes < this.segmentBytes) bad('maxBytes must be an integer >= segmentBytes');
+    if (!(this.cursorFlushMs > 0)) bad('cursorFlushMs must be > 0');
+    switch (this.policy.mode) {
+      case 'always':
+      case 'never':
+        break;
+      case 'interval':
+        if (!(this.policy.intervalMs > 0)) bad('fsync.intervalMs must be > 0');
+        break;
+    }
+    const seen = new Set<string>();
+    for (const c of opts.consumers) {
+      if (c.length === 0) bad('consumer names must not be empty');
+      if (seen.has(c)) bad(`consumer ${c} is listed twice`);
+      seen.add(c);
+    }
+  }
+
+  // ---- open / recovery ----
+
+  async open(consumerNames: readonly string[]): Promise<void> {
+    const fs = this.fs;
+    const dir = this.dir;
+    try {
+      await fs.mkdirp(dir);
+    } catch (e) {
+      throw ioError(`queue ${dir}: cannot create the directory`, e);
+    }
+    await this.acquireLock();
+    try {
+      await this.recover(consumerNames);
+    } catch (e) {
+      await this.releaseLock();
+      throw e instanceof QueueIoError ? e : ioError(`queue ${dir}: recovery failed`, e);
+    }
+    this.lastSyncAt = this.clock.now();
+    this.writerDone = this.writerLoop();
+    this.armCursorTimer();
+    await this.deleteEligible();
+  }
+
+  private async acquireLock(): Promise<void> {
+    const path = join(this.dir, LOCK_FILE);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const fh = await this.fs.open(path, 'exclusive');
+        try {
+          await fh.writev([Buffer.from(`${this.fs.pid}\n`)]);
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        await this.fs.syncDir(this.dir);
+        return;
+      } catch (e) {
+        if (!isCode(e, 'EEXIST')) throw ioError(`queue ${this.dir}: cannot create ${path}`, e);
+        const pid = await this.readLockPid(path);
+        if (pid !== null && this.fs.processAlive(pid)) throw new QueueLockedError(this.dir, pid);
+        if (attempt >= 2) throw new QueueLockedError(this.dir, pid ?? -1);
+        try {
+          await this.fs.unlink(path);
+        } catch (u) {
+          if (!isCode(u, 'ENOENT')) throw ioError(`queue ${this.dir}: cannot remove stale ${path}`, u);
+        }
+        this.lockNote = `took over a stale lock (pid ${pid ?? 'unreadable'})`;
+      }
+    }
+  }
+  private lockNote: string | null = null;
+
+  private async readLockPid(path: string): Promise<number | null> {
+    try {
+      const fh = await this.fs.open(path, 'read');
+      try {
+        const b = Buffer.alloc(32);
+        const n = await fh.read(b, 0, 32, 0);
+        const pid = Number.parseInt(b.toString('utf8', 0, n).trim(), 10);
+        return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+      } finally {
+        await fh.close();
+      }
+    } catch {
+      return null;
+    }
+  }
+
+  private async releaseLock(): Promise<void> {
+    try {
+      await this.fs.unlink(join(this.dir, LOCK_FILE));
+    } catch {
+      // already gone: nothing to release
+    }
+  }
+
+  private async recover(consumerNames: readonly string[]): Promise<void> {
+    const fs = this.fs;
+    const dir = this.dir;
+    const notes: string[] = [];
+    if (this.lockNote !== null) notes.push(this.lockNote);
+    const unknownFiles: string[] = [];
+    const cursorsReset: string[] = [];
+    let truncatedBytes = 0;
+    let corruptRecords = 0;
+    let lostEvents = 0;
+    let records = 0;
+
+    const names = await fs.readdir(dir);
+    const segIds: number[] = [];
+    const cursorFiles = new Set<string>();
+    let removedTemp = false;
+    for (const name of names) {
+      if (name === LOCK_FILE) continue;
+      const sid = parseSegmentName(name);
+      if (sid !== null) {
+        segIds.push(sid);
+      } else if (name.startsWith(CURSOR_PREFIX)) {
+        cursorFiles.add(name);
+      } else if (name.startsWith(TEMP_PREFIX)) {
+        unknownFiles.push(name);
+        try {
+          await fs.unlink(join(dir, name));
+          removedTemp = true;
+          notes.push(`removed leftover temporary file ${name} (an unfinished cursor write)`);
+        } catch (e) {
+          notes.push(`could not remove temporary file ${name}: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      } else {
+        unknownFiles.push(name);
+        notes.push(`unknown file ${name} left alone`);
+      }
+    }
+    if (removedTemp) await fs.syncDir(dir);
+    segIds.sort((a, b) => a - b);
+
+    // Scan every segment in order: count records, find damage, rebuild positions.
+    let expected: number | null = null;
+    for (let i = 0; i < segIds.length; i++) {
+      const firstId = segIds[i] as number;
+      const last = i === segIds.length - 1;
+      const seg = this.newSegment(firstId);
+      seg.sealed = !last;
+      seg.snapshotDurable = true;
+      if (expected !== null && firstId > expected) {
+        lostEvents += firstId - expected;
+        notes.push(`ids ${expected}..${firstId - 1} are missing before ${segmentName(firstId)} (damaged segment tail or missing segment file)`);
+      }
+      if (expected === null || firstId > expected) expected = firstId;
+      const fh = await fs.open(seg.path, 'read');
+      let size: number;
+      let scanEnd;
+      try {
+        size = (await fh.stat()).size;
+        let exp = expected;
+        scanEnd = await scanFrames(fh, 0, size, firstId, 4 * READ_CHUNK, (ev) => {
+          switch (ev.type) {
+            case 'bad':
+              corruptRecords++;
+              seg.knownBad.add(ev.from);
+              notes.push(`${segmentName(firstId)}: skipped ${ev.to - ev.from} damaged bytes at offset ${ev.from}`);
+              return 'continue';
+            case 'frame': {
+              const f = ev.frame;
+              if (f.id > exp) {
+                lostEvents += f.id - exp;
+                if (seg.knownBad.size === 0) notes.push(`${segmentName(firstId)}: ids ${exp}..${f.id - 1} are missing`);
+              }
+              switch (f.kind) {
+                case 'snapshot':
+                  this.writtenPositions.clear();
+                  if (f.meta !== null && !applyPositions(f.meta, this.writtenPositions)) {
+                    notes.push(`${segmentName(firstId)}: unreadable positions snapshot at offset ${f.offset}`);
+                  }
+                  break;
+                case 'data':
+                  records++;
+                  seg.hasData = true;
+                  seg.endId = f.id + f.events;
+                  if (f.meta !== null && !applyPositions(f.meta, this.writtenPositions)) {
+                    notes.push(`${segmentName(firstId)}: unreadable positions at offset ${f.offset}`);
+                  }
+                  if (seg.index.length === 0 || f.offset - seg.lastIndexedOffset >= INDEX_EVERY) {
+                    seg.index.push(f.id, f.offset);
+                    seg.lastIndexedOffset = f.offset;
+                  }
+                  break;
+              }
+              exp = f.id + f.events;
+              return 'continue';
+            }
+          }
+        });
+        expected = Math.max(exp, scanEnd.nextId);
+      } finally {
+        await fh.close();
+      }
+      if (size === 0) notes.push(`${segmentName(firstId)} is empty`);
+      if (scanEnd.badTailFrom !== null) {
+        const from = scanEnd.badTailFrom;
+        if (last) {
+          const wfh = await fs.open(seg.path, 'append');
+          try {
+            await wfh.truncate(from);
+            await wfh.datasync();
+          } finally {
+            await wfh.close();
+          }
+          truncatedBytes += size - from;
+          notes.push(`${segmentName(firstId)}: truncated ${size - from} bytes of torn or damaged tail at offset ${from}`);
+          size = from;
+        } else {
+          corruptRecords++;
+          seg.knownBad.add(from);
+          notes.push(`${segmentName(firstId)}: ${size - from} damaged bytes at the end (offset ${from}) skipped`);
+        }
+      }
+      seg.size = size;
+      seg.durableSize = size;
+      this.segments.push(seg);
+      this.m.bytesOnDisk += size;
+    }
+    const hadSegments = this.segments.length > 0;
+    this.nextId = expected ?? 0;
+
+    // Cursors.
+    const oldest = this.segments[0]?.firstId ?? 0;
+    const starts = new Map<string, number>();
+    const valid = new Set<string>();
+    for (const name of consumerNames) {
+      const file = cursorName(name);
+      cursorFiles.delete(file);
+      let id: number | null = null;
+      let why = 'missing';
+      try {
+        const fh = await fs.open(join(dir, file), 'read');
+        try {
+          const b = Buffer.alloc(64);
+          const n = await fh.read(b, 0, 64, 0);
+          id = decodeCursor(b.subarray(0, n));
+          why = 'damaged';
+        } finally {
+          await fh.close();
+        }
+      } catch (e) {
+        if (!isCode(e, 'ENOENT')) why = `unreadable (${e instanceof Error ? e.message : String(e)})`;
+      }
+      if (id === null) {
+        if (hadSegments || why !== 'missing') {
+          cursorsReset.push(name);
+          notes.push(`consumer ${name}: cursor file ${why}; starting at the oldest retained record ${oldest}`);
+        }
+        id = oldest;
+      } else {
+        valid.add(name);
+      }
+      starts.set(name, id);
+    }
+    for (const [name, id] of starts) {
+      if (id > this.nextId) {
+        notes.push(
+          `consumer ${name}: cursor ${id} is beyond the end of the log ${this.nextId} (the log tail was lost); new ids start at ${id}`,
+        );
+        this.nextId = id;
+      }
+    }
+    for (const f of cursorFiles) notes.push(`cursor file ${f} belongs to no configured consumer; left alone`);
+
+    // The active segment: append a positions snapshot to the last one, or create the first.
+    const lastSeg = this.segments[this.segments.length - 1];
+    if (lastSeg === undefined || lastSeg.firstId > this.nextId) {
+      await this.createSegment(this.nextId);
+    } else {
+      this.active = lastSeg;
+      this.activeFh = await fs.open(lastSeg.path, 'append');
+      const snap = encodeFrame('snapshot', this.nextId, 0, Buffer.alloc(0), snapshotPositions(this.writtenPositions));
+      await this.activeFh.writev([snap]);
+      this.snapshotLen = snap.length;
+      await this.timedSync(this.activeFh);
+      lastSeg.size += snap.length;
+      lastSeg.durableSize = lastSeg.size;
+      this.m.bytesOnDisk += snap.length;
+    }
+    this.durableId = this.nextId;
+    for (const [k, v] of this.writtenPositions) this.durablePositions.set(k, v);
+
+    for (const [name, start] of starts) this.consumers.set(name, new QueueConsumer(this, name, start, valid.has(name)));
+
+    this.m.corruptRecordsSkipped = corruptRecords;
+    this.recovery = {
+      segments: this.segments.length,
+      records,
+      truncatedBytes,
+      corruptRecords,
+      lostEvents,
+      unknownFiles,
+      cursorsReset,
+      notes,
+    };
+  }
+
+  private newSegment(firstId: number): Segment {
+    return {
+      firstId,
+      path: join(this.dir, segmentName(firstId)),
+      size: 0,
+      durableSize: 0,
+      endId: firstId,
+      hasData: false,
+      sealed: false,
+      snapshotDurable: false,
+      index: [],
+      lastIndexedOffset: 0,
+      knownBad: new Set(),
+      readFh: null,
+      deleted: false,
+    };
+  }
+
+  /** Creates a segment starting at `firstId` with a positions snapshot, makes it durable, makes it active. */
+  private async createSegment(firstId: number): Promise<void> {
+    const seg = this.newSegment(firstId);
+    const fh = await this.fs.open(seg.path, 'exclusive');
+    const snap = encodeFrame('snapshot', firstId, 0, Buffer.alloc(0), snapshotPositions(this.writtenPositions));
+    await fh.writev([snap]);
+    this.snapshotLen = snap.length;
+    seg.size = snap.length;
+    this.m.bytesOnDisk += snap.length;
+    switch (this.policy.mode) {
+      case 'always':
+      case 'interval':
+        await this.timedSync(fh);
+        await this.fs.syncDir(this.dir);
+        break;
+      case 'never':
+        break;
+    }
+    seg.durableSize = seg.size;
+    seg.snapshotDurable = true;
+    this.segments.push(seg);
+    this.active = seg;
+    this.activeFh = fh;
+  }
+
+  private async timedSync(fh: FileHandle): Promise<void> {
+    const t0 = this.clock.now();
+    await fh.datasync();
+    const t1 = this.clock.now();
+    this.lastSyncAt = t1;
+    this.m.fsyncs++;
+    this.m.fsyncSecondsTotal += (t1 - t0) / 1000;
+  }
+
+  // ---- append / group commit ----
+
+  append(payload: Uint8Array, opts?: AppendOptions): Promise<AppendResult> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.closing) return Promise.reject(new QueueClosedError(`queue ${this.dir} is closed; append refused`));
+    const events = opts?.events ?? 1;
+    if (!Number.isSafeInteger(events) || events < 1 || events > 0xffff_ffff) {
+      return Promise.reject(new QueueUsageError(`queue ${this.dir}: append events must be an integer >= 1 (got ${events})`));
+    }
+    const positions = opts?.positions !== undefined && opts.positions.length > 0 ? opts.positions : null;
+    let meta: Buffer | null = null;
+    if (positions !== null) {
+      try {
+        meta = encodePositions(positions);
+      } catch (e) {
+        return Promise.reject(new QueueUsageError(`queue ${this.dir}: ${e instanceof Error ? e.message : String(e)}`));
+      }
+    }
+    const frameLen = FRAME_HEADER + payload.length + (meta === null ? 0 : meta.length);
+    if (frameLen > this.segmentBytes) {
+      return Promise.reject(new RecordTooLargeError(this.dir, frameLen, this.segmentBytes, 'segmentBytes'));
+    }
+    if (frameLen + this.snapshotLen > this.maxBytes) {
+      // Even an otherwise empty queue (one segment holding only its positions snapshot) could not take it.
+      return Promise.reject(new RecordTooLargeError(this.dir, frameLen, this.maxBytes - this.snapshotLen, 'maxBytes'));
+    }
+    const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    const id = this.nextId;
+    this.nextId += events;
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.pending.push({ id, events, payload: buf, meta, positions, frameLen, seg: null, endOffset: 0, resolve, reject });
+      this.wakeWriter();
+    });
+  }
+
+  private wakeWriter(): void {
+    const w = this.writerWake;
+    if (w !== null) {
+      this.writerWake = null;
+      w();
+    }
+  }
+
+  private waitWriter(ms: number | null): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.writerWake = resolve;
+      if (ms !== null) {
+        // Keeps the process alive: appends are waiting for the fsync this timer triggers.
+        this.writerTimer = this.clock.setTimer(
+          Math.max(0, ms),
+          () => {
+            this.writerTimer = null;
+            this.wakeWriter();
+          },
+          { keepAlive: true },
+        );
+      }
+    }).then(() => {
+      if (this.writerTimer !== null) {
+        this.writerTimer.cancel();
+        this.writerTimer = null;
+      }
+    });
+  }
+
+  private async writerLoop(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.pending.length === 0 && this.unsynced.length === 0) {
+          if (this.closing) return;
+          await this.waitWriter(null);
+          continue;
+        }
+        let blocked = false;
+        if (this.pending.length > 0) blocked = !(await this.writeBatch());
+        if (blocked && this.closing && this.unsynced.length === 0) {
+          // Closing while appends wait for space that no consumer will free now: refuse them.
+          this.rejectPending(new QueueClosedError(`queue ${this.dir} closed while the append waited for space (maxBytes)`));
+          continue;
+        }
+        if (this.unsynced.length > 0) {
+          switch (this.policy.mode) {
+            case 'always':
+              await this.timedSync(this.activeFh);
+              this.publish();
+              break;
+            case 'never':
+              this.publish();
+              break;
+            case 'interval': {
+              const due = this.lastSyncAt + this.policy.intervalMs;
+              const now = this.clock.now();
+              if (now >= due || blocked || this.closing) {
+                await this.timedSync(this.activeFh);
+                this.publish();
+              } else if (this.pending.length === 0) {
+                await this.waitWriter(due - now);
+              }
+              break;
+            }
+          }
+        } else if (blocked) {
+          this.setFull(true);
+          await this.waitWriter(null);
+        }
+      }
+    } catch (e) {
+      this.fail(ioError(`queue ${this.dir}: write failed`, e));
+    }
+  }
+
+  private setFull(full: boolean): void {
+    if (full === this.m.full) return;
+    const now = this.clock.now();
+    if (full) this.fullSince = now;
+    else this.m.fullMsTotal += now - this.fullSince;
+    this.m.full = full;
+  }
+
+  /** Writes as many pending appends as fit (one writev per segment touched). False if none fit. */
+  private async writeBatch(): Promise<boolean> {
+    let wrote = false;
+    const n = this.pending.length;
+    if (this.hdrArena.length < n * FRAME_HEADER) this.hdrArena = Buffer.allocUnsafe(n * FRAME_HEADER * 2);
+    const arena = this.hdrArena;
+    let bufs: Uint8Array[] = [];
+    let batchBytes = 0;
+    for (let taken = 0; taken < n; ) {
+      const e = this.pending.peek();
+      if (e === undefined) break;
+      if (this.m.bytesOnDisk + e.frameLen > this.maxBytes) {
+        if (wrote || bufs.length > 0) break;
+        await this.deleteEligible();
+        if (this.m.bytesOnDisk + e.frameLen <= this.maxBytes) continue;
+        if (this.active.hasData && this.unsynced.length === 0 && this.allAckedUpTo(this.active.endId)) {
+          // Everything is consumed but the active segment holds the space: roll so it can go.
+          await this.roll(e.id);
+          await this.deleteEligible();
+          if (this.m.bytesOnDisk + e.frameLen <= this.maxBytes) continue;
+        }
+        if (this.segments.length === 1 && !this.active.hasData) {
+          // Nothing left to free: this record can never fit (positions snapshot grew since it was checked).
+          this.pending.shift();
+          e.reject?.(new RecordTooLargeError(this.dir, e.frameLen, this.maxBytes - this.active.size, 'maxBytes'));
+          continue;
+        }
+        return false;
+      }
+      if (this.active.hasData && this.active.size + e.frameLen > this.segmentBytes) {
+        if (bufs.length > 0) {
+          await this.activeFh.writev(bufs);
+          bufs = [];
+        }
+        await this.roll(e.id);
+        continue;
+      }
+      this.pending.shift();
+      taken++;
+      const at = taken * FRAME_HEADER - FRAME_HEADER;
+      writeFrameHeader(arena, at, 'data', e.id, e.events, e.payload, e.meta);
+      bufs.push(arena.subarray(at, at + FRAME_HEADER));
+      if (e.payload.length > 0) bufs.push(e.payload);
+      if (e.meta !== null) bufs.push(e.meta);
+      const seg = this.active;
+      const start = seg.size;
+      seg.size += e.frameLen;
+      seg.hasData = true;
+      seg.endId = e.id + e.events;
+      if (seg.index.length === 0 || start - seg.lastIndexedOffset >= INDEX_EVERY) {
+        seg.index.push(e.id, start);
+        seg.lastIndexedOffset = start;
+      }
+      e.seg = seg;
+      e.endOffset = seg.size;
+      this.m.bytesOnDisk += e.frameLen;
+      if (e.positions !== null) {
+        for (const p of e.positions) {
+          if (p.value === null) this.writtenPositions.delete(p.key);
+          else this.writtenPositions.set(p.key, p.value);
+        }
+      }
+      this.unsynced.push(e);
+      wrote = true;
+      batchBytes += e.frameLen;
+      if (batchBytes >= MAX_COMMIT_BYTES) break;
+    }
+    if (bufs.length > 0) await this.activeFh.writev(bufs);
+    if (wrote) this.setFull(false);
+    return wrote;
+  }
+
+  /** Seals the active segment (durable first, unless `never`) and starts one whose first id is `firstId`. */
+  private async roll(firstId: number): Promise<void> {
+    const old = this.active;
+    const oldFh = this.activeFh;
+    switch (this.policy.mode) {
+      case 'always':
+      case 'interval':
+        await this.timedSync(oldFh);
+        break;
+      case 'never':
+        break;
+    }
+    await this.createSegment(firstId);
+    old.sealed = true;
+    await oldFh.close();
+  }
+
+  /** Marks every written-but-unacknowledged append durable, resolves it, and wakes readers. */
+  private publish(): void {
+    const list = this.unsynced;
+    this.unsynced = [];
+    for (const e of list) {
+      const seg = e.seg as Segment;
+      if (e.endOffset > seg.durableSize) seg.durableSize = e.endOffset;
+      this.durableId = e.id + e.events;
+      if (e.positions !== null) {
+        for (const p of e.positions) {
+          if (p.value === null) this.durablePositions.delete(p.key);
+          else this.durablePositions.set(p.key, p.value);
+        }
+      }
+      this.m.appendedRecords++;
+      this.m.appendedEvents += e.events;
+      this.m.appendedBytes += e.payload.length;
+      const resolve = e.resolve;
+      e.resolve = null;
+      e.reject = null;
+      this.cache.push(e);
+      this.cacheBytes += e.frameLen;
+      resolve?.({ id: asRecordId(e.id), nextId: asRecordId(e.id + e.events) });
+    }
+    while (this.cacheBytes > this.cacheLimit && this.cache.length > 1) {
+      const old = this.cache.shift() as Entry;
+      this.cacheBytes -= old.frameLen;
+    }
+    const readers = this.readers;
+    if (readers.size > 0) {
+      this.readers = new Set();
+      for (const r of readers) r();
+    }
+  }
+
+  private rejectPending(err: Error): void {
+    for (let e = this.pending.shift(); e !== undefined; e = this.pending.shift()) e.reject?.(err);
+  }
+
+  private fail(err: Error): void {
+    if (this.failure === null) this.failure = err;
+    for (const e of this.unsynced) e.reject?.(err);
+    this.unsynced = [];
+    this.rejectPending(err);
+    this.closing = true;
+    const readers = this.readers;
+    this.readers = new Set();
+    for (const r of readers) r();
+  }
+
+  // ---- reading ----
+
+  isClosed(): boolean {
+    return this.closed || this.failure !== null;
+  }
+
+  waitForData(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let onAbort: (() => void) | null = null;
+      const done = (): void => {
+        this.readers.delete(done);
+        if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      if (signal !== undefined) {
+        onAbort = done;
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      this.readers.add(done);
+    });
+  }
+
+  /** The read position of the first record with id >= `id`. */
+  locate(id: number): ReadPos {
+    const segs = this.segments;
+    let lo = 0;
+    let hi = segs.length - 1;
+    let idx = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if ((segs[mid] as Segment).firstId <= id) {
+        idx = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    const seg = segs[idx] ?? null;
+    if (seg === null) return { seg: null, offset: 0, expect: id };
+    let offset = 0;
+    let expect = seg.firstId;
+    for (let i = 0; i + 1 < seg.index.length; i += 2) {
+      const iid = seg.index[i] as number;
+      if (iid > id) break;
+      expect = iid;
+      offset = seg.index[i + 1] as number;
+    }
+    return { seg, offset, expect };
+  }
+
+  readFromCache(c: QueueConsumer, maxRecords: number, maxBytes: number): QueueRecord[] | null {
+    const first = this.cache.peek();
+    if (first === undefined || first.id > c.given) return null;
+    // Binary search the first entry with id >= given.
+    let lo = 0;
+    let hi = this.cache.length - 1;
+    let start = this.cache.length;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.cache.at(mid) as Entry).id >= c.given) {
+        start = mid;
+        hi = mid - 1;
+      } else lo = mid + 1;
+    }
+    const out: QueueRecord[] = [];
+    let bytes = 0;
+    for (let i = start; i < this.cache.length && out.length < maxRecords; i++) {
+      const e = this.cache.at(i) as Entry;
+      if (out.length > 0 && bytes + e.payload.length > maxBytes) break;
+      out.push({ id: asRecordId(e.id), events: e.events, payload: e.payload });
+      bytes += e.payload.length;
+      c.given = e.id + e.events;
+      c.pos = { seg: e.seg, offset: e.endOffset, expect: c.given };
+    }
+    return out;
+  }
+
+  private segmentAfter(seg: Segment): Segment | null {
+    for (const s of this.segments) if (s.firstId > seg.firstId) return s;
+    return null;
+  }
+
+  async readFromDisk(c: QueueConsumer, maxRecords: number, maxBytes: number): Promise<QueueRecord[]> {
+    const out: QueueRecord[] = [];
+    let bytes = 0;
+    for (;;) {
+      let seg = c.pos.seg;
+      if (seg === null) {
+        c.pos = this.locate(c.given);
+        seg = c.pos.seg;
+        if (seg === null) return out;
+      }
+      if (seg.deleted) {
+        const next = this.segmentAfter(seg);
+        if (next === null) return out;
+        c.pos = { seg: next, offset: 0, expect: next.firstId };
+        continue;
+      }
+      const limit = seg.durableSize;
+      if (c.pos.offset >= limit) {
+        if (seg.sealed && seg.durableSize >= seg.size) {
+          const next = this.segmentAfter(seg);
+          if (next === null) return out;
+          c.pos = { seg: next, offset: 0, expect: next.firstId };
+          continue;
+        }
+        return out;
+      }
+      if (out.length >= maxRecords || (out.length > 0 && bytes >= maxBytes)) return out;
+      const fh = await this.readHandle(seg);
+      const chunk = Math.min(Math.max(READ_CHUNK, maxBytes - bytes + FRAME_HEADER), 16 * READ_CHUNK);
+      const thisSeg = seg;
+      const end = await scanFrames(fh, c.pos.offset, limit, c.pos.expect, chunk, (ev) => {
+        switch (ev.type) {
+          case 'bad':
+            if (!thisSeg.knownBad.has(ev.from)) {
+              thisSeg.knownBad.add(ev.from);
+              this.m.corruptRecordsSkipped++;
+            }
+            return 'continue';
+          case 'frame': {
+            const f = ev.frame;
+            if (f.kind !== 'data' || f.id < c.given) return 'continue';
+            if (out.length > 0 && bytes + f.payload.length > maxBytes) return 'stop-before';
+            out.push({ id: asRecordId(f.id), events: f.events, payload: f.payload });
+            bytes += f.payload.length;
+            c.given = f.id + f.events;
+            return out.length < maxRecords && bytes < maxBytes ? 'continue' : 'stop';
+          }
+        }
+      });
+      c.pos = { seg, offset: end.end, expect: end.nextId };
+      if (out.length >= maxRecords || (out.length > 0 && bytes >= maxBytes)) return out;
+    }
+  }
+
+  private readHandle(seg: Segment): Promise<FileHandle> {
+    if (seg.readFh === null) {
+      seg.readFh = this.fs.open(seg.path, 'read');
+      seg.readFh.catch(() => {
+        seg.readFh = null;
+      });
+    }
+    return seg.readFh;
+  }
+
+  // ---- acks, deletion, cursors ----
+
+  private allAckedUpTo(id: number): boolean {
+    for (const c of this.consumers.values()) if (c.acked < id) return false;
+    return true;
+  }
+
+  countAck(events: number): void {
+    this.m.ackedRecords++;
+    this.m.ackedEvents += events;
+  }
+
+  onAcked(): void {
+    void this.deleteEligible().catch(() => undefined);
+  }
+
+  private async deleteEligible(): Promise<void> {
+    if (this.deleting) {
+      this.deleteAgain = true;
+      return;
+    }
+    this.deleting = true;
+    try {
+      do {
+        this.deleteAgain = false;
+        while (this.segments.length > 1) {
+          const s = this.segments[0] as Segment;
+          const next = this.segments[1] as Segment;
+          if (!s.sealed || !next.snapshotDurable || !this.allAckedUpTo(s.endId)) break;
+          this.segments.shift();
+          s.deleted = true;
+          const rfh = s.readFh;
+          s.readFh = null;
+          if (rfh !== null) await rfh.then((h) => h.close()).catch(() => undefined);
+          try {
+            await this.fs.unlink(s.path);
+          } catch (e) {
+            if (!isCode(e, 'ENOENT')) throw e;
+          }
+          this.m.bytesOnDisk -= s.size;
+          this.m.deletedSegments++;
+          this.m.deletedBytes += s.size;
+          this.wakeWriter();
+        }
+      } while (this.deleteAgain);
+    } finally {
+      this.deleting = false;
+    }
+  }
+
+  async persistCursor(c: QueueConsumer): Promise<void> {
+    const id = c.acked;
+    if (id === c.persisted && c.hasFile) return;
+    const tmp = join(this.dir, cursorTempName(c.name));
+    const dst = join(this.dir, cursorName(c.name));
+    try {
+      const fh = await this.fs.open(tmp, 'truncate');
+      try {
+        await fh.writev([encodeCursor(id)]);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      await this.fs.rename(tmp, dst);
+      await this.fs.syncDir(this.dir);
+    } catch (e) {
+      throw ioError(`queue ${this.dir}: cannot persist the cursor of consumer ${c.name}`, e);
+    }
+    if (id > c.persisted) c.persisted = id;
+    c.hasFile = true;
+  }
+
+  private armCursorTimer(): void {
+    if (this.closing) return;
+    this.cursorTimer = this.clock.setTimer(this.cursorFlushMs, () => {
+      this.cursorTimer = null;
+      void this.flushAllCursors()
+        .catch(() => undefined)
+        .then(() => this.armCursorTimer());
+    });
+  }
+
+  private async flushAllCursors(): Promise<void> {
+    let first: unknown = null;
+    for (const c of this.consumers.values()) {
+      if (c.acked === c.persisted && c.hasFile) continue;
+      try {
+        await c.flushCursor();
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    if (first !== null) throw first;
+  }
+
+  // ---- public surface ----
+
+  positions(): ReadonlyMap<string, Uint8Array> {
+    return new Map(this.durablePositions);
+  }
+
+  consumer(name: string): Consumer {
+    const c = this.consumers.get(name);
+    if (c === undefined) {
+      throw new QueueUsageError(
+        `queue ${this.dir}: no consumer named ${name}; configured: ${[...this.consumers.keys()].join(', ') || '(none)'}`,
+      );
+    }
+    return c;
+  }
+
+  metrics(): Readonly<QueueMetrics> {
+    const snap: QueueMetrics = { ...this.m };
+    if (snap.full) snap.fullMsTotal += this.clock.now() - this.fullSince;
+    return snap;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closing = true;
+    this.wakeWriter();
+    await this.writerDone;
+    if (this.cursorTimer !== null) {
+      this.cursorTimer.cancel();
+      this.cursorTimer = null;
+    }
+    this.closed = true;
+    const readers = this.readers;
+    this.readers = new Set();
+    for (const r of readers) r();
+    let first: unknown = null;
+    if (this.failure === null) {
+      try {
+        await this.flushAllCursors();
+      } catch (e) {
+        first = e;
+      }
+    }
+    try {
+      await this.activeFh.close();
+    } catch (e) {
+      first ??= e;
+    }
+    for (const s of this.segments) {
+      const r = s.readFh;
+      s.readFh = null;
+      if (r !== null) await r.then((h) => h.close()).catch(() => undefined);
+    }
+    await this.releaseLock();
+    if (first !== null) throw first;
+  }
+}
+
+/** Opens (creating, recovering) the queue in `opts.dir`. See the module header for what recovery does. */
+export async function openQueueWith(opts: QueueOptions, fs: FileSystem, clock: Clock): Promise<Queue> {
+  const q = new WriteAheadQueue(opts, fs, clock);
+  await q.open(opts.consumers);
+  return q;
+}

@@ -1,0 +1,388 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openQueue, QueueLockedError, RecordTooLargeError } from '../../src/queue/index';
+import { asRecordId } from '../../src/queue/types';
+import { readAvailable, readN, tempDir, text } from './helpers';
+
+const segFiles = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith('seg-')).sort();
+
+test('appended records are read back in order with ids advancing by their event counts', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a'] });
+    const r1 = await q.append(Buffer.from('one'), { events: 3 });
+    const r2 = await q.append(Buffer.from('two'));
+    const r3 = await q.append(Buffer.from('three'), { events: 2 });
+    assert.equal(r1.id, 0);
+    assert.equal(r1.nextId, 3);
+    assert.equal(r2.id, 3);
+    assert.equal(r3.id, 4);
+    assert.equal(r3.nextId, 6);
+    const recs = await readN(q.consumer('a'), 3);
+    assert.deepEqual(
+      recs.map((r) => [r.id, r.events, text(r)]),
+      [
+        [0, 3, 'one'],
+        [3, 1, 'two'],
+        [4, 2, 'three'],
+      ],
+    );
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a reopened queue resumes each consumer after its acknowledged records and continues the ids', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    let q = await openQueue({ dir, consumers: ['a', 'b'] });
+    for (let i = 0; i < 10; i++) await q.append(Buffer.from(`r${i}`));
+    const a = q.consumer('a');
+    const got = await readN(a, 10);
+    for (const r of got.slice(0, 4)) a.ack(r.id);
+    await q.close();
+
+    q = await openQueue({ dir, consumers: ['a', 'b'] });
+    assert.equal(q.recovery.records, 10);
+    assert.equal(q.recovery.corruptRecords, 0);
+    assert.deepEqual(q.recovery.cursorsReset, []);
+    const a2 = await readAvailable(q.consumer('a'));
+    assert.deepEqual(a2.map(text), ['r4', 'r5', 'r6', 'r7', 'r8', 'r9']);
+    const b2 = await readAvailable(q.consumer('b'));
+    assert.equal(b2.length, 10);
+    const next = await q.append(Buffer.from('r10'));
+    assert.equal(next.id, 10);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a record read by one consumer is still delivered to the others', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a', 'b'] });
+    await q.append(Buffer.from('x'));
+    const a = await readN(q.consumer('a'), 1);
+    q.consumer('a').ack(a[0]!.id);
+    const b = await readN(q.consumer('b'), 1);
+    assert.equal(text(b[0]!), 'x');
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('positions recorded with appends survive reopen and a null value forgets a key', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    let q = await openQueue({ dir, consumers: ['a'], segmentBytes: 4096, maxBytes: 1 << 20 });
+    await q.append(Buffer.from('l1'), { positions: [{ key: 'f:1', value: Buffer.from('100') }] });
+    await q.append(Buffer.from('l2'), {
+      positions: [
+        { key: 'f:1', value: Buffer.from('200') },
+        { key: 'f:2', value: Buffer.from('7') },
+      ],
+    });
+    await q.append(Buffer.from('l3'), { positions: [{ key: 'f:2', value: null }] });
+    assert.equal(Buffer.from(q.positions().get('f:1')!).toString(), '200');
+    assert.equal(q.positions().has('f:2'), false);
+    await q.close();
+    q = await openQueue({ dir, consumers: ['a'], segmentBytes: 4096, maxBytes: 1 << 20 });
+    assert.equal(Buffer.from(q.positions().get('f:1')!).toString(), '200');
+    assert.equal(q.positions().has('f:2'), false);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('positions survive the deletion of the segments that carried them', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    let q = await openQueue({ dir, consumers: ['a'], segmentBytes: 4096, maxBytes: 1 << 20 });
+    await q.append(Buffer.from('x'), { positions: [{ key: 'k', value: Buffer.from('first') }] });
+    const filler = Buffer.alloc(1000, 0x61);
+    for (let i = 0; i < 20; i++) await q.append(filler);
+    const a = q.consumer('a');
+    for (const r of await readN(a, 21)) a.ack(r.id);
+    await a.flushCursor();
+    await q.append(filler); // let deletion run after the acks
+    assert.ok(q.metrics().deletedSegments > 0, 'old segments were deleted');
+    assert.ok(!segFiles(dir).includes('seg-00000000000000000000.log'));
+    await q.close();
+    q = await openQueue({ dir, consumers: ['a'], segmentBytes: 4096, maxBytes: 1 << 20 });
+    assert.equal(Buffer.from(q.positions().get('k')!).toString(), 'first');
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('segments roll at the configured size and are deleted only after every consumer passed them', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a', 'b'], segmentBytes: 8192, maxBytes: 1 << 20 });
+    const payload = Buffer.alloc(2000, 0x62);
+    for (let i = 0; i < 12; i++) await q.append(payload);
+    const before = segFiles(dir);
+    assert.ok(before.length >= 3, `expected several segments, got ${before.join(',')}`);
+    for (const f of before) assert.ok(statSync(join(dir, f)).size <= 8192);
+    const a = q.consumer('a');
+    for (const r of await readN(a, 12)) a.ack(r.id);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(segFiles(dir), before, 'consumer b has not read anything: nothing deleted');
+    const b = q.consumer('b');
+    const bRecs = await readN(b, 12);
+    for (const r of bRecs.slice(0, 6)) b.ack(r.id);
+    await new Promise((r) => setTimeout(r, 20));
+    const mid = segFiles(dir);
+    assert.ok(mid.length < before.length && mid.length > 1, `some but not all deleted: ${mid.join(',')}`);
+    for (const r of bRecs.slice(6)) b.ack(r.id);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(segFiles(dir).length, 1, 'only the active segment remains');
+    assert.equal(q.metrics().deletedSegments, before.length - 1);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('acknowledgements out of order fold into a contiguous low-water mark', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a'] });
+    for (let i = 0; i < 5; i++) await q.append(Buffer.from(`r${i}`), { events: 2 });
+    const a = q.consumer('a');
+    const recs = await readN(a, 5);
+    a.ack(recs[2]!.id);
+    a.ack(recs[1]!.id);
+    assert.equal(a.ackedUpTo, 0);
+    a.ack(recs[0]!.id);
+    assert.equal(a.ackedUpTo, 6);
+    a.ack(recs[4]!.id);
+    assert.equal(a.ackedUpTo, 6);
+    a.ack(recs[3]!.id);
+    assert.equal(a.ackedUpTo, 10);
+    assert.throws(() => a.ack(asRecordId(10)), /never read/);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('rewind hands out unacknowledged records again from the low-water mark', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a'] });
+    for (let i = 0; i < 4; i++) await q.append(Buffer.from(`r${i}`));
+    const a = q.consumer('a');
+    const recs = await readN(a, 4);
+    a.ack(recs[0]!.id);
+    a.ack(recs[2]!.id);
+    a.rewind();
+    const again = await readAvailable(a);
+    assert.deepEqual(again.map(text), ['r1', 'r2', 'r3']);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('the cursor is persisted by flushCursor and survives without close', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a'], cursorFlushMs: 60_000 });
+    for (let i = 0; i < 3; i++) await q.append(Buffer.from(`r${i}`));
+    const a = q.consumer('a');
+    const recs = await readN(a, 3);
+    a.ack(recs[0]!.id);
+    a.ack(recs[1]!.id);
+    await a.flushCursor();
+    const cursor = readdirSync(dir).filter((n) => n.startsWith('cursor.'));
+    assert.deepEqual(cursor, ['cursor.a']);
+    assert.equal(statSync(join(dir, 'cursor.a')).size, 24);
+    assert.equal(readdirSync(dir).filter((n) => n.startsWith('tmp.')).length, 0);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('the cursor is persisted on a timer', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a'], cursorFlushMs: 20 });
+    await q.append(Buffer.from('r0'));
+    const a = q.consumer('a');
+    a.ack((await readN(a, 1))[0]!.id);
+    for (let i = 0; i < 100 && !readdirSync(dir).includes('cursor.a'); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(readdirSync(dir).includes('cursor.a'));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a second opener of a locked directory gets SLUICE_QUEUE_LOCKED naming the directory and pid', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: [] });
+    await assert.rejects(openQueue({ dir, consumers: [] }), (e: unknown) => {
+      assert.ok(e instanceof QueueLockedError);
+      assert.equal(e.code, 'SLUICE_QUEUE_LOCKED');
+      assert.ok(e.message.includes(dir));
+      assert.ok(e.message.includes(String(process.pid)));
+      return true;
+    });
+    await q.close();
+    const q2 = await openQueue({ dir, consumers: [] });
+    await q2.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a lock left by a dead process is taken over', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    writeFileSync(join(dir, 'lock'), '2147483646\n');
+    const q = await openQueue({ dir, consumers: [] });
+    assert.ok(q.recovery.notes.some((n) => n.includes('stale lock')));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('appends wait when maxBytes is reached and proceed once a consumer acknowledges', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a'], segmentBytes: 4096, maxBytes: 16384 });
+    const payload = Buffer.alloc(1000, 0x63);
+    const done: number[] = [];
+    const appends: Promise<unknown>[] = [];
+    for (let i = 0; i < 30; i++) appends.push(q.append(payload).then((r) => done.push(r.id)));
+    for (let i = 0; i < 100 && !q.metrics().full; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(q.metrics().full, true, 'the queue reports full');
+    const stuck = done.length;
+    assert.ok(stuck < 30 && stuck > 0, `some appends wait (${stuck} done)`);
+    assert.ok(q.metrics().bytesOnDisk <= 16384 + 64);
+    const a = q.consumer('a');
+    let seen = 0;
+    while (seen < 30) {
+      const recs = await a.read({ signal: AbortSignal.timeout(5000) });
+      assert.ok(recs.length > 0);
+      for (const r of recs) a.ack(r.id);
+      seen += recs.length;
+    }
+    await Promise.all(appends);
+    assert.equal(done.length, 30);
+    assert.equal(q.metrics().full, false);
+    assert.ok(q.metrics().fullMsTotal > 0);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('an append larger than a segment is refused with a clear error instead of waiting', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a'], segmentBytes: 4096, maxBytes: 8192 });
+    await assert.rejects(q.append(Buffer.alloc(5000)), (e: unknown) => {
+      assert.ok(e instanceof RecordTooLargeError);
+      assert.equal(e.code, 'SLUICE_QUEUE_RECORD_TOO_LARGE');
+      assert.match(e.message, /segmentBytes/);
+      return true;
+    });
+    await q.append(Buffer.from('still works'));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('concurrent appends are grouped: fewer fsyncs than appends', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a'] });
+    const before = q.metrics().fsyncs;
+    await Promise.all(Array.from({ length: 200 }, (_, i) => q.append(Buffer.from(`e${i}`))));
+    const fsyncs = q.metrics().fsyncs - before;
+    assert.ok(fsyncs >= 1);
+    assert.ok(fsyncs < 100, `200 concurrent appends took ${fsyncs} fsyncs`);
+    assert.equal(q.metrics().appendedRecords, 200);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a reader waiting for data wakes when a record is committed and returns [] on abort', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a', 'b'] });
+    const pending = q.consumer('a').read();
+    await new Promise((r) => setTimeout(r, 10));
+    await q.append(Buffer.from('wake'));
+    const got = await pending;
+    assert.equal(text(got[0]!), 'wake');
+    const ac = new AbortController();
+    const waiting = q.consumer('a').read({ signal: ac.signal });
+    ac.abort();
+    assert.deepEqual(await waiting, []);
+    assert.equal((await readN(q.consumer('b'), 1)).length, 1);
+    const onClose = q.consumer('b').read();
+    await q.close();
+    assert.deepEqual(await onClose, []);
+  } finally {
+    cleanup();
+  }
+});
+
+for (const fsync of [{ mode: 'interval', intervalMs: 5 }, { mode: 'never' }] as const) {
+  test(`appends under the ${fsync.mode} policy are durable for readers and after reopen`, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      let q = await openQueue({ dir, consumers: ['a'], fsync, segmentBytes: 4096, maxBytes: 1 << 20 });
+      await Promise.all(Array.from({ length: 50 }, (_, i) => q.append(Buffer.from(`p${i}`.repeat(20)))));
+      const recs = await readN(q.consumer('a'), 50);
+      assert.deepEqual(
+        recs.map((r) => r.id),
+        Array.from({ length: 50 }, (_, i) => i),
+      );
+      await q.close();
+      q = await openQueue({ dir, consumers: ['a'], fsync, segmentBytes: 4096, maxBytes: 1 << 20 });
+      const again = await readAvailable(q.consumer('a'));
+      assert.equal(again.length, 50);
+      assert.equal(text(again[49]!), 'p49'.repeat(20));
+      await q.close();
+    } finally {
+      cleanup();
+    }
+  });
+}
+
+test('reading from disk after a restart returns large batches across segments', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    let q = await openQueue({ dir, consumers: ['a'], segmentBytes: 64 * 1024, maxBytes: 16 << 20 });
+    await Promise.all(Array.from({ length: 3000 }, (_, i) => q.append(Buffer.from(`line ${i}\n`))));
+    await q.close();
+    q = await openQueue({ dir, consumers: ['a'], segmentBytes: 64 * 1024, maxBytes: 16 << 20 });
+    const a = q.consumer('a');
+    const first = await a.read({ maxRecords: 5000 });
+    assert.ok(first.length > 100, `one read returned ${first.length}`);
+    const rest = await readAvailable(a);
+    const all = [...first, ...rest];
+    assert.equal(all.length, 3000);
+    all.forEach((r, i) => assert.equal(text(r), `line ${i}\n`));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
