@@ -105,6 +105,7 @@ import {
   encodePositions,
   parseSegmentName,
   scanFrames,
+  type ScanEnd,
   segmentName,
   snapshotPositions,
   writeFrameHeader,
@@ -1115,10 +1116,16 @@ class WriteAheadQueue implements Queue {
         return out;
       }
       if (out.length >= maxRecords || (out.length > 0 && bytes >= maxBytes)) return out;
-      const fh = await this.readHandle(seg);
+      let fh: FileHandle;
+      try {
+        fh = await this.readHandle(seg);
+      } catch (e) {
+        if (seg.deleted) continue;
+        throw ioError(`queue ${this.dir}: cannot open ${seg.path} for reading`, e);
+      }
       const chunk = Math.min(Math.max(READ_CHUNK, maxBytes - bytes + FRAME_HEADER), 16 * READ_CHUNK);
       const thisSeg = seg;
-      const end = await scanFrames(fh, c.pos.offset, limit, c.pos.expect, chunk, (ev) => {
+      const scan = scanFrames(fh, c.pos.offset, limit, c.pos.expect, chunk, (ev) => {
         switch (ev.type) {
           case 'bad':
             if (!thisSeg.knownBad.has(ev.from)) {
@@ -1137,6 +1144,14 @@ class WriteAheadQueue implements Queue {
           }
         }
       });
+      let end: ScanEnd;
+      try {
+        end = await scan;
+      } catch (e) {
+        // Deleted under us (every consumer, this one included, had passed it): go on with the next.
+        if (seg.deleted) continue;
+        throw ioError(`queue ${this.dir}: cannot read ${seg.path}`, e);
+      }
       c.pos = { seg, offset: end.end, expect: end.nextId };
       if (out.length >= maxRecords || (out.length > 0 && bytes >= maxBytes)) return out;
     }

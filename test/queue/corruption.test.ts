@@ -1,0 +1,379 @@
+/**
+ * One test per row of the recovery decision table in src/queue/queue.ts: each damages real files
+ * with node:fs, reopens the queue and checks what recovery reported and what a consumer reads.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  appendFileSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { openQueue } from '../../src/queue/index';
+import type { Queue } from '../../src/queue/types';
+import { readAvailable, tempDir, text } from './helpers';
+
+const OPTS = { consumers: ['a'], segmentBytes: 4096, maxBytes: 1 << 20 } as const;
+
+interface Frame {
+  offset: number;
+  len: number;
+  kind: number;
+  id: number;
+  events: number;
+}
+
+/** Walks a segment file's frames by their length fields (no validation: the files are ours). */
+function frames(file: string): Frame[] {
+  const b = readFileSync(file);
+  const out: Frame[] = [];
+  for (let at = 0; at + 32 <= b.length; ) {
+    const len = b.readUInt32LE(at + 8);
+    if (len < 32 || at + len > b.length) break;
+    out.push({ offset: at, len, kind: b[at + 12]!, id: b.readUInt32LE(at + 16), events: b.readUInt32LE(at + 24) });
+    at += len;
+  }
+  return out;
+}
+
+const segments = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((n) => n.startsWith('seg-'))
+    .sort()
+    .map((n) => join(dir, n));
+
+/** A queue with `n` records `rec-<i>` (events: i % 3 + 1), closed. */
+async function filled(dir: string, n: number, payloadBytes = 40): Promise<void> {
+  const q = await openQueue({ dir, ...OPTS });
+  for (let i = 0; i < n; i++) {
+    await q.append(Buffer.from(`rec-${i}-`.padEnd(payloadBytes, '.')), { events: (i % 3) + 1 });
+  }
+  await q.close();
+}
+
+const names = (recs: { payload: Buffer }[]): string[] => recs.map((r) => text({ payload: r.payload } as never).split('-').slice(0, 2).join('-'));
+
+async function reopenAndRead(dir: string): Promise<{ q: Queue; got: string[]; ids: number[] }> {
+  const q = await openQueue({ dir, ...OPTS });
+  const recs = await readAvailable(q.consumer('a'));
+  return { q, got: names(recs), ids: recs.map((r) => r.id) };
+}
+
+const expectedNames = (n: number, skip: number[] = []): string[] =>
+  Array.from({ length: n }, (_, i) => i)
+    .filter((i) => !skip.includes(i))
+    .map((i) => `rec-${i}`);
+
+for (const cut of [1, 4, 12, 31, 32, 33, 'all-but-1'] as const) {
+  test(`a torn last record (cut ${cut} bytes into it) is truncated and the records before it are kept`, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      await filled(dir, 5);
+      const seg = segments(dir).at(-1)!;
+      const last = frames(seg).at(-1)!;
+      assert.equal(last.kind, 1);
+      const keep = cut === 'all-but-1' ? last.len - 1 : cut;
+      truncateSync(seg, last.offset + keep);
+      const { q, got } = await reopenAndRead(dir);
+      assert.equal(q.recovery.truncatedBytes, keep);
+      assert.equal(q.recovery.corruptRecords, 0);
+      assert.equal(q.recovery.lostEvents, 0);
+      assert.deepEqual(got, expectedNames(4));
+      const next = await q.append(Buffer.from('after'));
+      assert.equal(next.id, last.id, 'the torn record never resolved, so its id is used again');
+      await q.close();
+    } finally {
+      cleanup();
+    }
+  });
+}
+
+test('a record with a bad checksum in the middle is skipped, counted, and the records after it are read', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 6);
+    const seg = segments(dir)[0]!;
+    const data = frames(seg).filter((f) => f.kind === 1);
+    const victim = data[2]!; // rec-2: 3 events
+    const b = readFileSync(seg);
+    b[victim.offset + 40] = b[victim.offset + 40]! ^ 0xff;
+    writeFileSync(seg, b);
+    const { q, got } = await reopenAndRead(dir);
+    assert.equal(q.recovery.corruptRecords, 1);
+    assert.equal(q.recovery.lostEvents, 3);
+    assert.equal(q.recovery.truncatedBytes, 0);
+    assert.deepEqual(got, expectedNames(6, [2]));
+    assert.ok(q.recovery.notes.some((n) => n.includes('damaged')));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a record whose length field is damaged is skipped by resyncing on the next frame magic', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 6);
+    const seg = segments(dir)[0]!;
+    const data = frames(seg).filter((f) => f.kind === 1);
+    const b = readFileSync(seg);
+    b.writeUInt32LE(999_999, data[1]!.offset + 8);
+    writeFileSync(seg, b);
+    const { q, got } = await reopenAndRead(dir);
+    assert.equal(q.recovery.corruptRecords, 1);
+    assert.equal(q.recovery.lostEvents, 2);
+    assert.deepEqual(got, expectedNames(6, [1]));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('two adjacent damaged records count their lost events from the ids around them', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 8);
+    const seg = segments(dir)[0]!;
+    const data = frames(seg).filter((f) => f.kind === 1);
+    const b = readFileSync(seg);
+    b.fill(0x55, data[3]!.offset, data[5]!.offset); // rec-3 (1 event) and rec-4 (2 events), magics included
+    writeFileSync(seg, b);
+    const { q, got } = await reopenAndRead(dir);
+    assert.equal(q.recovery.corruptRecords, 1, 'one damaged region');
+    assert.equal(q.recovery.lostEvents, 3);
+    assert.deepEqual(got, expectedNames(8, [3, 4]));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('garbage appended after the last record is truncated', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 4);
+    const seg = segments(dir).at(-1)!;
+    appendFileSync(seg, Buffer.from('this is not a frame, just bytes a crash could leave behind'));
+    const { q, got } = await reopenAndRead(dir);
+    assert.equal(q.recovery.truncatedBytes, 58);
+    assert.equal(q.recovery.corruptRecords, 0);
+    assert.deepEqual(got, expectedNames(4));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('zeros appended after the last record (a torn sector) are truncated', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 4);
+    const seg = segments(dir).at(-1)!;
+    const size = statSync(seg).size;
+    appendFileSync(seg, Buffer.alloc(512));
+    const { q, got } = await reopenAndRead(dir);
+    assert.equal(q.recovery.truncatedBytes, 512);
+    assert.deepEqual(got, expectedNames(4));
+    assert.ok(statSync(seg).size > size, 'a snapshot was appended after the cut');
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a frame magic inside garbage at the tail does not fool resync', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 4);
+    const seg = segments(dir).at(-1)!;
+    const junk = Buffer.alloc(100, 0x20);
+    Buffer.from([0xf1, 0x53, 0x4c, 0x51]).copy(junk, 10);
+    junk.writeUInt32LE(40, 18);
+    appendFileSync(seg, junk);
+    const { q, got } = await reopenAndRead(dir);
+    assert.equal(q.recovery.truncatedBytes, 100);
+    assert.deepEqual(got, expectedNames(4));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('an unknown file is reported and left alone', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 2);
+    writeFileSync(join(dir, 'notes.txt'), 'hello');
+    const { q, got } = await reopenAndRead(dir);
+    assert.deepEqual(q.recovery.unknownFiles, ['notes.txt']);
+    assert.ok(existsSync(join(dir, 'notes.txt')));
+    assert.deepEqual(got, expectedNames(2));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a leftover temporary cursor file is removed and the previous cursor stands', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 4);
+    let q = await openQueue({ dir, ...OPTS });
+    const a = q.consumer('a');
+    const recs = await readAvailable(a);
+    a.ack(recs[0]!.id);
+    await q.close();
+    writeFileSync(join(dir, 'tmp.cursor.a'), Buffer.alloc(24, 7));
+    q = await openQueue({ dir, ...OPTS });
+    assert.deepEqual(q.recovery.unknownFiles, ['tmp.cursor.a']);
+    assert.ok(!existsSync(join(dir, 'tmp.cursor.a')));
+    assert.deepEqual(q.recovery.cursorsReset, []);
+    assert.deepEqual(names(await readAvailable(q.consumer('a'))), expectedNames(4, [0]));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a missing cursor file starts the consumer at the oldest retained record', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 4);
+    let q = await openQueue({ dir, ...OPTS });
+    const a = q.consumer('a');
+    for (const r of await readAvailable(a)) a.ack(r.id);
+    await q.close();
+    unlinkSync(join(dir, 'cursor.a'));
+    q = await openQueue({ dir, ...OPTS });
+    assert.deepEqual(q.recovery.cursorsReset, ['a']);
+    assert.deepEqual(names(await readAvailable(q.consumer('a'))), expectedNames(4));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a damaged cursor file starts the consumer at the oldest retained record', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 4);
+    let q = await openQueue({ dir, ...OPTS });
+    const a = q.consumer('a');
+    for (const r of await readAvailable(a)) a.ack(r.id);
+    await q.close();
+    const b = readFileSync(join(dir, 'cursor.a'));
+    b[9] = b[9]! ^ 0x01;
+    writeFileSync(join(dir, 'cursor.a'), b);
+    q = await openQueue({ dir, ...OPTS });
+    assert.deepEqual(q.recovery.cursorsReset, ['a']);
+    assert.ok(q.recovery.notes.some((n) => n.includes('damaged')));
+    assert.deepEqual(names(await readAvailable(q.consumer('a'))), expectedNames(4));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a truncated (empty) cursor file starts the consumer at the oldest retained record', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 3);
+    writeFileSync(join(dir, 'cursor.a'), '');
+    const { q, got } = await reopenAndRead(dir);
+    assert.deepEqual(q.recovery.cursorsReset, ['a']);
+    assert.deepEqual(got, expectedNames(3));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('an empty last segment (crash right after creating it) is reused and ids continue', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 3); // ids 0..5 (events 1,2,3)
+    writeFileSync(join(dir, 'seg-00000000000000000006.log'), '');
+    const { q, got } = await reopenAndRead(dir);
+    assert.ok(q.recovery.notes.some((n) => n.includes('empty')));
+    assert.equal(q.recovery.lostEvents, 0);
+    assert.deepEqual(got, expectedNames(3));
+    assert.equal((await q.append(Buffer.from('x'))).id, 6);
+    await q.close();
+    const again = await openQueue({ dir, ...OPTS });
+    assert.equal(again.recovery.corruptRecords, 0);
+    assert.equal(again.recovery.records, 4);
+    await again.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a segment file missing in the middle loses only its events, which are counted', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 60, 200); // several 4 KiB segments
+    const segs = segments(dir);
+    assert.ok(segs.length >= 3);
+    const gone = segs[1]!;
+    const goneIds = frames(gone)
+      .filter((f) => f.kind === 1)
+      .map((f) => ({ id: f.id, events: f.events }));
+    const goneEvents = goneIds.reduce((s, f) => s + f.events, 0);
+    unlinkSync(gone);
+    const { q, ids } = await reopenAndRead(dir);
+    assert.equal(q.recovery.lostEvents, goneEvents);
+    assert.ok(q.recovery.notes.some((n) => n.includes('missing')));
+    assert.equal(ids.length, 60 - goneIds.length);
+    for (const g of goneIds) assert.ok(!ids.includes(g.id));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('damage at the end of a segment that is not the last is skipped, not truncated', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 60, 200);
+    const segs = segments(dir);
+    const first = segs[0]!;
+    const lastFrame = frames(first).at(-1)!;
+    const size = statSync(first).size;
+    const b = readFileSync(first);
+    b[lastFrame.offset + 50] = b[lastFrame.offset + 50]! ^ 0xff;
+    writeFileSync(first, b);
+    const { q, got } = await reopenAndRead(dir);
+    assert.equal(q.recovery.truncatedBytes, 0);
+    assert.equal(q.recovery.corruptRecords, 1);
+    assert.equal(q.recovery.lostEvents, lastFrame.events);
+    assert.equal(statSync(first).size, size);
+    const victim = Number(b.toString('latin1', lastFrame.offset + 32 + 4, lastFrame.offset + 32 + 8).replace(/\D.*$/, ''));
+    assert.equal(got.length, 59);
+    assert.ok(!got.includes(`rec-${victim}`));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('damage found on open never blocks start-up: a queue of nothing but garbage opens empty', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    writeFileSync(join(dir, 'seg-00000000000000000000.log'), Buffer.alloc(3000, 0xab));
+    writeFileSync(join(dir, 'cursor.a'), 'garbage');
+    const { q, got } = await reopenAndRead(dir);
+    assert.equal(q.recovery.truncatedBytes, 3000);
+    assert.deepEqual(q.recovery.cursorsReset, ['a']);
+    assert.deepEqual(got, []);
+    assert.equal((await q.append(Buffer.from('fresh'))).id, 0);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
