@@ -1,0 +1,33 @@
+/** Payloads whose content is derivable from (round, producer, n), so a reader can check every byte. */
+
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const fillerLen = (round: number, p: number, n: number): number => ((n * 7919 + p * 104729 + round * 13) % 5000) + 1;
+
+export function crashPayload(round: number, p: number, n: number): Buffer {
+  const head = `${round}:${p}:${n}:`;
+  const len = fillerLen(round, p, n);
+  const b = Buffer.allocUnsafe(head.length + len);
+  b.write(head, 0, 'latin1');
+  for (let i = 0; i < len; i++) b[head.length + i] = 97 + ((p * 31 + n * 17 + i) % 26);
+  return b;
+}
+
+/** The (round, producer, n) a payload was made from, or null if any byte is not what it should be. */
+export function parseCrashPayload(b: Buffer): { round: number; p: number; n: number } | null {
+  const m = /^(\d+):(\d+):(\d+):/.exec(b.toString('latin1', 0, Math.min(b.length, 40)));
+  if (m === null) return null;
+  const round = Number(m[1]);
+  const p = Number(m[2]);
+  const n = Number(m[3]);
+  return crashPayload(round, p, n).equals(b) ? { round, p, n } : null;
+}
