@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { frameLines } from '../../src/sources/file/lines';
+
+test('framing keeps complete lines zero-copy and leaves the partial tail', () => {
+  const input = Buffer.from('a\r\nbb\nccc');
+  const f = frameLines(input, 100, false);
+  assert.equal(f.lines.toString(), 'a\r\nbb\n');
+  assert.equal(f.events, 2);
+  assert.equal(f.consumed, 6);
+  assert.equal(f.lines.buffer, input.buffer, 'no copy on the fast path');
+});
+
+test('framing any bytes loses nothing: lines plus the kept tail are the input, with only inserted newlines added', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 400 }), fc.integer({ min: 1, max: 40 }), fc.boolean(), (arr, maxLine, flush) => {
+      const input = Buffer.from(arr);
+      const f = frameLines(input, maxLine, flush);
+      const rest = input.subarray(f.consumed);
+      assert.ok(rest.length <= maxLine || flush);
+      assert.ok(!rest.includes(10), 'the kept tail has no newline');
+      if (flush) assert.equal(rest.length, 0);
+      // Every event ends in a newline and no line is longer than maxLine.
+      let n = 0;
+      let start = 0;
+      for (let i = f.lines.indexOf(10); i !== -1; i = f.lines.indexOf(10, i + 1)) {
+        assert.ok(i - start <= maxLine);
+        start = i + 1;
+        n++;
+      }
+      assert.equal(start, f.lines.length);
+      assert.equal(n, f.events);
+      // Removing the inserted newlines gives back the consumed input.
+      const inserted = f.splits + (flush && f.consumed > 0 && input[input.length - 1] !== 10 ? 1 : 0);
+      assert.equal(f.lines.length, f.consumed + inserted);
+    }),
+  );
+});
