@@ -411,7 +411,7 @@ function openAppend(path: string): number {
   } catch (e) {
     if (errCode(e) === 'ENOENT') {
       try {
-        fs.mkdirSync(dirname(path), { recursive: true });
+        mkdirp(dirname(path), 0);
         return fs.openSync(path, 'a');
       } catch (e2) {
         throw destinationError(path, e2);
@@ -426,4 +426,18 @@ function destinationError(path: string, e: unknown): LoggerDestinationError {
     `createLogger(): cannot open destination ${JSON.stringify(path)} for appending (${errCode(e) ?? String(e)}); check the path and its permissions`,
     { cause: e },
   );
+}
+
+/** mkdir -p, bounded (Node 20's recursive mkdirSync never returns under /proc). */
+function mkdirp(dir: string, depth: number): void {
+  try {
+    fs.mkdirSync(dir);
+  } catch (e) {
+    const code = errCode(e);
+    if (code === 'EEXIST') return;
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir || depth > 64) throw e;
+    mkdirp(parent, depth + 1);
+    fs.mkdirSync(dir);
+  }
 }
