@@ -388,7 +388,11 @@ export class SimFsError extends Error implements FsError {
   /** True when the operation failed because the simulated machine lost power or crashed. */
   readonly simCrashed: boolean;
   constructor(code: string, syscall: string, path: string, detail: string, simCrashed = false) {
+    // These are thrown by the thousand in a simulation run; a stack inside the sim helps no one.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(`${code}: ${detail}, ${syscall} '${path}'`);
+    Error.stackTraceLimit = limit;
     this.name = 'SimFsError';
     this.code = code;
     this.syscall = syscall;
@@ -417,6 +421,7 @@ export class SimFileSystem implements FileSystem {
   private readonly opts: SimOptions;
   private dead = false;
   private crashAtStep = 0;
+  private crashAtKind: 'power' | 'process' = 'power';
   private stepCount = 0;
   /** Set once this boot crashed. */
   lastCrash: CrashReport | null = null;
@@ -441,9 +446,10 @@ export class SimFileSystem implements FileSystem {
     return this.dead;
   }
 
-  /** Crash in the middle of step `n` of this boot (1-based; 0 disables). */
-  crashAt(n: number): void {
+  /** Crash (power loss by default) in the middle of step `n` of this boot (1-based; 0 disables). */
+  crashAt(n: number, kind: 'power' | 'process' = 'power'): void {
     this.crashAtStep = n;
+    this.crashAtKind = kind;
   }
 
   onCrash(fn: () => void): void {
@@ -762,7 +768,7 @@ export class SimFileSystem implements FileSystem {
         }
       }
       this.trace?.push(`#${n} ${syscall} ${path} -> crash`);
-      this.crash();
+      this.crash({ kind: this.crashAtKind });
       throw this.crashedErr(syscall, path);
     }
     const faults = this.opts.faults;
