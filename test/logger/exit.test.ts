@@ -1,0 +1,186 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { range, readLines, runScript, seqs, tempDir } from './helpers';
+
+/** A fixture: makes a logger on FILE that never flushes by timer, and logs N lines seq 0..N-1. */
+function fixture(file: string, body: string, opts = '{}'): string {
+  return `
+const { createLogger } = require(PKG);
+const FILE = ${JSON.stringify(file)};
+const log = createLogger({ destination: FILE, flushIntervalMs: 60000, ...${opts} });
+function burst(n, from = 0) { for (let i = from; i < from + n; i++) log.info({ seq: i, svc: 'api' }, 'line'); }
+${body}
+`;
+}
+
+test('process.exit() right after a burst keeps every line', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const r = await runScript(dir, 'exit.js', fixture(file, `burst(100000); process.exit(0);`));
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(seqs(readLines(file)), range(100000));
+});
+
+test('process.exit(code) from a timer keeps every line and the exit code', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const r = await runScript(dir, 'exit-timer.js', fixture(file, `burst(5000); setTimeout(() => { burst(5000, 5000); process.exit(3); }, 5);`));
+  assert.equal(r.code, 3, r.stderr);
+  assert.deepEqual(seqs(readLines(file)), range(10000));
+});
+
+test('the natural end of the event loop and lines logged in beforeExit are all written', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const r = await runScript(
+    dir,
+    'natural.js',
+    fixture(file, `burst(20000); let once = false; process.on('beforeExit', () => { if (!once) { once = true; burst(100, 20000); } });`),
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(seqs(readLines(file)), range(20100));
+});
+
+test('an uncaught exception still exits non-zero with every earlier line written and the error logged as fatal', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const r = await runScript(dir, 'throw.js', fixture(file, `burst(30000); setTimeout(() => { throw new Error('kaboom'); }, 1);`, '{ logUncaught: true }'));
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /kaboom/);
+  const lines = readLines(file);
+  assert.deepEqual(seqs(lines), range(30000));
+  const last = lines[lines.length - 1]!;
+  assert.equal(last['level'], 60);
+  assert.equal(last['msg'], 'uncaught exception');
+  assert.equal((last['err'] as { message: string }).message, 'kaboom');
+});
+
+test('an unhandled rejection exits non-zero with every earlier line written', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const r = await runScript(dir, 'reject.js', fixture(file, `burst(30000); Promise.reject(new Error('nope'));`, '{ logUncaught: true }'));
+  assert.equal(r.code, 1);
+  const lines = readLines(file);
+  assert.deepEqual(seqs(lines), range(30000));
+  assert.equal(lines[lines.length - 1]!['msg'], 'unhandled rejection');
+});
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test(`${signal} without an application handler flushes, then the process dies of ${signal} as it would have`, async (t) => {
+    const dir = tempDir(t);
+    const file = join(dir, 'out.log');
+    const r = await runScript(dir, 'sig.js', fixture(file, `burst(50000); setInterval(() => {}, 1000); console.log('ready');`), {
+      onStdout: (c, child) => {
+        if (c.includes('ready')) child.kill(signal);
+      },
+    });
+    assert.equal(r.signal, signal);
+    assert.deepEqual(seqs(readLines(file)), range(50000));
+  });
+}
+
+test('SIGTERM with an application handler leaves exiting to the application, and its shutdown lines are kept', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const body = `
+burst(50000);
+const keep = setInterval(() => {}, 1000);
+process.on('SIGTERM', () => {
+  log.warn('shutting down');
+  setTimeout(() => { burst(10, 50000); clearInterval(keep); process.exitCode = 7; }, 20);
+});
+console.log('ready');`;
+  const r = await runScript(dir, 'sig-app.js', fixture(file, body), {
+    onStdout: (c, child) => {
+      if (c.includes('ready')) child.kill('SIGTERM');
+    },
+  });
+  assert.equal(r.signal, null);
+  assert.equal(r.code, 7);
+  const lines = readLines(file);
+  assert.deepEqual(seqs(lines), range(50010));
+  assert.equal(lines.filter((l) => l['msg'] === 'shutting down').length, 1);
+});
+
+test('kill -9: every line whose flush() resolved is in the file', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const body = `
+(async () => {
+  for (let b = 0; ; b++) {
+    burst(1000, b * 1000);
+    await log.flush();
+    process.stdout.write('acked ' + (b * 1000 + 999) + '\\n');
+  }
+})();`;
+  let acked = -1;
+  const r = await runScript(dir, 'kill9.js', fixture(file, body, "{ durability: 'fsync' }"), {
+    onStdout: (c, child) => {
+      for (const m of c.matchAll(/acked (\d+)/g)) acked = Math.max(acked, Number(m[1]));
+      if (acked >= 20_000 && child.exitCode === null && !child.killed) child.kill('SIGKILL');
+    },
+  });
+  assert.equal(r.signal, 'SIGKILL');
+  const got = seqs(readLines(file));
+  assert.ok(got.length >= acked + 1, `${got.length} lines on disk, ${acked + 1} acknowledged`);
+  assert.deepEqual(got.slice(0, acked + 1), range(acked + 1));
+});
+
+test('several loggers and their children all flush on exit', async (t) => {
+  const dir = tempDir(t);
+  const a = join(dir, 'a.log');
+  const b = join(dir, 'b.log');
+  const body = `
+const other = createLogger({ destination: ${JSON.stringify(b)}, flushIntervalMs: 60000 });
+const kids = [log.child({ k: 1 }), log.child({ k: 2 }).child({ j: 3 }), other.child({ k: 4 })];
+for (let i = 0; i < 30000; i++) kids[i % 3].info({ seq: i }, 'x');
+process.exit(0);`;
+  const r = await runScript(dir, 'many.js', fixture(a, body));
+  assert.equal(r.code, 0, r.stderr);
+  const got = [...seqs(readLines(a)), ...seqs(readLines(b))].sort((x, y) => x - y);
+  assert.deepEqual(got, range(30000));
+});
+
+test('a worker thread that logs and exits (naturally or with process.exit) loses nothing', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const body = `
+const { Worker, isMainThread, workerData } = require('node:worker_threads');
+if (isMainThread) {
+  const w1 = new Worker(__filename, { workerData: { from: 0, exit: false } });
+  w1.on('exit', () => {
+    const w2 = new Worker(__filename, { workerData: { from: 20000, exit: true } });
+    w2.on('exit', (code) => { burst(10, 40000); process.exitCode = code; });
+  });
+} else {
+  burst(20000, workerData.from);
+  if (workerData.exit) process.exit(0);
+}`;
+  const r = await runScript(dir, 'worker.js', fixture(file, body));
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(
+    seqs(readLines(file)).sort((x, y) => x - y),
+    range(40010),
+  );
+});
+
+test('process.exit() in main while a worker logs: every flushed worker line is kept and every line is whole', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const body = `
+const { Worker, isMainThread } = require('node:worker_threads');
+if (isMainThread) {
+  const w = new Worker(__filename);
+  w.on('message', (m) => { if (m >= 10000) { burst(100, 1000000); process.exit(0); } });
+} else {
+  const { parentPort } = require('node:worker_threads');
+  (async () => { for (let b = 0; ; b++) { burst(1000, b * 1000); await log.flush(); parentPort.postMessage(b * 1000 + 999); } })();
+}`;
+  const r = await runScript(dir, 'worker-exit.js', fixture(file, body));
+  assert.equal(r.code, 0, r.stderr);
+  const got = seqs(readLines(file)); // readLines throws on a torn line
+  const worker = got.filter((s) => s < 1000000);
+  assert.deepEqual(worker.slice(0, 10000), range(10000));
+  assert.deepEqual(got.filter((s) => s >= 1000000), range(100).map((i) => 1000000 + i));
+});
