@@ -35,4 +35,9 @@ export type {
   ChildOptions,
 } from './logger';
 
+// --- the sources ---
+export type { Source, SourceBatch, SourceContext, Diagnostics } from './sources/types';
+export { GlobPatternError, PositionDecodeError, SourceEmitError } from './sources/file/errors';
+export { StdinReadError } from './sources/stdin/source';
+
 // --- the agent ---

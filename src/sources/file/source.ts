@@ -99,6 +99,8 @@ interface Reader {
   /** Keys of this file's former identities to null in its next batch. */
   forget: string[];
   lastSplitWarn: number;
+  /** The last read filled the read buffer: there is a backlog. */
+  lastReadFull: boolean;
   closed: boolean;
 }
 
@@ -139,7 +141,7 @@ export class FileSource implements Source {
   private readonly warned = new Map<string, string>(); // path -> code of the last warning
   private readonly inflight = new Set<Promise<void>>();
   private failure: unknown = undefined;
-  private scratch: Buffer;
+  private readonly scratch: Buffer;
   private firstScan = true;
   private readonly m: FileSourceMetrics = {
     lines: 0,
@@ -448,6 +450,7 @@ export class FileSource implements Source {
         goneSince: 0,
         forget: [],
         lastSplitWarn: 0,
+        lastReadFull: false,
         closed: false,
       };
       this.setIdentity(r, identity);
@@ -539,17 +542,22 @@ export class FileSource implements Source {
       return;
     }
     const carryLen = r.carry ? r.carry.length : 0;
-    const buf = this.scratch;
+    // A file with a backlog (the last read filled the buffer) reads into a fresh buffer that is
+    // handed to the pipeline as is; a file that trickles reads into the reused scratch buffer and
+    // only the lines are copied out, so small reads do not pin large buffers.
+    const readSize = this.cfg.read_buffer_bytes;
+    const buf = r.lastReadFull ? Buffer.allocUnsafe(carryLen + readSize) : this.scratch;
     if (r.carry) r.carry.copy(buf, 0);
     let n: number;
     try {
-      n = (await r.fh.read(buf, carryLen, this.cfg.read_buffer_bytes, r.readOffset)).bytesRead;
+      n = (await r.fh.read(buf, carryLen, readSize, r.readOffset)).bytesRead;
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       this.warnOnce(r.path, err.code ?? 'ERR', `cannot read ${r.path}: ${err.message}; letting it go`);
       await this.letGo(r, false);
       return;
     }
+    r.lastReadFull = n === readSize;
     if (n === 0) {
       r.backoff = r.backoff === 0 ? POLL_MIN_MS : Math.min(r.backoff * 2, POLL_MAX_MS);
       r.nextPoll = now + r.backoff;
@@ -567,7 +575,7 @@ export class FileSource implements Source {
     r.carry = f.consumed < data.length ? Buffer.from(data.subarray(f.consumed)) : null;
     if (f.events > 0) {
       // Copy out of the scratch buffer: the batch is owned by the pipeline from here on.
-      const lines = f.lines.buffer === buf.buffer ? Buffer.from(f.lines) : f.lines;
+      const lines = f.lines.buffer === this.scratch.buffer ? Buffer.from(f.lines) : f.lines;
       if (f.splits > 0) this.splitWarning(r, f.splits);
       await this.emit(r, lines, f.events, r.readOffset - (data.length - f.consumed));
     }
