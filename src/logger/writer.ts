@@ -83,6 +83,7 @@ export class Writer {
   private retryAt = 0;
   private retryMs = 0;
   private failing = false;
+  private lastError: LoggerWriteError | null = null;
   private closed = false;
 
   private written = 0;
@@ -140,6 +141,7 @@ export class Writer {
   /** Resolves when everything accepted so far is with the OS (`os`) or on disk (`fsync`). */
   flush(): Promise<void> {
     if (this.drain(false, 0)) return this.fsyncMode && !this.closedFd() ? this.fsyncAsync() : Promise.resolve();
+    if (this.failing && this.lastError !== null) return Promise.reject(this.lastError);
     return new Promise<void>((resolve, reject) => {
       this.flushWaiters.push({ resolve, reject });
       if (this.timer === null) this.arm(Math.max(1, this.retryAt - Date.now()));
@@ -338,6 +340,7 @@ export class Writer {
     );
     const first = !this.failing;
     this.failing = true;
+    this.lastError = err;
     const waiters = this.flushWaiters;
     this.flushWaiters = [];
     for (const w of waiters) w.reject(err);
