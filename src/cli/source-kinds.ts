@@ -1,24 +1,27 @@
-/** Adapter: the sources' schemas and factories as config component kinds. */
-import { z } from 'zod';
+/** Adapter: the source registry (`src/sources`) as config component kinds. */
 import { defineKind, type ComponentKind } from '../config/components';
-import { fileSourceSchema } from '../sources/file/config';
-import { FileSource } from '../sources/file/source';
+import { sourceTypes } from '../sources';
 import type { Source } from '../sources/types';
-
-const notYet = (): Source => {
-  throw new Error('source not available in this build');
-};
 
 export const sourceKinds: ReadonlyMap<string, ComponentKind<void, Source>> = new Map<string, ComponentKind<void, Source>>([
   [
     'file',
     defineKind({
       type: 'file',
-      canAcknowledge: true,
+      canAcknowledge: sourceTypes.file.canAcknowledge,
       schemaHasType: true,
-      schema: fileSourceSchema,
-      create: (c) => new FileSource(c),
+      schema: sourceTypes.file.schema,
+      create: (c) => sourceTypes.file.create(c),
     }),
   ],
-  ['stdin', defineKind({ type: 'stdin', canAcknowledge: false, schemaHasType: true, schema: z.strictObject({ type: z.literal('stdin') }), create: notYet })],
+  [
+    'stdin',
+    defineKind({
+      type: 'stdin',
+      canAcknowledge: sourceTypes.stdin.canAcknowledge,
+      schemaHasType: true,
+      schema: sourceTypes.stdin.schema,
+      create: (c) => sourceTypes.stdin.create(c),
+    }),
+  ],
 ]);

@@ -1,0 +1,136 @@
+/**
+ * The agent end to end: a 2,000,000-line file (~100 bytes a line) tailed from the beginning into a
+ * file sink, queue `fsync: always`. Spawns the real CLI, detects completion by the sink file reaching
+ * the input's size, reads the agent's CPU time and peak RSS from /proc, then SIGTERMs it.
+ * The floor, measured in the same run: `cat in > out` of the same file.
+ *
+ *   npm run bench -- pipeline            (LINES=500000 to try a smaller file)
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const LINES = Number(process.env['LINES'] ?? 2_000_000);
+const cli = join(__dirname, '..', 'src', 'cli', 'main.js');
+const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-pipeline-'));
+const TICK = 100; // USER_HZ on Linux
+
+const makeInput = (path: string): number => {
+  const fd = openSync(path, 'w');
+  const pad = 'x'.repeat(100);
+  let chunk = '';
+  let bytes = 0;
+  for (let i = 0; i < LINES; i++) {
+    // ~100 bytes: a timestamp-ish prefix, a counter, padding to 99 chars + newline
+    const head = `2026-11-26T15:00:00.000Z INFO request id=${i} path=/api/v1/items status=200 `;
+    chunk += `${head}${pad.slice(0, Math.max(1, 99 - head.length))}\n`;
+    if (chunk.length > 1 << 20) {
+      bytes += writeSync(fd, chunk);
+      chunk = '';
+    }
+  }
+  bytes += writeSync(fd, chunk);
+  closeSync(fd);
+  return bytes;
+};
+
+const procStat = (pid: number): { cpuS: number; hwmMB: number } => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return { cpuS: (utime + stime) / TICK, hwmMB: hwm / 1024 };
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Row {
+  name: string;
+  seconds: number;
+  cpuS: number | undefined;
+  rssMB: number | undefined;
+}
+
+const runCat = (input: string): Row => {
+  const out = join(dir, 'cat.out');
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%U %S %M', 'sh', '-c', `cat '${input}' > '${out}'`], { encoding: 'utf8' });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const m = /([\d.]+) ([\d.]+) (\d+)\s*$/.exec(r.stderr ?? '');
+  rmSync(out, { force: true });
+  return {
+    name: '`cat in > out` (floor)',
+    seconds,
+    cpuS: m ? Number(m[1]) + Number(m[2]) : undefined,
+    rssMB: m ? Number(m[3]) / 1024 : undefined,
+  };
+};
+
+const runAgent = async (input: string, bytes: number): Promise<Row> => {
+  const data = join(dir, 'data');
+  const out = join(dir, 'sink.log');
+  const config = join(dir, 'sluice.yaml');
+  writeFileSync(
+    config,
+    `data_dir: ${data}\nqueue:\n  fsync: always\nsources:\n  app:\n    type: file\n    include: ["${input}"]\n    start_at: beginning\n` +
+      `sinks:\n  archive:\n    type: file\n    inputs: [app]\n    path: ${out}\n    encoding: text\n`,
+  );
+  const t0 = process.hrtime.bigint();
+  const child = spawn(process.execPath, [cli, 'run', '--config', config, '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('spawn failed');
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  let size = 0;
+  let last = { cpuS: 0, hwmMB: 0 };
+  for (;;) {
+    try {
+      size = statSync(out).size;
+    } catch {
+      size = 0;
+    }
+    try {
+      last = procStat(pid);
+    } catch {
+      break;
+    }
+    if (size >= bytes) break;
+    await sleep(10);
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  child.kill('SIGTERM');
+  const code = await exited;
+  if (size !== bytes) throw new Error(`sink has ${size} bytes, expected ${bytes} (agent exit ${String(code)})`);
+  if (code !== 0) throw new Error(`agent exited with ${String(code)}`);
+  const outBuf = readFileSync(out);
+  if (!outBuf.equals(readFileSync(input))) throw new Error('sink file differs from the input');
+  return { name: '`sluice run` file → queue (fsync always) → file', seconds, cpuS: last.cpuS, rssMB: last.hwmMB };
+};
+
+const main = async (): Promise<void> => {
+  const input = join(dir, 'in.log');
+  const bytes = makeInput(input);
+  const mb = bytes / 1e6;
+  const cat = runCat(input);
+  const agent = await runAgent(input, bytes);
+  const rows = [cat, agent];
+  const f = (n: number | undefined, d = 2): string => (n === undefined ? 'n/a' : n.toFixed(d));
+  console.log(`${LINES.toLocaleString('en-US')} lines, ${mb.toFixed(1)} MB, 2 cores shared; \`fsync: always\` on the queue, fdatasync per delivered group on the sink\n`);
+  console.log('| run | seconds | lines/s | MB/s | CPU s | peak RSS MB | time vs cat |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows) {
+    console.log(
+      `| ${r.name} | ${f(r.seconds)} | ${Math.round(LINES / r.seconds).toLocaleString('en-US')} | ${f(mb / r.seconds, 1)} | ${f(r.cpuS)} | ${f(r.rssMB, 1)} | ${f(r.seconds / cat.seconds, 1)}× |`,
+    );
+  }
+  console.log(`\ntarget: >= 850,000 lines/s and peak RSS < 100 MB for the agent`);
+};
+
+main()
+  .catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(() => rmSync(dir, { recursive: true, force: true }));
