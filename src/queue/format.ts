@@ -250,10 +250,14 @@ export async function scanFrames(
     return got;
   };
 
-  /** The frame at `at` if valid, else null. */
-  const tryFrame = async (at: number): Promise<ScannedFrame | null> => {
-    if ((await ensure(at, FRAME_HEADER)) < FRAME_HEADER) return null;
-    let p = at - bufStart;
+  /**
+   * Parses the frame at `at` from the buffer alone (no await on the fast path): the frame if valid,
+   * null if invalid, or the number of bytes from `at` that must be in the buffer to decide.
+   */
+  const parseAt = (at: number): ScannedFrame | null | number => {
+    const p = at - bufStart;
+    const avail = bufStart + buf.length - at;
+    if (p < 0 || avail < FRAME_HEADER) return limit - at >= FRAME_HEADER ? FRAME_HEADER : null;
     if (buf.readUInt32LE(p) !== FRAME_MAGIC) return null;
     const len = buf.readUInt32LE(p + 8);
     const kindByte = buf[p + 12];
@@ -265,8 +269,7 @@ export async function scanFrames(
     const events = buf.readUInt32LE(p + 24);
     if (!Number.isSafeInteger(id) || id < expect) return null;
     if (kindByte === KIND_DATA ? events < 1 : events !== 0) return null;
-    if ((await ensure(at, len)) < len) return null;
-    p = at - bufStart;
+    if (avail < len) return len;
     const crc = crc32(buf.subarray(p + 8, p + len)) >>> 0;
     if (crc !== buf.readUInt32LE(p + 4)) return null;
     const payloadEnd = p + len - metaLen;
@@ -279,6 +282,16 @@ export async function scanFrames(
       payload: buf.subarray(p + FRAME_HEADER, payloadEnd),
       meta: metaLen > 0 ? buf.subarray(payloadEnd, p + len) : null,
     };
+  };
+
+  /** The frame at `at` if valid, else null, reading more of the file when the buffer is short. */
+  const tryFrame = async (at: number): Promise<ScannedFrame | null> => {
+    let r = parseAt(at);
+    for (let i = 0; i < 2 && typeof r === 'number'; i++) {
+      await ensure(at, r);
+      r = parseAt(at);
+    }
+    return typeof r === 'number' ? null : r;
   };
 
   /** Offset of the next magic at or after `from` (below limit - header), or limit. */
@@ -297,7 +310,8 @@ export async function scanFrames(
   };
 
   while (off < limit) {
-    const f = await tryFrame(off);
+    const quick = parseAt(off);
+    const f = typeof quick === 'number' ? await tryFrame(off) : quick;
     if (f === null) {
       if (badFrom === null) badFrom = off;
       off = await nextMagic(off + 1);

@@ -48,8 +48,10 @@
  * 4. An append resolves only when its frame is durable under the policy (`always`: after the
  *    fdatasync covering it; `interval`: same, fdatasyncs at most every `intervalMs`; `never`: after
  *    the write returned). Readers see a record only after its append resolved.
- * 5. A segment is deleted only when it is not the last one, every consumer's acknowledged
- *    low-water mark is at or past its end id, and the next segment's snapshot is durable.
+ * 5. A segment is deleted only when it is not the last one, every consumer's persisted cursor is at
+ *    or past its end id, and the next segment's snapshot is durable. (Persisted, not merely acked:
+ *    after a crash every record at or after each cursor file's id is still on disk.) While appends
+ *    wait for space the writer persists cursors at once instead of waiting for the timer.
  * 6. Appends are written in call order; when `maxBytes` would be exceeded the writer waits (it never
  *    drops). Bytes on disk may exceed `maxBytes` by at most one positions snapshot.
  *
@@ -69,6 +71,7 @@
  * | any other unknown file or directory                       | leave it alone                                           | `unknownFiles`, note |
  * | cursor file of a configured consumer missing              | start at the oldest retained record (duplicates, never loss) | `cursorsReset` (only if the queue held segments), note |
  * | cursor file damaged (size, magic, CRC)                    | start at the oldest retained record                      | `cursorsReset`, note |
+ * | cursor file unreadable (EIO, EACCES: an I/O error, not damage) | refuse to open; retrying may succeed                   | `QueueIoError` (`SLUICE_QUEUE_IO`) |
  * | cursor beyond the end of the log (log tail lost)          | new ids start at the cursor (ids are never reused)       | note |
  * | cursor file of a consumer not configured                  | leave it alone                                           | note |
  * | no segment at all                                         | create the first one                                     | — |
@@ -205,6 +208,12 @@ interface Entry {
   endOffset: number;
   resolve: ((r: AppendResult) => void) | null;
   reject: ((e: Error) => void) | null;
+}
+
+interface InflightSync {
+  readonly entries: Entry[];
+  settled: boolean;
+  error: unknown;
 }
 
 interface Outstanding {
@@ -351,6 +360,8 @@ class WriteAheadQueue implements Queue {
 
   private readonly pending = new Fifo<Entry>();
   private unsynced: Entry[] = [];
+  /** The fdatasync in flight (`always`), with the appends it covers. */
+  private inflight: InflightSync | null = null;
   private readonly cache = new Fifo<Entry>();
   private cacheBytes = 0;
 
@@ -643,7 +654,9 @@ class WriteAheadQueue implements Queue {
           await fh.close();
         }
       } catch (e) {
-        if (!isCode(e, 'ENOENT')) why = `unreadable (${e instanceof Error ? e.message : String(e)})`;
+        // Missing: start at the oldest record. Any other error (EIO…) says nothing about the cursor's
+        // content: refuse to open rather than silently re-deliver everything (the caller may retry).
+        if (!isCode(e, 'ENOENT')) throw ioError(`queue ${dir}: cannot read the cursor file ${file} of consumer ${name}`, e);
       }
       if (id === null) {
         if (hadSegments || why !== 'missing') {
@@ -819,33 +832,44 @@ class WriteAheadQueue implements Queue {
   private async writerLoop(): Promise<void> {
     try {
       for (;;) {
-        if (this.pending.length === 0 && this.unsynced.length === 0) {
+        if (this.pending.length === 0 && this.unsynced.length === 0 && this.inflight === null) {
           if (this.closing) return;
           await this.waitWriter(null);
           continue;
         }
         let blocked = false;
         if (this.pending.length > 0) blocked = !(await this.writeBatch());
-        if (blocked && this.closing && this.unsynced.length === 0) {
+        if (blocked && this.closing && this.unsynced.length === 0 && this.inflight === null) {
           // Closing while appends wait for space that no consumer will free now: refuse them.
           this.rejectPending(new QueueClosedError(`queue ${this.dir} closed while the append waited for space (maxBytes)`));
           continue;
         }
+        if (this.policy.mode === 'always') {
+          // Pipelined group commit: the batch written while the previous fdatasync was in flight
+          // gets its own fdatasync as soon as that one returns (whose appends resolve then).
+          if (this.unsynced.length > 0) {
+            await this.finishSync();
+            this.startSync();
+          } else if (this.inflight !== null) {
+            if (!this.inflight.settled) await this.waitWriter(null); // the sync returning, or a new append
+            if (this.inflight?.settled === true) await this.finishSync();
+          } else if (blocked) {
+            this.setFull(true);
+            await this.waitWriter(null);
+          }
+          continue;
+        }
         if (this.unsynced.length > 0) {
           switch (this.policy.mode) {
-            case 'always':
-              await this.timedSync(this.activeFh);
-              this.publish();
-              break;
             case 'never':
-              this.publish();
+              this.publish(this.takeUnsynced());
               break;
             case 'interval': {
               const due = this.lastSyncAt + this.policy.intervalMs;
               const now = this.clock.now();
               if (now >= due || blocked || this.closing) {
                 await this.timedSync(this.activeFh);
-                this.publish();
+                this.publish(this.takeUnsynced());
               } else if (this.pending.length === 0) {
                 await this.waitWriter(due - now);
               }
@@ -860,6 +884,42 @@ class WriteAheadQueue implements Queue {
     } catch (e) {
       this.fail(ioError(`queue ${this.dir}: write failed`, e));
     }
+  }
+
+  private takeUnsynced(): Entry[] {
+    const list = this.unsynced;
+    this.unsynced = [];
+    return list;
+  }
+
+  /** Starts an fdatasync of the active segment covering every written-but-unsynced append. */
+  private startSync(): void {
+    const s: InflightSync = { entries: this.takeUnsynced(), settled: false, error: null };
+    this.inflight = s;
+    this.timedSync(this.activeFh).then(
+      () => {
+        s.settled = true;
+        this.wakeWriter();
+      },
+      (e: unknown) => {
+        s.error = e ?? new Error('fdatasync failed');
+        s.settled = true;
+        this.wakeWriter();
+      },
+    );
+  }
+
+  /** Waits for the in-flight fdatasync (if any) and resolves the appends it covers. */
+  private async finishSync(): Promise<void> {
+    const s = this.inflight;
+    if (s === null) return;
+    while (!s.settled) await this.waitWriter(null);
+    this.inflight = null;
+    if (s.error !== null) {
+      this.unsynced = [...s.entries, ...this.unsynced];
+      throw s.error;
+    }
+    this.publish(s.entries);
   }
 
   private setFull(full: boolean): void {
@@ -883,9 +943,11 @@ class WriteAheadQueue implements Queue {
       if (e === undefined) break;
       if (this.m.bytesOnDisk + e.frameLen > this.maxBytes) {
         if (wrote || bufs.length > 0) break;
+        // Full: persist what consumers acknowledged (deletion goes by persisted cursors), free space.
+        await this.flushAllCursors().catch(() => undefined);
         await this.deleteEligible();
         if (this.m.bytesOnDisk + e.frameLen <= this.maxBytes) continue;
-        if (this.active.hasData && this.unsynced.length === 0 && this.allAckedUpTo(this.active.endId)) {
+        if (this.active.hasData && this.unsynced.length === 0 && this.allPersistedUpTo(this.active.endId)) {
           // Everything is consumed but the active segment holds the space: roll so it can go.
           await this.roll(e.id);
           await this.deleteEligible();
@@ -944,6 +1006,7 @@ class WriteAheadQueue implements Queue {
 
   /** Seals the active segment (durable first, unless `never`) and starts one whose first id is `firstId`. */
   private async roll(firstId: number): Promise<void> {
+    await this.finishSync(); // never close a handle under an fdatasync in flight
     const old = this.active;
     const oldFh = this.activeFh;
     switch (this.policy.mode) {
@@ -959,10 +1022,8 @@ class WriteAheadQueue implements Queue {
     await oldFh.close();
   }
 
-  /** Marks every written-but-unacknowledged append durable, resolves it, and wakes readers. */
-  private publish(): void {
-    const list = this.unsynced;
-    this.unsynced = [];
+  /** Marks appends (in id order) durable, resolves them, and wakes readers. */
+  private publish(list: readonly Entry[]): void {
     for (const e of list) {
       const seg = e.seg as Segment;
       if (e.endOffset > seg.durableSize) seg.durableSize = e.endOffset;
@@ -1000,6 +1061,10 @@ class WriteAheadQueue implements Queue {
 
   private fail(err: Error): void {
     if (this.failure === null) this.failure = err;
+    if (this.inflight !== null) {
+      for (const e of this.inflight.entries) e.reject?.(err);
+      this.inflight = null;
+    }
     for (const e of this.unsynced) e.reject?.(err);
     this.unsynced = [];
     this.rejectPending(err);
@@ -1125,6 +1190,7 @@ class WriteAheadQueue implements Queue {
       }
       const chunk = Math.min(Math.max(READ_CHUNK, maxBytes - bytes + FRAME_HEADER), 16 * READ_CHUNK);
       const thisSeg = seg;
+      let stopped = false;
       const scan = scanFrames(fh, c.pos.offset, limit, c.pos.expect, chunk, (ev) => {
         switch (ev.type) {
           case 'bad':
@@ -1136,11 +1202,16 @@ class WriteAheadQueue implements Queue {
           case 'frame': {
             const f = ev.frame;
             if (f.kind !== 'data' || f.id < c.given) return 'continue';
-            if (out.length > 0 && bytes + f.payload.length > maxBytes) return 'stop-before';
+            if (out.length > 0 && bytes + f.payload.length > maxBytes) {
+              stopped = true;
+              return 'stop-before';
+            }
             out.push({ id: asRecordId(f.id), events: f.events, payload: f.payload });
             bytes += f.payload.length;
             c.given = f.id + f.events;
-            return out.length < maxRecords && bytes < maxBytes ? 'continue' : 'stop';
+            if (out.length < maxRecords && bytes < maxBytes) return 'continue';
+            stopped = true;
+            return 'stop';
           }
         }
       });
@@ -1153,7 +1224,7 @@ class WriteAheadQueue implements Queue {
         throw ioError(`queue ${this.dir}: cannot read ${seg.path}`, e);
       }
       c.pos = { seg, offset: end.end, expect: end.nextId };
-      if (out.length >= maxRecords || (out.length > 0 && bytes >= maxBytes)) return out;
+      if (stopped) return out;
     }
   }
 
@@ -1169,8 +1240,12 @@ class WriteAheadQueue implements Queue {
 
   // ---- acks, deletion, cursors ----
 
-  private allAckedUpTo(id: number): boolean {
-    for (const c of this.consumers.values()) if (c.acked < id) return false;
+  /**
+   * Deletion goes by persisted cursors, not in-memory acks: after a crash every record at or after
+   * each consumer's cursor file is still there (an acked but unpersisted record is redelivered).
+   */
+  private allPersistedUpTo(id: number): boolean {
+    for (const c of this.consumers.values()) if (c.persisted < id) return false;
     return true;
   }
 
@@ -1180,7 +1255,8 @@ class WriteAheadQueue implements Queue {
   }
 
   onAcked(): void {
-    void this.deleteEligible().catch(() => undefined);
+    // Appends waiting for space: let the writer persist cursors and delete now, not on the timer.
+    if (this.m.full) this.wakeWriter();
   }
 
   private async deleteEligible(): Promise<void> {
@@ -1195,7 +1271,7 @@ class WriteAheadQueue implements Queue {
         while (this.segments.length > 1) {
           const s = this.segments[0] as Segment;
           const next = this.segments[1] as Segment;
-          if (!s.sealed || !next.snapshotDurable || !this.allAckedUpTo(s.endId)) break;
+          if (!s.sealed || !next.snapshotDurable || !this.allPersistedUpTo(s.endId)) break;
           this.segments.shift();
           s.deleted = true;
           const rfh = s.readFh;
@@ -1237,6 +1313,7 @@ class WriteAheadQueue implements Queue {
     }
     if (id > c.persisted) c.persisted = id;
     c.hasFile = true;
+    void this.deleteEligible().catch(() => undefined);
   }
 
   private armCursorTimer(): void {

@@ -6,6 +6,13 @@ import { openQueue, QueueLockedError, RecordTooLargeError } from '../../src/queu
 import { asRecordId } from '../../src/queue/types';
 import { readAvailable, readN, tempDir, text } from './helpers';
 
+/** Lets pending background work (deletion after a cursor flush) run. */
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 10));
+async function waitFor(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 300 && !cond(); i++) await settle();
+  assert.ok(cond(), 'condition not reached within 3 s');
+}
+
 const segFiles = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith('seg-')).sort();
 
 test('appended records are read back in order with ids advancing by their event counts', async () => {
@@ -133,18 +140,22 @@ test('segments roll at the configured size and are deleted only after every cons
     for (const f of before) assert.ok(statSync(join(dir, f)).size <= 8192);
     const a = q.consumer('a');
     for (const r of await readN(a, 12)) a.ack(r.id);
-    await new Promise((r) => setImmediate(r));
+    await a.flushCursor();
+    await settle();
     assert.deepEqual(segFiles(dir), before, 'consumer b has not read anything: nothing deleted');
     const b = q.consumer('b');
     const bRecs = await readN(b, 12);
     for (const r of bRecs.slice(0, 6)) b.ack(r.id);
-    await new Promise((r) => setTimeout(r, 20));
+    await settle();
+    assert.deepEqual(segFiles(dir), before, 'acks alone delete nothing until the cursor is persisted');
+    await b.flushCursor();
+    await waitFor(() => segFiles(dir).length < before.length);
     const mid = segFiles(dir);
-    assert.ok(mid.length < before.length && mid.length > 1, `some but not all deleted: ${mid.join(',')}`);
+    assert.ok(mid.length > 1, `some but not all deleted: ${mid.join(',')}`);
     for (const r of bRecs.slice(6)) b.ack(r.id);
-    await new Promise((r) => setTimeout(r, 20));
+    await b.flushCursor();
+    await waitFor(() => q.metrics().deletedSegments === before.length - 1);
     assert.equal(segFiles(dir).length, 1, 'only the active segment remains');
-    assert.equal(q.metrics().deletedSegments, before.length - 1);
     await q.close();
   } finally {
     cleanup();
