@@ -9,14 +9,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openQueue } from '../../src/queue';
 import type { FileHandle, FileSystem } from '../../src/queue/ports';
+import type { Queue, QueueOptions, QueueRecord } from '../../src/queue/types';
 import { describeFailure, runSimulation, shrink } from './sim-harness';
+import { SimClock, SimFileSystem } from './sim-fs';
 
 interface Regression {
   readonly seed: number;
   readonly finding: string;
   /** Present while the fix has not landed: why the seed still fails. */
   readonly todo?: string;
-  readonly strictCursors?: boolean;
+  readonly strictFaults?: boolean;
 }
 
 const TODO_F1 = 'F1 open: readFromDisk loops on a stop-before frame (see FINDINGS.md)';
@@ -29,14 +31,16 @@ const REGRESSIONS: readonly Regression[] = [
   {
     seed: 463,
     finding: 'F2: an EIO while reading a cursor file resets that consumer to the oldest record',
-    strictCursors: true,
+    strictFaults: true,
     todo: 'F2 open: an unreadable cursor file is treated as damaged (duplicates after a graceful stop)',
   },
+  { seed: 4, finding: 'F3: close() swallows a failed unlink of the lock; the same process cannot reopen', strictFaults: true, todo: 'F3 open' },
+  { seed: 1477, finding: 'F4: close() resolves after a write failure without persisting cursors', strictFaults: true, todo: 'F4 open' },
 ];
 
 for (const r of REGRESSIONS) {
   test(`simulation seed ${r.seed} passes (${r.finding})`, r.todo === undefined ? {} : { todo: r.todo }, async () => {
-    const opts = r.strictCursors === true ? { strictCursors: true } : {};
+    const opts = r.strictFaults === true ? { strictFaults: true } : {};
     const result = await runSimulation(openQueue, r.seed, opts);
     if (result.failure !== null) assert.fail(describeFailure(await shrink(openQueue, result, opts)));
   });
@@ -74,3 +78,129 @@ test('the simulation notices when acknowledged appends are not durable (a disk w
   assert.ok(failures.length > 0, 'forty runs on a lying disk passed: the harness would miss lost acknowledged data');
   assert.match(failures[0] as string, /lost record|below the persisted cursor|positions\(\)/);
 });
+
+// ---- each finding as a small fixed scenario (independent of how the seeds above evolve) ----------
+
+/** A queue on a fresh simulated disk; `fault` may be set at any time to fail matching steps. */
+function world(seed: number): {
+  fs: SimFileSystem;
+  clock: SimClock;
+  setFault(rule: ((syscall: string, path: string) => string | null) | null): void;
+  open(extra?: Partial<QueueOptions>): Promise<Queue>;
+  run<T>(p: Promise<T>): Promise<T>;
+} {
+  let rule: ((syscall: string, path: string) => string | null) | null = null;
+  const clock = new SimClock();
+  const fs = new SimFileSystem({ seed, clock, faults: { rule: (syscall, path) => rule?.(syscall, path) ?? null } });
+  fs.mkdirDurable('/q');
+  const run = async <T>(p: Promise<T>): Promise<T> => {
+    const out = await clock.runUntil(p, { maxMs: 30_000 });
+    if (out.status === 'resolved') return out.value;
+    if (out.status === 'rejected') throw out.error;
+    throw new Error(`the queue did not finish (${out.status})`);
+  };
+  return {
+    fs,
+    clock,
+    setFault: (r) => {
+      rule = r;
+    },
+    open: (extra = {}) => run(openQueue({ dir: '/q', consumers: ['c'], segmentBytes: 4096, ...extra, fs, clock })),
+    run,
+  };
+}
+
+/** One read that gives up after 100 virtual ms with nothing to return. */
+async function readOnce(w: ReturnType<typeof world>, q: Queue, opts: { maxRecords?: number; maxBytes?: number } = {}): Promise<QueueRecord[]> {
+  const ac = new AbortController();
+  const t = w.clock.setTimer(100, () => ac.abort());
+  const got = await w.run(q.consumer('c').read({ ...opts, signal: ac.signal }));
+  t.cancel();
+  return got;
+}
+
+const sized = (n: number, fill: string): Buffer => Buffer.alloc(n, fill);
+
+test('F1: a read from disk with maxBytes returns the records that fit when the next one does not', async () => {
+  const w = world(1);
+  let q = await w.open();
+  for (const fill of ['a', 'b', 'c']) await w.run(q.append(sized(100, fill)));
+  await w.run(q.close());
+  q = await w.open(); // the records now come from disk, not from the cache
+  const first = await readOnce(w, q, { maxBytes: 150 });
+  assert.deepEqual(first.map((r) => r.payload.toString()[0]), ['a']);
+  const rest = await readOnce(w, q, { maxBytes: 1000 });
+  assert.deepEqual(rest.map((r) => r.payload.toString()[0]), ['b', 'c']);
+  await w.run(q.close());
+});
+
+test('F2: an I/O error reading a cursor file fails the open instead of re-delivering everything', async () => {
+  const w = world(2);
+  let q = await w.open();
+  for (const fill of ['a', 'b', 'c']) await w.run(q.append(sized(10, fill)));
+  const got = await readOnce(w, q, { maxRecords: 2 });
+  for (const r of got) q.consumer('c').ack(r.id);
+  await w.run(q.close());
+  w.setFault((syscall, path) => (syscall === 'read' && path.endsWith('cursor.c') ? 'EIO' : null));
+  const refused = await w.open().then(
+    (opened) => {
+      q = opened;
+      return null;
+    },
+    (err: { code?: string }) => err,
+  );
+  if (refused === null) {
+    // It opened anyway: then it must still start after what was acknowledged.
+    const again = await readOnce(w, q);
+    await w.run(q.close());
+    assert.deepEqual(again.map((r) => r.payload.toString()[0]), ['c'], 'acknowledged records delivered again after a graceful stop');
+    return;
+  }
+  assert.equal(refused.code, 'SLUICE_QUEUE_IO');
+  w.setFault(null);
+  q = await w.open();
+  assert.deepEqual((await readOnce(w, q)).map((r) => r.payload.toString()[0]), ['c']);
+  await w.run(q.close());
+});
+
+test(
+  'F3: a close that could not remove its lock file says so, or the same process can open the queue again',
+  { todo: 'F3 open: close() swallows the failed unlink of the lock (FINDINGS.md)' },
+  async () => {
+    const w = world(3);
+    let q = await w.open();
+    await w.run(q.append(sized(10, 'a')));
+    w.setFault((syscall, path) => (syscall === 'unlink' && path.endsWith('/lock') ? 'EIO' : null));
+    const closeError = await w.run(q.close()).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    w.setFault(null);
+    if (closeError !== null) return; // reported: the caller knows the stop was not clean
+    q = await w.open(); // rejects with SLUICE_QUEUE_LOCKED naming this very process if the lock stayed
+    await w.run(q.close());
+  },
+);
+
+test(
+  'F4: close after a write failure either rejects or still persists what consumers acknowledged',
+  { todo: 'F4 open: close() resolves without persisting cursors once the queue failed (FINDINGS.md)' },
+  async () => {
+    const w = world(4);
+    let q = await w.open({ cursorFlushMs: 60_000 });
+    for (const fill of ['a', 'b']) await w.run(q.append(sized(10, fill)));
+    for (const r of await readOnce(w, q)) q.consumer('c').ack(r.id);
+    w.setFault((syscall, path) => (syscall === 'writev' && path.includes('seg-') ? 'EIO' : null));
+    await assert.rejects(w.run(q.append(sized(10, 'x'))), (err: { code?: string }) => err.code === 'SLUICE_QUEUE_IO');
+    w.setFault(null);
+    const closeError = await w.run(q.close()).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    if (closeError !== null) return; // reported
+    q = await w.open();
+    const again = await readOnce(w, q);
+    await w.run(q.close());
+    assert.deepEqual(again.map((r) => r.payload.toString()[0]), [], 'a clean close() must have persisted the acknowledged cursor');
+  },
+);

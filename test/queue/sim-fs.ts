@@ -348,6 +348,8 @@ export interface SimFaults {
   readonly enospc?: number;
   /** Whether a failed writev may have written a prefix of its bytes (default true). */
   readonly partialWrites?: boolean;
+  /** A targeted fault: return an error code (EIO, ENOSPC, …) to fail this step, or null to let it run. */
+  readonly rule?: (syscall: string, path: string, step: number) => string | null;
 }
 
 export interface SimOptions {
@@ -689,6 +691,12 @@ export class SimFileSystem implements FileSystem {
     return node?.kind === 'file' ? node.durable() : null;
   }
 
+  /** The size of a file (volatile view), or null. */
+  sizeOf(path: string): number | null {
+    const node = this.lookup(normalize(path));
+    return node?.kind === 'file' ? node.size : null;
+  }
+
   /** Names in a directory, sorted (volatile view), or null if it is not a directory. */
   list(path: string): string[] | null {
     const node = this.lookup(normalize(path));
@@ -772,6 +780,12 @@ export class SimFileSystem implements FileSystem {
       throw this.crashedErr(syscall, path);
     }
     const faults = this.opts.faults;
+    const ruled = faults?.rule?.(syscall, path, n) ?? null;
+    if (ruled !== null) {
+      if (partial !== undefined && faults?.partialWrites !== false) partial(this.rng);
+      this.trace?.push(`#${n} ${syscall} ${path} -> ${ruled} (rule)`);
+      throw this.err(ruled, syscall, path, `${ruled} (injected by rule)`);
+    }
     if (faults !== undefined) {
       const writes = syscall === 'writev' || (syscall === 'open' && this.lookup(path) === undefined);
       if (writes && faults.enospc !== undefined && this.rng.chance(faults.enospc)) {

@@ -115,6 +115,8 @@ interface ConsumerModel {
   lastSerial: number;
   /** The persisted cursor is at least this (flushCursor resolved after ackedUpTo reached it). */
   floor: number;
+  /** A read left running while other things happen, and what it returned (checked when collected). */
+  bg: { done: Promise<void>; readonly cancel: () => void; records: QueueRecord[] | null; error: unknown } | null;
 }
 
 const PAYLOAD_HEADER = 8;
@@ -136,8 +138,11 @@ export interface RunOptions {
   readonly fsTrace?: boolean;
   /** Wrap the file system the queue sees (to check that the harness notices a lying disk). */
   readonly wrapFs?: (fs: FileSystem) => FileSystem;
-  /** Hold a persisted cursor to its promise even when an injected fault made the queue reset it. */
-  readonly strictCursors?: boolean;
+  /**
+   * Hold the queue to its promises even where an injected fault made it degrade on purpose (a cursor
+   * it could not read was reset; a lock it could not remove on close blocks a reopen).
+   */
+  readonly strictFaults?: boolean;
 }
 
 export async function runSimulation(open: OpenQueue, seed: number, opts: RunOptions = {}): Promise<RunResult> {
@@ -217,7 +222,7 @@ class Run {
     this.fs.mkdirDurable(this.dir);
     this.maxActions = Math.min(cfg.actions, opts.maxActions ?? Number.POSITIVE_INFINITY);
     for (const name of cfg.consumers) {
-      this.consumers.set(name, { name, acked: new Set(), outstanding: [], nextExpected: 0, lastSerial: -1, floor: 0 });
+      this.consumers.set(name, { name, acked: new Set(), outstanding: [], nextExpected: 0, lastSerial: -1, floor: 0, bg: null });
     }
   }
 
@@ -331,6 +336,8 @@ class Run {
     this.fs = this.fs.reboot({ clock: this.clock, ...(faults ? { faults } : { faults: {} }) });
     if (trace !== null) this.fs.trace = [];
     for (const c of this.consumers.values()) {
+      c.bg?.cancel();
+      c.bg = null;
       c.outstanding = [];
       c.nextExpected = 0;
       c.lastSerial = -1;
@@ -355,6 +362,10 @@ class Run {
     );
     if (opened.status === 'rejected') {
       if (isIoFailure(opened.error)) throw new QueueFailed(`open: ${errText(opened.error)}`);
+      if (this.cfg.faults !== undefined && this.opts.strictFaults !== true && hasCode(opened.error, 'SLUICE_QUEUE_LOCKED')) {
+        // An injected fault kept close() from removing the lock file (FINDINGS.md, F3): a new process clears it.
+        throw new QueueFailed(`open: ${errText(opened.error)}`);
+      }
       this.fail(`open rejected: ${errText(opened.error)}`);
     }
     if (opened.status !== 'resolved') this.fail(`open did not finish (${opened.status})`);
@@ -366,7 +377,7 @@ class Run {
     this.note(
       `opened: ${rep.segments} segments, ${rep.records} records, truncated ${rep.truncatedBytes} B, corrupt ${rep.corruptRecords}, cursors reset [${rep.cursorsReset.join(',')}]`,
     );
-    if (this.cfg.faults !== undefined && this.opts.strictCursors !== true) {
+    if (this.cfg.faults !== undefined && this.opts.strictFaults !== true) {
       // With injected faults the queue may lose a cursor file it could not read (EIO) and start that
       // consumer again at the oldest record: duplicates, not loss (see FINDINGS.md, F2).
       for (const name of rep.cursorsReset) {
@@ -418,6 +429,14 @@ class Run {
     const out = await this.drive(q.close(), 60_000);
     if (out.status === 'rejected') throw new QueueFailed(`close: ${errText(out.error)}`);
     if (out.status !== 'resolved') this.fail(`close did not finish (${out.status})`);
+    // A read still waiting when the queue closed must come back (empty, or with what it had).
+    for (const c of this.consumers.values()) await this.collect(c, 'at close');
+    if (this.ioFailed !== null) {
+      // The queue had failed (an append saw the I/O error) and close() still resolved: it skips the
+      // cursors then (FINDINGS.md, F4), so this was no clean stop. Treat it as the crash it is.
+      if (this.opts.strictFaults === true) this.fail(`close() resolved after the queue had failed (${this.ioFailed}): cursors were not persisted`);
+      throw new QueueFailed(this.ioFailed);
+    }
     this.queue = null;
     this.stats.gracefulRestarts++;
     this.boot++;
@@ -444,10 +463,11 @@ class Run {
     const r = this.rng.next();
     if (r < 0.3) await this.appendBurst();
     else if (r < 0.38) await this.settle();
-    else if (r < 0.58) await this.readSome(this.pickConsumer());
-    else if (r < 0.73) this.ackSome(this.pickConsumer());
+    else if (r < 0.5) await this.readSome(this.pickConsumer());
+    else if (r < 0.58) await this.backgroundRead(this.pickConsumer());
+    else if (r < 0.73) await this.ackSome(this.pickConsumer());
     else if (r < 0.78) await this.flushCursor(this.pickConsumer());
-    else if (r < 0.8) this.rewind(this.pickConsumer());
+    else if (r < 0.8) await this.rewind(this.pickConsumer());
     else if (r < 0.85) await this.passTime();
     else if (r < 0.88) {
       const kind = this.rng.pick(this.cfg.crashKinds);
@@ -564,7 +584,19 @@ class Run {
     }
     this.checkIo();
     this.note(`settled ${pending.map((a) => `s${a.serial}=${a.status === 'resolved' ? `#${a.id}` : a.status}`).join(' ')}`);
-    if (this.inflight.size === 0) this.checkPositions('after settle');
+    if (this.inflight.size === 0) {
+      this.checkPositions('after settle');
+      this.checkDiskBound();
+    }
+  }
+
+  /** Segments on disk stay within maxBytes (plus one positions snapshot, as the queue documents). */
+  private checkDiskBound(): void {
+    let total = 0;
+    for (const name of this.fs.list(this.dir) ?? []) {
+      if (name.startsWith('seg-')) total += this.fs.sizeOf(`${this.dir}/${name}`) ?? 0;
+    }
+    if (total > this.cfg.maxBytes + 1024) this.fail(`segments hold ${total} bytes on disk, maxBytes is ${this.cfg.maxBytes}`);
   }
 
   /** Every consumer reads everything durable, acknowledges it all and persists its cursor. */
@@ -576,7 +608,50 @@ class Run {
     }
   }
 
+  /** Start a read and leave it waiting while the script goes on (appends must wake it). */
+  private async backgroundRead(c: ConsumerModel): Promise<void> {
+    await this.collect(c, 'before another read');
+    const consumer = this.requireQueue().consumer(c.name);
+    const ac = new AbortController();
+    const timer = this.clock.setTimer(this.rng.pick([20, 200, 2000]), () => ac.abort());
+    const maxRecords = this.rng.range(1, 10);
+    const bg: NonNullable<ConsumerModel['bg']> = {
+      done: Promise.resolve(),
+      cancel: () => timer.cancel(),
+      records: null,
+      error: undefined,
+    };
+    bg.done = consumer.read({ maxRecords, signal: ac.signal }).then(
+      (records) => {
+        timer.cancel();
+        bg.records = records;
+      },
+      (err: unknown) => {
+        timer.cancel();
+        bg.error = err ?? new Error('rejected without a reason');
+      },
+    );
+    c.bg = bg;
+    this.note(`read ${c.name} max ${maxRecords} started in the background`);
+  }
+
+  /** Wait for a consumer's background read, if any, and check what it returned. */
+  private async collect(c: ConsumerModel, when: string): Promise<void> {
+    const bg = c.bg;
+    if (bg === null) return;
+    const out = await this.drive(bg.done, 10_000);
+    c.bg = null;
+    if (out.status !== 'resolved') this.fail(`background read by ${c.name} did not return after its signal aborted (${out.status})`);
+    if (bg.error !== undefined) {
+      if (isIoFailure(bg.error)) throw new QueueFailed(`read: ${errText(bg.error)}`);
+      this.fail(`background read by ${c.name} rejected: ${errText(bg.error)}`);
+    }
+    const got = (bg.records ?? []).map((r) => this.checkRecord(c, r));
+    this.note(`background read ${c.name} (${when}) -> ${got.length ? got.map((r) => `s${r.serial}#${r.id}`).join(' ') : 'nothing'}`);
+  }
+
   private async readSome(c: ConsumerModel): Promise<void> {
+    await this.collect(c, 'before another read');
     const maxRecords = this.rng.chance(0.3) ? undefined : this.rng.range(1, 8);
     const got = await this.read(c, maxRecords, this.rng.chance(0.2) ? this.rng.range(1, 600) : undefined);
     this.note(`read ${c.name}${maxRecords ? ` max ${maxRecords}` : ''} -> ${got.length ? got.map((r) => `s${r.serial}#${r.id}`).join(' ') : 'nothing'}`);
@@ -584,6 +659,7 @@ class Run {
 
   /** Read until a read comes back empty (the abort timer fired with nothing durable left). */
   private async drain(c: ConsumerModel): Promise<{ serial: number; id: number }[]> {
+    await this.collect(c, 'before a drain');
     const all: { serial: number; id: number }[] = [];
     for (let i = 0; i < 10_000; i++) {
       const got = await this.read(c, this.rng.range(1, 50), undefined);
@@ -665,7 +741,8 @@ class Run {
     return { serial, id: r.id };
   }
 
-  private ackSome(c: ConsumerModel): void {
+  private async ackSome(c: ConsumerModel): Promise<void> {
+    if (this.rng.chance(0.5)) await this.collect(c, 'before acks');
     if (c.outstanding.length === 0) return;
     const chosen = c.outstanding.filter(() => this.rng.chance(0.6));
     // Shuffle: acknowledgements arrive out of order.
@@ -712,7 +789,8 @@ class Run {
     this.note(`flushed cursor ${c.name} at ${upTo}`);
   }
 
-  private rewind(c: ConsumerModel): void {
+  private async rewind(c: ConsumerModel): Promise<void> {
+    await this.collect(c, 'before a rewind');
     const consumer = this.requireQueue().consumer(c.name);
     consumer.rewind();
     c.outstanding = [];
@@ -822,6 +900,10 @@ function isIoFailure(err: unknown): boolean {
   });
 }
 
+function hasCode(err: unknown, code: string): boolean {
+  return errChain(err).some((e) => (e as { code?: unknown } | null)?.code === code);
+}
+
 function isClosed(err: unknown): boolean {
-  return errChain(err).some((e) => (e as { code?: unknown } | null)?.code === 'SLUICE_QUEUE_CLOSED');
+  return hasCode(err, 'SLUICE_QUEUE_CLOSED');
 }
