@@ -117,6 +117,7 @@ export class Agent {
     }
     const sinkLoops = this.runners.map((r) =>
       r.run().catch((err: unknown) => {
+        if (this.phase === 'closing') return; // a write that outlived the stop, acked too late
         exitCode = EXIT.failure;
         this.log.error(`sink ${r.id}: stopped: ${errorText(err)}`);
       }),
@@ -177,8 +178,9 @@ export class Agent {
     if (!drained) {
       if (exitCode === EXIT.ok && this.stopRequests < 2 && byStop === false) exitCode = EXIT.failure;
       this.hardStop.abort();
-      // Give loops a moment to notice (a write in flight may still finish and be acked).
-      await Promise.race([Promise.all(sinkLoops), delay(500)]);
+      // A write in flight cannot be interrupted; give it a moment to finish so it is acked (not
+      // replayed as a duplicate after the restart). No new write starts after the hard stop.
+      await Promise.race([Promise.all(sinkLoops), delay(this.stopRequests >= 2 ? 300 : IN_FLIGHT_GRACE_MS)]);
     }
     if (this.stopRequests >= 2 && !drained) exitCode = EXIT.failure;
 
@@ -220,5 +222,8 @@ export class Agent {
     return r.nextId;
   }
 }
+
+/** After the drain deadline, how long a write already in flight may take to finish. */
+const IN_FLIGHT_GRACE_MS = 2000;
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());

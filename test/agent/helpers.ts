@@ -1,0 +1,114 @@
+/** Helpers for end-to-end tests that spawn the real CLI (`node dist/src/cli/main.js`). */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const CLI = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+
+export const withTempDir = async (fn: (dir: string) => Promise<void>): Promise<void> => {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-agent-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+};
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the CLI to completion. */
+export const cli = (args: readonly string[], opts: { cwd: string; input?: string | Buffer; timeoutMs?: number }): CliResult => {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd,
+    input: opts.input ?? '',
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 20_000,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+};
+
+export interface RunningAgent {
+  readonly child: ChildProcess;
+  stderr(): string;
+  stdout(): Buffer;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `sluice run --config <config>` in the background. */
+export const startAgent = (
+  config: string,
+  opts: { cwd: string; stdin?: 'pipe' | 'ignore'; stdout?: 'pipe' | 'ignore'; extra?: readonly string[] },
+): RunningAgent => {
+  const child = spawn(process.execPath, [CLI, 'run', '--config', config, ...(opts.extra ?? [])], {
+    cwd: opts.cwd,
+    stdio: [opts.stdin ?? 'ignore', opts.stdout ?? 'pipe', 'pipe'],
+  });
+  const err: Buffer[] = [];
+  const out: Buffer[] = [];
+  child.stderr?.on('data', (c: Buffer) => err.push(c));
+  child.stdout?.on('data', (c: Buffer) => out.push(c));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, exited, stderr: () => Buffer.concat(err).toString('utf8'), stdout: () => Buffer.concat(out) };
+};
+
+/** Polls `cond` every 20 ms until it holds; throws (with `what` and `detail()`) after `timeoutMs`. */
+export const waitFor = async (
+  what: string,
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+  detail: () => string = () => '',
+): Promise<void> => {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail() ? `\n${detail()}` : ''}`);
+    await sleep(20);
+  }
+};
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export const writeConfig = async (dir: string, yaml: string, name = 'sluice.yaml'): Promise<string> => {
+  const path = join(dir, name);
+  await writeFile(path, yaml);
+  return path;
+};
+
+/** mulberry32: small, seeded, repeatable. */
+export const seededRandom = (seed: number): (() => number) => {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+};
+
+/** Counts each numbered line `<prefix><n>` in `text`: returns missing numbers and the duplicate count. */
+export const tally = (text: string, prefix: string, total: number): { missing: number[]; duplicates: number; foreign: number } => {
+  const seen = new Uint32Array(total);
+  let foreign = 0;
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const m = line.startsWith(prefix) ? Number(line.slice(prefix.length).split(' ')[0]) : NaN;
+    if (!Number.isInteger(m) || m < 0 || m >= total) foreign++;
+    else seen[m] = (seen[m] ?? 0) + 1;
+  }
+  const missing: number[] = [];
+  let duplicates = 0;
+  seen.forEach((n, i) => {
+    if (n === 0) missing.push(i);
+    else duplicates += n - 1;
+  });
+  return { missing, duplicates, foreign };
+};
