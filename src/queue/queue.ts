@@ -238,8 +238,10 @@ class QueueConsumer implements Consumer {
   /** Whether a valid cursor file exists (read on open or written since). */
   hasFile: boolean;
   private handedMax: number;
+  /** Records handed out and not yet folded into `acked`, in id order. */
   private readonly outstanding = new Fifo<Outstanding>();
-  private readonly byId = new Map<number, Outstanding>();
+  /** Bumped by rewind(): a read that was in flight across it is discarded and redone. */
+  private epoch = 0;
   pos: ReadPos;
   private readChain: Promise<unknown> = Promise.resolve();
   private flushChain: Promise<void> = Promise.resolve();
@@ -275,13 +277,16 @@ class QueueConsumer implements Consumer {
     for (;;) {
       if (this.q.isClosed() || signal?.aborted === true) return [];
       if (this.given < this.q.durableId) {
+        const epoch = this.epoch;
         const out = this.q.readFromCache(this, maxRecords, maxBytes) ?? (await this.q.readFromDisk(this, maxRecords, maxBytes));
+        if (epoch !== this.epoch) {
+          // rewind() ran while this read was on disk: forget what it found and start over.
+          this.given = this.acked;
+          this.pos = this.q.locate(this.acked);
+          continue;
+        }
         if (out.length > 0) {
-          for (const r of out) {
-            const o: Outstanding = { id: r.id, nextId: r.id + r.events, acked: false };
-            this.outstanding.push(o);
-            this.byId.set(r.id, o);
-          }
+          for (const r of out) this.outstanding.push({ id: r.id, nextId: r.id + r.events, acked: false });
           if (this.given > this.handedMax) this.handedMax = this.given;
           return out;
         }
@@ -304,10 +309,22 @@ class QueueConsumer implements Consumer {
     if (n >= this.handedMax) {
       throw new QueueUsageError(`consumer ${this.name}: ack(${n}) for a record that was never read (read up to ${this.handedMax})`);
     }
-    const o = this.byId.get(n);
-    if (o === undefined) return; // acked twice, or rewound: the record will be read again
+    // Binary search: outstanding is in id order.
+    let lo = 0;
+    let hi = this.outstanding.length - 1;
+    let o: Outstanding | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const x = this.outstanding.at(mid) as Outstanding;
+      if (x.id === n) {
+        o = x;
+        break;
+      }
+      if (x.id < n) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    if (o === undefined || o.acked) return; // acked twice, or rewound: the record will be read again
     o.acked = true;
-    this.byId.delete(n);
     this.q.countAck(o.nextId - o.id);
     let moved = false;
     for (let h = this.outstanding.peek(); h !== undefined && h.acked; h = this.outstanding.peek()) {
@@ -315,13 +332,13 @@ class QueueConsumer implements Consumer {
       this.outstanding.shift();
       moved = true;
     }
-    if (this.outstanding.length === 0 && this.given > this.acked && this.byId.size === 0) this.acked = this.given;
+    if (this.outstanding.length === 0 && this.given > this.acked) this.acked = this.given;
     if (moved) this.q.onAcked();
   }
 
   rewind(): void {
+    this.epoch++;
     this.outstanding.clear();
-    this.byId.clear();
     this.given = this.acked;
     this.pos = this.q.locate(this.acked);
   }

@@ -397,3 +397,105 @@ test('reading from disk after a restart returns large batches across segments', 
     cleanup();
   }
 });
+
+test('a read bounded by maxBytes returns what fits and the next read continues after it', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    let q = await openQueue({ dir, consumers: ['a'] });
+    for (let i = 0; i < 6; i++) await q.append(Buffer.alloc(1000, 0x30 + i));
+    await q.close();
+    q = await openQueue({ dir, consumers: ['a'] }); // from disk, not from memory
+    const a = q.consumer('a');
+    const first = await a.read({ maxBytes: 2500 });
+    assert.equal(first.length, 2);
+    const second = await a.read({ maxBytes: 10, maxRecords: 10 });
+    assert.equal(second.length, 1, 'at least one record even when it is larger than maxBytes');
+    const rest = await a.read({ maxRecords: 2 });
+    assert.deepEqual(
+      [...first, ...second, ...rest].map((r) => r.payload[0]),
+      [0x30, 0x31, 0x32, 0x33, 0x34],
+    );
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a read bounded by maxRecords from memory returns that many and the next read continues', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a'] });
+    for (let i = 0; i < 5; i++) await q.append(Buffer.from(`m${i}`));
+    const a = q.consumer('a');
+    assert.deepEqual((await a.read({ maxRecords: 2 })).map(text), ['m0', 'm1']);
+    assert.deepEqual((await a.read({ maxRecords: 10 })).map(text), ['m2', 'm3', 'm4']);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('an append that could never fit in maxBytes is refused with a clear error', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a'], segmentBytes: 8192, maxBytes: 8192 });
+    await assert.rejects(q.append(Buffer.alloc(8192 - 32)), (e: unknown) => {
+      assert.ok(e instanceof RecordTooLargeError);
+      return true;
+    });
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('appends after close are refused with SLUICE_QUEUE_CLOSED and close persists cursors', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a'], cursorFlushMs: 60_000 });
+    await q.append(Buffer.from('x'));
+    const a = q.consumer('a');
+    a.ack((await readN(a, 1))[0]!.id);
+    await q.close();
+    await assert.rejects(q.append(Buffer.from('y')), { code: 'SLUICE_QUEUE_CLOSED' });
+    const q2 = await openQueue({ dir, consumers: ['a'] });
+    assert.equal(q2.consumer('a').ackedUpTo, 1);
+    assert.deepEqual(await readAvailable(q2.consumer('a')), []);
+    await q2.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('an unknown consumer name is a clear usage error', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a'] });
+    assert.throws(() => q.consumer('b'), { code: 'SLUICE_QUEUE_USAGE', message: /no consumer named b/ });
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('metrics count appended and acknowledged records and events', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a'] });
+    await q.append(Buffer.from('abc'), { events: 4 });
+    await q.append(Buffer.from('de'));
+    const a = q.consumer('a');
+    for (const r of await readN(a, 2)) a.ack(r.id);
+    const m = q.metrics();
+    assert.equal(m.appendedRecords, 2);
+    assert.equal(m.appendedEvents, 5);
+    assert.equal(m.appendedBytes, 5);
+    assert.equal(m.ackedRecords, 2);
+    assert.equal(m.ackedEvents, 5);
+    assert.ok(m.fsyncs >= 2);
+    assert.ok(m.bytesOnDisk > 0);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
