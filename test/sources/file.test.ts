@@ -448,3 +448,37 @@ test('a rejected emit stops the source with SLUICE_SOURCE_EMIT_FAILED', async (t
     (e: Error & { code?: string }) => e.code === 'SLUICE_SOURCE_EMIT_FAILED' && (e.cause as Error).message === 'queue closed',
   );
 });
+
+test('a new file with the same long header as a remembered one is read from its beginning, after a restart', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'app.log');
+  const header = `${'# banner shared by every file of this application '.padEnd(399, '=')}\n`;
+  writeFileSync(file, header + numbered('old', 0, 10));
+  const h1 = new Harness(source(dir)).start();
+  await h1.until('old', () => h1.events() === 11);
+  await h1.stop();
+  // Rotated while the agent was stopped: same header, other lines, longer than the old offset.
+  renameSync(file, join(dir, 'app.old'));
+  writeFileSync(file, header + numbered('new', 0, 30));
+  const h2 = new Harness(source(dir), 'app', h1.positions).start();
+  await h2.until('new', () => h2.events() === 31);
+  await h2.stop();
+  assert.equal(h2.text(), readFileSync(file, 'latin1'));
+});
+
+test('a new file with the same long header as a rotated one is not mistaken for it while running', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'app.log');
+  const header = `${'# banner shared by every file of this application '.padEnd(399, '=')}\n`;
+  writeFileSync(file, header + numbered('old', 0, 10));
+  const h = new Harness(source(dir)).start();
+  await h.until('old', () => h.events() === 11);
+  renameSync(file, join(dir, 'app.log.1'));
+  writeFileSync(file, header); // only the header so far: looks like a copy of the old file
+  await h.until('the old file let go', () => h.logs.some((l) => l.msg === 'file let go'));
+  appendFileSync(file, numbered('new', 0, 30));
+  await h.until('new', () => h.events() === 11 + 31);
+  await new Promise((r) => setTimeout(r, 100));
+  await h.stop();
+  assert.equal(h.text(), header + numbered('old', 0, 10) + header + numbered('new', 0, 30));
+});

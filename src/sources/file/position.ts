@@ -5,20 +5,31 @@
  *        file's first `L` bytes. `L` is normally `fingerprint_bytes` (256); it is the whole file
  *        while the file is shorter, and longer when two live files share their first 256 bytes
  *        (see `source.ts`, "Identity").
- * Value: version byte 1, offset (6 bytes LE: up to 256 TiB), L (4 bytes LE), then the path the
- *        file had (UTF-8; a hint for diagnostics and for breaking ties after a restart).
+ * Value: version byte 1, offset (6 bytes LE: up to 256 TiB), L (4 bytes LE), the length T (2 bytes
+ *        LE, at most 64) and CRC-32 (4 bytes LE) of the T file bytes just before the offset, then the
+ *        path the file had (UTF-8; for diagnostics and for breaking ties after a restart).
+ *
+ * The tail check: a file whose fingerprint matches a stored position resumes there only if its
+ * bytes just before the offset are the ones that were read. A different file that merely starts
+ * with the same bytes (a new file with the same long header, after a rotation) is read as new.
  */
 import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { PositionDecodeError } from './errors';
 
 const VERSION = 1;
-const HEADER = 1 + 6 + 4;
+const HEADER = 1 + 6 + 4 + 2 + 4;
+/** File bytes before the offset covered by the tail check. */
+export const TAIL_CHECK_BYTES = 64;
 
 export interface StoredPosition {
   /** Offset just after the last byte whose line is durable. */
   readonly offset: number;
   /** How many first bytes the fingerprint covers. */
   readonly fpLen: number;
+  /** How many file bytes just before `offset` `tailCrc` covers (0 at offset 0). */
+  readonly tailLen: number;
+  readonly tailCrc: number;
   readonly path: string;
 }
 
@@ -28,6 +39,8 @@ export function encodePosition(p: StoredPosition): Buffer {
   b[0] = VERSION;
   b.writeUIntLE(p.offset, 1, 6);
   b.writeUInt32LE(p.fpLen, 7);
+  b.writeUInt16LE(p.tailLen, 11);
+  b.writeUInt32LE(p.tailCrc, 13);
   b.write(p.path, HEADER, 'utf8');
   return b;
 }
@@ -38,10 +51,18 @@ export function decodePosition(key: string, value: Uint8Array): StoredPosition {
   if (b[0] !== VERSION) throw new PositionDecodeError(key, `unknown format version ${b[0] ?? '?'}`);
   const fpLen = b.readUInt32LE(7);
   if (fpLen === 0) throw new PositionDecodeError(key, 'fingerprint length 0');
-  return { offset: b.readUIntLE(1, 6), fpLen, path: b.toString('utf8', HEADER) };
+  const offset = b.readUIntLE(1, 6);
+  const tailLen = b.readUInt16LE(11);
+  if (tailLen > offset || tailLen > TAIL_CHECK_BYTES) throw new PositionDecodeError(key, `tail length ${tailLen} out of range`);
+  return { offset, fpLen, tailLen, tailCrc: b.readUInt32LE(13), path: b.toString('utf8', HEADER) };
 }
 
 /** The fingerprint of `bytes` (the file's first L bytes). */
 export function fingerprint(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+}
+
+/** The CRC-32 of the tail-check bytes. */
+export function tailChecksum(bytes: Uint8Array): number {
+  return crc32(bytes);
 }

@@ -51,7 +51,7 @@ import type { FileSourceConfig } from './config';
 import { SourceEmitError } from './errors';
 import { Glob } from './glob';
 import { frameLines } from './lines';
-import { decodePosition, encodePosition, fingerprint } from './position';
+import { decodePosition, encodePosition, fingerprint, tailChecksum, TAIL_CHECK_BYTES } from './position';
 
 const POLL_MIN_MS = 50;
 const POLL_MAX_MS = 250;
@@ -61,6 +61,18 @@ const COMPARE_BYTES = 64 * 1024;
 const TAIL_BYTES = 64 * 1024;
 /** Forgotten keys attached to one batch at most. */
 const MAX_FORGETS_PER_BATCH = 1024;
+
+/** The tail check: CRC-32 of the `len` file bytes just before an offset (see position.ts). */
+interface Tail {
+  readonly len: number;
+  readonly crc: number;
+}
+const NO_TAIL: Tail = { len: 0, crc: 0 };
+
+function tailOf(bytes: Buffer): Tail {
+  const t = bytes.subarray(Math.max(0, bytes.length - TAIL_CHECK_BYTES));
+  return { len: t.length, crc: tailChecksum(t) };
+}
 
 interface Identity {
   /** `<id>:<fp>` */
@@ -74,6 +86,7 @@ interface Remembered {
   readonly key: string;
   readonly fpLen: number;
   readonly offset: number;
+  readonly tail: Tail;
   readonly path: string;
   /** When it stopped being held (or when the source started). */
   readonly since: number;
@@ -90,6 +103,8 @@ interface Reader {
   carry: Buffer | null;
   /** Offset just after the last line handed to `emit`. */
   emittedOffset: number;
+  /** Tail check of `emittedOffset`. */
+  emittedTail: Tail;
   lastGrowth: number;
   nextPoll: number;
   backoff: number;
@@ -214,7 +229,7 @@ export class FileSource implements Source {
       if (!key.startsWith(this.prefix)) continue;
       try {
         const p = decodePosition(key, value);
-        this.remember({ key, fpLen: p.fpLen, offset: p.offset, path: p.path, since: now });
+        this.remember({ key, fpLen: p.fpLen, offset: p.offset, tail: { len: p.tailLen, crc: p.tailCrc }, path: p.path, since: now });
       } catch (e) {
         this.ctx.log.warn((e as Error).message, { source: this.ctx.id });
         this.pendingForget.push(key);
@@ -365,10 +380,11 @@ export class FileSource implements Source {
     if (id) {
       this.setIdentity(r, null);
       // The old identity is released at the offset we reached: a copy (copytruncate) takes it over.
-      this.remember({ key: id.key, fpLen: id.fpLen, offset: r.emittedOffset, path: r.path, since: Date.now() });
+      this.remember({ key: id.key, fpLen: id.fpLen, offset: r.emittedOffset, tail: r.emittedTail, path: r.path, since: Date.now() });
     }
     r.readOffset = 0;
     r.emittedOffset = 0;
+    r.emittedTail = NO_TAIL;
     r.carry = null;
     r.nextPoll = 0;
     r.backoff = 0;
@@ -408,19 +424,17 @@ export class FileSource implements Source {
       const match = this.matchIdentity(head);
       const ino = `${st.dev}:${st.ino}`;
       let offset: number;
+      let tail = NO_TAIL;
       let identity: Identity;
-      if (match && match.kind === 'remembered') {
-        const k = match.entry;
-        this.unremember(k.key);
-        identity = { key: k.key, fpLen: k.fpLen };
-        offset = k.offset;
-        if (offset > size) {
-          this.ctx.log.warn(`file is shorter than its remembered position (${size} < ${offset}): reading it from the start`, { source: this.ctx.id, path });
-          offset = 0;
-        }
+      const resume = match && match.kind === 'remembered' && (await this.tailMatches(fh, size, match.entry, path)) ? match.entry : null;
+      if (resume) {
+        this.unremember(resume.key);
+        identity = { key: resume.key, fpLen: resume.fpLen };
+        offset = resume.offset;
+        tail = resume.tail;
       } else {
         let fpLen = Math.min(size, this.cfg.fingerprint_bytes);
-        if (match) {
+        if (match && match.kind === 'open') {
           const diff = await this.compare(fh, size, match.reader);
           if (diff === 'copy') {
             this.m.copiesHeld++;
@@ -432,8 +446,10 @@ export class FileSource implements Source {
         if (idHead === null || idHead.length < fpLen) return;
         const key = this.key(idHead.subarray(0, fpLen));
         if (this.owners.has(key)) return; // still ambiguous: wait for the next scan
+        this.unremember(key); // a position under the same fingerprint that failed the tail check
         identity = { key, fpLen };
-        offset = this.firstScan && this.cfg.start_at === 'end' ? await this.tailStart(fh, size) : 0;
+        offset = 0;
+        if (this.firstScan && this.cfg.start_at === 'end') ({ offset, tail } = await this.tailStart(fh, size));
       }
       const r: Reader = {
         path,
@@ -443,6 +459,7 @@ export class FileSource implements Source {
         readOffset: offset,
         carry: null,
         emittedOffset: offset,
+        emittedTail: tail,
         lastGrowth: now,
         nextPoll: 0,
         backoff: 0,
@@ -499,16 +516,44 @@ export class FileSource implements Source {
   }
 
   /** Offset just after the last complete line (for `start_at: end`). */
-  private async tailStart(fh: FileHandle, size: number): Promise<number> {
+  private async tailStart(fh: FileHandle, size: number): Promise<{ offset: number; tail: Tail }> {
     const n = Math.min(size, TAIL_BYTES);
     const buf = Buffer.allocUnsafe(n);
     try {
       const { bytesRead } = await fh.read(buf, 0, n, size - n);
-      const nl = buf.subarray(0, bytesRead).lastIndexOf(10);
-      return nl < 0 ? size : size - n + nl + 1;
+      if (bytesRead < n) return { offset: size, tail: NO_TAIL };
+      const nl = buf.lastIndexOf(10);
+      return nl < 0 ? { offset: size, tail: tailOf(buf) } : { offset: size - n + nl + 1, tail: tailOf(buf.subarray(0, nl + 1)) };
     } catch {
-      return size;
+      return { offset: size, tail: NO_TAIL };
     }
+  }
+
+  /**
+   * Whether the file's bytes just before a remembered offset are the ones that were read there.
+   * A file that only shares the first bytes (same header, other contents) fails and is read as new.
+   */
+  private async tailMatches(fh: FileHandle, size: number, k: Remembered, path: string): Promise<boolean> {
+    let ok = k.offset <= size;
+    if (ok && k.tail.len > 0) {
+      const buf = Buffer.allocUnsafe(k.tail.len);
+      try {
+        const { bytesRead } = await fh.read(buf, 0, k.tail.len, k.offset - k.tail.len);
+        ok = bytesRead === k.tail.len && tailChecksum(buf) === k.tail.crc;
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      this.ctx.log.info('file starts like a remembered one but does not hold the bytes read there: reading it as a new file', {
+        source: this.ctx.id,
+        path,
+        rememberedPath: k.path,
+        rememberedOffset: k.offset,
+        size,
+      });
+    }
+    return ok;
   }
 
   private async readHead(fh: FileHandle, len: number, path: string): Promise<Buffer | null> {
@@ -577,7 +622,7 @@ export class FileSource implements Source {
       // Copy out of the scratch buffer: the batch is owned by the pipeline from here on.
       const lines = f.lines.buffer === this.scratch.buffer ? Buffer.from(f.lines) : f.lines;
       if (f.splits > 0) this.splitWarning(r, f.splits);
-      await this.emit(r, lines, f.events, r.readOffset - (data.length - f.consumed));
+      await this.emit(r, lines, f.events, r.readOffset - (data.length - f.consumed), tailOf(data.subarray(0, f.consumed)));
     }
   }
 
@@ -588,7 +633,7 @@ export class FileSource implements Source {
     r.carry = null;
     this.m.flushedPartialLines++;
     if (f.splits > 0) this.splitWarning(r, f.splits);
-    await this.emit(r, f.lines.buffer === carry.buffer ? Buffer.from(f.lines) : f.lines, f.events, r.readOffset);
+    await this.emit(r, f.lines.buffer === carry.buffer ? Buffer.from(f.lines) : f.lines, f.events, r.readOffset, tailOf(carry));
   }
 
   private splitWarning(r: Reader, splits: number): void {
@@ -603,7 +648,7 @@ export class FileSource implements Source {
     });
   }
 
-  private async emit(r: Reader, lines: Buffer, events: number, endOffset: number): Promise<void> {
+  private async emit(r: Reader, lines: Buffer, events: number, endOffset: number, tail: Tail): Promise<void> {
     const id = r.identity;
     if (!id) return;
     const positions: SourcePosition[] = [];
@@ -612,8 +657,9 @@ export class FileSource implements Source {
     if (this.pendingForget.length > 0) {
       for (const key of this.pendingForget.splice(0, MAX_FORGETS_PER_BATCH)) positions.push({ key, value: null });
     }
-    positions.push({ key: id.key, value: encodePosition({ offset: endOffset, fpLen: id.fpLen, path: r.path }) });
+    positions.push({ key: id.key, value: encodePosition({ offset: endOffset, fpLen: id.fpLen, tailLen: tail.len, tailCrc: tail.crc, path: r.path }) });
     r.emittedOffset = endOffset;
+    r.emittedTail = tail;
     this.m.lines += events;
     this.m.bytes += lines.length;
     this.m.batches++;
@@ -633,7 +679,7 @@ export class FileSource implements Source {
     if (flush && r.carry) await this.flushCarry(r);
     const id = r.identity;
     this.setIdentity(r, null);
-    if (id) this.remember({ key: id.key, fpLen: id.fpLen, offset: r.emittedOffset, path: r.path, since: Date.now() });
+    if (id) this.remember({ key: id.key, fpLen: id.fpLen, offset: r.emittedOffset, tail: r.emittedTail, path: r.path, since: Date.now() });
     this.readers.delete(r.ino);
     await this.closeFile(r);
     this.ctx.log.debug('file let go', { source: this.ctx.id, path: r.path, offset: r.emittedOffset });
