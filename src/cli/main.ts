@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 /** The `sluice` bin. See ./cli.ts for the commands and exit codes. */
+// First, before the heavier modules load: a SIGTERM during start-up is kept, not fatal.
+import { catchSignals } from './signals';
+if (process.argv[2] === 'run') catchSignals();
+// eslint-disable-next-line import/first
 import { runCli } from './cli';
 
 process.on('uncaughtException', (err) => {

@@ -2,6 +2,7 @@
 import { Agent, EXIT, type AgentConfigT } from '../pipeline/agent';
 import { errorText } from '../pipeline/diagnostics';
 import type { Diagnostics } from '../sources/types';
+import { catchSignals, onSignal } from './signals';
 
 export const runAgent = async (config: AgentConfigT, log: Diagnostics): Promise<number> => {
   let agent: Agent;
@@ -19,20 +20,16 @@ export const runAgent = async (config: AgentConfigT, log: Diagnostics): Promise<
     log.error(`cannot open the queue in ${config.dataDir}: ${errorText(err)}`);
     return EXIT.failure;
   }
-  const onTerm = (): void => agent.requestStop('SIGTERM');
-  const onInt = (): void => agent.requestStop('SIGINT');
-  const onHup = (): void => {
-    log.info('SIGHUP: file sinks reopen their files');
-    agent.reopenSinks();
-  };
-  process.on('SIGTERM', onTerm);
-  process.on('SIGINT', onInt);
-  process.on('SIGHUP', onHup);
+  catchSignals();
+  onSignal((sig) => {
+    if (sig === 'SIGHUP') {
+      log.info('SIGHUP: file sinks reopen their files');
+      agent.reopenSinks();
+    } else agent.requestStop(sig);
+  });
   try {
     return await agent.run();
   } finally {
-    process.off('SIGTERM', onTerm);
-    process.off('SIGINT', onInt);
-    process.off('SIGHUP', onHup);
+    onSignal(undefined);
   }
 };

@@ -7,7 +7,7 @@
 import type { z } from 'zod';
 
 export type ParseOutcome<Ctx, T> =
-  | { readonly ok: true; readonly make: (ctx: Ctx) => T; readonly inputs: readonly string[] }
+  | { readonly ok: true; readonly make: (ctx: Ctx) => T; readonly inputs: readonly string[]; readonly maxBackoffMs?: number }
   | { readonly ok: false; readonly issues: readonly z.core.$ZodIssue[] };
 
 export interface ComponentKind<Ctx, T> {
@@ -27,6 +27,8 @@ export interface DefineKindOptions<C, Ctx, T> {
   readonly schemaHasType: boolean;
   /** The sources this component reads (sinks only). */
   readonly inputs?: (config: C) => readonly string[];
+  /** The cap of the retry backoff, if the component's config sets one (sinks only). */
+  readonly maxBackoffMs?: (config: C) => number | undefined;
   readonly create: (config: C, ctx: Ctx) => T;
 }
 
@@ -43,6 +45,12 @@ export const defineKind = <C, Ctx, T>(o: DefineKindOptions<C, Ctx, T>): Componen
     const r = o.schema.safeParse(input);
     if (!r.success) return { ok: false, issues: r.error.issues };
     const config = r.data;
-    return { ok: true, make: (ctx: Ctx) => o.create(config, ctx), inputs: o.inputs ? o.inputs(config) : [] };
+    const maxBackoffMs = o.maxBackoffMs?.(config);
+    return {
+      ok: true,
+      make: (ctx: Ctx) => o.create(config, ctx),
+      inputs: o.inputs ? o.inputs(config) : [],
+      ...(maxBackoffMs !== undefined ? { maxBackoffMs } : {}),
+    };
   },
 });

@@ -34,6 +34,8 @@ export interface ResolvedSink<SinkCtx, SinkT> {
   readonly type: string;
   readonly canAcknowledge: boolean;
   readonly inputs: readonly string[];
+  /** Cap of the delivery retry backoff (default 30 s). */
+  readonly maxBackoffMs?: number;
   readonly create: (ctx: SinkCtx) => SinkT;
 }
 
@@ -267,7 +269,14 @@ export const parseConfig = <SourceT, SinkCtx, SinkT>(
         pc.add(['sinks', id, 'inputs', i], `unknown source ${JSON.stringify(input)} (valid: ${sourceIds.join(', ') || 'none configured'})`);
       }
     });
-    sinks.push({ id, type: kind.type, canAcknowledge: kind.canAcknowledge, inputs: r.inputs, create: (ctx) => r.make(ctx) });
+    sinks.push({
+      id,
+      type: kind.type,
+      canAcknowledge: kind.canAcknowledge,
+      inputs: r.inputs,
+      ...(r.maxBackoffMs !== undefined ? { maxBackoffMs: r.maxBackoffMs } : {}),
+      create: (ctx) => r.make(ctx),
+    });
   }
 
   if (!top.success) throw new ConfigError(pc.problems);

@@ -33,7 +33,7 @@ import type { Diagnostics, Source, SourceBatch, SourceContext } from '../sources
 import { errorText } from './diagnostics';
 import { encodeEnvelope } from './envelope';
 import { AgentMetrics } from './metrics';
-import { SinkRunner } from './sink-runner';
+import { DEFAULT_RETRY, SinkRunner } from './sink-runner';
 
 export type AgentConfigT = AgentConfig<Source, SinkContext, Sink>;
 
@@ -112,7 +112,10 @@ export class Agent {
       const sink = s.create({ id: s.id, log: this.log });
       this.sinks.push({ id: s.id, sink });
       this.runners.push(
-        new SinkRunner(s.id, new Set(s.inputs), sink, this.queue.consumer(s.id), this.log, this.metrics.sink(s.id), this.hardStop.signal),
+        new SinkRunner(s.id, new Set(s.inputs), sink, this.queue.consumer(s.id), this.log, this.metrics.sink(s.id), this.hardStop.signal, {
+          ...DEFAULT_RETRY,
+          capMs: s.maxBackoffMs ?? DEFAULT_RETRY.capMs,
+        }),
       );
     }
     const sinkLoops = this.runners.map((r) =>

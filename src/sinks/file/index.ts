@@ -13,6 +13,7 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import type { Envelope } from '../../pipeline/envelope';
+import { durationSchema } from '../../config/units';
 import { encodeBatches } from '../encoding';
 import type { Sink, SinkContext } from '../types';
 
@@ -22,6 +23,8 @@ export const fileSinkSchema = z.strictObject({
   inputs: z.array(z.string()).min(1),
   path: z.string().min(1),
   encoding: z.enum(['text', 'json']).default('text'),
+  /** Cap of the retry backoff after failed writes (default 30s). */
+  max_backoff: durationSchema.optional(),
 });
 export type FileSinkConfig = z.output<typeof fileSinkSchema>;
 

@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import type { Envelope } from '../../pipeline/envelope';
+import { durationSchema } from '../../config/units';
 import { encodeBatches } from '../encoding';
 import type { Sink, SinkContext } from '../types';
 
@@ -19,6 +20,8 @@ export const stdoutSinkSchema = z.strictObject({
   type: z.literal('stdout'),
   inputs: z.array(z.string()).min(1),
   encoding: z.enum(['text', 'json']).default('text'),
+  /** Cap of the retry backoff after failed writes (default 30s). */
+  max_backoff: durationSchema.optional(),
 });
 export type StdoutSinkConfig = z.output<typeof stdoutSinkSchema>;
 

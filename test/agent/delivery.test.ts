@@ -1,0 +1,171 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFile, mkdir, readFile, rename, rmdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cli, startAgent, tally, waitFor, withTempDir, writeConfig } from './helpers';
+
+const numbered = (from: number, to: number, prefix = 'L'): string => {
+  let s = '';
+  for (let i = from; i < to; i++) s += `${prefix}${i} ${'p'.repeat(40)}\n`;
+  return s;
+};
+
+const sizeOf = async (path: string): Promise<number> => {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+};
+
+test('SIGTERM in the middle of a backlog, then restarts: every line is delivered exactly once', async () => {
+  await withTempDir(async (dir) => {
+    const TOTAL = 300_000;
+    await mkdir(join(dir, 'logs'));
+    const input = numbered(0, TOTAL);
+    await writeFile(join(dir, 'logs', 'app.log'), input);
+    // A tiny shutdown_timeout so a stop really leaves part of the backlog in the queue.
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nshutdown_timeout: 5ms\nsources:\n  app:\n    type: file\n    include: ["./logs/app.log"]\n` +
+        `sinks:\n  out:\n    type: file\n    inputs: [app]\n    path: ./out.log\n`,
+    );
+    const out = join(dir, 'out.log');
+    let stops = 0;
+    for (let round = 0; round < 3; round++) {
+      const agent = startAgent(cfg, { cwd: dir });
+      const before = await sizeOf(out);
+      // (a signal before Node has even started the program would kill it: nothing can catch that)
+      await waitFor('the agent to run', () => agent.stderr().includes('running:'), 20_000, agent.stderr);
+      await waitFor('the sink to make progress', async () => (await sizeOf(out)) > before || before === input.length, 20_000, agent.stderr);
+      if ((await sizeOf(out)) < input.length) stops++;
+      agent.child.kill('SIGTERM');
+      const end = await agent.exited;
+      assert.equal(end.code, 0, `signal ${String(end.signal)}\n${agent.stderr()}`);
+    }
+    const last = startAgent(cfg, { cwd: dir });
+    await waitFor('the agent to run', () => last.stderr().includes('running:'), 20_000, last.stderr);
+    await waitFor('every line', async () => (await sizeOf(out)) >= input.length, 30_000, last.stderr);
+    last.child.kill('SIGTERM');
+    assert.equal((await last.exited).code, 0, last.stderr());
+    const t = tally(await readFile(out, 'utf8'), 'L', TOTAL);
+    assert.deepEqual(t.missing.slice(0, 10), [], 'no line is missing');
+    assert.equal(t.duplicates, 0, 'no line is delivered twice');
+    assert.equal(t.foreign, 0);
+    assert.equal(await readFile(out, 'utf8'), input, 'in order');
+    assert.ok(stops >= 1, 'at least one stop happened mid-backlog');
+  });
+});
+
+test('a failing sink retries and reports while the other sink keeps flowing; once fixed, everything arrives', async () => {
+  await withTempDir(async (dir) => {
+    const TOTAL = 20_000;
+    await mkdir(join(dir, 'logs'));
+    await writeFile(join(dir, 'logs', 'app.log'), numbered(0, TOTAL));
+    // The bad sink's path is a directory: every open fails with EISDIR (a real failure, even for root).
+    await mkdir(join(dir, 'bad.log'));
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nsources:\n  app:\n    type: file\n    include: ["./logs/app.log"]\n` +
+        `sinks:\n  good:\n    type: file\n    inputs: [app]\n    path: ./good.log\n` +
+        `  bad:\n    type: file\n    inputs: [app]\n    path: ./bad.log\n    encoding: json\n    max_backoff: 200ms\n`,
+    );
+    const agent = startAgent(cfg, { cwd: dir });
+    try {
+      const good = join(dir, 'good.log');
+      await waitFor('the good sink to get every line', async () => (await sizeOf(good)) >= TOTAL * 43, 20_000, agent.stderr);
+      await waitFor('a failure report', () => /WARN sink bad: write failed, retrying in \d+ms \(EISDIR: /.test(agent.stderr()), 10_000, agent.stderr);
+      // more input while the bad sink is down still reaches the good one
+      await appendFile(join(dir, 'logs', 'app.log'), numbered(TOTAL, TOTAL + 100));
+      await waitFor('the appended lines in the good sink', async () => (await sizeOf(good)) >= (TOTAL + 100) * 43, 20_000, agent.stderr);
+      await rmdir(join(dir, 'bad.log'));
+      await waitFor(
+        'the fixed sink to catch up',
+        async () => (await readFile(join(dir, 'bad.log'), 'utf8').catch(() => '')).split('\n').length === TOTAL + 101,
+        20_000,
+        agent.stderr,
+      );
+      assert.match(agent.stderr(), /INFO sink bad: write succeeded after \d+ failed attempt\(s\)/);
+    } finally {
+      agent.child.kill('SIGTERM');
+    }
+    assert.equal((await agent.exited).code, 0, agent.stderr());
+    const lines = (await readFile(join(dir, 'bad.log'), 'utf8')).trimEnd().split('\n');
+    const messages = lines.map((l) => (JSON.parse(l) as { message: string }).message);
+    assert.equal(tally(messages.join('\n'), 'L', TOTAL + 100).duplicates, 0);
+    assert.equal(tally(messages.join('\n'), 'L', TOTAL + 100).missing.length, 0);
+    const goodT = tally(await readFile(join(dir, 'good.log'), 'utf8'), 'L', TOTAL + 100);
+    assert.equal(goodT.missing.length + goodT.duplicates, 0);
+  });
+});
+
+test('a stuck stdout reader does not hold up the file sink, and nothing is lost once it reads again', async () => {
+  await withTempDir(async (dir) => {
+    const TOTAL = 50_000; // ~2 MB: far more than a pipe buffer
+    await mkdir(join(dir, 'logs'));
+    const input = numbered(0, TOTAL);
+    await writeFile(join(dir, 'logs', 'app.log'), input);
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nsources:\n  app:\n    type: file\n    include: ["./logs/app.log"]\n` +
+        `sinks:\n  file:\n    type: file\n    inputs: [app]\n    path: ./out.log\n  console:\n    type: stdout\n    inputs: [app]\n`,
+    );
+    const agent = startAgent(cfg, { cwd: dir });
+    const stdout = agent.child.stdout;
+    assert.ok(stdout);
+    const chunks: Buffer[] = [];
+    stdout.pause(); // nobody reads: the pipe fills and the stdout sink must wait
+    await waitFor('the file sink to get everything', async () => (await sizeOf(join(dir, 'out.log'))) >= input.length, 20_000, agent.stderr);
+    stdout.on('data', (c: Buffer) => chunks.push(c));
+    stdout.resume();
+    await waitFor('stdout to get everything', () => chunks.reduce((n, c) => n + c.length, 0) >= input.length, 20_000, agent.stderr);
+    agent.child.kill('SIGTERM');
+    assert.equal((await agent.exited).code, 0, agent.stderr());
+    assert.equal(Buffer.concat(chunks).toString(), input);
+    assert.equal(await readFile(join(dir, 'out.log'), 'utf8'), input);
+  });
+});
+
+test('SIGHUP makes the file sink reopen its path after a rename (logrotate), losing and repeating nothing', async () => {
+  await withTempDir(async (dir) => {
+    await mkdir(join(dir, 'logs'));
+    const src = join(dir, 'logs', 'app.log');
+    await writeFile(src, numbered(0, 1000));
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nsources:\n  app:\n    type: file\n    include: ["./logs/app.log"]\n` +
+        `sinks:\n  out:\n    type: file\n    inputs: [app]\n    path: ./out.log\n`,
+    );
+    const agent = startAgent(cfg, { cwd: dir });
+    const out = join(dir, 'out.log');
+    await waitFor('the first lines', async () => (await sizeOf(out)) >= 1000 * 43, 20_000, agent.stderr);
+    await rename(out, `${out}.1`);
+    agent.child.kill('SIGHUP');
+    await waitFor('the reopen to be logged', () => agent.stderr().includes('SIGHUP'), 10_000, agent.stderr);
+    await appendFile(src, numbered(1000, 2000));
+    await waitFor('the new file to get the new lines', async () => (await sizeOf(out)) >= 1000 * 43, 20_000, agent.stderr);
+    agent.child.kill('SIGTERM');
+    assert.equal((await agent.exited).code, 0, agent.stderr());
+    assert.equal(await readFile(`${out}.1`, 'utf8'), numbered(0, 1000));
+    assert.equal(await readFile(out, 'utf8'), numbered(1000, 2000));
+  });
+});
+
+test('the json encoding on stdout gives one object per line with source, file and timestamp', async () => {
+  await withTempDir(async (dir) => {
+    const cfg2 = await writeConfig(
+      dir,
+      `data_dir: ./data2\nsources:\n  pipe:\n    type: stdin\nsinks:\n  console:\n    type: stdout\n    inputs: [pipe]\n    encoding: json\n`,
+      'stdin.yaml',
+    );
+    const r2 = cli(['run', '--config', cfg2, '--log-level', 'error'], { cwd: dir, input: 'hello "world"\n\u00e9\\\n' });
+    assert.equal(r2.code, 0, r2.stderr);
+    const objs = r2.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(objs.map((o) => o['message']), ['hello "world"', '\u00e9\\']);
+    for (const o of objs) {
+      assert.equal(o['source'], 'pipe');
+      assert.equal(o['file'], 'stdin'); // the stdin source's origin
+      assert.match(String(o['timestamp']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    }
+  });
+});
