@@ -38,6 +38,29 @@ const LEVELS: Levels = Object.freeze({
   labels: Object.freeze({ 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' } as Record<number, LevelName>),
 });
 
+/** Quoted keys: keys repeat on every line, so escape each once (bounded, cleared when full). */
+const keyCache = new Map<string, string>();
+function quoteKey(k: string): string {
+  let q = keyCache.get(k);
+  if (q === undefined) {
+    if (keyCache.size >= 4096) keyCache.clear();
+    q = quote(k);
+    keyCache.set(k, q);
+  }
+  return q;
+}
+
+/** The last message quoted: a loop or a hot call site logs the same literal again and again. */
+let lastMsg = '';
+let lastMsgJson = ',"msg":""';
+function msgJson(m: string): string {
+  if (m !== lastMsg) {
+    lastMsg = m;
+    lastMsgJson = ',"msg":' + quote(m);
+  }
+  return lastMsgJson;
+}
+
 function fieldsOf(obj: object): string {
   let out = '';
   const rec = obj as Record<string, unknown>;
@@ -60,7 +83,7 @@ function fieldsOf(obj: object): string {
         s = key === 'err' && isErrorLike(v) ? errJson(v) : value(v);
         if (s === undefined) continue;
     }
-    out += ',' + quote(key) + ':' + s;
+    out += ',' + quoteKey(key) + ':' + s;
   }
   return out;
 }
@@ -68,7 +91,7 @@ function fieldsOf(obj: object): string {
 function msgOf(msg: unknown): string {
   switch (typeof msg) {
     case 'string':
-      return ',"msg":' + quote(msg);
+      return msgJson(msg);
     case 'undefined':
     case 'function':
     case 'symbol':
@@ -92,12 +115,12 @@ function makeMethod(num: number): LogFn {
     let line: string;
     if (typeof a === 'string' && argc < 2) {
       // the common string-only call
-      line = prefix + Date.now() + this._chind + ',"msg":' + quote(a) + '}\n';
+      line = prefix + Date.now() + this._chind + msgJson(a) + '}\n';
     } else if (argc > 2 || (argc === 2 && typeof a !== 'object')) {
       line = this._line(prefix, arguments);
     } else if (typeof a === 'object' && a !== null && !(a instanceof Error) && typeof b === 'string') {
       // the common (obj, msg) call
-      line = prefix + Date.now() + this._chind + fieldsOf(a) + ',"msg":' + quote(b) + '}\n';
+      line = prefix + Date.now() + this._chind + fieldsOf(a) + msgJson(b) + '}\n';
     } else {
       line = this._line(prefix, arguments);
     }
@@ -117,21 +140,20 @@ export class Logger extends EventEmitter {
   /** @internal */ _lv: number;
   /** @internal */ _chind: string;
   private _level: LevelSetting;
-  private readonly _bind: Bindings;
-  private readonly _root: Logger | null;
+  private _own: Bindings;
+  private _parent: Logger | null = null;
   private readonly _onError: ((err: Error) => void) | undefined;
   private _uncaught: ((err: unknown, origin: string) => void) | undefined;
   private _stderrReported = false;
 
   /** @internal use createLogger() */
-  constructor(writer: Writer, level: LevelSetting, chind: string, bind: Bindings, root: Logger | null, onError?: (err: Error) => void) {
+  constructor(writer: Writer, level: LevelSetting, chind: string, own: Bindings, onError?: (err: Error) => void) {
     super();
     this._w = writer;
     this._level = level;
     this._lv = LEVEL_VALUES[level];
     this._chind = chind;
-    this._bind = bind;
-    this._root = root;
+    this._own = own;
     this._onError = onError;
   }
 
@@ -153,18 +175,28 @@ export class Logger extends EventEmitter {
     return LEVEL_VALUES[checkLevel(l, 'isLevelEnabled()')] >= this._lv && l !== 'silent';
   }
 
-  /** A logger whose lines carry `bindings` after the parent's; shares the parent's destination. */
+  /**
+   * A logger whose lines carry `bindings` after the parent's; shares the parent's destination,
+   * metrics and 'error' listeners. Made with Object.create(parent), as pino does: a child costs one
+   * small object and one serialization of its bindings.
+   */
   child(bindings: Bindings, options?: ChildOptions): Logger {
     if (typeof bindings !== 'object' || bindings === null) {
       throw new LoggerOptionsError('logger.child(): bindings must be an object, e.g. child({ reqId })');
     }
-    const level = options?.level === undefined ? this._level : checkLevel(options.level, 'logger.child(): option `level`');
-    return new Logger(this._w, level, this._chind + bindingsString(bindings), { ...this._bind, ...bindings }, this._root ?? this);
+    const c = Object.create(this) as Logger;
+    c._chind = this._chind + bindingsString(bindings);
+    c._own = bindings;
+    c._parent = this;
+    if (options?.level !== undefined) c.level = options.level;
+    return c;
   }
 
   /** The bindings added by child() calls (and `name`), as pino's bindings(). */
   bindings(): Bindings {
-    return { ...this._bind };
+    const chain: Bindings[] = [];
+    for (let l: Logger | null = this; l !== null; l = l._parent) chain.push(l._own);
+    return Object.assign({}, ...chain.reverse()) as Bindings;
   }
 
   flush(): Promise<void> {
@@ -179,8 +211,7 @@ export class Logger extends EventEmitter {
   async close(): Promise<void> {
     await this._w.close();
     unregister(this._w);
-    const root = this._root ?? this;
-    if (root._uncaught) offUncaught(root._uncaught);
+    if (this._uncaught) offUncaught(this._uncaught);
   }
 
   metrics(): LoggerMetrics {
@@ -265,7 +296,7 @@ export function buildLogger(opts: ResolvedOptions): Logger {
     chind += ',"name":' + quote(opts.name);
     bind['name'] = opts.name;
   }
-  const logger = new Logger(writer, opts.level, chind, bind, null, opts.onError);
+  const logger = new Logger(writer, opts.level, chind, bind, opts.onError);
   const base = bindingsString(opts.base);
   writer.notice = (n) => '{"level":40,"time":' + Date.now() + base + ',"dropped":' + n + ',"msg":"sluice logger dropped ' + n + ' lines"}\n';
   writer.report = (err) => logger._reportError(err);

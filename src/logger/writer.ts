@@ -2,24 +2,26 @@
  * The write path: a bounded string buffer and a writer that hands it to the OS in large writes.
  *
  * Design (measured, see docs/logger.md):
- * - The hot path appends the formatted line to `pending` (a V8 string; concatenation builds a rope,
- *   no copy) and counts it. Nothing else: no syscall, no Buffer, no timer unless none is armed.
- * - When the next line would take `pending` past the bound (`bufferBytes`, counted in UTF-16 code
- *   units: bytes for ASCII), the batch is encoded once into a preallocated scratch Buffer and handed
- *   to the OS with `fs.writeSync` — one syscall per ~bufferBytes. A flush timer (unref'd) does the
- *   same for quiet periods; `flush()`, `flushSync()` and the exit hook do it on demand.
+ * - The hot path encodes the formatted line straight into a preallocated Buffer of `bufferBytes`
+ *   bytes (`buf.write(line, off)`) and counts it. No syscall, no allocation that outlives the call,
+ *   no timer unless none is armed. (Accumulating a string rope and encoding it once per batch was
+ *   measured as well: the same CPU, but thousands of live strings per batch get promoted by the GC.)
+ * - When the next line might not fit (3 bytes per UTF-16 unit, worst case), the buffer is handed
+ *   to the OS with one `fs.writeSync` — one syscall per ~bufferBytes. A flush timer (unref'd) does
+ *   the same in quiet periods; `flush()`, `flushSync()` and the exit hook do it on demand.
  * - All writes are synchronous and come from one thread, so they are ordered; there is never a
  *   write in flight when the process exits, so the exit hook's synchronous flush cannot reorder or
- *   duplicate anything. An async double-buffered writer (fs.write on the threadpool) was measured
- *   and gained nothing in a synchronous loop — the completion callback cannot run until the loop
- *   yields — while making the exit path unsafe (see docs/logger.md).
- * - Each write holds whole lines only (the batch ends at a line end), files are opened O_APPEND, so
- *   several processes appending to one file never interleave mid-line. A partial write (pipes) is
- *   completed before anything else is written by this process.
+ *   duplicate anything. An async double-buffered writer (fs.write on the threadpool) gains nothing
+ *   in a synchronous loop — its completion callback cannot run until the loop yields, so the second
+ *   buffer fills and must block anyway — while a write still in flight at exit could be reordered
+ *   with, or lost behind, the exit flush (see docs/logger.md).
+ * - Each write holds whole lines only, files are opened O_APPEND, so several processes appending
+ *   to one file never interleave mid-line. After a partial write (pipes), the unwritten tail moves
+ *   to the front of the buffer and is completed before anything else is written by this process.
  *
  * When the destination cannot take a batch:
  * - EAGAIN (non-blocking pipe full): `block` sleeps (1 ms doubling to 100 ms) and retries — true
- *   backpressure. `drop` keeps the unwritten bytes (`carry`), drops new lines that do not fit in
+ *   backpressure. `drop` keeps the unwritten bytes, drops new lines that do not fit in
  *   the bound and counts them; a timer retries, and once a write succeeds a line
  *   `"sluice logger dropped N lines"` with `"dropped":N` is appended.
  * - Any other error (ENOSPC, EPIPE, EBADF, EIO): counted in `errors`, reported once per failure
@@ -72,11 +74,12 @@ export class Writer {
   private readonly interval: number;
   private readonly rotate: RotateOptions | undefined;
 
-  private pending = '';
-  private pendingLines = 0;
-  private carry: Buffer | null = null;
-  private carryLines = 0;
-  private scratch: Buffer | null = null;
+  /** Lines accepted and not yet handed to the OS, UTF-8, in [0, off). */
+  private readonly buf: Buffer;
+  private off = 0;
+  private lines = 0;
+  /** One line larger than the buffer, waiting to be written before anything in `buf`. */
+  private big: Buffer | null = null;
   private size = 0;
 
   private timer: NodeJS.Timeout | null = null;
@@ -106,6 +109,7 @@ export class Writer {
     this.fsyncMode = opts.durability === 'fsync';
     this.interval = opts.flushIntervalMs;
     this.rotate = opts.rotate;
+    this.buf = Buffer.allocUnsafe(this.limit);
     if (opts.destination.kind === 'fd') {
       this.fd = opts.destination.fd;
       this.ownsFd = false;
@@ -120,12 +124,13 @@ export class Writer {
 
   /** The hot path: one line, ending in '\n'. */
   write(line: string): void {
-    if (this.pending.length + line.length > this.limit) {
+    // a UTF-16 code unit is at most 3 UTF-8 bytes, so this never truncates
+    if (this.off + line.length * 3 > this.limit) {
       this.full(line);
       return;
     }
-    this.pending += line;
-    this.pendingLines++;
+    this.off += this.buf.write(line, this.off);
+    this.lines++;
     if (this.timer === null) this.arm(this.interval);
   }
 
@@ -134,7 +139,7 @@ export class Writer {
       written: this.written,
       dropped: this.dropped,
       errors: this.errors,
-      buffered: this.pendingLines + this.carryLines,
+      buffered: this.lines + (this.big === null ? 0 : 1),
     };
   }
 
@@ -189,18 +194,17 @@ export class Writer {
       this.dropped++;
       return;
     }
-    const now = this.failing || this.carry !== null ? Date.now() : 0;
+    const now = this.failing || this.big !== null || this.off > 0 ? Date.now() : 0;
     if (now === 0 || now >= this.retryAt) this.drain(this.block && !this.failing, Infinity);
-    if (this.pending.length + line.length <= this.limit) {
-      this.pending += line;
-      this.pendingLines++;
+    if (this.off + line.length * 3 <= this.limit) {
+      this.off += this.buf.write(line, this.off);
+      this.lines++;
       if (this.timer === null) this.arm(this.interval);
       return;
     }
-    if (this.pending.length === 0 && this.carry === null) {
+    if (this.off === 0 && this.big === null) {
       // one line larger than the whole buffer: write it on its own
-      this.carry = Buffer.from(line, 'utf8');
-      this.carryLines = 1;
+      this.big = Buffer.from(line, 'utf8');
       this.drain(this.block && !this.failing, Infinity);
       return;
     }
@@ -210,44 +214,43 @@ export class Writer {
   }
 
   /**
-   * Writes carry, then pending, then the drop notice. Returns true when nothing is left buffered.
-   * `block`: retry EAGAIN (sleeping) until `deadline` ms have passed.
+   * Writes the big line, then the buffer, then the drop notice. Returns true when nothing is left.
+   * `block`: retry EAGAIN (sleeping) until `deadlineMs` has passed. A partial write moves the
+   * unwritten tail to the front of the buffer; new lines are appended after it.
    */
   private drain(block: boolean, deadlineMs: number): boolean {
-    if (this.closed) return this.pendingLines === 0 && this.carry === null;
+    if (this.closed) return this.off === 0 && this.big === null;
     const deadline = deadlineMs === Infinity ? Infinity : Date.now() + deadlineMs;
     for (let round = 0; round < 3; round++) {
-      if (this.carry !== null) {
-        const c = this.carry;
-        const off = this.writeOut(c, 0, c.length, block, deadline);
-        if (off < c.length) {
-          this.carry = off === 0 ? c : c.subarray(off);
+      if (this.big !== null) {
+        const b = this.big;
+        const w = this.writeOut(b, 0, b.length, block, deadline);
+        if (w < b.length) {
+          if (w > 0) this.big = b.subarray(w);
           return false;
         }
-        this.carry = null;
-        this.written += this.carryLines;
-        this.carryLines = 0;
+        this.big = null;
+        this.written++;
       }
-      if (this.pendingLines > 0) {
-        const s = this.pending;
-        const lines = this.pendingLines;
-        this.pending = '';
-        this.pendingLines = 0;
-        const buf = (this.scratch ??= Buffer.allocUnsafe(this.limit * 3 + 4));
-        const n = buf.write(s, 0, 'utf8');
-        const off = this.writeOut(buf, 0, n, block, deadline);
-        if (off < n) {
-          this.carry = Buffer.from(buf.subarray(off, n));
-          this.carryLines = lines;
+      if (this.off > 0) {
+        const n = this.off;
+        const w = this.writeOut(this.buf, 0, n, block, deadline);
+        if (w < n) {
+          if (w > 0) {
+            this.buf.copyWithin(0, w, n);
+            this.off = n - w;
+          }
           return false;
         }
-        this.written += lines;
+        this.off = 0;
+        this.written += this.lines;
+        this.lines = 0;
       }
       if (this.unannounced > 0) {
         const d = this.unannounced;
         this.unannounced = 0;
-        this.pending = this.notice(d);
-        this.pendingLines = 1;
+        this.off = this.buf.write(this.notice(d), 0);
+        this.lines = 1;
         continue;
       }
       break;
