@@ -76,7 +76,7 @@
  * | cursor file of a consumer not configured                  | leave it alone                                           | note |
  * | no segment at all                                         | create the first one                                     | — |
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Clock, FileHandle, FileSystem, FsError, Timer } from './ports';
 import {
   asRecordId,
@@ -162,6 +162,17 @@ class Fifo<T> {
     this.items = [];
     this.head = 0;
   }
+}
+
+/** Directories whose lock this process holds through an open queue, per file system. */
+const held = new WeakMap<FileSystem, Set<string>>();
+function heldLocks(fs: FileSystem): Set<string> {
+  let set = held.get(fs);
+  if (set === undefined) {
+    set = new Set();
+    held.set(fs, set);
+  }
+  return set;
 }
 
 const isCode = (e: unknown, code: string): boolean =>
@@ -460,7 +471,7 @@ class WriteAheadQueue implements Queue {
     try {
       await this.recover(consumerNames);
     } catch (e) {
-      await this.releaseLock();
+      await this.releaseLock().catch(() => undefined);
       throw e instanceof QueueIoError ? e : ioError(`queue ${dir}: recovery failed`, e);
     }
     this.lastSyncAt = this.clock.now();
@@ -481,11 +492,14 @@ class WriteAheadQueue implements Queue {
           await fh.close();
         }
         await this.fs.syncDir(this.dir);
+        heldLocks(this.fs).add(resolve(this.dir));
         return;
       } catch (e) {
         if (!isCode(e, 'EEXIST')) throw ioError(`queue ${this.dir}: cannot create ${path}`, e);
         const pid = await this.readLockPid(path);
-        if (pid !== null && this.fs.processAlive(pid)) throw new QueueLockedError(this.dir, pid);
+        // Our own pid but no open queue of ours holds it: left by a close that could not unlink it.
+        const ownStale = pid === this.fs.pid && !heldLocks(this.fs).has(resolve(this.dir));
+        if (pid !== null && this.fs.processAlive(pid) && !ownStale) throw new QueueLockedError(this.dir, pid);
         if (attempt >= 2) throw new QueueLockedError(this.dir, pid ?? -1);
         try {
           await this.fs.unlink(path);
@@ -514,11 +528,13 @@ class WriteAheadQueue implements Queue {
     }
   }
 
+  /** Removes the lock file; rejects (QueueIoError) if it is still there afterwards. */
   private async releaseLock(): Promise<void> {
+    heldLocks(this.fs).delete(resolve(this.dir));
     try {
       await this.fs.unlink(join(this.dir, LOCK_FILE));
-    } catch {
-      // already gone: nothing to release
+    } catch (e) {
+      if (!isCode(e, 'ENOENT')) throw ioError(`queue ${this.dir}: cannot remove the lock file`, e);
     }
   }
 
@@ -562,6 +578,47 @@ class WriteAheadQueue implements Queue {
     if (removedTemp) await fs.syncDir(dir);
     segIds.sort((a, b) => a - b);
 
+    // Cursors first: events lost below every consumer's cursor were delivered already; not counted.
+    const oldest = segIds[0] ?? 0;
+    const starts = new Map<string, number>();
+    const valid = new Set<string>();
+    for (const name of consumerNames) {
+      const file = cursorName(name);
+      cursorFiles.delete(file);
+      let id: number | null = null;
+      let why = 'missing';
+      try {
+        const fh = await fs.open(join(dir, file), 'read');
+        try {
+          const b = Buffer.alloc(64);
+          const n = await fh.read(b, 0, 64, 0);
+          id = decodeCursor(b.subarray(0, n));
+          why = 'damaged';
+        } finally {
+          await fh.close();
+        }
+      } catch (e) {
+        // Missing: start at the oldest record. Any other error (EIO…) says nothing about the cursor's
+        // content: refuse to open rather than silently re-deliver everything (the caller may retry).
+        if (!isCode(e, 'ENOENT')) throw ioError(`queue ${dir}: cannot read the cursor file ${file} of consumer ${name}`, e);
+      }
+      if (id === null) {
+        if (segIds.length > 0 || why !== 'missing') {
+          cursorsReset.push(name);
+          notes.push(`consumer ${name}: cursor file ${why}; starting at the oldest retained record ${oldest}`);
+        }
+        id = oldest;
+      } else {
+        valid.add(name);
+      }
+      starts.set(name, id);
+    }
+    let floor = Number.POSITIVE_INFINITY;
+    for (const id of starts.values()) floor = Math.min(floor, id);
+    const lose = (from: number, to: number): void => {
+      lostEvents += Math.max(0, to - Math.max(from, floor));
+    };
+
     // Scan every segment in order: count records, find damage, rebuild positions.
     let expected: number | null = null;
     for (let i = 0; i < segIds.length; i++) {
@@ -571,7 +628,7 @@ class WriteAheadQueue implements Queue {
       seg.sealed = !last;
       seg.snapshotDurable = true;
       if (expected !== null && firstId > expected) {
-        lostEvents += firstId - expected;
+        lose(expected, firstId);
         notes.push(`ids ${expected}..${firstId - 1} are missing before ${segmentName(firstId)} (damaged segment tail or missing segment file)`);
       }
       if (expected === null || firstId > expected) expected = firstId;
@@ -591,7 +648,7 @@ class WriteAheadQueue implements Queue {
             case 'frame': {
               const f = ev.frame;
               if (f.id > exp) {
-                lostEvents += f.id - exp;
+                lose(exp, f.id);
                 if (seg.knownBad.size === 0) notes.push(`${segmentName(firstId)}: ids ${exp}..${f.id - 1} are missing`);
               }
               switch (f.kind) {
@@ -648,44 +705,8 @@ class WriteAheadQueue implements Queue {
       this.segments.push(seg);
       this.m.bytesOnDisk += size;
     }
-    const hadSegments = this.segments.length > 0;
     this.nextId = expected ?? 0;
 
-    // Cursors.
-    const oldest = this.segments[0]?.firstId ?? 0;
-    const starts = new Map<string, number>();
-    const valid = new Set<string>();
-    for (const name of consumerNames) {
-      const file = cursorName(name);
-      cursorFiles.delete(file);
-      let id: number | null = null;
-      let why = 'missing';
-      try {
-        const fh = await fs.open(join(dir, file), 'read');
-        try {
-          const b = Buffer.alloc(64);
-          const n = await fh.read(b, 0, 64, 0);
-          id = decodeCursor(b.subarray(0, n));
-          why = 'damaged';
-        } finally {
-          await fh.close();
-        }
-      } catch (e) {
-        // Missing: start at the oldest record. Any other error (EIO…) says nothing about the cursor's
-        // content: refuse to open rather than silently re-deliver everything (the caller may retry).
-        if (!isCode(e, 'ENOENT')) throw ioError(`queue ${dir}: cannot read the cursor file ${file} of consumer ${name}`, e);
-      }
-      if (id === null) {
-        if (hadSegments || why !== 'missing') {
-          cursorsReset.push(name);
-          notes.push(`consumer ${name}: cursor file ${why}; starting at the oldest retained record ${oldest}`);
-        }
-        id = oldest;
-      } else {
-        valid.add(name);
-      }
-      starts.set(name, id);
-    }
     for (const [name, id] of starts) {
       if (id > this.nextId) {
         notes.push(
@@ -1282,6 +1303,7 @@ class WriteAheadQueue implements Queue {
       return;
     }
     this.deleting = true;
+    let deleted = 0;
     try {
       do {
         this.deleteAgain = false;
@@ -1302,9 +1324,13 @@ class WriteAheadQueue implements Queue {
           this.m.bytesOnDisk -= s.size;
           this.m.deletedSegments++;
           this.m.deletedBytes += s.size;
+          deleted++;
           this.wakeWriter();
         }
       } while (this.deleteAgain);
+      // Make the unlinks durable in order, so a crash cannot bring back an old segment after a
+      // newer one is gone (harmless for data, but it would show up as a gap in the ids).
+      if (deleted > 0 && this.policy.mode !== 'never') await this.fs.syncDir(this.dir);
     } finally {
       this.deleting = false;
     }
@@ -1378,8 +1404,14 @@ class WriteAheadQueue implements Queue {
     return snap;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  private closeRun: Promise<void> | null = null;
+
+  close(): Promise<void> {
+    this.closeRun ??= this.closeNow();
+    return this.closeRun;
+  }
+
+  private async closeNow(): Promise<void> {
     this.closing = true;
     this.wakeWriter();
     await this.writerDone;
@@ -1392,12 +1424,11 @@ class WriteAheadQueue implements Queue {
     this.readers = new Set();
     for (const r of readers) r();
     let first: unknown = null;
-    if (this.failure === null) {
-      try {
-        await this.flushAllCursors();
-      } catch (e) {
-        first = e;
-      }
+    // Even after a write failure: cursor files are separate, and what sinks acknowledged must stick.
+    try {
+      await this.flushAllCursors();
+    } catch (e) {
+      first = e;
     }
     try {
       await this.activeFh.close();
@@ -1409,8 +1440,14 @@ class WriteAheadQueue implements Queue {
       s.readFh = null;
       if (r !== null) await r.then((h) => h.close()).catch(() => undefined);
     }
-    await this.releaseLock();
-    if (first !== null) throw first;
+    try {
+      await this.releaseLock();
+    } catch (e) {
+      first ??= e;
+    }
+    // A queue that failed closes as far as it can, then says the stop was not clean.
+    first ??= this.failure;
+    if (first !== null) throw first instanceof QueueIoError ? first : ioError(`queue ${this.dir}: close failed`, first);
   }
 }
 
