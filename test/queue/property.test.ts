@@ -2,7 +2,7 @@
  * Seeded simulation runs of the real queue on the simulated disk (see ./sim-harness.ts for what a
  * run does and checks). Environment:
  *
- * - `SLUICE_SIM_RUNS=n`  how many seeds to run (default 1500)
+ * - `SLUICE_SIM_RUNS=n`  how many seeds to run (default 2000)
  * - `SLUICE_SIM_BASE=n`  the first seed of the sweep (default 1): explore new seeds with it
  * - `SLUICE_SIM_SEED=n`  replay one seed only, with the file system trace, and print its log
  */
@@ -20,7 +20,7 @@ const envInt = (name: string): number | undefined => {
   return n;
 };
 
-const RUNS = envInt('SLUICE_SIM_RUNS') ?? 1500;
+const RUNS = envInt('SLUICE_SIM_RUNS') ?? 2000;
 const BASE = envInt('SLUICE_SIM_BASE') ?? 1;
 const ONE = envInt('SLUICE_SIM_SEED');
 

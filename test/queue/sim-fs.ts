@@ -357,6 +357,8 @@ export interface SimOptions {
   /** Attach a virtual clock: steps then take 0–`maxLatencyMs` virtual ms (some still resolve on microtasks). */
   readonly clock?: SimClock;
   readonly maxLatencyMs?: number;
+  /** With a clock: the share of steps that take virtual time (the rest resolve after 0–3 microtask yields). Default 0.3. */
+  readonly timedSteps?: number;
   readonly faults?: SimFaults;
   /** Whether a torn write may end in zeros (the size reached the disk, the data did not). Default true. */
   readonly zeroFill?: boolean;
@@ -811,7 +813,7 @@ export class SimFileSystem implements FileSystem {
 
   private async latency(): Promise<void> {
     const r = this.rng.next();
-    if (this.clock !== undefined && r < 0.3) {
+    if (this.clock !== undefined && r < (this.opts.timedSteps ?? 0.3)) {
       await this.clock.sleep(this.rng.range(0, this.opts.maxLatencyMs ?? 2));
       return;
     }
