@@ -56,7 +56,8 @@ async function runCase(peer: Peer, shape: Shape, n: number, file: string): Promi
   }
   for (let i = 0; i < n; i++) call(i);
   await finish();
-  process.stdout.write(JSON.stringify({ rssMB: process.resourceUsage().maxRSS / 1024 }) + '\n');
+  const cpu = process.cpuUsage();
+  process.stdout.write(JSON.stringify({ rssMB: process.resourceUsage().maxRSS / 1024, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n');
 }
 
 function countLines(file: string): number {
@@ -86,6 +87,7 @@ interface Row {
   peer: Peer;
   n: number;
   ms: number;
+  cpuMs: number;
   lines: number;
   rssMB: number;
 }
@@ -96,10 +98,10 @@ function measure(peer: Peer, shape: Shape, n: number, dir: string): Row {
   const r = spawnSync(process.execPath, [__filename, '--case', peer, shape, String(n), file], { encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${peer}/${shape} failed (${r.status ?? r.signal}): ${r.stderr}`);
-  const { rssMB } = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { rssMB: number };
+  const { rssMB, cpuMs } = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { rssMB: number; cpuMs: number };
   const lines = countLines(file);
   rmSync(file, { force: true });
-  return { shape, peer, n, ms, lines, rssMB };
+  return { shape, peer, n, ms, cpuMs, lines, rssMB };
 }
 
 function main(): void {
@@ -116,14 +118,15 @@ function main(): void {
     rmSync(dir, { recursive: true, force: true });
   }
   const out = [
-    '| case | logger | calls | time (ms) | lines written | peak RSS (MB) | time / pino-async |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+    '| case | logger | calls | time (ms) | CPU (ms) | lines written | peak RSS (MB) | time / pino-async | CPU / pino-async |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
     const ref = rows.find((x) => x.shape === r.shape && x.peer === 'pino-async');
     const ratio = ref ? (r.ms / ref.ms).toFixed(2) : '';
+    const cpuRatio = ref ? (r.cpuMs / ref.cpuMs).toFixed(2) : '';
     const lines = r.lines === r.n ? `${r.lines}` : `**${r.lines}** (${r.n - r.lines} lost)`;
-    out.push(`| ${r.shape} | ${r.peer} | ${r.n} | ${r.ms.toFixed(0)} | ${lines} | ${r.rssMB.toFixed(1)} | ${ratio} |`);
+    out.push(`| ${r.shape} | ${r.peer} | ${r.n} | ${r.ms.toFixed(0)} | ${r.cpuMs.toFixed(0)} | ${lines} | ${r.rssMB.toFixed(1)} | ${ratio} | ${cpuRatio} |`);
   }
   const calls: Record<Shape, string> = {
     info: `log.info({ seq: i, svc: 'api' }, '${MSG}')`,
@@ -131,7 +134,7 @@ function main(): void {
     error: `log.error(err, 'failed')`,
   };
   out.push('', ...Object.entries(calls).map(([k, v]) => `- ${k}: \`${v}\``));
-  out.push('- each row is one child process (spawn to exit); 2-core machine, shared: figures are noisy');
+  out.push('- time: one child process per row, spawn to exit (start-up and final flush included); CPU: the child\'s user+system time, less sensitive to a busy machine');
   process.stdout.write(out.join('\n') + '\n');
 }
 

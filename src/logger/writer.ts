@@ -68,7 +68,8 @@ export class Writer {
   private fd: number;
   private readonly ownsFd: boolean;
   private readonly path: string | undefined;
-  private readonly limit: number;
+  /** The buffer bound; 0 once closed, so every later line takes the slow path and is counted. */
+  private limit: number;
   private readonly block: boolean;
   private readonly fsyncMode: boolean;
   private readonly interval: number;
@@ -169,6 +170,7 @@ export class Writer {
     this.flushSync(1000);
     while (this.syncing) await new Promise<void>((r) => setImmediate(r));
     this.closed = true;
+    this.limit = 0;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     if (this.ownsFd) {

@@ -220,3 +220,15 @@ test('size-based rotation keeps whole lines, at most maxBytes per file, and the 
   assert.equal(seq[seq.length - 1], n - 1);
   seq.forEach((s, i) => assert.equal(s, seq[0]! + i));
 });
+
+test('lines logged after close() are not buffered forever but counted as dropped', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'c.log');
+  const log = createLogger({ destination: file });
+  log.info('before');
+  await log.close();
+  log.info('after');
+  log.child({ a: 1 }).warn('after too');
+  assert.deepEqual(log.metrics(), { written: 1, dropped: 2, errors: 0, buffered: 0 });
+  assert.equal(readLines(file).length, 1);
+});
