@@ -482,32 +482,41 @@ class WriteAheadQueue implements Queue {
 
   private async acquireLock(): Promise<void> {
     const path = join(this.dir, LOCK_FILE);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const fh = await this.fs.open(path, 'exclusive');
+    // Reserve the directory in this process first (atomic: no await in between), so two opens in
+    // one process cannot both take the file over; a lock file with our own pid is then stale.
+    const mine = heldLocks(this.fs);
+    const key = resolve(this.dir);
+    if (mine.has(key)) throw new QueueLockedError(this.dir, this.fs.pid);
+    mine.add(key);
+    try {
+      for (let attempt = 0; ; attempt++) {
         try {
-          await fh.writev([Buffer.from(`${this.fs.pid}\n`)]);
-          await fh.datasync();
-        } finally {
-          await fh.close();
+          const fh = await this.fs.open(path, 'exclusive');
+          try {
+            await fh.writev([Buffer.from(`${this.fs.pid}\n`)]);
+            await fh.datasync();
+          } finally {
+            await fh.close();
+          }
+          await this.fs.syncDir(this.dir);
+          return;
+        } catch (e) {
+          if (!isCode(e, 'EEXIST')) throw ioError(`queue ${this.dir}: cannot create ${path}`, e);
+          const pid = await this.readLockPid(path);
+          // Our own pid: left by a close of ours that could not remove it (we hold the reservation).
+          if (pid !== null && pid !== this.fs.pid && this.fs.processAlive(pid)) throw new QueueLockedError(this.dir, pid);
+          if (attempt >= 2) throw new QueueLockedError(this.dir, pid ?? -1);
+          try {
+            await this.fs.unlink(path);
+          } catch (u) {
+            if (!isCode(u, 'ENOENT')) throw ioError(`queue ${this.dir}: cannot remove stale ${path}`, u);
+          }
+          this.lockNote = `took over a stale lock (pid ${pid ?? 'unreadable'})`;
         }
-        await this.fs.syncDir(this.dir);
-        heldLocks(this.fs).add(resolve(this.dir));
-        return;
-      } catch (e) {
-        if (!isCode(e, 'EEXIST')) throw ioError(`queue ${this.dir}: cannot create ${path}`, e);
-        const pid = await this.readLockPid(path);
-        // Our own pid but no open queue of ours holds it: left by a close that could not unlink it.
-        const ownStale = pid === this.fs.pid && !heldLocks(this.fs).has(resolve(this.dir));
-        if (pid !== null && this.fs.processAlive(pid) && !ownStale) throw new QueueLockedError(this.dir, pid);
-        if (attempt >= 2) throw new QueueLockedError(this.dir, pid ?? -1);
-        try {
-          await this.fs.unlink(path);
-        } catch (u) {
-          if (!isCode(u, 'ENOENT')) throw ioError(`queue ${this.dir}: cannot remove stale ${path}`, u);
-        }
-        this.lockNote = `took over a stale lock (pid ${pid ?? 'unreadable'})`;
       }
+    } catch (e) {
+      mine.delete(key);
+      throw e;
     }
   }
   private lockNote: string | null = null;

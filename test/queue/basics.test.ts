@@ -499,3 +499,18 @@ test('metrics count appended and acknowledged records and events', async () => {
     cleanup();
   }
 });
+
+test('two opens of one directory at once in the same process: exactly one wins', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const results = await Promise.allSettled([openQueue({ dir, consumers: [] }), openQueue({ dir, consumers: [] })]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r) => r.status === 'rejected');
+    assert.equal(won.length, 1);
+    assert.equal(lost.length, 1);
+    assert.equal((lost[0] as PromiseRejectedResult).reason.code, 'SLUICE_QUEUE_LOCKED');
+    await (won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof openQueue>>>).value.close();
+  } finally {
+    cleanup();
+  }
+});
