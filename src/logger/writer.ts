@@ -156,7 +156,17 @@ export class Writer {
 
   /** Hands everything to the OS now, retrying EAGAIN until `deadlineMs` has passed; never throws. */
   flushSync(deadlineMs = Infinity): void {
-    this.drain(true, deadlineMs);
+    if (!this.drain(true, deadlineMs) && !this.failing) {
+      // the destination kept answering EAGAIN until the deadline: say so rather than lose quietly
+      this.errors++;
+      const n = this.lines + (this.big === null ? 0 : 1);
+      this.report(
+        new LoggerWriteError(
+          `sluice logger: ${this.path ?? `fd ${this.fd}`} accepted nothing for ${deadlineMs} ms (EAGAIN); ${n} buffered lines are not written yet`,
+          { cause: undefined, syscallCode: 'EAGAIN' },
+        ),
+      );
+    }
     if (this.fsyncMode && !this.closedFd()) this.fsyncSync();
   }
 
