@@ -217,3 +217,45 @@ for (let i = 0; i < 50000; i++) log.info({ seq: i, pad: 'x'.repeat(i % 97) }, 's
     assert.deepEqual(seqs(lines.filter((l) => l['proc'] === k)), range(50_000));
   }
 });
+
+test('stdout made non-blocking by console.log still gets every line through a slowly read pipe', async (t) => {
+  const dir = tempDir(t);
+  const n = 100_000;
+  const src = `
+console.log('{"first":true}'); // Node makes a piped stdout O_NONBLOCK once it is used
+const { createLogger } = require(PKG);
+const log = createLogger({ bufferBytes: 8192 });
+for (let i = 0; i < ${n}; i++) log.info({ seq: i }, 'to stdout');`;
+  let paused = false;
+  const r = await runScript(dir, 'stdout.js', src, {
+    onStdout: (_c, child) => {
+      // stall the reader once, long enough for the pipe to fill and the writer to see EAGAIN
+      if (!paused && child.stdout) {
+        paused = true;
+        child.stdout.pause();
+        setTimeout(() => child.stdout?.resume(), 200);
+      }
+    },
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const lines = parse(r.stdout);
+  assert.equal(lines[0]!['first'], true);
+  assert.deepEqual(seqs(lines), range(n));
+});
+
+test('onError receives write errors instead of the event or stderr', async (t) => {
+  const dir = tempDir(t);
+  const src = `
+const { createLogger } = require(PKG);
+const seen = [];
+const log = createLogger({ destination: '/dev/full', onError: (e) => seen.push(e.code + ' ' + e.syscallCode) });
+log.info('x');
+log.flush().catch((e) => { console.log(JSON.stringify({ seen, rejected: e.code, errors: log.metrics().errors })); });`;
+  const r = await runScript(dir, 'onerror.js', src);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  const out = JSON.parse(r.stdout) as { seen: string[]; rejected: string; errors: number };
+  assert.deepEqual(out.seen.slice(0, 1), ['SLUICE_LOGGER_WRITE ENOSPC']);
+  assert.equal(out.rejected, 'SLUICE_LOGGER_WRITE');
+  assert.ok(out.errors >= 1);
+});
