@@ -39,8 +39,9 @@
  *    restart the next id is the end of the last valid record (or the highest cursor, if larger):
  *    ids are never reused.
  * 2. A record never spans two segments; a segment rolls before the record that would take it past
- *    `segmentBytes` (a segment's first data record may exceed it only by its own size... never: an
- *    append larger than `segmentBytes` is refused with `SLUICE_QUEUE_RECORD_TOO_LARGE`).
+ *    `segmentBytes` (unless it is the segment's first data record: then only the snapshot in front
+ *    of it can push the file past `segmentBytes`). An append whose frame alone is larger than
+ *    `segmentBytes` is refused with `SLUICE_QUEUE_RECORD_TOO_LARGE`.
  * 3. Every segment created by a roll starts with a snapshot frame holding every durable position
  *    (the old segment is fdatasync'ed first, then the new file is written, fdatasync'ed and its
  *    directory synced before any record in it is acknowledged). On open a snapshot is appended to

@@ -20,8 +20,11 @@ interface Seen {
   n: number;
 }
 
-/** Runs one child until `killAfterMs` after it is ready, then SIGKILLs it; returns its stdout lines. */
-function runChild(dir: string, round: number, seed: number, mode: string, killAfterMs: number): Promise<string[]> {
+/**
+ * Runs one child and SIGKILLs it `killAfterMs` after it is ready (or, `early`, after it was spawned:
+ * possibly in the middle of its recovery); returns its stdout lines.
+ */
+function runChild(dir: string, round: number, seed: number, mode: string, killAfterMs: number, early: boolean): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(__dirname, 'crash-child.js'), dir, String(round), String(seed), mode], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -30,6 +33,7 @@ function runChild(dir: string, round: number, seed: number, mode: string, killAf
     let err = '';
     let timer: NodeJS.Timeout | null = null;
     const guard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    if (early) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d: string) => {
       out += d;
@@ -55,11 +59,12 @@ test('appends acknowledged before a SIGKILL are all read back intact after reope
   let lastCursor = 0;
   const lastN = new Map<number, { round: number; n: number }>();
   try {
-    const rounds = 6;
+    const rounds = 8;
     for (let round = 0; round < rounds; round++) {
       const mode = (['always', 'always', 'interval', 'never'] as const)[Math.floor(rnd() * 4)]!;
-      const killAfter = 20 + Math.floor(rnd() * 300);
-      const lines = await runChild(dir, round, Math.floor(rnd() * 2 ** 31), mode, killAfter);
+      const early = rnd() < 0.25;
+      const killAfter = early ? 30 + Math.floor(rnd() * 150) : 20 + Math.floor(rnd() * 300);
+      const lines = await runChild(dir, round, Math.floor(rnd() * 2 ** 31), mode, killAfter, early);
       let count = 0;
       for (const l of lines) {
         const f = l.split(' ');
@@ -72,7 +77,7 @@ test('appends acknowledged before a SIGKILL are all read back intact after reope
           lastCursor = Math.max(lastCursor, Number(f[1]));
         }
       }
-      const ctx = `round ${round} (seed ${seed}, fsync ${mode}, killed after ${killAfter} ms, ${count} appends acknowledged)`;
+      const ctx = `round ${round} (seed ${seed}, fsync ${mode}, killed ${killAfter} ms after ${early ? 'spawn' : 'ready'}, ${count} appends acknowledged)`;
 
       const q = await openQueue({ dir, consumers: ['c', 'audit'], segmentBytes: 64 * 1024, maxBytes: 256 << 20 });
       try {
