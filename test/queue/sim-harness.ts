@@ -76,8 +76,10 @@ export interface RunResult {
   readonly seed: number;
   readonly config: RunConfig;
   readonly failure: string | null;
-  /** The run's actions, one line each (the last ones, on failure). */
+  /** The run's actions, one line each. */
   readonly trace: readonly string[];
+  /** On failure with tracing on: the last file system steps of the failing boot. */
+  readonly fsTrace: readonly string[];
   readonly stats: RunStats;
   /** Set when the run was cut to its first `shrunkTo` actions. */
   readonly shrunkTo?: number;
@@ -158,7 +160,7 @@ export async function runSimulation(open: OpenQueue, seed: number, opts: RunOpti
     failure = err instanceof Violation ? err.message : `unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
   }
   run.close();
-  const result = { seed, config: run.cfg, failure, trace: run.log, stats: run.stats };
+  const result = { seed, config: run.cfg, failure, trace: run.log, fsTrace: run.fsTail, stats: run.stats };
   return opts.maxActions === undefined ? result : { ...result, shrunkTo: opts.maxActions };
 }
 
@@ -180,8 +182,9 @@ export function describeFailure(r: RunResult, lines = 60): string {
     `simulation seed ${r.seed} failed: ${r.failure}`,
     `replay: SLUICE_SIM_SEED=${r.seed} node scripts/test.js test/queue/property${r.shrunkTo !== undefined ? `  (shortest failing prefix: ${r.shrunkTo} actions)` : ''}`,
     `config: consumers=${c.consumers.join(',')} segmentBytes=${c.segmentBytes} maxBytes=${c.maxBytes} fsync=${JSON.stringify(c.fsync)} cursorFlushMs=${c.cursorFlushMs} crashes=${c.crashKinds.join('/')} faults=${JSON.stringify(c.faults ?? null)}`,
-    `trace (last ${lines} lines):`,
+    `trace (last ${lines} actions):`,
     ...r.trace.slice(-lines).map((l) => `  ${l}`),
+    ...(r.fsTrace.length > 0 ? [`file system steps of the failing boot (last ${r.fsTrace.length}):`, ...r.fsTrace.map((l) => `    ${l}`)] : []),
   ].join('\n');
 }
 
@@ -240,11 +243,12 @@ class Run {
   }
 
   private fail(msg: string): never {
-    if (this.fs.trace !== null && this.fs.trace.length > 0) {
-      this.log.push('file system steps of this boot (last 30):', ...this.fs.trace.slice(-30).map((l) => `    ${l}`));
-    }
+    if (this.fs.trace !== null) this.fsTail = this.fs.trace.slice(-30);
     throw new Violation(msg);
   }
+
+  /** The last file system steps of the boot that failed (when tracing). */
+  fsTail: string[] = [];
 
   // --- the run ---------------------------------------------------------------------------------
 
@@ -381,6 +385,14 @@ class Run {
     this.note(
       `opened: ${rep.segments} segments, ${rep.records} records, truncated ${rep.truncatedBytes} B, corrupt ${rep.corruptRecords}, cursors reset [${rep.cursorsReset.join(',')}]`,
     );
+    if (rep.corruptRecords > 0 && this.cfg.faults === undefined) {
+      // The simulated disk only ever loses or tears unsynced tails; it never damages bytes in place.
+      this.fail(`recovery reported ${rep.corruptRecords} corrupt record(s) (${rep.lostEvents} events lost) on a disk that corrupts nothing: ${rep.notes.join(' | ')}`);
+    }
+    if (why === 'graceful' && this.cfg.faults === undefined) {
+      if (rep.truncatedBytes > 0) this.fail(`after a graceful close, recovery truncated ${rep.truncatedBytes} bytes: ${rep.notes.join(' | ')}`);
+      if (rep.cursorsReset.length > 0) this.fail(`after a graceful close, recovery reset the cursors of ${rep.cursorsReset.join(', ')}`);
+    }
     if (why === 'start') return;
 
     // Drain every consumer: each must get every committed record it has not acknowledged.
