@@ -177,12 +177,12 @@ function stringifyArg(o: unknown): string {
 export function format(f: unknown, args: ArrayLike<unknown>, from: number): unknown {
   const argLen = args.length - from;
   if (typeof f === 'object' && f !== null) {
-    if (argLen === 0) return f;
+    if (argLen <= 0) return f;
     const parts = [stringifyArg(f)];
     for (let i = from; i < args.length; i++) parts.push(stringifyArg(args[i]));
     return parts.join(' ');
   }
-  if (typeof f !== 'string' || argLen === 0) return f;
+  if (typeof f !== 'string' || argLen <= 0) return f;
   let str = '';
   let a = 0;
   let lastPos = -1;
