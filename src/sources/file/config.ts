@@ -40,6 +40,8 @@ export const fileSourceSchema = z.strictObject({
   idle_flush_ms: z.int().min(0).max(3_600_000).default(1000),
   /** A file that was renamed away or deleted is read to its end and let go after it has not grown for this long. */
   rotate_wait_ms: z.int().min(0).max(3_600_000).default(5000),
+  /** A file still matching the patterns that has not grown for this long is closed (its position kept) and reopened when it changes. 0 = never. */
+  close_idle_ms: z.int().min(0).default(300_000),
   /** A remembered position whose file has not been seen for this long is forgotten. */
   forget_after_ms: z.int().min(0).default(24 * 3_600_000),
   /** Bound on remembered positions of files that are gone; the oldest are forgotten first. */

@@ -153,6 +153,8 @@ export class FileSource implements Source {
   /** Distinct fingerprint lengths in use, for matching a new file against every identity. */
   private readonly fpLens = new Map<number, number>(); // length -> reference count
   private pendingForget: string[] = [];
+  /** Files closed because idle, by `dev:ino`: not reopened while their size and mtime stay the same. */
+  private readonly idleClosed = new Map<string, { size: number; mtimeMs: number; key: string }>();
   private readonly warned = new Map<string, string>(); // path -> code of the last warning
   private readonly inflight = new Set<Promise<void>>();
   private failure: unknown = undefined;
@@ -327,6 +329,23 @@ export class FileSource implements Source {
     for (const r of this.readers.values()) {
       if (!r.inGlob && r.goneSince === 0) r.goneSince = now;
     }
+    // Idle files we closed: skipped while unchanged (their position is kept alive), else reconsidered.
+    const seenIno = new Set<string>();
+    for (let i = candidates.length - 1; i >= 0; i--) {
+      const c = candidates[i] as { path: string; st: Stats };
+      const ino = `${c.st.dev}:${c.st.ino}`;
+      seenIno.add(ino);
+      const idle = this.idleClosed.get(ino);
+      if (!idle) continue;
+      const k = this.remembered.get(idle.key);
+      if (k && idle.size === c.st.size && idle.mtimeMs === c.st.mtimeMs) {
+        if (now - k.since > 60_000) this.remember({ ...k, since: now });
+        candidates.splice(i, 1);
+      } else {
+        this.idleClosed.delete(ino);
+      }
+    }
+    for (const ino of this.idleClosed.keys()) if (!seenIno.has(ino)) this.idleClosed.delete(ino);
     // Phase 2: files we do not hold open. Those whose remembered path is theirs go first, so a
     // restart gives each position back to the file that had it.
     const byOwnPath: typeof candidates = [];
@@ -609,6 +628,7 @@ export class FileSource implements Source {
       const idle = now - r.lastGrowth;
       if (r.carry && this.cfg.idle_flush_ms > 0 && idle >= this.cfg.idle_flush_ms) await this.flushCarry(r);
       if (!r.inGlob && now - Math.max(r.lastGrowth, r.goneSince) >= this.cfg.rotate_wait_ms) await this.letGo(r, true);
+      else if (r.inGlob && this.cfg.close_idle_ms > 0 && idle >= this.cfg.close_idle_ms) await this.closeIdle(r);
       return;
     }
     r.lastGrowth = now;
@@ -683,6 +703,25 @@ export class FileSource implements Source {
     this.readers.delete(r.ino);
     await this.closeFile(r);
     this.ctx.log.debug('file let go', { source: this.ctx.id, path: r.path, offset: r.emittedOffset });
+  }
+
+  /**
+   * Closes a file that matches the patterns but has not grown for `close_idle_ms`, so idle files do
+   * not hold descriptors. A held partial line is dropped from memory: the position does not include
+   * it, so it is read again when the file is reopened.
+   */
+  private async closeIdle(r: Reader): Promise<void> {
+    const id = r.identity;
+    let st: Stats;
+    try {
+      st = await r.fh.stat();
+    } catch {
+      return;
+    }
+    if (!id || st.size !== r.readOffset) return; // it grew meanwhile: keep reading
+    r.carry = null;
+    await this.letGo(r, false);
+    this.idleClosed.set(r.ino, { size: st.size, mtimeMs: st.mtimeMs, key: id.key });
   }
 
   private async closeFile(r: Reader): Promise<void> {
