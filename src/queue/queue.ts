@@ -344,7 +344,6 @@ class QueueConsumer implements Consumer {
       this.outstanding.shift();
       moved = true;
     }
-    if (this.outstanding.length === 0 && this.given > this.acked) this.acked = this.given;
     if (moved) this.q.onAcked();
   }
 
@@ -1321,16 +1320,17 @@ class WriteAheadQueue implements Queue {
           const s = this.segments[0] as Segment;
           const next = this.segments[1] as Segment;
           if (!s.sealed || !next.snapshotDurable || !this.allPersistedUpTo(s.endId)) break;
+          try {
+            await this.fs.unlink(s.path);
+          } catch (e) {
+            // Keep the segment (and its bytes counted); the next ack, flush or full writer retries.
+            if (!isCode(e, 'ENOENT')) return;
+          }
           this.segments.shift();
           s.deleted = true;
           const rfh = s.readFh;
           s.readFh = null;
           if (rfh !== null) await rfh.then((h) => h.close()).catch(() => undefined);
-          try {
-            await this.fs.unlink(s.path);
-          } catch (e) {
-            if (!isCode(e, 'ENOENT')) throw e;
-          }
           this.m.bytesOnDisk -= s.size;
           this.m.deletedSegments++;
           this.m.deletedBytes += s.size;
@@ -1338,11 +1338,11 @@ class WriteAheadQueue implements Queue {
           this.wakeWriter();
         }
       } while (this.deleteAgain);
-      // Make the unlinks durable in order, so a crash cannot bring back an old segment after a
-      // newer one is gone (harmless for data, but it would show up as a gap in the ids).
-      if (deleted > 0 && this.policy.mode !== 'never') await this.fs.syncDir(this.dir);
     } finally {
       this.deleting = false;
+      // Make the unlinks durable in order, so a crash cannot bring back an old segment after a
+      // newer one is gone (harmless for data, but it would show up as a gap in the ids).
+      if (deleted > 0 && this.policy.mode !== 'never') await this.fs.syncDir(this.dir).catch(() => undefined);
     }
   }
 
