@@ -9,6 +9,7 @@
  * through JSON.stringify. Key order is pino's: level, time, pid, hostname, bindings, fields, msg.
  */
 import { EventEmitter } from 'node:events';
+import { writeSync } from 'node:fs';
 import { LoggerOptionsError, type LoggerWriteError } from './errors';
 import { onUncaught, offUncaught, register, unregister } from './exit';
 import { errJson, format, isErrorLike, quote, value } from './json';
@@ -261,7 +262,8 @@ export class Logger extends EventEmitter {
     if (!this._stderrReported) {
       this._stderrReported = true;
       try {
-        process.stderr.write(err.message + ' [' + err.code + (err.syscallCode ? ' ' + err.syscallCode : '') + ']\n');
+        // fs.writeSync, not process.stderr.write: a broken stderr must not become an 'error' event
+        writeSync(2, err.message + ' [' + err.code + (err.syscallCode ? ' ' + err.syscallCode : '') + ']\n');
       } catch {
         // stderr itself is gone; the counter still has it
       }

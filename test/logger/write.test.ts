@@ -259,3 +259,24 @@ log.flush().catch((e) => { console.log(JSON.stringify({ seen, rejected: e.code, 
   assert.equal(out.rejected, 'SLUICE_LOGGER_WRITE');
   assert.ok(out.errors >= 1);
 });
+
+test('stdout closed by its reader (as in `app | head -1`) does not crash the application', async (t) => {
+  const dir = tempDir(t);
+  const src = `
+const { createLogger } = require(PKG);
+const log = createLogger({ bufferBytes: 4096 });
+log.info('first');
+log.flushSync();
+setTimeout(() => {
+  for (let i = 0; i < 50000; i++) log.info({ seq: i }, 'nobody reads this');
+  log.flushSync();
+  require('node:fs').writeSync(2, 'still alive ' + JSON.stringify(log.metrics()) + '\\n');
+}, 300);`;
+  const r = await runScript(dir, 'epipe.js', src, {
+    onStdout: (_c, child) => child.stdout?.destroy(),
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /SLUICE_LOGGER_WRITE EPIPE/);
+  assert.match(r.stderr, /still alive/);
+  assert.equal(r.stderr.match(/sluice logger:/g)?.length, 1, r.stderr);
+});
