@@ -506,3 +506,20 @@ test('an idle file is closed, keeps its position, and is reopened when it grows'
   await h.stop();
   assert.equal(h.text(), readFileSync(file, 'latin1'));
 });
+
+test('positions of files gone for forget_after_ms are removed with a later batch', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'a.log'), numbered('a', 0, 10));
+  writeFileSync(join(dir, 'b.log'), numbered('b', 0, 10));
+  const h = new Harness(source(dir, { forget_after_ms: 200 })).start();
+  await h.until('both', () => h.events() === 20);
+  assert.equal(h.positions.size, 2);
+  unlinkSync(join(dir, 'a.log'));
+  await h.until('a let go', () => h.logs.some((l) => l.msg === 'file let go'));
+  await new Promise((r) => setTimeout(r, 300));
+  appendFileSync(join(dir, 'b.log'), numbered('b', 10, 1));
+  await h.until('b', () => h.events() === 21);
+  await h.stop();
+  assert.equal(h.positions.size, 1, 'only b is remembered');
+  assert.match(decodePosition(...([...h.positions][0] as [string, Uint8Array])).path, /b\.log$/);
+});

@@ -111,8 +111,12 @@ interface Reader {
   /** Matched by the last scan. */
   inGlob: boolean;
   goneSince: number;
-  /** Keys of this file's former identities to null in its next batch. */
-  forget: string[];
+  /**
+   * The full fingerprint, once a file that was shorter has grown past `fingerprint_bytes`. It
+   * replaces the identity in the next batch (old key `null`, new key set, one durable write), so the
+   * identity in memory is always the one whose position is durable or in flight.
+   */
+  upgrade: Identity | null;
   lastSplitWarn: number;
   /** The last read filled the read buffer: there is a backlog. */
   lastReadFull: boolean;
@@ -280,8 +284,12 @@ export class FileSource implements Source {
 
   /** Forgets positions of files gone for `forget_after_ms`, and the oldest beyond the bound. */
   private expireRemembered(now: number): void {
+    // Positions of idle files we closed belong to files that are still there: never forgotten.
+    const pinned = new Set<string>();
+    for (const v of this.idleClosed.values()) pinned.add(v.key);
     for (const r of this.remembered.values()) {
-      const tooMany = this.remembered.size > this.cfg.max_remembered_files;
+      if (pinned.has(r.key)) continue;
+      const tooMany = this.remembered.size - pinned.size > this.cfg.max_remembered_files;
       if (!tooMany && now - r.since < this.cfg.forget_after_ms) continue;
       this.unremember(r.key);
       this.pendingForget.push(r.key);
@@ -321,7 +329,7 @@ export class FileSource implements Source {
         r.path = path;
         r.inGlob = true;
         r.goneSince = 0;
-        await this.checkHeld(r, st.size, now);
+        await this.checkHeld(r, st.size);
       } else {
         candidates.push({ path, st });
       }
@@ -361,7 +369,7 @@ export class FileSource implements Source {
   }
 
   /** A file we hold open, seen again by a scan: truncated? fingerprint to extend? */
-  private async checkHeld(r: Reader, size: number, now: number): Promise<void> {
+  private async checkHeld(r: Reader, size: number): Promise<void> {
     if (r.identity === null) {
       if (size > 0) await this.identifyTruncated(r, size);
       return;
@@ -379,16 +387,10 @@ export class FileSource implements Source {
       await this.truncated(r, 'its first bytes changed', size);
       return;
     }
-    if (want > id.fpLen) {
-      // The file grew past its provisional (short) fingerprint: upgrade the key.
-      const key = this.key(head.subarray(0, want));
-      const owner = this.owners.get(key);
-      if (owner && owner !== r) return; // keep the short key while another file has the same first bytes
-      this.unremember(key);
-      r.forget.push(id.key);
-      this.setIdentity(r, { key, fpLen: want });
+    if (want > id.fpLen && r.upgrade === null) {
+      // The file grew past its provisional (short) fingerprint: upgrade the key with the next batch.
+      r.upgrade = { key: this.key(head.subarray(0, want)), fpLen: want };
     }
-    void now;
   }
 
   private async truncated(r: Reader, why: string, size: number): Promise<void> {
@@ -404,6 +406,7 @@ export class FileSource implements Source {
     r.readOffset = 0;
     r.emittedOffset = 0;
     r.emittedTail = NO_TAIL;
+    r.upgrade = null;
     r.carry = null;
     r.nextPoll = 0;
     r.backoff = 0;
@@ -484,7 +487,7 @@ export class FileSource implements Source {
         backoff: 0,
         inGlob: true,
         goneSince: 0,
-        forget: [],
+        upgrade: null,
         lastSplitWarn: 0,
         lastReadFull: false,
         closed: false,
@@ -669,11 +672,19 @@ export class FileSource implements Source {
   }
 
   private async emit(r: Reader, lines: Buffer, events: number, endOffset: number, tail: Tail): Promise<void> {
-    const id = r.identity;
-    if (!id) return;
+    if (!r.identity) return;
     const positions: SourcePosition[] = [];
-    for (const key of r.forget) positions.push({ key, value: null });
-    r.forget = [];
+    const up = r.upgrade;
+    if (up) {
+      r.upgrade = null;
+      if (!this.owners.has(up.key)) {
+        // (else: another open file has the same first bytes; keep the short key)
+        positions.push({ key: r.identity.key, value: null });
+        this.unremember(up.key);
+        this.setIdentity(r, up);
+      }
+    }
+    const id = r.identity;
     if (this.pendingForget.length > 0) {
       for (const key of this.pendingForget.splice(0, MAX_FORGETS_PER_BATCH)) positions.push({ key, value: null });
     }
