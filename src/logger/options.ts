@@ -22,7 +22,12 @@ export const LEVEL_VALUES: Readonly<Record<LevelSetting, number>> = {
 export interface RotateOptions {
   /** Rotate before a write would make the file larger than this many bytes. */
   readonly maxBytes: number;
-  /** Rotated files kept: `<file>.1` (newest) … `<file>.<keep>`. 0 keeps none. */
+  /** Rotated files kept: `<file>.1` (newest) … `<file>.<keep>`. 0 keeps none. Default 5. */
+  readonly keep?: number;
+}
+
+export interface ResolvedRotate {
+  readonly maxBytes: number;
   readonly keep: number;
 }
 
@@ -60,7 +65,7 @@ export interface ResolvedOptions {
   readonly bufferBytes: number;
   readonly flushIntervalMs: number;
   readonly durability: 'os' | 'fsync';
-  readonly rotate: RotateOptions | undefined;
+  readonly rotate: ResolvedRotate | undefined;
   readonly logUncaught: boolean;
   readonly onError: ((err: Error) => void) | undefined;
 }
@@ -156,7 +161,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const bufferBytes = int(o, 'bufferBytes', MIN_BUFFER_BYTES, MAX_BUFFER_BYTES, DEFAULT_BUFFER_BYTES);
   const flushIntervalMs = int(o, 'flushIntervalMs', 1, 60_000, DEFAULT_FLUSH_INTERVAL_MS);
 
-  let rotate: RotateOptions | undefined;
+  let rotate: ResolvedRotate | undefined;
   const r = o['rotate'];
   if (r !== undefined) {
     if (typeof r !== 'object' || r === null) fail(`option \`rotate\` must be { maxBytes, keep } (got ${show(r)})`);

@@ -33,7 +33,7 @@
 import * as fs from 'node:fs';
 import { dirname } from 'node:path';
 import { LoggerDestinationError, LoggerWriteError } from './errors';
-import type { ResolvedOptions, RotateOptions } from './options';
+import type { ResolvedOptions, ResolvedRotate } from './options';
 
 export interface LoggerMetrics {
   /** Lines handed to the OS. */
@@ -73,7 +73,7 @@ export class Writer {
   private readonly block: boolean;
   private readonly fsyncMode: boolean;
   private readonly interval: number;
-  private readonly rotate: RotateOptions | undefined;
+  private readonly rotate: ResolvedRotate | undefined;
 
   /** Lines accepted and not yet handed to the OS, UTF-8, in [0, off). */
   private readonly buf: Buffer;
