@@ -18,7 +18,6 @@ interface Regression {
   readonly finding: string;
   /** Present while the fix has not landed: why the seed still fails. */
   readonly todo?: string;
-  readonly strictFaults?: boolean;
 }
 
 /**
@@ -32,31 +31,22 @@ const REGRESSIONS: readonly Regression[] = [
   { seed: 341, finding: 'F1' },
   { seed: 690, finding: 'F1' },
   { seed: 824, finding: 'F1' },
-  { seed: 292, finding: 'F2: an EIO reading a cursor file reset that consumer to the oldest record', strictFaults: true },
-  { seed: 473, finding: 'F2', strictFaults: true },
+  { seed: 292, finding: 'F2: an EIO reading a cursor file reset that consumer to the oldest record' },
+  { seed: 473, finding: 'F2' },
   { seed: 1956, finding: 'F5: an append waiting for space was never woken (its data all in the active segment)' },
-  {
-    seed: 1358,
-    finding: 'F3: close() swallows a failed unlink of the lock; the same process cannot reopen',
-    strictFaults: true,
-    todo: 'F3 open (FINDINGS.md)',
-  },
-  {
-    seed: 1122,
-    finding: 'F4: close() resolves after a write failure without persisting cursors',
-    strictFaults: true,
-    todo: 'F4 open (FINDINGS.md)',
-  },
-  { seed: 1477, finding: 'F4', strictFaults: true, todo: 'F4 open (FINDINGS.md)' },
+  { seed: 1358, finding: 'F3: close() swallowed a failed unlink of the lock; the same process could not reopen' },
+  { seed: 1122, finding: 'F4: close() resolved after a write failure without persisting cursors' },
+  { seed: 1477, finding: 'F4' },
   { seed: 6830, finding: 'F6: an ack during an in-flight read moves ackedUpTo past unacknowledged records', todo: 'F6 open (FINDINGS.md)' },
   { seed: 24831, finding: 'F6', todo: 'F6 open (FINDINGS.md)' },
+  { seed: 26939, finding: 'F6', todo: 'F6 open (FINDINGS.md)' },
+  { seed: 37900, finding: 'harness: a crash scheduled earlier that fired after the last drive, before the final crash' },
 ];
 
 for (const r of REGRESSIONS) {
   test(`simulation seed ${r.seed} passes (${r.finding})`, r.todo === undefined ? {} : { todo: r.todo }, async () => {
-    const opts = r.strictFaults === true ? { strictFaults: true } : {};
-    const result = await runSimulation(openQueue, r.seed, opts);
-    if (result.failure !== null) assert.fail(describeFailure(await shrink(openQueue, result, opts)));
+    const result = await runSimulation(openQueue, r.seed);
+    if (result.failure !== null) assert.fail(describeFailure(await shrink(openQueue, result)));
   });
 }
 
@@ -185,47 +175,39 @@ test('F2: an I/O error reading a cursor file fails the open instead of re-delive
   await w.run(q.close());
 });
 
-test(
-  'F3: a close that could not remove its lock file says so, or the same process can open the queue again',
-  { todo: 'F3 open: close() swallows the failed unlink of the lock (FINDINGS.md)' },
-  async () => {
-    const w = world(3);
-    let q = await w.open();
-    await w.run(q.append(sized(10, 'a')));
-    w.setFault((syscall, path) => (syscall === 'unlink' && path.endsWith('/lock') ? 'EIO' : null));
-    const closeError = await w.run(q.close()).then(
-      () => null,
-      (err: unknown) => err,
-    );
-    w.setFault(null);
-    if (closeError !== null) return; // reported: the caller knows the stop was not clean
-    q = await w.open(); // rejects with SLUICE_QUEUE_LOCKED naming this very process if the lock stayed
-    await w.run(q.close());
-  },
-);
+test('F3: a close that could not remove its lock file says so, or the same process can open the queue again', async () => {
+  const w = world(3);
+  let q = await w.open();
+  await w.run(q.append(sized(10, 'a')));
+  w.setFault((syscall, path) => (syscall === 'unlink' && path.endsWith('/lock') ? 'EIO' : null));
+  const closeError = await w.run(q.close()).then(
+    () => null,
+    (err: unknown) => err,
+  );
+  w.setFault(null);
+  if (closeError !== null) return; // reported: the caller knows the stop was not clean
+  q = await w.open(); // rejects with SLUICE_QUEUE_LOCKED naming this very process if the lock stayed
+  await w.run(q.close());
+});
 
-test(
-  'F4: close after a write failure either rejects or still persists what consumers acknowledged',
-  { todo: 'F4 open: close() resolves without persisting cursors once the queue failed (FINDINGS.md)' },
-  async () => {
-    const w = world(4);
-    let q = await w.open({ cursorFlushMs: 60_000 });
-    for (const fill of ['a', 'b']) await w.run(q.append(sized(10, fill)));
-    for (const r of await readOnce(w, q)) q.consumer('c').ack(r.id);
-    w.setFault((syscall, path) => (syscall === 'writev' && path.includes('seg-') ? 'EIO' : null));
-    await assert.rejects(w.run(q.append(sized(10, 'x'))), (err: { code?: string }) => err.code === 'SLUICE_QUEUE_IO');
-    w.setFault(null);
-    const closeError = await w.run(q.close()).then(
-      () => null,
-      (err: unknown) => err,
-    );
-    if (closeError !== null) return; // reported
-    q = await w.open();
-    const again = await readOnce(w, q);
-    await w.run(q.close());
-    assert.deepEqual(again.map((r) => r.payload.toString()[0]), [], 'a clean close() must have persisted the acknowledged cursor');
-  },
-);
+test('F4: close after a write failure either rejects or still persists what consumers acknowledged', async () => {
+  const w = world(4);
+  let q = await w.open({ cursorFlushMs: 60_000 });
+  for (const fill of ['a', 'b']) await w.run(q.append(sized(10, fill)));
+  for (const r of await readOnce(w, q)) q.consumer('c').ack(r.id);
+  w.setFault((syscall, path) => (syscall === 'writev' && path.includes('seg-') ? 'EIO' : null));
+  await assert.rejects(w.run(q.append(sized(10, 'x'))), (err: { code?: string }) => err.code === 'SLUICE_QUEUE_IO');
+  w.setFault(null);
+  const closeError = await w.run(q.close()).then(
+    () => null,
+    (err: unknown) => err,
+  );
+  if (closeError !== null) return; // reported
+  q = await w.open();
+  const again = await readOnce(w, q);
+  await w.run(q.close());
+  assert.deepEqual(again.map((r) => r.payload.toString()[0]), [], 'a clean close() must have persisted the acknowledged cursor');
+});
 
 test('F5: an append waiting for space resumes once everything in the active segment is acknowledged', async () => {
   // One segment holds it all: nothing can be deleted until the writer rolls, so only the writer
