@@ -294,7 +294,7 @@ class QueueConsumer implements Consumer {
         if (epoch !== this.epoch) {
           // rewind() ran while this read was on disk: forget what it found and start over.
           this.given = this.acked;
-          this.pos = this.q.locate(this.acked);
+          this.q.setPos(this, this.q.locate(this.acked));
           continue;
         }
         if (out.length > 0) {
@@ -351,7 +351,7 @@ class QueueConsumer implements Consumer {
     this.epoch++;
     this.outstanding.clear();
     this.given = this.acked;
-    this.pos = this.q.locate(this.acked);
+    this.q.setPos(this, this.q.locate(this.acked));
   }
 
   flushCursor(): Promise<void> {
@@ -1191,9 +1191,23 @@ class WriteAheadQueue implements Queue {
       out.push({ id: asRecordId(e.id), events: e.events, payload: e.payload });
       bytes += e.payload.length;
       c.given = e.id + e.events;
-      c.pos = { seg: e.seg, offset: e.endOffset, expect: c.given };
+      this.setPos(c, { seg: e.seg, offset: e.endOffset, expect: c.given });
     }
     return out;
+  }
+
+  /**
+   * Moves a consumer's disk position; a segment no consumer is positioned in any more gets its read
+   * handle closed (reopened on demand), so open files stay about one per consumer.
+   */
+  setPos(c: QueueConsumer, pos: ReadPos): void {
+    const old = c.pos.seg;
+    c.pos = pos;
+    if (old === null || old === pos.seg || old.readFh === null) return;
+    for (const other of this.consumers.values()) if (other.pos.seg === old) return;
+    const rfh = old.readFh;
+    old.readFh = null;
+    void rfh.then((h) => h.close()).catch(() => undefined);
   }
 
   private segmentAfter(seg: Segment): Segment | null {
@@ -1214,7 +1228,7 @@ class WriteAheadQueue implements Queue {
       if (seg.deleted) {
         const next = this.segmentAfter(seg);
         if (next === null) return out;
-        c.pos = { seg: next, offset: 0, expect: next.firstId };
+        this.setPos(c, { seg: next, offset: 0, expect: next.firstId });
         continue;
       }
       const limit = seg.durableSize;
@@ -1222,7 +1236,7 @@ class WriteAheadQueue implements Queue {
         if (seg.sealed && seg.durableSize >= seg.size) {
           const next = this.segmentAfter(seg);
           if (next === null) return out;
-          c.pos = { seg: next, offset: 0, expect: next.firstId };
+          this.setPos(c, { seg: next, offset: 0, expect: next.firstId });
           continue;
         }
         return out;
