@@ -496,7 +496,7 @@ export class FileSource implements Source {
       this.readers.set(ino, r);
       this.warned.delete(path);
       keep = true;
-      this.ctx.log.debug('tailing file', { source: this.ctx.id, path, offset });
+      this.ctx.log.info('tailing file', { source: this.ctx.id, path, offset, resumed: resume !== null });
     } finally {
       if (!keep) await fh.close().catch(() => undefined);
     }
