@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import fc from 'fast-check';
 import pino from 'pino';
 import { createLogger, LoggerOptionsError, LoggerDestinationError } from '../../src/index';
@@ -231,4 +231,30 @@ test('lines logged after close() are not buffered forever but counted as dropped
   log.child({ a: 1 }).warn('after too');
   assert.deepEqual(log.metrics(), { written: 1, dropped: 2, errors: 0, buffered: 0 });
   assert.equal(readLines(file).length, 1);
+});
+
+test('for random fields and messages the output is byte for byte what pino 10 writes', async (t) => {
+  const dir = tempDir(t);
+  const pf = join(dir, 'pino.log');
+  const sf = join(dir, 'sluice.log');
+  const dest = pino.destination({ dest: pf, sync: true });
+  const p = pino({ level: 'trace' }, dest);
+  const s = createLogger({ level: 'trace', destination: sf, bufferBytes: 4096 });
+  const key = fc.oneof(fc.string(), fc.string({ unit: 'binary' }));
+  const fields = fc.dictionary(key, fc.jsonValue(), { maxKeys: 6 });
+  const msg = fc.option(fc.string({ unit: 'binary' }), { nil: undefined });
+  fc.assert(
+    fc.property(fields, msg, fc.constantFrom('trace', 'debug', 'info', 'warn', 'error', 'fatal'), (f, m, level) => {
+      p[level](f, m);
+      s[level](f, m);
+    }),
+    { numRuns: 1500 },
+  );
+  dest.flushSync();
+  await s.close();
+  const norm = (text: string) => text.replace(/^\{"level":(\d+),"time":\d+,/gm, '{"level":$1,"time":0,').split('\n');
+  const a = norm(readFileSync(pf, 'utf8'));
+  const b = norm(readFileSync(sf, 'utf8'));
+  assert.equal(b.length, a.length);
+  for (let i = 0; i < a.length; i++) assert.equal(b[i], a[i], `line ${i + 1}`);
 });
