@@ -117,6 +117,9 @@ interface Reader {
    * identity in memory is always the one whose position is durable or in flight.
    */
   upgrade: Identity | null;
+  /** Size and mtime at the last `checkHeld` (unchanged: nothing to check). */
+  checkedSize: number;
+  checkedMtime: number;
   lastSplitWarn: number;
   /** The last read filled the read buffer: there is a backlog. */
   lastReadFull: boolean;
@@ -329,7 +332,11 @@ export class FileSource implements Source {
         r.path = path;
         r.inGlob = true;
         r.goneSince = 0;
-        await this.checkHeld(r, st.size);
+        if (r.identity === null || st.size !== r.checkedSize || st.mtimeMs !== r.checkedMtime) {
+          r.checkedSize = st.size;
+          r.checkedMtime = st.mtimeMs;
+          await this.checkHeld(r, st.size);
+        }
       } else {
         candidates.push({ path, st });
       }
@@ -488,6 +495,8 @@ export class FileSource implements Source {
         inGlob: true,
         goneSince: 0,
         upgrade: null,
+        checkedSize: -1,
+        checkedMtime: -1,
         lastSplitWarn: 0,
         lastReadFull: false,
         closed: false,
