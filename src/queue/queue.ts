@@ -36,8 +36,9 @@
  *
  * 1. Record ids strictly increase through the log: a record's id is the previous record's
  *    `id + events`; ids are assigned when `append` is called, so log order is call order. After a
- *    restart the next id is the end of the last valid record (or the highest cursor, if larger):
- *    ids are never reused.
+ *    restart the next id is the end of the last valid record (or the highest cursor, if larger).
+ *    So no id a reader was ever given is given again (a torn tail's ids are: no reader saw them;
+ *    `never` mode after a power loss is the exception, see docs/queue.md).
  * 2. A record never spans two segments; a segment rolls before the record that would take it past
  *    `segmentBytes` (unless it is the segment's first data record: then only the snapshot in front
  *    of it can push the file past `segmentBytes`). An append whose frame alone is larger than
@@ -60,8 +61,8 @@
  *
  * | found on open                                             | action                                                   | reported as |
  * | --------------------------------------------------------- | -------------------------------------------------------- | ----------- |
- * | `lock` with a live pid (this process included)            | refuse to open                                           | `QueueLockedError` (`SLUICE_QUEUE_LOCKED`) |
- * | `lock` with a dead pid, or empty/unreadable               | take it over                                             | note |
+ * | `lock` with another live process's pid, or the directory open in this process | refuse to open              | `QueueLockedError` (`SLUICE_QUEUE_LOCKED`) |
+ * | `lock` with a dead pid, our own pid (left by a close that could not remove it), or empty/unreadable | take it over | note |
  * | last segment ends in a partial frame, garbage or zeros     | truncate at the start of the damage, fdatasync           | `truncatedBytes`, note |
  * | a frame with bad CRC/framing followed by valid frames      | skip it; resync at the next magic that starts a valid frame; events lost = next id - expected id | `corruptRecords`, `lostEvents`, note |
  * | damage at the end of a segment that is not the last       | leave it (readers skip it); lost = next segment's first id - expected id | `corruptRecords`, `lostEvents`, note |
@@ -76,6 +77,10 @@
  * | cursor beyond the end of the log (log tail lost)          | new ids start at the cursor (ids are never reused)       | note |
  * | cursor file of a consumer not configured                  | leave it alone                                           | note |
  * | no segment at all                                         | create the first one                                     | — |
+ *
+ * `lostEvents` counts only ids at or above the lowest cursor of the configured consumers: events
+ * below every cursor were delivered already, so their absence (an old segment file that came back
+ * or went missing) is not a loss.
  */
 import { join, resolve } from 'node:path';
 import type { Clock, FileHandle, FileSystem, FsError, Timer } from './ports';
