@@ -24,7 +24,7 @@ interface Regression {
  * Seeds are tied to the harness and to the queue's sequence of file system steps: a change to
  * either can make an old seed take another path. The scenario tests at the end of this file pin
  * each finding independently of that; the seeds keep the full random context that first found it.
- * (Seeds below: harness of 2026-11-26 15:05, queue at 42b329f where they failed.)
+ * (Seeds below fail with the current harness against the queue at 42b329f (F1–F5) and 08bc485 (F6).)
  */
 const REGRESSIONS: readonly Regression[] = [
   { seed: 28, finding: 'F1: a read with maxBytes from disk spun forever when the next record did not fit' },

@@ -34,6 +34,8 @@ export interface RunConfig {
   readonly maxPayload: number;
   /** Share of file system steps that take virtual time (the others resolve on microtasks). */
   readonly timedSteps: number;
+  /** Some appends carry 2^20..2^31 events, so ids pass 2^32 (the u64 split in frames and cursors). */
+  readonly bigEvents: boolean;
 }
 
 export function configFor(seed: number): RunConfig {
@@ -43,7 +45,7 @@ export function configFor(seed: number): RunConfig {
   const fsync: FsyncPolicy =
     r < 0.6 ? { mode: 'always' } : r < 0.85 ? { mode: 'interval', intervalMs: rng.pick([5, 20, 100]) } : { mode: 'never' };
   const consumers = ['c0', 'c1', 'c2'].slice(0, rng.range(1, 3));
-  return {
+  const cfg: { -readonly [K in keyof RunConfig]: RunConfig[K] } = {
     seed,
     consumers,
     segmentBytes,
@@ -55,7 +57,12 @@ export function configFor(seed: number): RunConfig {
     actions: rng.range(10, 45),
     maxPayload: Math.floor(segmentBytes / 2) - 200,
     timedSteps: rng.pick([0.02, 0.1, 0.1, 0.3]),
+    bigEvents: rng.chance(0.15),
   };
+  // Drawn last so the draws above stay what they were for every seed. Names that need encoding in a
+  // file name (space, slash, non-ASCII) in some runs.
+  if (rng.chance(0.2)) cfg.consumers = cfg.consumers.map((n, i) => [`${n} sink`, `out/${n}`, `ü-${n}`][i] ?? n);
+  return cfg;
 }
 
 export interface RunStats {
@@ -487,7 +494,8 @@ class Run {
     for (let i = 0; i < n; i++) {
       const serial = this.appends.length;
       const size = this.payloadSize();
-      const events = this.rng.chance(0.5) ? 1 : this.rng.range(1, 5);
+      let events = this.rng.chance(0.5) ? 1 : this.rng.range(1, 5);
+      if (this.cfg.bigEvents && this.rng.chance(0.2)) events = this.rng.range(2 ** 20, 2 ** 31);
       const positions: SourcePosition[] = [];
       if (this.rng.chance(0.4)) {
         for (const key of KEYS) {
