@@ -200,8 +200,23 @@ export class Logger extends EventEmitter {
     return Object.assign({}, ...chain.reverse()) as Bindings;
   }
 
-  flush(): Promise<void> {
-    return this._w.flush();
+  /**
+   * Resolves when every line logged before the call is with the OS (or on disk, `durability:
+   * 'fsync'`). pino's callback form `flush(cb)` works too.
+   */
+  flush(cb?: (err?: Error) => void): Promise<void> {
+    const p = this._w.flush();
+    if (cb === undefined) return p;
+    // callback style: the error goes to the callback, never to an unhandled rejection
+    return p.then(
+      () => cb(),
+      (e: Error) => cb(e),
+    );
+  }
+
+  /** pino's no-op method for the `silent` level. */
+  silent(..._args: unknown[]): void {
+    // nothing is ever logged at `silent`
   }
 
   flushSync(): void {

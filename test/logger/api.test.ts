@@ -258,3 +258,18 @@ test('for random fields and messages the output is byte for byte what pino 10 wr
   assert.equal(b.length, a.length);
   for (let i = 0; i < a.length; i++) assert.equal(b[i], a[i], `line ${i + 1}`);
 });
+
+test('pino-style flush(cb) reports through the callback and silent() writes nothing', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'cb.log');
+  const log = createLogger({ destination: file });
+  log.info('one');
+  log.silent('never');
+  const err = await new Promise<Error | undefined>((r) => void log.flush((e) => r(e)));
+  assert.equal(err, undefined);
+  assert.deepEqual(
+    readLines(file).map((l) => l['msg']),
+    ['one'],
+  );
+  await log.close();
+});
