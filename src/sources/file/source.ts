@@ -5,11 +5,12 @@
  *
  * ## Loop
  * One task per source. Each round it reads (one `read_buffer_bytes` read into a reused scratch
- * buffer) from every file whose poll time has come, frames the complete lines (`lines.ts`), copies
- * them out once and hands them to `ctx.emit` without waiting, up to `max_batches_in_flight` batches
- * in flight. A file at EOF is polled again after 50 ms, backing off to 250 ms while it stays idle.
- * Every `glob_interval_ms` the patterns are re-expanded (`scan`). No `fs.watch`: polling at EOF is
- * the reliable baseline and costs one `read` per idle file per 250 ms.
+ * buffer) from every file whose poll time has come, frames the complete lines (`lines.ts`), and
+ * hands them to `ctx.emit` without waiting, up to `max_batches_in_flight` batches in flight. A file
+ * at EOF is polled again after 50 ms, backing off to 250 ms while it stays idle; after 5 s of
+ * idleness only every `glob_interval_ms`, and the scan (which stats every file anyway) wakes it as
+ * soon as its size grows. Every `glob_interval_ms` the patterns are re-expanded (`scan`). No
+ * `fs.watch`: polling is the reliable baseline, and costs little.
  *
  * ## Identity (the fingerprint)
  * A file is identified by a hash of its first `L` bytes, `L = fingerprint_bytes` (256) — or the
@@ -55,6 +56,8 @@ import { decodePosition, encodePosition, fingerprint, tailChecksum, TAIL_CHECK_B
 
 const POLL_MIN_MS = 50;
 const POLL_MAX_MS = 250;
+/** A file idle for this long is polled only every `glob_interval_ms`; scans wake it when it grows. */
+const SLOW_POLL_AFTER_MS = 5000;
 /** How much of two same-fingerprint files is compared to tell a copy from identical headers. */
 const COMPARE_BYTES = 64 * 1024;
 /** How much of a file's tail `start_at: end` looks at to start after the last complete line. */
@@ -332,6 +335,7 @@ export class FileSource implements Source {
         r.path = path;
         r.inGlob = true;
         r.goneSince = 0;
+        if (st.size > r.readOffset) r.nextPoll = 0; // it grew: read it now
         if (r.identity === null || st.size !== r.checkedSize || st.mtimeMs !== r.checkedMtime) {
           r.checkedSize = st.size;
           r.checkedMtime = st.mtimeMs;
@@ -635,9 +639,9 @@ export class FileSource implements Source {
     }
     r.lastReadFull = n === readSize;
     if (n === 0) {
-      r.backoff = r.backoff === 0 ? POLL_MIN_MS : Math.min(r.backoff * 2, POLL_MAX_MS);
-      r.nextPoll = now + r.backoff;
       const idle = now - r.lastGrowth;
+      r.backoff = r.backoff === 0 ? POLL_MIN_MS : Math.min(r.backoff * 2, POLL_MAX_MS);
+      r.nextPoll = now + (idle >= SLOW_POLL_AFTER_MS ? Math.max(r.backoff, this.cfg.glob_interval_ms) : r.backoff);
       if (r.carry && this.cfg.idle_flush_ms > 0 && idle >= this.cfg.idle_flush_ms) await this.flushCarry(r);
       if (!r.inGlob && now - Math.max(r.lastGrowth, r.goneSince) >= this.cfg.rotate_wait_ms) await this.letGo(r, true);
       else if (r.inGlob && this.cfg.close_idle_ms > 0 && idle >= this.cfg.close_idle_ms) await this.closeIdle(r);
