@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, openSync, closeSync, writeSync, renameSync, truncateSync, writeFileSync, unlinkSync, copyFileSync, mkdirSync, symlinkSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, appendFileSync, openSync, closeSync, writeSync, renameSync, truncateSync, writeFileSync, unlinkSync, copyFileSync, mkdirSync, symlinkSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { fileSourceSchema } from '../../src/sources/file/config';
 import type { FileSourceConfigInput } from '../../src/sources/file/config';
 import { FileSource } from '../../src/sources/file/source';
@@ -522,4 +523,27 @@ test('positions of files gone for forget_after_ms are removed with a later batch
   await h.stop();
   assert.equal(h.positions.size, 1, 'only b is remembered');
   assert.match(decodePosition(...([...h.positions][0] as [string, Uint8Array])).path, /b\.log$/);
+});
+
+test('a file the agent may not read (EACCES) is reported once and the other files keep flowing', async (t) => {
+  const dir = tempDir(t);
+  chmodSync(dir, 0o755);
+  const secret = join(dir, 'secret.log');
+  writeFileSync(secret, 'secret\n', { mode: 0o600 });
+  chmodSync(secret, process.getuid?.() === 0 ? 0o600 : 0o000);
+  writeFileSync(join(dir, 'ok.log'), numbered('ok', 0, 100));
+  // Root reads every file: run the source as an unprivileged user then.
+  const asRoot = process.getuid?.() === 0;
+  const r = spawnSync(process.execPath, [join(__dirname, 'eacces-child.js'), dir, '400'], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { uid: number; text: string; warnings: { msg: string; fields?: Record<string, unknown> }[] };
+  assert.notEqual(out.uid, 0);
+  assert.equal(out.text, numbered('ok', 0, 100));
+  const about = out.warnings.filter((w) => w.fields?.['path'] === secret);
+  assert.equal(about.length, 1, JSON.stringify(out.warnings));
+  assert.equal(about[0]?.fields?.['code'], 'EACCES');
 });
