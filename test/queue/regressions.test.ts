@@ -37,9 +37,9 @@ const REGRESSIONS: readonly Regression[] = [
   { seed: 1358, finding: 'F3: close() swallowed a failed unlink of the lock; the same process could not reopen' },
   { seed: 1122, finding: 'F4: close() resolved after a write failure without persisting cursors' },
   { seed: 1477, finding: 'F4' },
-  { seed: 6830, finding: 'F6: an ack during an in-flight read moves ackedUpTo past unacknowledged records', todo: 'F6 open (FINDINGS.md)' },
-  { seed: 24831, finding: 'F6', todo: 'F6 open (FINDINGS.md)' },
-  { seed: 26939, finding: 'F6', todo: 'F6 open (FINDINGS.md)' },
+  { seed: 6830, finding: 'F6: an ack during an in-flight read moved ackedUpTo past unacknowledged records' },
+  { seed: 24831, finding: 'F6' },
+  { seed: 26939, finding: 'F6' },
   { seed: 37900, finding: 'harness: a crash scheduled earlier that fired after the last drive, before the final crash' },
 ];
 
@@ -236,42 +236,38 @@ test('F5: an append waiting for space resumes once everything in the active segm
   await w.run(q.close());
 });
 
-test(
-  'F6: acknowledging while a read is in flight never moves ackedUpTo past the records that read returns',
-  { todo: 'F6 open: ack() folds the low-water mark up to `given`, which an unfinished read already advanced (FINDINGS.md)' },
-  async () => {
-    // Sweep the moment of the acks over the in-flight read's microtask turns: the bug lives in a window.
-    const problems: string[] = [];
-    for (let k = 0; k < 40; k++) {
-      const w = world(6, 0); // every step resolves on microtasks: the sweep below is exact
-      let q = await w.open({ cursorFlushMs: 60_000 });
-      for (const fill of 'abcde') await w.run(q.append(sized(100, fill)));
-      await w.run(q.close());
-      q = await w.open(); // records come from disk: the read takes several steps
-      const c = q.consumer('c');
-      const first = await w.run(c.read({ maxRecords: 2 }));
-      const second = c.read({ maxRecords: 10 });
-      for (let i = 0; i < k; i++) await Promise.resolve();
-      for (const r of first) c.ack(r.id);
-      const upTo = c.ackedUpTo;
-      const got = await w.run(second);
-      if (upTo <= (first[1]?.id ?? 0) + 1) continue;
-      // The sink acknowledged only a and b, yet the cursor moved on. Persist it, lose power, restart:
-      await w.run(c.flushCursor());
-      w.fs.crash();
-      const fs2 = w.fs.reboot({ clock: new SimClock() });
-      const clock2 = fs2.clock as SimClock;
-      const reopened = await clock2.runUntil(openQueue({ dir: '/q', consumers: ['c'], segmentBytes: 4096, fs: fs2, clock: clock2 }));
-      assert.equal(reopened.status, 'resolved');
-      const q2 = (reopened as { value: Queue }).value;
-      const ac = new AbortController();
-      clock2.setTimer(100, () => ac.abort());
-      const after = await clock2.runUntil(q2.consumer('c').read({ signal: ac.signal }));
-      const redelivered = after.status === 'resolved' ? after.value.map((r) => r.payload.toString()[0]).join('') : after.status;
-      problems.push(
-        `acks after ${k} microtasks: ackedUpTo ${upTo} while the in-flight read returned ids ${got.map((r) => r.id).join(',')}; after a flush and a power loss the consumer gets "${redelivered}" (c, d, e never acknowledged)`,
-      );
-    }
-    assert.deepEqual(problems, []);
-  },
-);
+test('F6: acknowledging while a read is in flight never moves ackedUpTo past the records that read returns', async () => {
+  // Sweep the moment of the acks over the in-flight read's microtask turns: the bug lives in a window.
+  const problems: string[] = [];
+  for (let k = 0; k < 40; k++) {
+    const w = world(6, 0); // every step resolves on microtasks: the sweep below is exact
+    let q = await w.open({ cursorFlushMs: 60_000 });
+    for (const fill of 'abcde') await w.run(q.append(sized(100, fill)));
+    await w.run(q.close());
+    q = await w.open(); // records come from disk: the read takes several steps
+    const c = q.consumer('c');
+    const first = await w.run(c.read({ maxRecords: 2 }));
+    const second = c.read({ maxRecords: 10 });
+    for (let i = 0; i < k; i++) await Promise.resolve();
+    for (const r of first) c.ack(r.id);
+    const upTo = c.ackedUpTo;
+    const got = await w.run(second);
+    if (upTo <= (first[1]?.id ?? 0) + 1) continue;
+    // The sink acknowledged only a and b, yet the cursor moved on. Persist it, lose power, restart:
+    await w.run(c.flushCursor());
+    w.fs.crash();
+    const fs2 = w.fs.reboot({ clock: new SimClock() });
+    const clock2 = fs2.clock as SimClock;
+    const reopened = await clock2.runUntil(openQueue({ dir: '/q', consumers: ['c'], segmentBytes: 4096, fs: fs2, clock: clock2 }));
+    assert.equal(reopened.status, 'resolved');
+    const q2 = (reopened as { value: Queue }).value;
+    const ac = new AbortController();
+    clock2.setTimer(100, () => ac.abort());
+    const after = await clock2.runUntil(q2.consumer('c').read({ signal: ac.signal }));
+    const redelivered = after.status === 'resolved' ? after.value.map((r) => r.payload.toString()[0]).join('') : after.status;
+    problems.push(
+      `acks after ${k} microtasks: ackedUpTo ${upTo} while the in-flight read returned ids ${got.map((r) => r.id).join(',')}; after a flush and a power loss the consumer gets "${redelivered}" (c, d, e never acknowledged)`,
+    );
+  }
+  assert.deepEqual(problems, []);
+});
