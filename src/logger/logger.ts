@@ -110,23 +110,38 @@ function bindingsString(b: Bindings | null | undefined): string {
 
 function makeMethod(num: number): LogFn {
   const prefix = '{"level":' + num + ',"time":';
+  // `{"level":N,"time":T,"pid":…,"hostname":…,<bindings>` for the last (millisecond, logger):
+  // thousands of lines share one millisecond in a burst
+  let lastT = -1;
+  let lastChind = '';
+  let lastHead = '';
   return function log(this: Logger, a?: unknown, b?: unknown): void {
     if (this._lv > num) return;
     const argc = arguments.length;
     let line: string;
     if (typeof a === 'string' && argc < 2) {
       // the common string-only call
-      line = prefix + Date.now() + this._chind + msgJson(a) + '}\n';
+      line = head(this._chind) + msgJson(a) + '}\n';
     } else if (argc > 2 || (argc === 2 && typeof a !== 'object')) {
       line = this._line(prefix, arguments);
     } else if (typeof a === 'object' && a !== null && !(a instanceof Error) && typeof b === 'string') {
       // the common (obj, msg) call
-      line = prefix + Date.now() + this._chind + fieldsOf(a) + msgJson(b) + '}\n';
+      line = head(this._chind) + fieldsOf(a) + msgJson(b) + '}\n';
     } else {
       line = this._line(prefix, arguments);
     }
     this._w.write(line);
   } as LogFn;
+
+  function head(chind: string): string {
+    const t = Date.now();
+    if (t !== lastT || chind !== lastChind) {
+      lastT = t;
+      lastChind = chind;
+      lastHead = prefix + t + chind;
+    }
+    return lastHead;
+  }
 }
 
 export class Logger extends EventEmitter {
