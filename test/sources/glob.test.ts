@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, matchesGlob } from 'node:path';
+import fc from 'fast-check';
 import { Glob, expandBraces } from '../../src/sources/file/glob';
 import { tempDir } from './harness';
 
@@ -43,4 +44,20 @@ test('listing walks the directories, applies excludes and never follows a symlin
   assert.deepEqual(got, ['a/b/two.log', 'a/one.log', 'top.log']);
   const missing = new Glob([join(dir, 'nope', '*.log')]);
   assert.deepEqual(await missing.list(), []);
+});
+
+test('matching agrees with Node\'s own path.matchesGlob on generated patterns and paths (no dot files)', () => {
+  const seg = fc
+    .array(fc.constantFrom('a', 'b', 'ab', '*', '?', '[ab]', '[!a]', '{a,b}', '{ab,b*}'), { minLength: 1, maxLength: 3 })
+    .map((parts) => parts.join(''));
+  const patSeg = fc.oneof({ weight: 4, arbitrary: seg }, { weight: 1, arbitrary: fc.constant('**') });
+  const pattern = fc.array(patSeg, { minLength: 1, maxLength: 4 }).map((s) => `/r/${s.join('/')}`);
+  const pathSeg = fc.array(fc.constantFrom('a', 'b', 'c', '.'), { minLength: 1, maxLength: 4 }).map((s) => s.join('')).filter((s) => !s.startsWith('.'));
+  const path = fc.array(pathSeg, { minLength: 1, maxLength: 5 }).map((s) => `/r/${s.join('/')}`);
+  fc.assert(
+    fc.property(pattern, path, (p, f) => {
+      assert.equal(new Glob([p]).matches(f), matchesGlob(f, p), `${p} vs ${f}`);
+    }),
+    { numRuns: 3000 },
+  );
 });
