@@ -2,9 +2,11 @@
  * The Logger: pino's API and output, sluice's write path.
  *
  * A line is built by concatenating precomputed pieces:
- *   LEVEL_PREFIX[level] + Date.now() + chindings + fields + ',"msg":' + quote(msg) + '}\n'
- * `LEVEL_PREFIX` is `{"level":30,"time":`, `chindings` is `,"pid":…,"hostname":…` plus the base,
- * `name` and child bindings, serialized once when the logger or child is made. Fields are written
+ *   head + fields + ',"msg":' + quote(msg) + '}\n'
+ * where head = `{"level":30,"time":` + Date.now() + chindings, reused while the millisecond and the
+ * logger stay the same; `chindings` is `,"pid":…,"hostname":…` plus the base, `name` and child
+ * bindings, serialized once when the logger or child is made. Quoted keys and the last message are
+ * cached. Fields are written
  * key by key with typeof switches (strings get a regex-checked fast path); only nested objects go
  * through JSON.stringify. Key order is pino's: level, time, pid, hostname, bindings, fields, msg.
  */
