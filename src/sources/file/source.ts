@@ -707,7 +707,13 @@ export class FileSource implements Source {
     this.m.lines += events;
     this.m.bytes += lines.length;
     this.m.batches++;
-    const p = this.ctx.emit({ lines, events, origin: r.path, positions }).then(
+    let sent: Promise<void>;
+    try {
+      sent = this.ctx.emit({ lines, events, origin: r.path, positions });
+    } catch (e) {
+      sent = Promise.reject(e); // an emit that throws instead of rejecting
+    }
+    const p = sent.then(
       () => undefined,
       (e: unknown) => {
         if (this.failure === undefined) this.failure = e;
