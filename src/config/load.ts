@@ -48,6 +48,7 @@ export interface AgentConfig<SourceT, SinkCtx, SinkT> {
     readonly fsync: FsyncPolicy;
     readonly maxBytes?: number;
     readonly segmentBytes?: number;
+    readonly cursorFlushMs?: number;
   };
   readonly shutdownTimeoutMs: number;
   readonly api?: { readonly host: string; readonly port: number };
@@ -307,6 +308,7 @@ export const parseConfig = <SourceT, SinkCtx, SinkT>(
       fsync,
       ...(q?.max_bytes !== undefined ? { maxBytes: q.max_bytes } : {}),
       ...(q?.segment_bytes !== undefined ? { segmentBytes: q.segment_bytes } : {}),
+      ...(q?.cursor_flush_interval !== undefined ? { cursorFlushMs: Math.max(1, q.cursor_flush_interval) } : {}),
     },
     shutdownTimeoutMs: top.data.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
     ...(api ? { api } : {}),

@@ -24,6 +24,8 @@ export const topLevelSchema = z.strictObject({
       segment_bytes: sizeSchema.optional(),
       fsync: z.enum(['always', 'interval', 'never']).default('always'),
       fsync_interval_ms: z.number().int().positive().optional(),
+      /** How often sink cursors are persisted (bounds the duplicates replayed after a crash). */
+      cursor_flush_interval: durationSchema.optional(),
     })
     .optional(),
   /** How long a graceful stop may spend draining sinks (default 10s). */

@@ -75,6 +75,7 @@ export class Agent {
       fsync: c.queue.fsync,
       ...(c.queue.maxBytes !== undefined ? { maxBytes: c.queue.maxBytes } : {}),
       ...(c.queue.segmentBytes !== undefined ? { segmentBytes: c.queue.segmentBytes } : {}),
+      ...(c.queue.cursorFlushMs !== undefined ? { cursorFlushMs: c.queue.cursorFlushMs } : {}),
     });
     for (const note of queue.recovery.notes) opts.log.warn(`queue: ${note}`);
     return new Agent(c, opts.log, queue);
