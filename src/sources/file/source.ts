@@ -20,7 +20,8 @@
  * reused while we hold it open), so a rename is seen as a rename. Across restarts and for files we
  * do not hold open only the fingerprint counts, so inode reuse cannot fool it.
  * A file found by a scan is matched to the longest fingerprint it satisfies (`matchIdentity`):
- *  - a remembered position (not held by an open file): resume exactly there;
+ *  - a remembered position (not held by an open file): resume exactly there, if the file's bytes
+ *    just before that offset are the ones read there (the tail check, `position.ts`); else new;
  *  - a file being read (another inode, same first bytes): the contents are compared (first 64 KiB).
  *    If the newcomer is no longer than it and equal, it is a copy (copytruncate's copy, a hard
  *    link): it is not read while the original is. When the original is truncated or let go, its
@@ -31,9 +32,15 @@
  *    appear later are read from their beginning, so nothing written before we noticed is lost).
  *
  * ## Positions
- * Each batch carries `{ key: '<id>:<fp>', value: offset just after its last line }` (plus `null`s
- * for keys to forget). Offsets count file bytes; newlines the source adds (split lines, flushed
- * partial lines) are not in the file and do not move them.
+ * Each batch carries `{ key: '<id>:<fp>', value: offset just after its last line + tail check }`
+ * (plus `null`s for keys to forget). Offsets count file bytes; newlines the source adds (split
+ * lines, flushed partial lines) are not in the file and do not move them. A stop abandons the
+ * partial line in hand (not in the position), so the restart reads it whole.
+ *
+ * ## Idle files
+ * A file matching the patterns that has not grown for `close_idle_ms` is closed (position kept,
+ * never forgotten while the file is there) and reopened through the fingerprint when its size or
+ * mtime changes; a position of a file gone for `forget_after_ms` is forgotten with a later batch.
  *
  * ## Rotation
  * Rename: the open file keeps being read through its fd; when it no longer matches the patterns (or
