@@ -107,6 +107,13 @@ async function main(): Promise<void> {
     results.push(await best(() => rawRef(file)));
     results.push(await best(() => readlineRef(file)));
     results.push(await best(() => runSource('file source (emit resolves at once)', new FileSource(fileCfg), LINES)));
+    // The same lines spread over 20 files read at once (round-robin, one read per file per round).
+    const many = join(dir, 'many');
+    mkdirSync(many);
+    const per = Math.floor(LINES / 20);
+    for (let f = 0; f < 20; f++) writeFileSync(join(many, `f${f}.log`), parts.slice(f * per, (f + 1) * per).join(''));
+    const manyCfg = fileSourceSchema.parse({ type: 'file', include: [join(many, '*.log')] });
+    results.push(await best(() => runSource('file source, 20 files (emit resolves at once)', new FileSource(manyCfg), per * 20)));
     const q = await openQueue({ dir: join(dir, 'queue'), consumers: [], fsync: { mode: 'always' }, maxBytes: 4096 * 1024 * 1024 });
     results.push(
       await runSource('file source -> queue (fsync always)', new FileSource(fileCfg), LINES, async (b) => {
