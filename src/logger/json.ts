@@ -161,7 +161,21 @@ export function serializeErr(e: unknown, seen: Set<unknown> = new Set()): unknow
 }
 
 export function errJson(e: unknown): string | undefined {
+  if (isErrorLike(e) && causeOf(e) === undefined && !Array.isArray((e as { errors?: unknown }).errors) && !hasEnumerable(e)) {
+    // the common case, written directly: no cause chain, no aggregate, no extra properties
+    const ctor = (e as { constructor?: unknown }).constructor;
+    const type: unknown = typeof ctor === 'function' ? ctor.name : (e as { name?: unknown }).name;
+    if (typeof type === 'string') {
+      const stack = typeof e.stack === 'string' ? e.stack : '';
+      return '{"type":' + quote(type) + ',"message":' + quote(e.message || '') + ',"stack":' + quote(stack) + '}';
+    }
+  }
   return value(serializeErr(e));
+}
+
+function hasEnumerable(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 function stringifyArg(o: unknown): string {

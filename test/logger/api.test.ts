@@ -46,6 +46,10 @@ test('output matches pino 10 line for line for every call shape, level, child an
   const err = new Error('outer', { cause: inner });
   (err as Error & { code?: string }).code = 'E_OUTER';
   const agg = new AggregateError([new Error('a'), new RangeError('b')], 'many');
+  const plain = new RangeError('plain "quoted" \u0001');
+  class CustomError extends Error {}
+  const custom = new CustomError('custom');
+  const empty = new Error('');
   const circ: Record<string, unknown> = { name: 'c' };
   circ['self'] = circ;
   const calls: Call[] = [
@@ -59,6 +63,9 @@ test('output matches pino 10 line for line for every call shape, level, child an
     (l) => l.error({ err, extra: 1 }, 'in object'),
     (l) => l.error({ err }),
     (l) => l.fatal(agg, 'aggregate'),
+    (l) => l.error(plain),
+    (l) => l.warn({ err: custom }, 'custom class'),
+    (l) => l.error(empty, 'empty message'),
     (l) => l.debug('printf %s|%d|%i|%f|%j|%o|%O|%%|%x', 'str', 42.9, 42.9, 1.25, { j: 1 }, [1], { O: 2 }),
     (l) => l.trace('fewer %s %s', 'one'),
     (l) => l.info({ a: 1 }, 'obj then printf %s %d', 'x', 7),
