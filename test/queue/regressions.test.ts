@@ -73,6 +73,31 @@ function lyingDatasync(fs: FileSystem): FileSystem {
   };
 }
 
+/** A file system whose directory fsync does nothing: new files and renames stay volatile. */
+function lyingSyncDir(fs: FileSystem): FileSystem {
+  return {
+    open: (p, m) => fs.open(p, m),
+    readdir: (d) => fs.readdir(d),
+    mkdirp: (d) => fs.mkdirp(d),
+    rename: (a, b) => fs.rename(a, b),
+    unlink: (p) => fs.unlink(p),
+    stat: (p) => fs.stat(p),
+    syncDir: () => Promise.resolve(),
+    processAlive: (pid) => fs.processAlive(pid),
+    pid: fs.pid,
+  };
+}
+
+test('the simulation notices when new segment and cursor files are not durable (a disk whose directory fsync lies)', async () => {
+  const failures: string[] = [];
+  for (let seed = 1; seed <= 40 && failures.length === 0; seed++) {
+    const r = await runSimulation(openQueue, seed, { wrapFs: lyingSyncDir });
+    if (r.failure !== null) failures.push(r.failure);
+  }
+  assert.ok(failures.length > 0, 'forty runs on a disk that never syncs directories passed: the harness would miss lost files');
+  assert.match(failures[0] as string, /lost record|below the persisted cursor|positions\(\)/);
+});
+
 test('the simulation notices when acknowledged appends are not durable (a disk whose fdatasync lies)', async () => {
   const failures: string[] = [];
   for (let seed = 1; seed <= 40 && failures.length === 0; seed++) {
