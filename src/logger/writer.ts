@@ -98,6 +98,7 @@ export class Writer {
   private flushWaiters: Waiter[] = [];
   private syncWaiters: Waiter[] = [];
   private syncing = false;
+  private readonly closeAfterSync: number[] = [];
 
   /** Set by the owning logger: formats the "dropped N lines" notice. */
   notice: (dropped: number) => string = (n) => `{"msg":"sluice logger dropped ${n} lines","dropped":${n}}\n`;
@@ -334,7 +335,9 @@ export class Writer {
         fs.renameSync(p, `${p}.1`);
       }
       const fd = openAppend(p);
-      fs.closeSync(this.fd);
+      // an fsync still running on the old file keeps its descriptor until it completes
+      if (this.syncing) this.closeAfterSync.push(this.fd);
+      else fs.closeSync(this.fd);
       this.fd = fd;
     } catch (e) {
       // keep writing to the current file rather than lose lines
@@ -400,6 +403,13 @@ export class Writer {
     this.syncing = true;
     fs.fsync(this.fd, (e) => {
       this.syncing = false;
+      for (const fd of this.closeAfterSync.splice(0)) {
+        try {
+          fs.closeSync(fd);
+        } catch {
+          // already synced above; nothing to lose
+        }
+      }
       const code = errCode(e);
       if (e && code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EROFS') {
         this.errors++;

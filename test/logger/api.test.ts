@@ -280,3 +280,24 @@ test('pino-style flush(cb) reports through the callback and silent() writes noth
   );
   await log.close();
 });
+
+test('rotation with durability fsync while flushes are in flight loses and breaks nothing', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'rf.log');
+  const errors: Error[] = [];
+  const log = createLogger({ destination: file, base: null, durability: 'fsync', bufferBytes: 4096, rotate: { maxBytes: 16384, keep: 100 }, onError: (e) => errors.push(e) });
+  const flushes: Array<Promise<void>> = [];
+  for (let i = 0; i < 5000; i++) {
+    log.info({ seq: i }, 'rotating under fsync');
+    if (i % 100 === 0) flushes.push(log.flush());
+  }
+  await Promise.all(flushes);
+  await log.close();
+  assert.deepEqual(errors, []);
+  const { readdirSync } = await import('node:fs');
+  const files = readdirSync(dir)
+    .filter((f) => f.startsWith('rf.log'))
+    .sort((a, b) => Number(b.split('.')[2] ?? 0) - Number(a.split('.')[2] ?? 0));
+  const seq = files.flatMap((f) => readLines(join(dir, f)).map((l) => l['seq'] as number));
+  assert.deepEqual(seq, Array.from({ length: 5000 }, (_, i) => i));
+});
