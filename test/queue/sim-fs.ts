@@ -509,7 +509,15 @@ export class SimFileSystem implements FileSystem {
 
   async readdir(path: string): Promise<string[]> {
     const p = normalize(path);
-    return this.step('readdir', p, () => [...this.dirAt(p, 'readdir').entries.keys()]);
+    return this.step('readdir', p, () => {
+      // "In no particular order": a real directory lists in hash order, so shuffle (seeded).
+      const names = [...this.dirAt(p, 'readdir').entries.keys()];
+      for (let i = names.length - 1; i > 0; i--) {
+        const j = this.rng.int(i + 1);
+        [names[i], names[j]] = [names[j] as string, names[i] as string];
+      }
+      return names;
+    });
   }
 
   async mkdirp(path: string): Promise<void> {
