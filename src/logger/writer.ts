@@ -147,7 +147,7 @@ export class Writer {
 
   /** Resolves when everything accepted so far is with the OS (`os`) or on disk (`fsync`). */
   flush(): Promise<void> {
-    if (this.drain(false, 0)) return this.fsyncMode && !this.closedFd() ? this.fsyncAsync() : Promise.resolve();
+    if (this.drain(false, 0)) return this.fsyncMode && !this.closed ? this.fsyncAsync() : Promise.resolve();
     if (this.failing && this.lastError !== null) return Promise.reject(this.lastError);
     return new Promise<void>((resolve, reject) => {
       this.flushWaiters.push({ resolve, reject });
@@ -168,7 +168,7 @@ export class Writer {
         ),
       );
     }
-    if (this.fsyncMode && !this.closedFd()) this.fsyncSync();
+    if (this.fsyncMode && !this.closed) this.fsyncSync();
   }
 
   async close(): Promise<void> {
@@ -191,14 +191,6 @@ export class Writer {
         // nothing left to lose
       }
     }
-  }
-
-  isClosed(): boolean {
-    return this.closed;
-  }
-
-  private closedFd(): boolean {
-    return this.closed;
   }
 
   /** The next line does not fit: make room (or fail to) and place it, or drop it. */
