@@ -547,3 +547,34 @@ test('a file the agent may not read (EACCES) is reported once and the other file
   assert.equal(about.length, 1, JSON.stringify(out.warnings));
   assert.equal(about[0]?.fields?.['code'], 'EACCES');
 });
+
+test('copytruncate in the middle of a line: the line is read whole from the copy, or its held part emitted when there is no copy', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'app.log');
+  writeFileSync(file, 'first\nparti');
+  const h = new Harness(source(dir, { include: [join(dir, '*.log*')], glob_interval_ms: 1000 })).start();
+  await h.until('first', () => h.events() === 1);
+  await new Promise((r) => setTimeout(r, 100)); // the partial line is held
+  appendFileSync(file, 'al line\n');
+  copyFileSync(file, `${file}.1`);
+  truncateSync(file, 0);
+  appendFileSync(file, 'new\n');
+  await h.until('all', () => h.events() === 3, 5000);
+  await new Promise((r) => setTimeout(r, 300));
+  await h.stop();
+  assert.deepEqual(lines(h.text()).sort(), ['first', 'new', 'partial line']);
+
+  const dir2 = tempDir(t);
+  const file2 = join(dir2, 'app.log');
+  writeFileSync(file2, 'first\nparti');
+  const h2 = new Harness(source(dir2, { rotate_wait_ms: 100 })).start(); // the copy does not match
+  await h2.until('first', () => h2.events() === 1);
+  await new Promise((r) => setTimeout(r, 100));
+  appendFileSync(file2, 'al line\n');
+  copyFileSync(file2, join(dir2, 'app.log.1'));
+  truncateSync(file2, 0);
+  appendFileSync(file2, 'new\n');
+  await h2.until('all', () => h2.events() === 3, 5000);
+  await h2.stop();
+  assert.deepEqual(lines(h2.text()).sort(), ['first', 'new', 'parti']);
+});

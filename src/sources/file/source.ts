@@ -100,6 +100,12 @@ interface Remembered {
   readonly path: string;
   /** When it stopped being held (or when the source started). */
   readonly since: number;
+  /**
+   * The partial last line held when the file was truncated. If a copy takes the position over, the
+   * copy is read from `offset` and holds the whole line; if none does within `rotate_wait_ms`, these
+   * bytes are emitted as a line of their own (never lost).
+   */
+  readonly carry?: Buffer;
 }
 
 interface Reader {
@@ -383,6 +389,7 @@ export class FileSource implements Source {
     for (const c of [...byOwnPath, ...others]) await this.consider(c.path, c.st, now);
     this.firstScan = false;
     for (const p of this.warned.keys()) if (!seenPaths.has(p)) this.warned.delete(p);
+    await this.flushOrphans(now);
     this.expireRemembered(now);
   }
 
@@ -414,12 +421,12 @@ export class FileSource implements Source {
   private async truncated(r: Reader, why: string, size: number): Promise<void> {
     this.m.truncations++;
     this.ctx.log.info(`file truncated (${why}): reading it again from the start`, { source: this.ctx.id, path: r.path });
-    if (r.carry) await this.flushCarry(r);
     const id = r.identity;
     if (id) {
       this.setIdentity(r, null);
       // The old identity is released at the offset we reached: a copy (copytruncate) takes it over.
-      this.remember({ key: id.key, fpLen: id.fpLen, offset: r.emittedOffset, tail: r.emittedTail, path: r.path, since: Date.now() });
+      const carry = r.carry && r.carry.length > 0 ? { carry: r.carry } : {};
+      this.remember({ key: id.key, fpLen: id.fpLen, offset: r.emittedOffset, tail: r.emittedTail, path: r.path, since: Date.now(), ...carry });
     }
     r.readOffset = 0;
     r.emittedOffset = 0;
@@ -654,6 +661,19 @@ export class FileSource implements Source {
       else if (r.inGlob && this.cfg.close_idle_ms > 0 && idle >= this.cfg.close_idle_ms) await this.closeIdle(r);
       return;
     }
+    // Truncated and refilled past our offset since the last look (copytruncate)? Then these bytes
+    // are the new contents, not the rest of the file we were reading: the first bytes tell. Checked
+    // after the read, so a truncation before the read cannot slip through.
+    if (!(await this.sameFile(r))) {
+      let size = 0;
+      try {
+        size = (await r.fh.stat()).size;
+      } catch {
+        // identified at the next scan
+      }
+      await this.truncated(r, 'its first bytes changed', size);
+      return;
+    }
     r.lastGrowth = now;
     r.backoff = 0;
     r.nextPoll = 0;
@@ -667,6 +687,15 @@ export class FileSource implements Source {
       if (f.splits > 0) this.splitWarning(r, f.splits);
       await this.emit(r, lines, f.events, r.readOffset - (data.length - f.consumed), tailOf(data.subarray(0, f.consumed)));
     }
+  }
+
+  /** Whether the file still starts with the bytes of its fingerprint. */
+  private async sameFile(r: Reader): Promise<boolean> {
+    const id = r.identity;
+    if (!id) return false;
+    const head = await this.readHead(r.fh, id.fpLen, r.path);
+    if (head === null) return true; // a read error: reported, and the next read decides
+    return head.length === id.fpLen && this.key(head) === id.key;
   }
 
   private async flushCarry(r: Reader): Promise<void> {
@@ -711,12 +740,31 @@ export class FileSource implements Source {
     positions.push({ key: id.key, value: encodePosition({ offset: endOffset, fpLen: id.fpLen, tailLen: tail.len, tailCrc: tail.crc, path: r.path }) });
     r.emittedOffset = endOffset;
     r.emittedTail = tail;
+    await this.send(lines, events, r.path, positions);
+  }
+
+  /** Emits the partial line a truncated file left behind once no copy took its position over. */
+  private async flushOrphans(now: number): Promise<void> {
+    for (const k of [...this.remembered.values()]) {
+      if (!k.carry || now - k.since < this.cfg.rotate_wait_ms || this.remembered.get(k.key) !== k) continue;
+      const f = frameLines(k.carry, this.cfg.max_line_bytes, true);
+      const offset = k.offset + k.carry.length;
+      const tail = tailOf(k.carry);
+      const { carry: _dropped, ...rest } = k;
+      this.remember({ ...rest, offset, tail });
+      this.m.flushedPartialLines++;
+      const positions: SourcePosition[] = [{ key: k.key, value: encodePosition({ offset, fpLen: k.fpLen, tailLen: tail.len, tailCrc: tail.crc, path: k.path }) }];
+      await this.send(f.lines, f.events, k.path, positions);
+    }
+  }
+
+  private async send(lines: Buffer, events: number, origin: string, positions: SourcePosition[]): Promise<void> {
     this.m.lines += events;
     this.m.bytes += lines.length;
     this.m.batches++;
     let sent: Promise<void>;
     try {
-      sent = this.ctx.emit({ lines, events, origin: r.path, positions });
+      sent = this.ctx.emit({ lines, events, origin, positions });
     } catch (e) {
       sent = Promise.reject(e); // an emit that throws instead of rejecting
     }
