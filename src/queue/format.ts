@@ -210,6 +210,14 @@ export interface ScanEnd {
   readonly badTailFrom: number | null;
   /** The id the next frame should have (`id + events` of the last valid frame). */
   readonly nextId: number;
+  /** The last chunk read: pass it back as `carry` to continue without re-reading it. */
+  readonly chunk: ReadChunk;
+}
+
+/** Bytes of a segment file already read: file offset `start` onwards. Never beyond a scan's `limit`. */
+export interface ReadChunk {
+  readonly buf: Buffer;
+  readonly start: number;
 }
 
 /**
@@ -217,7 +225,9 @@ export interface ScanEnd {
  * `chunk` bytes (one read per chunk, never one per frame). A frame is valid when its magic, version,
  * kind, lengths and CRC check out and its id is >= the id expected after the previous frame
  * (`expectId`). On an invalid frame the scanner resyncs by searching forward for the next magic
- * that starts a valid frame, and reports the skipped region. `visit` returns false to stop.
+ * that starts a valid frame, and reports the skipped region. `visit` says whether to go on.
+ * `carry` is a chunk of this file read earlier (the bytes of a segment below a durable limit never
+ * change), so a reader that stops mid-chunk continues from memory on its next call.
  */
 export async function scanFrames(
   fh: FileHandle,
@@ -226,9 +236,10 @@ export async function scanFrames(
   expectId: number,
   chunk: number,
   visit: (e: ScanEvent) => ScanStep,
+  carry: ReadChunk | null = null,
 ): Promise<ScanEnd> {
-  let buf: Buffer = Buffer.alloc(0);
-  let bufStart = start;
+  let buf: Buffer = carry?.buf ?? Buffer.alloc(0);
+  let bufStart = carry?.start ?? start;
   let off = start;
   let expect = expectId;
   let badFrom: number | null = null;
@@ -327,12 +338,12 @@ export async function scanFrames(
       case 'continue':
         break;
       case 'stop':
-        return { end: off + f.len, badTailFrom: null, nextId: f.id + f.events };
+        return { end: off + f.len, badTailFrom: null, nextId: f.id + f.events, chunk: { buf, start: bufStart } };
       case 'stop-before':
-        return { end: off, badTailFrom: null, nextId: expect };
+        return { end: off, badTailFrom: null, nextId: expect, chunk: { buf, start: bufStart } };
     }
     off += f.len;
     expect = f.id + f.events;
   }
-  return { end: limit, badTailFrom: badFrom, nextId: expect };
+  return { end: limit, badTailFrom: badFrom, nextId: expect, chunk: { buf, start: bufStart } };
 }

@@ -114,6 +114,7 @@ import {
   encodePositions,
   parseSegmentName,
   scanFrames,
+  type ReadChunk,
   type ScanEnd,
   segmentName,
   snapshotPositions,
@@ -260,6 +261,8 @@ class QueueConsumer implements Consumer {
   /** Bumped by rewind(): a read that was in flight across it is discarded and redone. */
   private epoch = 0;
   pos: ReadPos;
+  /** The tail of the last chunk read from disk, when a read stopped inside it. */
+  chunk: { readonly seg: Segment; readonly data: ReadChunk } | null = null;
   private readChain: Promise<unknown> = Promise.resolve();
   private flushChain: Promise<void> = Promise.resolve();
 
@@ -1257,6 +1260,7 @@ class WriteAheadQueue implements Queue {
       const chunk = Math.min(Math.max(READ_CHUNK, maxBytes - bytes + FRAME_HEADER), 16 * READ_CHUNK);
       const thisSeg = seg;
       let stopped = false;
+      const carry = c.chunk !== null && c.chunk.seg === seg ? c.chunk.data : null;
       const scan = scanFrames(fh, c.pos.offset, limit, c.pos.expect, chunk, (ev) => {
         switch (ev.type) {
           case 'bad':
@@ -1280,7 +1284,7 @@ class WriteAheadQueue implements Queue {
             return 'stop';
           }
         }
-      });
+      }, carry);
       let end: ScanEnd;
       try {
         end = await scan;
@@ -1290,6 +1294,8 @@ class WriteAheadQueue implements Queue {
         throw ioError(`queue ${this.dir}: cannot read ${seg.path}`, e);
       }
       c.pos = { seg, offset: end.end, expect: end.nextId };
+      // Keep the chunk only if the next read can start inside it.
+      c.chunk = stopped && end.end < end.chunk.start + end.chunk.buf.length ? { seg, data: end.chunk } : null;
       if (stopped) return out;
     }
   }

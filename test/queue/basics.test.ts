@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openQueue, QueueLockedError, RecordTooLargeError } from '../../src/queue/index';
+import { nodeFileSystem, openQueue, QueueLockedError, RecordTooLargeError } from '../../src/queue/index';
+import type { FileHandle, FileSystem } from '../../src/queue/ports';
 import { asRecordId } from '../../src/queue/types';
 import { readAvailable, readN, tempDir, text } from './helpers';
 
@@ -514,3 +515,43 @@ test('two opens of one directory at once in the same process: exactly one wins',
     cleanup();
   }
 });
+
+test('reading records one at a time from disk reads the file in large chunks, not once per record', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    let q = await openQueue({ dir, consumers: ['a'] });
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => q.append(Buffer.from(`r${i}`))));
+    await q.close();
+    let reads = 0;
+    const counting: FileSystem = {
+      ...nodeFileSystem,
+      open: async (path, mode) => {
+        const h = await nodeFileSystem.open(path, mode);
+        return { ...bind(h), read: (b, o, l, p) => (reads++, h.read(b, o, l, p)) };
+      },
+    };
+    q = await openQueue({ dir, consumers: ['a'], fs: counting });
+    const before = reads;
+    const a = q.consumer('a');
+    for (let i = 0; i < 1000; i++) {
+      const r = await a.read({ maxRecords: 1 });
+      assert.equal(text(r[0]!), `r${i}`);
+    }
+    assert.ok(reads - before < 20, `${reads - before} read calls for 1000 records`);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+/** A FileHandle's methods bound to it, so they can be spread into a wrapper. */
+function bind(h: FileHandle): FileHandle {
+  return {
+    writev: (b) => h.writev(b),
+    read: (b, o, l, p) => h.read(b, o, l, p),
+    datasync: () => h.datasync(),
+    truncate: (n) => h.truncate(n),
+    stat: () => h.stat(),
+    close: () => h.close(),
+  };
+}
