@@ -132,7 +132,26 @@ interface ConsumerModel {
   /** The persisted cursor is at least this (flushCursor resolved after ackedUpTo reached it). */
   floor: number;
   /** A read left running while other things happen, and what it returned (checked when collected). */
-  bg: { done: Promise<void>; readonly cancel: () => void; records: QueueRecord[] | null; error: unknown } | null;
+  bg: BackgroundRead | null;
+  /**
+   * Set when a read that overlapped a rewind turned out to continue where it was: the queue may
+   * still treat its records as handed out before the rewind, so the next read may restart here.
+   */
+  restartAt: number | null;
+}
+
+interface OrderState {
+  nextExpected: number;
+  lastSerial: number;
+}
+
+interface BackgroundRead {
+  done: Promise<void>;
+  readonly cancel: () => void;
+  records: QueueRecord[] | null;
+  error: unknown;
+  /** A rewind ran while this read was pending: where it rewound to, and the order state before it. */
+  rewound: { readonly to: number; readonly before: OrderState } | null;
 }
 
 const PAYLOAD_HEADER = 8;
@@ -186,7 +205,7 @@ export function describeFailure(r: RunResult, lines = 60): string {
   return [
     `simulation seed ${r.seed} failed: ${r.failure}`,
     `replay: SLUICE_SIM_SEED=${r.seed} node scripts/test.js test/queue/property${r.shrunkTo !== undefined ? `  (shortest failing prefix: ${r.shrunkTo} actions)` : ''}`,
-    `config: consumers=${c.consumers.join(',')} segmentBytes=${c.segmentBytes} maxBytes=${c.maxBytes} fsync=${JSON.stringify(c.fsync)} cursorFlushMs=${c.cursorFlushMs} crashes=${c.crashKinds.join('/')} faults=${JSON.stringify(c.faults ?? null)}`,
+    `config: consumers=${c.consumers.join(',')} segmentBytes=${c.segmentBytes} maxBytes=${c.maxBytes} fsync=${JSON.stringify(c.fsync)} cursorFlushMs=${c.cursorFlushMs} crashes=${c.crashKinds.join('/')} faults=${JSON.stringify(c.faults ?? null)} actions=${c.actions} timedSteps=${c.timedSteps} bigEvents=${c.bigEvents} pipelined=${c.pipelined}`,
     `trace (last ${lines} actions):`,
     ...r.trace.slice(-lines).map((l) => `  ${l}`),
     ...(r.fsTrace.length > 0 ? [`file system steps of the failing boot (last ${r.fsTrace.length}):`, ...r.fsTrace.map((l) => `    ${l}`)] : []),
@@ -234,7 +253,7 @@ class Run {
     this.fs.mkdirDurable(this.dir);
     this.maxActions = Math.min(cfg.actions, opts.maxActions ?? Number.POSITIVE_INFINITY);
     for (const name of cfg.consumers) {
-      this.consumers.set(name, { name, acked: new Set(), outstanding: [], nextExpected: 0, lastSerial: -1, floor: 0, bg: null });
+      this.consumers.set(name, { name, acked: new Set(), outstanding: [], nextExpected: 0, lastSerial: -1, floor: 0, bg: null, restartAt: null });
     }
   }
 
@@ -352,6 +371,7 @@ class Run {
     for (const c of this.consumers.values()) {
       c.bg?.cancel();
       c.bg = null;
+      c.restartAt = null;
       c.outstanding = [];
       c.nextExpected = 0;
       c.lastSerial = -1;
@@ -448,6 +468,7 @@ class Run {
     // Close persists every cursor: the floor is what each consumer had acknowledged.
     for (const [name, c] of this.consumers) {
       c.floor = Math.max(c.floor, upTo.get(name) ?? 0);
+      c.restartAt = null;
       c.outstanding = [];
       c.nextExpected = 0;
       c.lastSerial = -1;
@@ -626,11 +647,12 @@ class Run {
     const ac = new AbortController();
     const timer = this.clock.setTimer(this.rng.pick([20, 200, 2000]), () => ac.abort());
     const maxRecords = this.rng.range(1, 10);
-    const bg: NonNullable<ConsumerModel['bg']> = {
+    const bg: BackgroundRead = {
       done: Promise.resolve(),
       cancel: () => timer.cancel(),
       records: null,
       error: undefined,
+      rewound: null,
     };
     bg.done = consumer.read({ maxRecords, signal: ac.signal }).then(
       (records) => {
@@ -663,8 +685,42 @@ class Run {
       if (isIoFailure(bg.error)) throw new QueueFailed(`read: ${errText(bg.error)}`);
       this.fail(`background read by ${c.name} rejected: ${errText(bg.error)}`);
     }
-    const got = (bg.records ?? []).map((r) => this.checkRecord(c, r));
+    const records = bg.records ?? [];
+    let got: { serial: number; id: number }[];
+    if (bg.rewound === null || records.length === 0) got = records.map((r) => this.checkRecord(c, r));
+    else got = this.checkOverlapped(c, records, bg.rewound);
     this.note(`background read ${c.name} (${when}) -> ${got.length ? got.map((r) => `s${r.serial}#${r.id}`).join(' ') : 'nothing'}`);
+  }
+
+  /**
+   * A read that was pending when `rewind()` ran: from the outside one cannot tell whether the queue
+   * had already handed its records out (then the rewind forgot them and the next read restarts at
+   * the low-water mark) or read them after the rewind (then they start at the low-water mark).
+   * Either is correct; the records must fit one of the two.
+   */
+  private checkOverlapped(c: ConsumerModel, records: QueueRecord[], rewound: NonNullable<BackgroundRead['rewound']>): { serial: number; id: number }[] {
+    const serials = records.map((r) => this.checkContent(c, r));
+    const after: OrderState = { nextExpected: rewound.to, lastSerial: -1 };
+    const before: OrderState = { ...rewound.before };
+    let afterProblem: string | null = null;
+    let beforeProblem: string | null = null;
+    records.forEach((r, i) => {
+      afterProblem ??= this.orderProblem(c, after, r, serials[i] as number);
+      beforeProblem ??= this.orderProblem(c, before, r, serials[i] as number);
+    });
+    if (afterProblem === null) {
+      c.nextExpected = after.nextExpected;
+      c.lastSerial = after.lastSerial;
+      c.outstanding.push(...records);
+      c.restartAt = beforeProblem === null ? rewound.to : null;
+    } else if (beforeProblem === null) {
+      // Handed out before the rewind, then forgotten by it: the next read starts at the mark again.
+      c.nextExpected = rewound.to;
+      c.lastSerial = -1;
+    } else {
+      this.fail(`a read that overlapped a rewind of ${c.name} to ${rewound.to} fits neither order: ${afterProblem} / ${beforeProblem}`);
+    }
+    return records.map((r, i) => ({ serial: serials[i] as number, id: r.id }));
   }
 
   private async readSome(c: ConsumerModel): Promise<void> {
@@ -712,6 +768,28 @@ class Run {
 
   /** Check one record a consumer was given against the model and the consumer's order. */
   private checkRecord(c: ConsumerModel, r: QueueRecord): { serial: number; id: number } {
+    const serial = this.checkContent(c, r);
+    const state: OrderState = { nextExpected: c.nextExpected, lastSerial: c.lastSerial };
+    let problem = this.orderProblem(c, state, r, serial);
+    if (problem !== null && c.restartAt !== null && r.id >= c.restartAt) {
+      // The read before overlapped a rewind and the queue counts its records as forgotten: restart.
+      const restart: OrderState = { nextExpected: c.restartAt, lastSerial: -1 };
+      if (this.orderProblem(c, restart, r, serial) === null) {
+        problem = null;
+        Object.assign(state, restart);
+        c.outstanding = [];
+      }
+    }
+    c.restartAt = null;
+    if (problem !== null) this.fail(problem);
+    c.nextExpected = state.nextExpected;
+    c.lastSerial = state.lastSerial;
+    c.outstanding.push(r);
+    return { serial, id: r.id };
+  }
+
+  /** What a record holds must be exactly what was appended, under the id it was given. Returns its serial. */
+  private checkContent(c: ConsumerModel, r: QueueRecord): number {
     this.stats.recordsChecked++;
     const p = r.payload;
     const where = `consumer ${c.name}, record id ${r.id}`;
@@ -743,19 +821,23 @@ class Run {
       }
       a.id = r.id;
     }
-    // Order: ids increase, nothing unacknowledged skipped, append order kept.
-    if (r.id < c.nextExpected) this.fail(`${where} (s${serial}): expected id ${c.nextExpected} or later (records out of order or repeated)`);
-    if (serial <= c.lastSerial) this.fail(`${where} (s${serial}): came after s${c.lastSerial} (not in append order)`);
     if (r.id < c.floor) this.fail(`${where} (s${serial}): below the persisted cursor ${c.floor} (flushCursor/close did not persist)`);
+    return serial;
+  }
+
+  /** Order: ids increase, nothing unacknowledged skipped, append order kept. Advances `s`; null if fine. */
+  private orderProblem(c: ConsumerModel, s: OrderState, r: QueueRecord, serial: number): string | null {
+    const where = `consumer ${c.name}, record id ${r.id} (s${serial})`;
+    if (r.id < s.nextExpected) return `${where}: expected id ${s.nextExpected} or later (records out of order or repeated)`;
+    if (serial <= s.lastSerial) return `${where}: came after s${s.lastSerial} (not in append order)`;
     for (const b of this.appends) {
-      if ((b.status === 'resolved' || b.status === 'survived') && b.id !== null && b.id >= c.nextExpected && b.id < r.id && !c.acked.has(b.serial)) {
-        this.fail(`${where} (s${serial}): skipped s${b.serial} (id ${b.id}), which ${c.name} never acknowledged`);
+      if ((b.status === 'resolved' || b.status === 'survived') && b.id !== null && b.id >= s.nextExpected && b.id < r.id && !c.acked.has(b.serial)) {
+        return `${where}: skipped s${b.serial} (id ${b.id}), which ${c.name} never acknowledged`;
       }
     }
-    c.nextExpected = r.id + r.events;
-    c.lastSerial = serial;
-    c.outstanding.push(r);
-    return { serial, id: r.id };
+    s.nextExpected = r.id + r.events;
+    s.lastSerial = serial;
+    return null;
   }
 
   private async ackSome(c: ConsumerModel): Promise<void> {
@@ -813,8 +895,10 @@ class Run {
     const during = this.cfg.pipelined && c.bg !== null && c.bg.records === null && c.bg.error === undefined;
     if (!during) await this.collect(c, 'before a rewind');
     const consumer = this.requireQueue().consumer(c.name);
+    if (during && c.bg !== null) c.bg.rewound = { to: consumer.ackedUpTo, before: { nextExpected: c.nextExpected, lastSerial: c.lastSerial } };
     consumer.rewind();
     c.outstanding = [];
+    c.restartAt = null;
     c.nextExpected = consumer.ackedUpTo;
     c.lastSerial = -1;
     this.note(`rewind ${c.name} to ${consumer.ackedUpTo}${during ? ' while a read is in flight' : ''}`);
