@@ -4,7 +4,9 @@
  * Rules (documented for users in docs/logger.md):
  * - `exit` (process.exit() anywhere, natural end of the event loop, an uncaught exception or
  *   unhandled rejection — Node emits `exit` for all of them): every live writer is flushed
- *   synchronously. In a worker thread, the worker's own `exit` does the same for its loggers.
+ *   synchronously, and in the main thread every worker logger's shared buffer is written out too
+ *   (shared.ts), since Node stops workers without running their exit handlers. In a worker
+ *   thread, the worker's own `exit` flushes its loggers.
  * - Uncaught exceptions are observed with `uncaughtExceptionMonitor` only, so Node's behaviour
  *   (print, exit code 1) is unchanged; loggers created with `logUncaught: true` write the error as
  *   `fatal` first.
@@ -13,6 +15,7 @@
  *   listener and re-raise the signal so the process dies exactly as it would have without us.
  */
 import { isMainThread } from 'node:worker_threads';
+import { collectWorkerBuffers, rescueWorkerBuffers } from './shared';
 import type { Writer } from './writer';
 
 const live = new Set<Writer>();
@@ -43,7 +46,13 @@ export function offUncaught(fn: (err: unknown, origin: string) => void): void {
 /** Flushes every live logger synchronously. */
 export function flushAllSync(deadlineMs = EXIT_DEADLINE_MS): void {
   for (const w of live) w.flushSync(deadlineMs);
+  if (isMainThread) rescueWorkerBuffers();
 }
+
+// the main thread learns about worker loggers even before it makes a logger of its own
+collectWorkerBuffers(() => {
+  if (!installed) install();
+});
 
 function install(): void {
   installed = true;
@@ -57,6 +66,8 @@ function install(): void {
 
 function onExit(): void {
   flushAllSync();
+  // a worker that ends flushes its own loggers (above); its buffers need no rescue from main
+  if (!isMainThread) for (const w of live) w.retire();
 }
 
 function onUncaughtMonitor(err: unknown, origin: string): void {

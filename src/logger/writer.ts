@@ -32,7 +32,9 @@
  */
 import * as fs from 'node:fs';
 import { dirname } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { LoggerDestinationError, LoggerWriteError } from './errors';
+import { announceWorkerBuffer, CTL_CLOSED, CTL_FD, CTL_LOCK, CTL_OFF } from './shared';
 import type { ResolvedOptions, ResolvedRotate } from './options';
 
 export interface LoggerMetrics {
@@ -81,6 +83,13 @@ export class Writer {
   private lines = 0;
   /** One line larger than the buffer, waiting to be written before anything in `buf`. */
   private big: Buffer | null = null;
+  /**
+   * In a worker thread: `buf` lives in a SharedArrayBuffer and this control block (lock, off,
+   * closed, fd) lets the main thread write it out if the process exits under the worker (see
+   * shared.ts). null in the main thread.
+   */
+  private readonly ctl: Int32Array | null;
+  private depth = 0;
   private size = 0;
 
   private timer: NodeJS.Timeout | null = null;
@@ -111,7 +120,14 @@ export class Writer {
     this.fsyncMode = opts.durability === 'fsync';
     this.interval = opts.flushIntervalMs;
     this.rotate = opts.rotate;
-    this.buf = Buffer.allocUnsafe(this.limit);
+    if (isMainThread) {
+      this.buf = Buffer.allocUnsafe(this.limit);
+      this.ctl = null;
+    } else {
+      const sab = new SharedArrayBuffer(this.limit);
+      this.buf = Buffer.from(sab);
+      this.ctl = new Int32Array(new SharedArrayBuffer(4 * 4));
+    }
     if (opts.destination.kind === 'fd') {
       this.fd = opts.destination.fd;
       this.ownsFd = false;
@@ -122,10 +138,18 @@ export class Writer {
       this.ownsFd = true;
       if (this.rotate !== undefined) this.size = fs.fstatSync(this.fd).size;
     }
+    if (this.ctl !== null) {
+      Atomics.store(this.ctl, CTL_FD, this.fd);
+      announceWorkerBuffer(this.ctl, this.buf);
+    }
   }
 
   /** The hot path: one line, ending in '\n'. */
   write(line: string): void {
+    if (this.ctl !== null) {
+      this.writeShared(line);
+      return;
+    }
     // a UTF-16 code unit is at most 3 UTF-8 bytes, so this never truncates
     if (this.off + line.length * 3 > this.limit) {
       this.full(line);
@@ -134,6 +158,50 @@ export class Writer {
     this.off += this.buf.write(line, this.off);
     this.lines++;
     if (this.timer === null) this.arm(this.interval);
+  }
+
+  /** write() in a worker thread: the same, under the lock shared with the main thread. */
+  private writeShared(line: string): void {
+    this.enter();
+    try {
+      if (this.off + line.length * 3 > this.limit) this.full(line);
+      else {
+        this.off += this.buf.write(line, this.off);
+        this.lines++;
+        if (this.timer === null) this.arm(this.interval);
+      }
+    } finally {
+      this.leave();
+    }
+  }
+
+  private enter(): void {
+    const c = this.ctl;
+    if (c === null || this.depth++ > 0) return;
+    while (Atomics.compareExchange(c, CTL_LOCK, 0, 1) !== 0) Atomics.wait(c, CTL_LOCK, 1, 1);
+    if (Atomics.load(c, CTL_OFF) === 0 && this.off > 0) {
+      // the main thread wrote the buffer out (its exit or signal flush)
+      this.off = 0;
+      this.written += this.lines;
+      this.lines = 0;
+    }
+  }
+
+  private leave(): void {
+    const c = this.ctl;
+    if (c === null || --this.depth > 0) return;
+    Atomics.store(c, CTL_OFF, this.off);
+    Atomics.store(c, CTL_FD, this.fd);
+    Atomics.store(c, CTL_LOCK, 0);
+    Atomics.notify(c, CTL_LOCK);
+  }
+
+  /** Tells the main thread this buffer needs no rescue any more (closed, or the worker ended). */
+  retire(): void {
+    if (this.ctl === null) return;
+    this.enter();
+    Atomics.store(this.ctl, CTL_CLOSED, 1);
+    this.leave();
   }
 
   metrics(): LoggerMetrics {
@@ -180,6 +248,7 @@ export class Writer {
     }
     this.flushSync(1000);
     while (this.syncing) await new Promise<void>((r) => setImmediate(r));
+    this.retire();
     this.closed = true;
     this.limit = 0;
     if (this.timer !== null) clearTimeout(this.timer);
@@ -224,6 +293,16 @@ export class Writer {
    * unwritten tail to the front of the buffer; new lines are appended after it.
    */
   private drain(block: boolean, deadlineMs: number): boolean {
+    if (this.ctl === null) return this.drainNow(block, deadlineMs);
+    this.enter();
+    try {
+      return this.drainNow(block, deadlineMs);
+    } finally {
+      this.leave();
+    }
+  }
+
+  private drainNow(block: boolean, deadlineMs: number): boolean {
     if (this.closed) return this.off === 0 && this.big === null;
     const deadline = deadlineMs === Infinity ? Infinity : Date.now() + deadlineMs;
     for (let round = 0; round < 3; round++) {
