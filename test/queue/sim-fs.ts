@@ -23,11 +23,12 @@
  * - After a crash, `reboot()` gives a new view with a new pid; `processAlive(oldPid)` is false.
  * - Every async operation is a numbered step. `crashAt(n)` crashes in the middle of step n (a
  *   `writev` lands a random prefix of its bytes first). Faults: each step may fail with `EIO`, and
- *   writes/creates with `ENOSPC`, with a given probability; a failed `writev` may have written a
- *   prefix of its bytes, as a real short write does.
+ *   writes/creates with `ENOSPC`, with a given probability, or as a `rule` picks; a failed `writev`
+ *   may have written a prefix of its bytes, as a real short write does.
  * - Operations resolve asynchronously after a seeded number of microtask yields, or of virtual
- *   milliseconds when a `SimClock` is attached, so concurrent operations interleave differently
- *   per seed but identically for one seed.
+ *   milliseconds when a `SimClock` is attached (`timedSteps` of them), so concurrent operations
+ *   interleave differently per seed but identically for one seed. `readdir` lists in a seeded
+ *   random order, as a real directory lists in hash order.
  *
  * Not modelled: cross-directory rename atomicity (it is logged as two entry changes), hard links,
  * permissions, free-space accounting, bit rot (use `corrupt()` to flip bytes on purpose).
