@@ -762,7 +762,11 @@ class Run {
     }
     if (out.status !== 'resolved') this.fail(`${what} did not return after its signal aborted (${out.status})`);
     const records = out.value;
-    if (maxRecords !== undefined && records.length > maxRecords) this.fail(`read by ${c.name} returned ${records.length} records, asked for at most ${maxRecords}`);
+    if (maxRecords !== undefined && records.length > maxRecords) this.fail(`${what} returned ${records.length} records`);
+    if (maxBytes !== undefined && records.length > 1) {
+      const bytes = records.reduce((n, r) => n + r.payload.length, 0);
+      if (bytes > maxBytes) this.fail(`${what} returned ${records.length} records of ${bytes} payload bytes in all`);
+    }
     return records.map((r) => this.checkRecord(c, r));
   }
 
