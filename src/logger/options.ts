@@ -52,7 +52,7 @@ export interface LoggerOptions {
   readonly rotate?: RotateOptions;
   /** Log an uncaught exception / unhandled rejection as `fatal` before the process dies. */
   readonly logUncaught?: boolean;
-  /** Called with each write error instead of the `'error'` event. */
+  /** Called with write errors (the first of each failure episode) instead of the `'error'` event. */
   readonly onError?: (err: Error) => void;
 }
 
