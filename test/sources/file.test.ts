@@ -578,3 +578,20 @@ test('copytruncate in the middle of a line: the line is read whole from the copy
   await h2.stop();
   assert.deepEqual(lines(h2.text()).sort(), ['first', 'new', 'parti']);
 });
+
+test('copytruncate of files that all start with the same long header: the copy takes over, the new contents are read once', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'app.log');
+  const header = `${'# the same banner at the top of every file '.padEnd(399, '=')}\n`;
+  writeFileSync(file, header + numbered('a', 0, 100));
+  const h = new Harness(source(dir, { include: [join(dir, '*.log*')], glob_interval_ms: 1000 })).start();
+  await h.until('first', () => h.events() === 101);
+  appendFileSync(file, numbered('a', 100, 10));
+  copyFileSync(file, `${file}.1`);
+  truncateSync(file, 0);
+  appendFileSync(file, header + numbered('b', 0, 20));
+  await h.until('all', () => h.events() === 101 + 10 + 21, 8000);
+  await new Promise((r) => setTimeout(r, 300));
+  await h.stop();
+  assertExactlyOnce(h.text(), header + numbered('a', 0, 110) + header + numbered('b', 0, 20));
+});

@@ -443,11 +443,26 @@ export class FileSource implements Source {
     const len = Math.min(size, this.cfg.fingerprint_bytes);
     const head = await this.readHead(r.fh, len, r.path);
     if (head === null || head.length === 0) return;
-    const key = this.key(head);
+    let key = this.key(head);
+    let fpLen = head.length;
     const owner = this.owners.get(key);
-    if (owner && owner !== r) return; // same first bytes as another open file: wait until they differ
-    this.unremember(key); // a stale position under the same fingerprint would describe other bytes
-    this.setIdentity(r, { key, fpLen: head.length });
+    if (owner && owner !== r) {
+      // Same first bytes as another open file (the copy, when every file starts with the same
+      // header): the first differing byte tells them apart; while this one is a prefix, wait.
+      const diff = await this.compare(r.fh, size, owner);
+      if (diff === 'copy') return;
+      fpLen = Math.max(fpLen, diff + 1);
+      const longer = fpLen <= head.length ? head : await this.readHead(r.fh, fpLen, r.path);
+      if (longer === null || longer.length < fpLen) return;
+      key = this.key(longer.subarray(0, fpLen));
+      if (this.owners.has(key)) return;
+    }
+    const k = this.remembered.get(key);
+    // The old contents' position under the same fingerprint (same header): give a copy the time to
+    // take it over before this file claims the key.
+    if (k && Date.now() - k.since < this.cfg.rotate_wait_ms) return;
+    this.unremember(key);
+    this.setIdentity(r, { key, fpLen });
   }
 
   /** A matching file we do not hold open. */
