@@ -15,7 +15,11 @@ import { z } from 'zod';
 import type { FsyncPolicy } from '../queue/types';
 import type { ComponentKind } from './components';
 import { ConfigError, ConfigReadError, type ConfigProblem } from './errors';
-import { componentsSchema, DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, ID_HINT, ID_PATTERN, topLevelSchema } from './schema';
+import {
+  componentsSchema,
+  DEFAULT_MAX_BYTES,
+  DEFAULT_SEGMENT_BYTES,
+  DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, ID_HINT, ID_PATTERN, topLevelSchema } from './schema';
 
 export interface Registry<SourceT, SinkCtx, SinkT> {
   readonly sources: ReadonlyMap<string, ComponentKind<void, SourceT>>;
@@ -46,8 +50,8 @@ export interface AgentConfig<SourceT, SinkCtx, SinkT> {
   readonly dataDir: string;
   readonly queue: {
     readonly fsync: FsyncPolicy;
-    readonly maxBytes?: number;
-    readonly segmentBytes?: number;
+    readonly maxBytes: number;
+    readonly segmentBytes: number;
     readonly cursorFlushMs?: number;
   };
   readonly shutdownTimeoutMs: number;
@@ -288,8 +292,18 @@ export const parseConfig = <SourceT, SinkCtx, SinkT>(
   if (q?.fsync_interval_ms !== undefined && q.fsync !== 'interval') {
     pc.add(['queue', 'fsync_interval_ms'], `only used with fsync: interval (fsync is ${q.fsync})`, true);
   }
-  if (q?.segment_bytes !== undefined && q.segment_bytes < 4096) pc.add(['queue', 'segment_bytes'], 'must be at least 4KiB');
-  if (q?.max_bytes !== undefined && q.max_bytes < 65536) pc.add(['queue', 'max_bytes'], 'must be at least 64KiB');
+  // Space is freed a whole segment at a time, so the bound must hold several segments: with one
+  // segment as large as max_bytes the writer would wait for space that can never be freed.
+  const MiB = 1024 * 1024;
+  if (q?.max_bytes !== undefined && q.max_bytes < 16 * MiB) pc.add(['queue', 'max_bytes'], 'must be at least 16MiB');
+  if (q?.segment_bytes !== undefined && q.segment_bytes < 2 * MiB) {
+    pc.add(['queue', 'segment_bytes'], 'must be at least 2MiB (a source batch is up to ~1MiB)');
+  }
+  const maxBytes = q?.max_bytes ?? DEFAULT_MAX_BYTES;
+  const segmentBytes = q?.segment_bytes ?? Math.min(DEFAULT_SEGMENT_BYTES, Math.max(2 * MiB, Math.floor(maxBytes / 4)));
+  if (segmentBytes > maxBytes / 2) {
+    pc.add(['queue', 'segment_bytes'], `must be at most half of max_bytes (${maxBytes} bytes): space is freed a whole segment at a time`);
+  }
 
   let api: { host: string; port: number } | undefined;
   const apiConf = top.data.api;
@@ -306,8 +320,8 @@ export const parseConfig = <SourceT, SinkCtx, SinkT>(
     dataDir: resolve(top.data.data_dir),
     queue: {
       fsync,
-      ...(q?.max_bytes !== undefined ? { maxBytes: q.max_bytes } : {}),
-      ...(q?.segment_bytes !== undefined ? { segmentBytes: q.segment_bytes } : {}),
+      maxBytes,
+      segmentBytes,
       ...(q?.cursor_flush_interval !== undefined ? { cursorFlushMs: Math.max(1, q.cursor_flush_interval) } : {}),
     },
     shutdownTimeoutMs: top.data.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,

@@ -38,4 +38,7 @@ export const topLevelSchema = z.strictObject({
 export type TopLevelConfig = z.output<typeof topLevelSchema>;
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+/** The queue's bound on disk, and its largest segment file. */
+export const DEFAULT_MAX_BYTES = 1024 ** 3;
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 ** 2;
 export const DEFAULT_FSYNC_INTERVAL_MS = 1000;

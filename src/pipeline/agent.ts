@@ -73,8 +73,8 @@ export class Agent {
       dir: join(c.dataDir, 'queue'),
       consumers: c.sinks.map((s) => s.id),
       fsync: c.queue.fsync,
-      ...(c.queue.maxBytes !== undefined ? { maxBytes: c.queue.maxBytes } : {}),
-      ...(c.queue.segmentBytes !== undefined ? { segmentBytes: c.queue.segmentBytes } : {}),
+      maxBytes: c.queue.maxBytes,
+      segmentBytes: c.queue.segmentBytes,
       ...(c.queue.cursorFlushMs !== undefined ? { cursorFlushMs: c.queue.cursorFlushMs } : {}),
     });
     for (const note of queue.recovery.notes) opts.log.warn(`queue: ${note}`);
@@ -145,6 +145,8 @@ export class Agent {
         `${c.sinks.length} sink(s) (${c.sinks.map((s) => `${s.id}:${s.type}`).join(', ')}), queue in ${join(c.dataDir, 'queue')}`,
     );
 
+    const stats = setInterval(() => this.logStats(), STATS_EVERY_MS);
+    stats.unref();
     const byStop = await Promise.race([sourcesEnded.then(() => false), this.stopRequested.then(() => true)]);
     this.phase = 'stopping';
     if (!byStop) this.log.info('every source has ended; draining sinks');
@@ -178,6 +180,7 @@ export class Agent {
       }
     }
     if (watchdog) clearInterval(watchdog);
+    clearInterval(stats);
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     if (!drained) {
       if (exitCode === EXIT.ok && this.stopRequests < 2 && byStop === false) exitCode = EXIT.failure;
@@ -196,6 +199,23 @@ export class Agent {
     const summary = [...this.metrics.sinks].map(([id, m]) => `${id}=${m.events}`).join(' ');
     this.log.info(`stopped${drained ? ' (drained)' : ''}; events written: ${summary || 'none'}`);
     return exitCode;
+  }
+
+  /** Debug level: one line of counters and memory every few seconds. */
+  private logStats(): void {
+    const m = process.memoryUsage();
+    const q = this.queue.metrics();
+    const MB = (n: number): string => (n / 1048576).toFixed(1);
+    const fields: Record<string, unknown> = {
+      rss_mb: MB(m.rss),
+      heap_mb: MB(m.heapUsed),
+      buffers_mb: MB(m.arrayBuffers),
+      queue_mb: MB(q.bytesOnDisk),
+      queue_full: q.full,
+    };
+    for (const [id, c] of this.metrics.sources) fields[`in.${id}`] = c.events;
+    for (const [id, c] of this.metrics.sinks) fields[`out.${id}`] = c.events;
+    this.log.debug('stats', fields);
   }
 
   private sourceContext(id: string, positions: ReadonlyMap<string, Uint8Array>): SourceContext {
@@ -229,5 +249,6 @@ export class Agent {
 
 /** After the drain deadline, how long a write already in flight may take to finish. */
 const IN_FLIGHT_GRACE_MS = 2000;
+const STATS_EVERY_MS = 5000;
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());

@@ -153,3 +153,14 @@ test('durations accept ms, s, m, h and bare seconds', () => {
   assert.equal(parseDuration('3'), 3000);
   assert.equal(parseDuration('soon'), undefined);
 });
+
+test('the queue bound must hold several segments, and the segment size follows a small bound', () => {
+  const c = parse(EXAMPLE.replace('1GiB', '64MiB'));
+  assert.equal(c.queue.maxBytes, 64 * 1024 ** 2);
+  assert.equal(c.queue.segmentBytes, 16 * 1024 ** 2);
+  assert.equal(parse(EXAMPLE).queue.segmentBytes, 64 * 1024 ** 2);
+  const [p] = problems(EXAMPLE.replace('1GiB', '64MiB\n  segment_bytes: 64MiB'));
+  assert.match(p ?? '', /queue\.segment_bytes: must be at most half of max_bytes/);
+  const [q] = problems(EXAMPLE.replace('1GiB', '1MiB'));
+  assert.match(q ?? '', /^sluice\.yaml:3:14: queue\.max_bytes: must be at least 16MiB$/);
+});
