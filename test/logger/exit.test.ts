@@ -188,3 +188,25 @@ if (isMainThread) {
   assert.deepEqual(worker, range(worker.length));
   assert.deepEqual(got.filter((s) => s >= 1000000), range(100).map((i) => 1000000 + i));
 });
+
+test('SIGTERM to a process whose worker logs writes the worker lines too before dying of SIGTERM', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const body = `
+const { Worker, isMainThread } = require('node:worker_threads');
+if (isMainThread) {
+  const w = new Worker(__filename);
+  w.on('message', () => console.log('ready'));
+} else {
+  burst(30000);
+  require('node:worker_threads').parentPort.postMessage('logged');
+  setInterval(() => {}, 1000);
+}`;
+  const r = await runScript(dir, 'worker-sig.js', fixture(file, body), {
+    onStdout: (c, child) => {
+      if (c.includes('ready')) child.kill('SIGTERM');
+    },
+  });
+  assert.equal(r.signal, 'SIGTERM');
+  assert.deepEqual(seqs(readLines(file)), range(30000));
+});
