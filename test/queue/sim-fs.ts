@@ -267,7 +267,8 @@ class SimFile {
   append(bytes: Uint8Array): void {
     const end = this.size + bytes.length;
     if (end > this.data.length) {
-      const grown = Buffer.alloc(Math.max(end, this.data.length * 2, 256));
+      // Bytes past `size` are never exposed (extending truncates write zeros explicitly).
+      const grown = Buffer.allocUnsafe(Math.max(end, this.data.length * 2, 256));
       this.data.copy(grown, 0, 0, this.size);
       this.data = grown;
     }

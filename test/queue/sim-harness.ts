@@ -164,6 +164,13 @@ export function makePayload(serial: number, size: number): Buffer {
   return b;
 }
 
+/** Whether `p` is exactly `makePayload(serial, size)` (without building it). */
+function isPayload(p: Buffer, serial: number, size: number): boolean {
+  if (p.length !== size || p.readUInt32LE(0) !== serial || p.readUInt32LE(4) !== size) return false;
+  for (let i = PAYLOAD_HEADER; i < size; i++) if (p[i] !== ((serial * 131 + i * 7) & 0xff)) return false;
+  return true;
+}
+
 const KEYS = ['src:a', 'src:b', 'src:c'] as const;
 
 export interface RunOptions {
@@ -800,7 +807,7 @@ class Run {
     if (p.length < PAYLOAD_HEADER) this.fail(`${where}: payload of ${p.length} bytes was never appended`);
     const serial = p.readUInt32LE(0);
     const a = this.appends[serial];
-    if (a === undefined || p.readUInt32LE(4) !== p.length || a.size !== p.length || !p.equals(makePayload(serial, a.size))) {
+    if (a === undefined || !isPayload(p, serial, a.size)) {
       this.fail(`${where}: payload (${p.length} bytes, starts ${p.subarray(0, 16).toString('hex')}) is not what was appended`);
     }
     if (r.events !== a.events) this.fail(`${where} (s${serial}): ${r.events} events, appended with ${a.events}`);
