@@ -34,6 +34,8 @@ import { errorText } from './diagnostics';
 import { encodeEnvelope } from './envelope';
 import { AgentMetrics } from './metrics';
 import { DEFAULT_RETRY, SinkRunner } from './sink-runner';
+import { startApi } from './api';
+import type { Server } from 'node:http';
 
 export type AgentConfigT = AgentConfig<Source, SinkContext, Sink>;
 
@@ -108,6 +110,16 @@ export class Agent {
   async run(): Promise<number> {
     let exitCode: number = EXIT.ok;
     const c = this.config;
+    let api: Server | undefined;
+    if (c.api) {
+      try {
+        api = await startApi({ ...c.api, metrics: this.metrics, queue: this.queue, log: this.log, phase: () => this.phase });
+      } catch (err) {
+        this.log.error(`${errorText(err)}; change api.address or free the port`);
+        await this.queue.close();
+        return EXIT.failure;
+      }
+    }
 
     for (const s of c.sinks) {
       const sink = s.create({ id: s.id, log: this.log });
@@ -192,6 +204,10 @@ export class Agent {
     if (this.stopRequests >= 2 && !drained) exitCode = EXIT.failure;
 
     this.phase = 'closing';
+    if (api) {
+      api.closeAllConnections();
+      api.close();
+    }
     await this.queue.close();
     for (const s of this.sinks) {
       await s.sink.close().catch((err: unknown) => this.log.warn(`sink ${s.id}: close failed: ${errorText(err)}`));

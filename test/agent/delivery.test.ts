@@ -169,3 +169,38 @@ test('the json encoding on stdout gives one object per line with source, file an
     }
   });
 });
+
+test('the api serves Prometheus metrics with per-source and per-sink counts, and /health', async () => {
+  const { createServer } = await import('node:net');
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+  await withTempDir(async (dir) => {
+    await mkdir(join(dir, 'logs'));
+    await writeFile(join(dir, 'logs', 'app.log'), numbered(0, 1234));
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\napi:\n  address: 127.0.0.1:${port}\nsources:\n  app:\n    type: file\n    include: ["./logs/app.log"]\n` +
+        `sinks:\n  out:\n    type: file\n    inputs: [app]\n    path: ./out.log\n`,
+    );
+    const agent = startAgent(cfg, { cwd: dir });
+    try {
+      await waitFor('all lines', async () => (await sizeOf(join(dir, 'out.log'))) >= 1234 * 43, 20_000, agent.stderr);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(metrics, /^sluice_source_events_total\{source="app"\} 1234$/m);
+      assert.match(metrics, /^sluice_sink_events_total\{sink="out"\} 1234$/m);
+      assert.match(metrics, /^sluice_queue_appended_events_total 1234$/m);
+      assert.match(metrics, /^sluice_sink_failing\{sink="out"\} 0$/m);
+      const health = await fetch(`http://127.0.0.1:${port}/health`);
+      assert.equal(health.status, 200);
+      assert.deepEqual(await health.json(), { status: 'ok', failing_sinks: [] });
+    } finally {
+      agent.child.kill('SIGTERM');
+    }
+    assert.equal((await agent.exited).code, 0, agent.stderr());
+  });
+});
