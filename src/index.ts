@@ -41,3 +41,17 @@ export { GlobPatternError, PositionDecodeError, SourceEmitError } from './source
 export { StdinReadError } from './sources/stdin/source';
 
 // --- the agent ---
+export { Agent, EXIT } from './pipeline/agent';
+export type { AgentOptions, AgentConfigT as AgentConfig } from './pipeline/agent';
+export { runCli, EXIT_CODES } from './cli/cli';
+export { agentRegistry } from './cli/registry';
+export { parseConfig, loadConfigFile } from './config/load';
+export type { Registry, ResolvedSource, ResolvedSink } from './config/load';
+export { ConfigError, ConfigReadError } from './config/errors';
+export type { ConfigProblem } from './config/errors';
+export { encodeEnvelope, decodeEnvelope, EnvelopeError, ENVELOPE_VERSION } from './pipeline/envelope';
+export type { Envelope, EnvelopeKind } from './pipeline/envelope';
+export { createDiagnostics } from './pipeline/diagnostics';
+export type { LogLevel } from './pipeline/diagnostics';
+export { FileSink, StreamSink, StdoutSinkError, fileSinkSchema, stdoutSinkSchema, sinkKinds } from './sinks';
+export type { Sink, SinkContext, Encoding } from './sinks';
