@@ -386,7 +386,16 @@ export class FileSource implements Source {
     for (const k of this.remembered.values()) knownPaths.add(k.path);
     for (const c of candidates) (knownPaths.has(c.path) ? byOwnPath : others).push(c);
     this.m.copiesHeld = 0;
-    for (const c of [...byOwnPath, ...others]) await this.consider(c.path, c.st, now);
+    // Pass 1: files that resume a remembered position (fingerprint and tail check), so a file that
+    // merely shares the first bytes cannot take a position away from the file it belongs to.
+    // Pass 2: the others (new files, copies of open files).
+    let rest = [...byOwnPath, ...others];
+    if (this.remembered.size > 0) {
+      const unresolved: typeof candidates = [];
+      for (const c of rest) if (!(await this.consider(c.path, c.st, now, true))) unresolved.push(c);
+      rest = unresolved;
+    }
+    for (const c of rest) await this.consider(c.path, c.st, now, false);
     this.firstScan = false;
     for (const p of this.warned.keys()) if (!seenPaths.has(p)) this.warned.delete(p);
     await this.flushOrphans(now);
@@ -443,76 +452,74 @@ export class FileSource implements Source {
     const len = Math.min(size, this.cfg.fingerprint_bytes);
     const head = await this.readHead(r.fh, len, r.path);
     if (head === null || head.length === 0) return;
-    let key = this.key(head);
     let fpLen = head.length;
-    const owner = this.owners.get(key);
+    const owner = this.owners.get(this.key(head));
     if (owner && owner !== r) {
       // Same first bytes as another open file (the copy, when every file starts with the same
       // header): the first differing byte tells them apart; while this one is a prefix, wait.
       const diff = await this.compare(r.fh, size, owner);
       if (diff === 'copy') return;
       fpLen = Math.max(fpLen, diff + 1);
-      const longer = fpLen <= head.length ? head : await this.readHead(r.fh, fpLen, r.path);
-      if (longer === null || longer.length < fpLen) return;
-      key = this.key(longer.subarray(0, fpLen));
-      if (this.owners.has(key)) return;
     }
-    const k = this.remembered.get(key);
-    // The old contents' position under the same fingerprint (same header): give a copy the time to
-    // take it over before this file claims the key.
-    if (k && Date.now() - k.since < this.cfg.rotate_wait_ms) return;
-    this.unremember(key);
-    this.setIdentity(r, { key, fpLen });
+    // The old contents' position may have this key (same header): it is kept for a copy to take
+    // over, and the new contents get a longer fingerprint.
+    const id = await this.freshIdentity(r.fh, size, fpLen, r.path);
+    if (id) this.setIdentity(r, id);
   }
 
-  /** A matching file we do not hold open. */
-  private async consider(path: string, st: Stats, now: number): Promise<void> {
-    if (st.size === 0) return; // no identity yet
+
+  /**
+   * A matching file we do not hold open. With `resumeOnly`, it is opened only if it resumes a
+   * remembered position; returns whether the file was handled (opened, or nothing to do).
+   */
+  private async consider(path: string, st: Stats, now: number, resumeOnly: boolean): Promise<boolean> {
+    if (st.size === 0) return true; // no identity yet
     let fh: FileHandle;
     try {
       fh = await open(path, 'r');
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code !== 'ENOENT') this.warnOnce(path, err.code ?? 'ERR', `cannot open ${path}: ${err.message}; other files keep flowing`);
-      return;
+      return true;
     }
     let keep = false;
     try {
       let maxLen = this.cfg.fingerprint_bytes;
       for (const l of this.fpLens.keys()) if (l > maxLen) maxLen = l;
       const head = await this.readHead(fh, Math.min(maxLen, st.size), path);
-      if (head === null || head.length === 0) return;
+      if (head === null || head.length === 0) return true;
       const size = Math.max(st.size, head.length);
-      const match = this.matchIdentity(head);
-      const ino = `${st.dev}:${st.ino}`;
-      let offset: number;
+      const matches = this.matchIdentities(head);
+      let offset = 0;
       let tail = NO_TAIL;
-      let identity: Identity;
-      const resume = match && match.kind === 'remembered' && (await this.tailMatches(fh, size, match.entry, path)) ? match.entry : null;
-      if (resume) {
-        this.unremember(resume.key);
-        identity = { key: resume.key, fpLen: resume.fpLen };
-        offset = resume.offset;
-        tail = resume.tail;
-      } else {
+      let identity: Identity | null = null;
+      let resumed = false;
+      for (const m of matches) {
+        if (m.kind !== 'remembered' || !(await this.tailMatches(fh, size, m.entry, path, resumeOnly))) continue;
+        this.unremember(m.entry.key);
+        identity = { key: m.entry.key, fpLen: m.entry.fpLen };
+        offset = m.entry.offset;
+        tail = m.entry.tail;
+        resumed = true;
+        break;
+      }
+      if (!identity) {
+        if (resumeOnly) return false;
         let fpLen = Math.min(size, this.cfg.fingerprint_bytes);
-        if (match && match.kind === 'open') {
-          const diff = await this.compare(fh, size, match.reader);
+        const open = matches.find((m) => m.kind === 'open');
+        if (open && open.kind === 'open') {
+          const diff = await this.compare(fh, size, open.reader);
           if (diff === 'copy') {
             this.m.copiesHeld++;
-            return; // re-examined at every scan; takes over when the original lets go
+            return true; // re-examined at every scan; takes over when the original lets go
           }
           fpLen = Math.max(fpLen, diff + 1);
         }
-        const idHead = fpLen <= head.length ? head : await this.readHead(fh, fpLen, path);
-        if (idHead === null || idHead.length < fpLen) return;
-        const key = this.key(idHead.subarray(0, fpLen));
-        if (this.owners.has(key)) return; // still ambiguous: wait for the next scan
-        this.unremember(key); // a position under the same fingerprint that failed the tail check
-        identity = { key, fpLen };
-        offset = 0;
+        identity = await this.freshIdentity(fh, size, fpLen, path);
+        if (!identity) return true; // still ambiguous: the next scan looks again
         if (this.firstScan && this.cfg.start_at === 'end') ({ offset, tail } = await this.tailStart(fh, size));
       }
+      const ino = `${st.dev}:${st.ino}`;
       const r: Reader = {
         path,
         fh,
@@ -538,23 +545,46 @@ export class FileSource implements Source {
       this.readers.set(ino, r);
       this.warned.delete(path);
       keep = true;
-      this.ctx.log.info('tailing file', { source: this.ctx.id, path, offset, resumed: resume !== null });
+      this.ctx.log.info('tailing file', { source: this.ctx.id, path, offset, resumed });
+      return true;
     } finally {
       if (!keep) await fh.close().catch(() => undefined);
     }
   }
 
-  /** The longest identity (open file or remembered position) whose fingerprint `head` satisfies. */
-  private matchIdentity(head: Buffer): { kind: 'remembered'; entry: Remembered } | { kind: 'open'; reader: Reader } | null {
+  /**
+   * An identity for a file read as new: the fingerprint of its first `minLen` bytes, longer when a
+   * remembered position has that key (a file with the same first bytes that is gone or not found
+   * yet: its position is kept). Null when the file is too short to be told apart yet, or when an
+   * open file has the key.
+   */
+  private async freshIdentity(fh: FileHandle, size: number, minLen: number, path: string): Promise<Identity | null> {
+    let len = minLen;
+    for (let i = 0; i < 16; i++) {
+      if (len > size) return null;
+      const bytes = await this.readHead(fh, len, path);
+      if (bytes === null || bytes.length < len) return null;
+      const key = this.key(bytes);
+      if (this.owners.has(key)) return null;
+      const k = this.remembered.get(key);
+      if (!k) return { key, fpLen: len };
+      len = Math.max(len, k.fpLen) + 1;
+    }
+    return null;
+  }
+
+  /** Every identity (open file or remembered position) whose fingerprint `head` satisfies, longest first. */
+  private matchIdentities(head: Buffer): ({ kind: 'remembered'; entry: Remembered } | { kind: 'open'; reader: Reader })[] {
+    const out: ({ kind: 'remembered'; entry: Remembered } | { kind: 'open'; reader: Reader })[] = [];
     const lens = [...this.fpLens.keys()].filter((l) => l <= head.length).sort((a, b) => b - a);
     for (const l of lens) {
       const key = this.key(head.subarray(0, l));
       const owner = this.owners.get(key);
-      if (owner) return { kind: 'open', reader: owner };
+      if (owner) out.push({ kind: 'open', reader: owner });
       const entry = this.remembered.get(key);
-      if (entry) return { kind: 'remembered', entry };
+      if (entry) out.push({ kind: 'remembered', entry });
     }
-    return null;
+    return out;
   }
 
   /**
@@ -597,7 +627,7 @@ export class FileSource implements Source {
    * Whether the file's bytes just before a remembered offset are the ones that were read there.
    * A file that only shares the first bytes (same header, other contents) fails and is read as new.
    */
-  private async tailMatches(fh: FileHandle, size: number, k: Remembered, path: string): Promise<boolean> {
+  private async tailMatches(fh: FileHandle, size: number, k: Remembered, path: string, quiet: boolean): Promise<boolean> {
     let ok = k.offset <= size;
     if (ok && k.tail.len > 0) {
       const buf = Buffer.allocUnsafe(k.tail.len);
@@ -608,7 +638,7 @@ export class FileSource implements Source {
         ok = false;
       }
     }
-    if (!ok) {
+    if (!ok && !quiet) {
       this.ctx.log.info('file starts like a remembered one but does not hold the bytes read there: reading it as a new file', {
         source: this.ctx.id,
         path,
