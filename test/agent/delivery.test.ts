@@ -204,3 +204,24 @@ test('the api serves Prometheus metrics with per-source and per-sink counts, and
     assert.equal((await agent.exited).code, 0, agent.stderr());
   });
 });
+
+test('a closed stdout (EPIPE) is reported, not a crash; the lines stay queued and the next run delivers them', async () => {
+  await withTempDir(async (dir) => {
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nshutdown_timeout: 1s\nsources:\n  pipe:\n    type: stdin\nsinks:\n  console:\n    type: stdout\n    inputs: [pipe]\n    max_backoff: 100ms\n`,
+    );
+    const input = numbered(0, 5000);
+    const first = startAgent(cfg, { cwd: dir, stdin: 'pipe' });
+    first.child.stdout?.destroy(); // the reader goes away before anything is written
+    first.child.stdin?.end(input);
+    const end = await first.exited;
+    assert.equal(end.code, 1, first.stderr());
+    assert.match(first.stderr(), /WARN sink console: write failed, retrying in \d+ms \(.*EPIPE/);
+    assert.match(first.stderr(), /ERROR sink\(s\) console made no progress for 1000ms; giving up; their records stay queued/);
+    assert.doesNotMatch(first.stderr(), /internal error/);
+    const second = cli(['run', '--config', cfg, '--log-level', 'warn'], { cwd: dir, input: '' });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stdout, input);
+  });
+});
