@@ -18,8 +18,8 @@
  *   committed more than was asked). Each file keeps its durable content, or its whole volatile
  *   content, or the stable prefix plus a random part of the unsynced suffix (a torn write),
  *   optionally with the end of that part zero-filled (the size reached the disk, the data did not).
- *   Bytes that were never written never appear. `crash({ kind: 'process' })` models a process
- *   crash instead: the page cache survives, so everything written is kept.
+ *   Bytes that were never written never appear. `crash({ kind: 'process' })` models `kill -9`
+ *   instead: the page cache survives as it is (all writes visible, unsynced ones still not durable).
  * - After a crash, `reboot()` gives a new view with a new pid; `processAlive(oldPid)` is false.
  * - Every async operation is a numbered step. `crashAt(n)` crashes in the middle of step n (a
  *   `writev` lands a random prefix of its bytes first). Faults: each step may fail with `EIO`, and
@@ -594,8 +594,10 @@ export class SimFileSystem implements FileSystem {
   // --- crash -----------------------------------------------------------------------------------
 
   /**
-   * Lose power now (or, with `kind: 'process'`, kill the process: the page cache survives).
-   * Every handle and this view die; the disk keeps what a real one would. Call `reboot()` next.
+   * Lose power now, or with `kind: 'process'` kill the process (`kill -9`): every handle and this
+   * view die. On power loss the disk keeps what a real one would; on a process kill the page cache
+   * survives as it is, so everything written stays visible, and what was not synced is still not
+   * durable (a later power loss can still take it). Call `reboot()` next.
    */
   crash(opts: { kind?: 'power' | 'process'; rng?: Rng } = {}): CrashReport {
     if (this.dead) throw new Error('this boot of the simulated machine is already over');
@@ -607,16 +609,18 @@ export class SimFileSystem implements FileSystem {
     const files = new Map<string, FileFate>();
     const dirs = new Map<string, readonly [number, number]>();
     this.disk.crashes++;
+    if (kind === 'process') {
+      const report: CrashReport = { kind, atStep: this.stepCount, files, dirs };
+      this.lastCrash = report;
+      for (const fn of this.crashListeners) fn();
+      return report;
+    }
 
     // 1. Directories: the durable map plus a prefix of the unsynced changes.
     const walkDirs = (dir: SimDir, path: string): void => {
       if (dir.log.length > 0) {
-        let keep: number;
-        if (kind === 'process') keep = dir.log.length;
-        else {
-          const r = rng.next();
-          keep = r < 0.4 ? 0 : r < 0.7 ? dir.log.length : rng.int(dir.log.length + 1);
-        }
+        const r = rng.next();
+        const keep = r < 0.4 ? 0 : r < 0.7 ? dir.log.length : rng.int(dir.log.length + 1);
         const next = new Map(dir.durable);
         for (const changes of dir.log.slice(0, keep)) {
           for (const [name, node] of changes) {
@@ -648,11 +652,6 @@ export class SimFileSystem implements FileSystem {
         if (seen.has(node)) continue;
         seen.add(node);
         if (!node.dirty) continue;
-        if (kind === 'process') {
-          node.sync();
-          files.set(p, 'kept');
-          continue;
-        }
         const r = rng.next();
         const stable = node.stable;
         const size = node.size;

@@ -38,6 +38,8 @@ export interface RunConfig {
   readonly bigEvents: boolean;
   /** Consumers act like pipelined sinks: acknowledge the previous batch while the next read runs. */
   readonly pipelined: boolean;
+  /** When time passes, a second open of the same directory is tried: it must be refused, harmlessly. */
+  readonly lockProbe: boolean;
 }
 
 export function configFor(seed: number): RunConfig {
@@ -61,11 +63,13 @@ export function configFor(seed: number): RunConfig {
     timedSteps: rng.pick([0.02, 0.1, 0.1, 0.3]),
     bigEvents: rng.chance(0.15),
     pipelined: false,
+    lockProbe: false,
   };
   // Drawn last so the draws above stay what they were for every seed. Names that need encoding in a
   // file name (space, slash, non-ASCII) in some runs.
   if (rng.chance(0.2)) cfg.consumers = cfg.consumers.map((n, i) => [`${n} sink`, `out/${n}`, `ü-${n}`][i] ?? n);
   cfg.pipelined = rng.chance(0.3);
+  cfg.lockProbe = rng.chance(0.3);
   return cfg;
 }
 
@@ -388,19 +392,7 @@ class Run {
   private async openAndVerify(why: 'start' | 'crash' | 'graceful', attempt: number): Promise<void> {
     // Sometimes crash in the middle of recovery itself (not forever).
     if (why === 'crash' && attempt < 3 && this.rng.chance(0.15)) this.fs.crashAt(this.rng.range(1, 40), this.rng.pick(this.cfg.crashKinds));
-    const opened = await this.drive(
-      this.open({
-        dir: this.dir,
-        consumers: this.cfg.consumers,
-        fsync: this.cfg.fsync,
-        segmentBytes: this.cfg.segmentBytes,
-        maxBytes: this.cfg.maxBytes,
-        cursorFlushMs: this.cfg.cursorFlushMs,
-        fs: this.opts.wrapFs?.(this.fs) ?? this.fs,
-        clock: this.clock,
-      }),
-      60_000,
-    );
+    const opened = await this.drive(this.open(this.queueOptions()), 60_000);
     if (opened.status === 'rejected') {
       if (isIoFailure(opened.error)) throw new QueueFailed(`open: ${errText(opened.error)}`);
       this.fail(`open rejected: ${errText(opened.error)}`);
@@ -921,6 +913,35 @@ class Run {
     if (out.status !== 'resolved') this.fail(`virtual time did not pass (${out.status})`);
     this.note(`${ms} ms passed`);
     this.checkIo();
+    if (this.cfg.lockProbe) await this.secondOpen();
+  }
+
+  /** Open the same directory again while the queue is open: refused with SLUICE_QUEUE_LOCKED. */
+  private async secondOpen(): Promise<void> {
+    this.requireQueue();
+    const out = await this.drive(this.open(this.queueOptions()), 60_000);
+    if (out.status === 'resolved') {
+      await this.drive(out.value.close(), 60_000).catch(() => undefined);
+      this.fail('a second open of a directory held by a live queue succeeded');
+    }
+    if (out.status !== 'rejected') this.fail(`a second open of a held directory did not finish (${out.status})`);
+    if (!hasCode(out.error, 'SLUICE_QUEUE_LOCKED') && !isIoFailure(out.error)) {
+      this.fail(`a second open of a held directory failed with ${errText(out.error)}, expected SLUICE_QUEUE_LOCKED`);
+    }
+    this.note('a second open of the directory was refused');
+  }
+
+  private queueOptions(): QueueOptions & { fs: FileSystem; clock: Clock } {
+    return {
+      dir: this.dir,
+      consumers: this.cfg.consumers,
+      fsync: this.cfg.fsync,
+      segmentBytes: this.cfg.segmentBytes,
+      maxBytes: this.cfg.maxBytes,
+      cursorFlushMs: this.cfg.cursorFlushMs,
+      fs: this.opts.wrapFs?.(this.fs) ?? this.fs,
+      clock: this.clock,
+    };
   }
 
   // --- checks and plumbing ---------------------------------------------------------------------
