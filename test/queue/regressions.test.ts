@@ -74,8 +74,8 @@ function lyingDatasync(fs: FileSystem): FileSystem {
   };
 }
 
-/** A file system whose directory fsync does nothing: new files and renames stay volatile. */
-function lyingSyncDir(fs: FileSystem): FileSystem {
+/** Another FileSystem object over the same one (as a metrics or tracing wrapper would be). */
+function forwarding(fs: FileSystem, overrides: Partial<FileSystem> = {}): FileSystem {
   return {
     open: (p, m) => fs.open(p, m),
     readdir: (d) => fs.readdir(d),
@@ -83,11 +83,15 @@ function lyingSyncDir(fs: FileSystem): FileSystem {
     rename: (a, b) => fs.rename(a, b),
     unlink: (p) => fs.unlink(p),
     stat: (p) => fs.stat(p),
-    syncDir: () => Promise.resolve(),
+    syncDir: (d) => fs.syncDir(d),
     processAlive: (pid) => fs.processAlive(pid),
     pid: fs.pid,
+    ...overrides,
   };
 }
+
+/** A file system whose directory fsync does nothing: new files and renames stay volatile. */
+const lyingSyncDir = (fs: FileSystem): FileSystem => forwarding(fs, { syncDir: () => Promise.resolve() });
 
 test('the simulation notices when new segment and cursor files are not durable (a disk whose directory fsync lies)', async () => {
   const failures: string[] = [];
@@ -297,3 +301,26 @@ test('F6: acknowledging while a read is in flight never moves ackedUpTo past the
   }
   assert.deepEqual(problems, []);
 });
+
+test(
+  'F7: a second open in the same process is refused even through another FileSystem object for the same disk',
+  { todo: 'F7 open: the in-process reservation is keyed by the FileSystem object, and a lock with our own pid counts as stale (FINDINGS.md)' },
+  async () => {
+    const w = world(7);
+    const q = await w.open();
+    await w.run(q.append(sized(10, 'a')));
+    // The same disk and the same process (same pid), seen through a wrapper (metrics, tracing…).
+    const second = await w
+      .run(openQueue({ dir: '/q', consumers: ['c'], segmentBytes: 4096, fs: forwarding(w.fs), clock: w.clock }))
+      .then(
+        async (opened) => {
+          await w.run(opened.close());
+          return null;
+        },
+        (err: { code?: string }) => err,
+      );
+    await w.run(q.close());
+    assert.ok(second !== null, 'two queues were open on one directory in one process');
+    assert.equal(second.code, 'SLUICE_QUEUE_LOCKED');
+  },
+);

@@ -939,9 +939,17 @@ class Run {
       segmentBytes: this.cfg.segmentBytes,
       maxBytes: this.cfg.maxBytes,
       cursorFlushMs: this.cfg.cursorFlushMs,
-      fs: this.opts.wrapFs?.(this.fs) ?? this.fs,
+      fs: this.queueFs(),
       clock: this.clock,
     };
+  }
+
+  private wrapped: { of: SimFileSystem; fs: FileSystem } | null = null;
+  /** The file system the queue sees: the boot's view, wrapped once per boot if asked (one process, one object). */
+  private queueFs(): FileSystem {
+    if (this.opts.wrapFs === undefined) return this.fs;
+    if (this.wrapped?.of !== this.fs) this.wrapped = { of: this.fs, fs: this.opts.wrapFs(this.fs) };
+    return this.wrapped.fs;
   }
 
   // --- checks and plumbing ---------------------------------------------------------------------
