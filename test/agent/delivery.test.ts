@@ -225,3 +225,44 @@ test('a closed stdout (EPIPE) is reported, not a crash; the lines stay queued an
     assert.equal(second.stdout, input);
   });
 });
+
+test('a second SIGTERM while a stuck sink drains stops at once, and the next run delivers the rest', async () => {
+  await withTempDir(async (dir) => {
+    const TOTAL = 50_000;
+    await mkdir(join(dir, 'logs'));
+    await writeFile(join(dir, 'logs', 'app.log'), numbered(0, TOTAL));
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nshutdown_timeout: 60s\nsources:\n  app:\n    type: file\n    include: ["./logs/app.log"]\n` +
+        `sinks:\n  console:\n    type: stdout\n    inputs: [app]\n`,
+    );
+    const first = startAgent(cfg, { cwd: dir });
+    const chunks: Buffer[] = [];
+    first.child.stdout?.pause(); // a reader that does not read: the stdout sink is stuck
+    await waitFor('the backlog to be queued', () => first.stderr().includes('running:'), 20_000, first.stderr);
+    await new Promise((r) => setTimeout(r, 300));
+    first.child.kill('SIGTERM');
+    await waitFor('the drain to start', () => first.stderr().includes('SIGTERM: stopping intake'), 10_000, first.stderr);
+    const t0 = Date.now();
+    first.child.kill('SIGTERM');
+    first.child.stdout?.on('data', (c: Buffer) => chunks.push(c));
+    const end = await first.exited; // (reading resumes only so the pipe can be emptied after the exit)
+    first.child.stdout?.resume();
+    assert.equal(end.code, 1, first.stderr());
+    assert.ok(Date.now() - t0 < 30_000, 'stopped long before shutdown_timeout');
+    assert.match(first.stderr(), /SIGTERM again: stopping now/);
+    const second = startAgent(cfg, { cwd: dir });
+    second.child.stdout?.on('data', (c: Buffer) => chunks.push(c));
+    await waitFor(
+      'every line',
+      () => tally(Buffer.concat(chunks).toString(), 'L', TOTAL).missing.length === 0,
+      20_000,
+      second.stderr,
+    );
+    second.child.kill('SIGTERM');
+    assert.equal((await second.exited).code, 0, second.stderr());
+    const t = tally(Buffer.concat(chunks).toString(), 'L', TOTAL);
+    assert.equal(t.foreign, 0);
+    assert.deepEqual(t.missing, []);
+  });
+});
