@@ -324,3 +324,27 @@ test(
     assert.equal(second.code, 'SLUICE_QUEUE_LOCKED');
   },
 );
+
+test('a directory held by another live process is refused; once that process is killed its lock is taken over', async () => {
+  const w = world(8);
+  const q = await w.open();
+  await w.run(q.append(sized(10, 'a')));
+  const other = w.fs.spawn({ clock: w.clock }); // a second process on the same machine
+  const refused = await w.run(openQueue({ dir: '/q', consumers: ['c'], segmentBytes: 4096, fs: other, clock: w.clock })).then(
+    () => null,
+    (err: { code?: string }) => err,
+  );
+  assert.equal(refused?.code, 'SLUICE_QUEUE_LOCKED');
+  // The holder is killed: its lock file stays behind, naming a pid that is no longer alive.
+  w.fs.crash({ kind: 'process' });
+  const clock = new SimClock();
+  const third = w.fs.reboot({ clock });
+  const opened = await clock.runUntil(openQueue({ dir: '/q', consumers: ['c'], segmentBytes: 4096, fs: third, clock }));
+  assert.equal(opened.status, 'resolved');
+  const q3 = (opened as { value: Queue }).value;
+  const ac = new AbortController();
+  clock.setTimer(100, () => ac.abort());
+  const got = await clock.runUntil(q3.consumer('c').read({ signal: ac.signal }));
+  assert.deepEqual(got.status === 'resolved' ? got.value.map((r) => r.payload.toString()[0]) : got.status, ['a']);
+  await clock.runUntil(q3.close());
+});

@@ -406,3 +406,21 @@ test('corrupt() flips a byte in the volatile and the durable content', async () 
   fs.crash();
   assert.equal(fs.reboot().peek('/q/seg')?.toString(), 'abCdef');
 });
+
+test('processes on one machine see each other alive; a kill ends one, a power loss ends them all', async () => {
+  const a = new SimFileSystem({ seed: 12 });
+  const b = a.spawn();
+  const c = a.spawn();
+  assert.equal(new Set([a.pid, b.pid, c.pid]).size, 3);
+  assert.ok(a.processAlive(b.pid) && b.processAlive(a.pid) && c.processAlive(c.pid));
+  b.crash({ kind: 'process' });
+  assert.equal(a.processAlive(b.pid), false);
+  assert.ok(a.processAlive(c.pid));
+  await assert.rejects(b.readdir('/'), (err: unknown) => isSimCrash(err));
+  await a.readdir('/');
+  a.crash();
+  assert.ok(c.crashed, 'a power loss ends every process');
+  await assert.rejects(c.readdir('/'), (err: unknown) => isSimCrash(err));
+  const next = a.reboot();
+  assert.equal(next.processAlive(a.pid) || next.processAlive(c.pid), false);
+});

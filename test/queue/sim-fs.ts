@@ -373,6 +373,8 @@ export class SimDisk {
   private inodes = 0;
   private pids = 4242;
   crashes = 0;
+  /** The processes running on this machine now (views that have not crashed or shut down). */
+  readonly live = new Set<SimFileSystem>();
 
   constructor(readonly seed: number) {
     this.rng = createRng(seed);
@@ -441,6 +443,18 @@ export class SimFileSystem implements FileSystem {
     this.rng = disk === undefined ? this.disk.rng.fork() : createRng(opts.seed);
     this.pid = this.disk.nextPid();
     this.clock = opts.clock;
+    this.disk.live.add(this);
+  }
+
+  /** This process ends: its handles and pending steps fail, its timers never fire. */
+  private die(report: CrashReport | null): void {
+    this.dead = true;
+    this.disk.live.delete(this);
+    this.clock?.halt();
+    if (report !== null) {
+      this.lastCrash = report;
+      for (const fn of this.crashListeners) fn();
+    }
   }
 
   /** Steps started so far in this boot. */
@@ -464,12 +478,20 @@ export class SimFileSystem implements FileSystem {
 
   /** Start the next boot on the same disk (after a crash or a clean shutdown of every user). */
   reboot(opts: Partial<SimOptions> = {}): SimFileSystem {
-    if (!this.dead) this.dead = true;
+    if (!this.dead) this.die(null);
     return new SimFileSystem({ ...this.opts, ...opts, seed: opts.seed ?? this.disk.rng.int(4294967296) }, this.disk);
   }
 
+  /** Start another process on the same machine (same disk and page cache, its own pid), this one still running. */
+  spawn(opts: Partial<SimOptions> = {}): SimFileSystem {
+    if (this.dead) throw new Error('this process of the simulated machine is already over');
+    return new SimFileSystem({ ...this.opts, ...opts, seed: opts.seed ?? this.disk.rng.int(4294967296) }, this.disk);
+  }
+
+  /** True for the pid of any process running on this machine now. */
   processAlive(pid: number): boolean {
-    return pid === this.pid && !this.dead;
+    for (const view of this.disk.live) if (view.pid === pid) return true;
+    return false;
   }
 
   // --- FileSystem ----------------------------------------------------------------------------
@@ -601,8 +623,6 @@ export class SimFileSystem implements FileSystem {
    */
   crash(opts: { kind?: 'power' | 'process'; rng?: Rng } = {}): CrashReport {
     if (this.dead) throw new Error('this boot of the simulated machine is already over');
-    this.dead = true;
-    this.clock?.halt();
     const kind = opts.kind ?? 'power';
     const rng = opts.rng ?? this.disk.rng;
     const zeroFill = this.opts.zeroFill ?? true;
@@ -611,8 +631,7 @@ export class SimFileSystem implements FileSystem {
     this.disk.crashes++;
     if (kind === 'process') {
       const report: CrashReport = { kind, atStep: this.stepCount, files, dirs };
-      this.lastCrash = report;
-      for (const fn of this.crashListeners) fn();
+      this.die(report);
       return report;
     }
 
@@ -683,8 +702,8 @@ export class SimFileSystem implements FileSystem {
     walkFiles(this.disk.root, '/');
 
     const report: CrashReport = { kind, atStep: this.stepCount, files, dirs };
-    this.lastCrash = report;
-    for (const fn of this.crashListeners) fn();
+    // Power loss ends every process on the machine.
+    for (const view of [...this.disk.live]) view.die(report);
     return report;
   }
 
