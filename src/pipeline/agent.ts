@@ -136,6 +136,9 @@ export class Agent {
         if (this.phase === 'closing') return; // a write that outlived the stop, acked too late
         exitCode = EXIT.failure;
         this.log.error(`sink ${r.id}: stopped: ${errorText(err)}`);
+        // A sink that can no longer run would leave the agent up but not delivering: stop it
+        // gracefully (exit 1) so a supervisor restarts it; the sink's data waits in the queue.
+        this.requestStop(`sink ${r.id} failed`);
       }),
     );
 
@@ -149,6 +152,8 @@ export class Agent {
         if (this.stopSources.signal.aborted && this.phase !== 'running') return;
         exitCode = EXIT.failure;
         this.log.error(`source ${s.id}: failed: ${errorText(err)}`);
+        // Same policy as a sink: do not stay up half-working; stop gracefully and exit 1.
+        this.requestStop(`source ${s.id} failed`);
       }
     });
     const sourcesEnded = Promise.all(sourceRuns);
