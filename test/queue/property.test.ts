@@ -5,11 +5,13 @@
  * - `SLUICE_SIM_RUNS=n`  how many seeds to run (default 2000)
  * - `SLUICE_SIM_BASE=n`  the first seed of the sweep (default 1): explore new seeds with it
  * - `SLUICE_SIM_SEED=n`  replay one seed only, with the file system trace, and print its log
+ * - `SLUICE_SIM_CONFIG='{"pipelined":true,"faults":{"eio":0.01}}'`  override part of every run's
+ *   configuration (see `RunConfig` in ./sim-harness.ts) to push on one corner
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openQueue } from '../../src/queue';
-import { describeFailure, runSimulation, shrink, type RunResult, type RunStats } from './sim-harness';
+import { describeFailure, runSimulation, shrink, type RunConfig, type RunOptions, type RunResult, type RunStats } from './sim-harness';
 import { isSimCrash } from './sim-fs';
 
 const envInt = (name: string): number | undefined => {
@@ -23,6 +25,14 @@ const envInt = (name: string): number | undefined => {
 const RUNS = envInt('SLUICE_SIM_RUNS') ?? 2000;
 const BASE = envInt('SLUICE_SIM_BASE') ?? 1;
 const ONE = envInt('SLUICE_SIM_SEED');
+const OVERRIDES = ((): Partial<RunConfig> | undefined => {
+  const v = process.env['SLUICE_SIM_CONFIG'];
+  if (v === undefined || v === '') return undefined;
+  const parsed: unknown = JSON.parse(v);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('SLUICE_SIM_CONFIG must be a JSON object');
+  return parsed as Partial<RunConfig>;
+})();
+const OPTS: RunOptions = OVERRIDES === undefined ? {} : { overrides: OVERRIDES };
 
 /** Unhandled rejections are failures, except those of operations cut short by a simulated crash. */
 const unhandled: unknown[] = [];
@@ -34,10 +44,10 @@ process.on('unhandledRejection', (err: unknown) => {
 
 if (ONE !== undefined) {
   test(`simulation seed ${ONE} replays and keeps every promise`, async () => {
-    const r = await runSimulation(openQueue, ONE, { fsTrace: true });
+    const r = await runSimulation(openQueue, ONE, { ...OPTS, fsTrace: true });
     console.log(describeFailure({ ...r, failure: r.failure ?? 'none (passed)' }, 100_000));
     console.log(`stats: ${JSON.stringify(r.stats)}`);
-    if (r.failure !== null) assert.fail(describeFailure(await shrink(openQueue, r)));
+    if (r.failure !== null) assert.fail(describeFailure(await shrink(openQueue, r, OPTS)));
   });
 } else {
   test(`${RUNS} seeded simulation runs (crashes, restarts, faults) never lose, change, reorder or invent a record`, async () => {
@@ -58,7 +68,7 @@ if (ONE !== undefined) {
     const failed: RunResult[] = [];
     for (let seed = BASE; seed < BASE + RUNS; seed++) {
       const before = unhandled.length;
-      const r = await runSimulation(openQueue, seed);
+      const r = await runSimulation(openQueue, seed, OPTS);
       if (unhandled.length > before && r.failure === null) {
         const err = unhandled[before];
         failed.push({ ...r, failure: `unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}` });
@@ -67,11 +77,11 @@ if (ONE !== undefined) {
       if (failed.length >= 5) break;
     }
     console.log(
-      `simulation: ${RUNS} runs from base seed ${BASE} in ${((Date.now() - started) / 1000).toFixed(1)} s; ${JSON.stringify(total)}`,
+      `simulation: ${RUNS} runs from base seed ${BASE}${OVERRIDES ? ` with ${JSON.stringify(OVERRIDES)}` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s; ${JSON.stringify(total)}`,
     );
     if (failed.length > 0) {
       const first = failed[0] as RunResult;
-      const small = first.failure?.startsWith('unhandled rejection') === true ? first : await shrink(openQueue, first);
+      const small = first.failure?.startsWith('unhandled rejection') === true ? first : await shrink(openQueue, first, OPTS);
       assert.fail(
         [
           `${failed.length} failing seed(s): ${failed.map((f) => f.seed).join(', ')}`,

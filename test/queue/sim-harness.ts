@@ -184,10 +184,12 @@ export interface RunOptions {
   readonly fsTrace?: boolean;
   /** Wrap the file system the queue sees (to check that the harness notices a lying disk). */
   readonly wrapFs?: (fs: FileSystem) => FileSystem;
+  /** Change the seed's configuration (to explore a corner harder, e.g. faults in every run). */
+  readonly overrides?: Partial<RunConfig>;
 }
 
 export async function runSimulation(open: OpenQueue, seed: number, opts: RunOptions = {}): Promise<RunResult> {
-  const run = new Run(open, configFor(seed), opts);
+  const run = new Run(open, { ...configFor(seed), ...opts.overrides }, opts);
   let failure: string | null = null;
   try {
     await run.main();
