@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, renameSync, truncateSync, unlinkSync } from 'node:fs';
+import { appendFileSync, copyFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileSourceSchema } from '../../src/sources/file/config';
 import { FileSource } from '../../src/sources/file/source';
@@ -105,6 +105,12 @@ for (const seed of seeds) {
         } else if (op < 0.78) {
           log.push('crash');
           await h.crash();
+          if (process.env['SOURCES_DEBUG']) {
+            for (const [k, v] of h.positions) {
+              const p = decodePosition(k, v);
+              log.push(`[${k.slice(4, 8)} ${p.path.slice(-9)}@${p.offset}/${p.fpLen}]`);
+            }
+          }
           done.push(h);
           h = new Harness(make(), 'app', h.positions).start();
         } else if (op < 0.84) {
@@ -148,6 +154,12 @@ for (const seed of seeds) {
       assert.deepEqual([...got].sort(), [...expected].sort());
     } catch (e) {
       t.diagnostic(`seed ${seed}; steps: ${log.join(', ')}`);
+      for (const l of h.logs.slice(-60)) t.diagnostic(`${l.level} ${l.msg} ${JSON.stringify(l.fields)}`);
+      for (const [k, v] of h.positions) {
+        const p = decodePosition(k, v);
+        t.diagnostic(`position ${k} ${p.path} @${p.offset} L=${p.fpLen}`);
+      }
+      for (const f of readdirSync(dir)) t.diagnostic(`file ${f} ${statSync(join(dir, f)).size} bytes`);
       await h.stop().catch(() => undefined);
       throw e;
     }

@@ -19,17 +19,20 @@
  * it has bytes. While a file is open its inode is the identity at run time (an inode cannot be
  * reused while we hold it open), so a rename is seen as a rename. Across restarts and for files we
  * do not hold open only the fingerprint counts, so inode reuse cannot fool it.
- * A file found by a scan is matched to the longest fingerprint it satisfies (`matchIdentity`):
- *  - a remembered position (not held by an open file): resume exactly there, if the file's bytes
- *    just before that offset are the ones read there (the tail check, `position.ts`); else new;
- *  - a file being read (another inode, same first bytes): the contents are compared (first 64 KiB).
+ * A file found by a scan is matched against every identity its first bytes satisfy, longest
+ * fingerprint first (`matchIdentities`), in two passes over the scan's new paths:
+ *  - pass 1, a remembered position (not held by an open file): resume exactly there, if the file's
+ *    bytes just before that offset are the ones read there (the tail check, `position.ts`);
+ *  - pass 2, for the files no position claimed:
+ *    a file being read (another inode, same first bytes): the contents are compared (first 64 KiB).
  *    If the newcomer is no longer than it and equal, it is a copy (copytruncate's copy, a hard
  *    link): it is not read while the original is. When the original is truncated or let go, its
  *    position is released and the copy takes it over from that offset (so lines written between
  *    our last read and the truncation are read from the copy). If they differ (identical headers),
  *    the newcomer gets a longer fingerprint `L` = first differing byte + 1 and is read as a new file;
- *  - nothing: a new file (`start_at` applies to files present at the first scan only; files that
+ *    otherwise a new file (`start_at` applies to files present at the first scan only; files that
  *    appear later are read from their beginning, so nothing written before we noticed is lost).
+ *    A new file never takes the key of a remembered position (`freshIdentity` lengthens `L`).
  *
  * ## Positions
  * Each batch carries `{ key: '<id>:<fp>', value: offset just after its last line + tail check }`
@@ -422,8 +425,16 @@ export class FileSource implements Source {
       return;
     }
     if (want > id.fpLen && r.upgrade === null) {
-      // The file grew past its provisional (short) fingerprint: upgrade the key with the next batch.
-      r.upgrade = { key: this.key(head.subarray(0, want)), fpLen: want };
+      // The file grew past its provisional (short) fingerprint: upgrade the key with the next batch,
+      // to one no other file (open, or with a remembered position) has.
+      let len = want;
+      const owner = this.owners.get(this.key(head.subarray(0, want)));
+      if (owner && owner !== r) {
+        const diff = await this.compare(r.fh, size, owner);
+        if (diff === 'copy') return; // keep the short key until the two differ
+        len = Math.max(len, diff + 1);
+      }
+      r.upgrade = await this.freshIdentity(r.fh, size, len, r.path);
     }
   }
 
@@ -472,8 +483,8 @@ export class FileSource implements Source {
    * A matching file we do not hold open. With `resumeOnly`, it is opened only if it resumes a
    * remembered position; returns whether the file was handled (opened, or nothing to do).
    */
-  private async consider(path: string, st: Stats, now: number, resumeOnly: boolean): Promise<boolean> {
-    if (st.size === 0) return true; // no identity yet
+  private async consider(path: string, pathStat: Stats, now: number, resumeOnly: boolean): Promise<boolean> {
+    if (pathStat.size === 0) return true; // no identity yet
     let fh: FileHandle;
     try {
       fh = await open(path, 'r');
@@ -484,6 +495,10 @@ export class FileSource implements Source {
     }
     let keep = false;
     try {
+      // The path may name another file by now (renamed, recreated since the stat): what was opened
+      // is what counts.
+      const st = await fh.stat();
+      if (!st.isFile() || st.size === 0 || this.readers.has(`${st.dev}:${st.ino}`)) return true;
       let maxLen = this.cfg.fingerprint_bytes;
       for (const l of this.fpLens.keys()) if (l > maxLen) maxLen = l;
       const head = await this.readHead(fh, Math.min(maxLen, st.size), path);
@@ -511,12 +526,16 @@ export class FileSource implements Source {
           const diff = await this.compare(fh, size, open.reader);
           if (diff === 'copy') {
             this.m.copiesHeld++;
+            this.ctx.log.debug('file held: a copy of a file being read', { source: this.ctx.id, path, of: open.reader.path });
             return true; // re-examined at every scan; takes over when the original lets go
           }
           fpLen = Math.max(fpLen, diff + 1);
         }
         identity = await this.freshIdentity(fh, size, fpLen, path);
-        if (!identity) return true; // still ambiguous: the next scan looks again
+        if (!identity) {
+          this.ctx.log.debug('file held: its first bytes do not tell it apart yet', { source: this.ctx.id, path });
+          return true; // the next scan looks again
+        }
         if (this.firstScan && this.cfg.start_at === 'end') ({ offset, tail } = await this.tailStart(fh, size));
       }
       const ino = `${st.dev}:${st.ino}`;
@@ -771,10 +790,9 @@ export class FileSource implements Source {
     const up = r.upgrade;
     if (up) {
       r.upgrade = null;
-      if (!this.owners.has(up.key)) {
-        // (else: another open file has the same first bytes; keep the short key)
+      if (!this.owners.has(up.key) && !this.remembered.has(up.key)) {
+        // (else another file took that key meanwhile: keep the short key, the next scan retries)
         positions.push({ key: r.identity.key, value: null });
-        this.unremember(up.key);
         this.setIdentity(r, up);
       }
     }
