@@ -143,6 +143,16 @@ const valueAt = (root: unknown, path: Path): unknown => {
   return v;
 };
 
+const EXPECTED_NAMES: Readonly<Record<string, string>> = {
+  record: 'a mapping',
+  object: 'a mapping',
+  array: 'a list',
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+};
+
 class ProblemCollector {
   readonly problems: ConfigProblem[] = [];
   constructor(
@@ -150,6 +160,8 @@ class ProblemCollector {
     private readonly doc: Document,
     private readonly lc: LineCounter,
     private readonly raw: unknown,
+    private readonly sourceTypes: readonly string[],
+    private readonly sinkTypes: readonly string[],
   ) {}
 
   add(path: Path, message: string, preferKey = false): void {
@@ -171,8 +183,13 @@ class ProblemCollector {
         }
         case 'invalid_type': {
           const got = valueAt(this.raw, path);
-          if (got === undefined) this.add(path, `missing (expected ${issue.expected})`);
-          else this.add(path, `expected ${issue.expected}, got ${describeValue(got)}`);
+          const expected = EXPECTED_NAMES[issue.expected] ?? issue.expected;
+          const last = path[path.length - 1];
+          const section = path.length === 3 && last === 'type' ? path[0] : undefined;
+          const types = section === 'sources' ? this.sourceTypes : section === 'sinks' ? this.sinkTypes : undefined;
+          if (got === undefined && types) this.add(path, `missing (valid types: ${types.join(', ')})`);
+          else if (got === undefined) this.add(path, `missing (expected ${expected})`);
+          else this.add(path, `expected ${expected}, got ${describeValue(got)}`);
           break;
         }
         case 'invalid_value': {
@@ -224,7 +241,7 @@ export const parseConfig = <SourceT, SinkCtx, SinkT>(
     );
   }
   const raw = interpolate(doc.toJS({ maxAliasCount: 100 }) as unknown, env);
-  const pc = new ProblemCollector(file, doc, lc, raw);
+  const pc = new ProblemCollector(file, doc, lc, raw, [...registry.sources.keys()], [...registry.sinks.keys()]);
   if (raw === null || raw === undefined || typeof raw !== 'object' || Array.isArray(raw)) {
     pc.add([], 'the config must be a mapping with data_dir, sources and sinks');
     throw new ConfigError(pc.problems);

@@ -91,7 +91,7 @@ test('a bad enum value names the valid values', () => {
 
 test('a missing required key is reported at its parent', () => {
   const [p] = problems(EXAMPLE.replace('data_dir: /var/lib/sluice\n', ''));
-  assert.match(p ?? '', /^sluice\.yaml:1:1: data_dir: missing \(expected string\)$/);
+  assert.match(p ?? '', /^sluice\.yaml:1:1: data_dir: missing \(expected a string\)$/);
 });
 
 test('a YAML syntax error is reported with its line', () => {
@@ -163,4 +163,9 @@ test('the queue bound must hold several segments, and the segment size follows a
   assert.match(p ?? '', /queue\.segment_bytes: must be at most half of max_bytes/);
   const [q] = problems(EXAMPLE.replace('1GiB', '1MiB'));
   assert.match(q ?? '', /^sluice\.yaml:3:14: queue\.max_bytes: must be at least 16MiB$/);
+});
+
+test('a source or sink without type lists the valid types', () => {
+  const [p] = problems(EXAMPLE.replace('    type: stdin\n', '    typo: stdin\n'));
+  assert.match(p ?? '', /^sluice\.yaml:12:5: sources\.pipe\.type: missing \(valid types: file, stdin\)$/);
 });
