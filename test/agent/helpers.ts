@@ -40,6 +40,12 @@ export interface RunningAgent {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Agents still running when the test file ends (a failed assertion) are killed, never left behind. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
 /** Starts `sluice run --config <config>` in the background. */
 export const startAgent = (
   config: string,
@@ -53,8 +59,12 @@ export const startAgent = (
   const out: Buffer[] = [];
   child.stderr?.on('data', (c: Buffer) => err.push(c));
   child.stdout?.on('data', (c: Buffer) => out.push(c));
+  running.add(child);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal })),
+    child.on('close', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    }),
   );
   return { child, exited, stderr: () => Buffer.concat(err).toString('utf8'), stdout: () => Buffer.concat(out) };
 };
