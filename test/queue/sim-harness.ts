@@ -213,12 +213,13 @@ export async function shrink(open: OpenQueue, failed: RunResult, opts: RunOption
   return runSimulation(open, failed.seed, { ...opts, fsTrace: true });
 }
 
+/** A run's report: outcome, how to replay it, its configuration and its last actions. */
 export function describeFailure(r: RunResult, lines = 60): string {
   const c = r.config;
   return [
-    `simulation seed ${r.seed} failed: ${r.failure}`,
+    r.failure === null ? `simulation seed ${r.seed} passed` : `simulation seed ${r.seed} failed: ${r.failure}`,
     `replay: SLUICE_SIM_SEED=${r.seed} node scripts/test.js test/queue/property${r.shrunkTo !== undefined ? `  (shortest failing prefix: ${r.shrunkTo} actions)` : ''}`,
-    `config: consumers=${c.consumers.join(',')} segmentBytes=${c.segmentBytes} maxBytes=${c.maxBytes} fsync=${JSON.stringify(c.fsync)} cursorFlushMs=${c.cursorFlushMs} crashes=${c.crashKinds.join('/')} faults=${JSON.stringify(c.faults ?? null)} actions=${c.actions} timedSteps=${c.timedSteps} bigEvents=${c.bigEvents} pipelined=${c.pipelined}`,
+    `config: consumers=${c.consumers.join(',')} segmentBytes=${c.segmentBytes} maxBytes=${c.maxBytes} fsync=${JSON.stringify(c.fsync)} cursorFlushMs=${c.cursorFlushMs} crashes=${c.crashKinds.join('/')} faults=${JSON.stringify(c.faults ?? null)} actions=${c.actions} timedSteps=${c.timedSteps} bigEvents=${c.bigEvents} pipelined=${c.pipelined} lockProbe=${c.lockProbe}`,
     `trace (last ${lines} actions):`,
     ...r.trace.slice(-lines).map((l) => `  ${l}`),
     ...(r.fsTrace.length > 0 ? [`file system steps of the failing boot (last ${r.fsTrace.length}):`, ...r.fsTrace.map((l) => `    ${l}`)] : []),
