@@ -420,8 +420,8 @@ export class FileSource implements Source {
     const len = Math.max(id.fpLen, want);
     const head = await this.readHead(r.fh, len, r.path);
     if (head === null) return;
-    if (head.length < id.fpLen || this.key(head.subarray(0, id.fpLen)) !== id.key) {
-      await this.truncated(r, 'its first bytes changed', size);
+    if (head.length < id.fpLen || this.key(head.subarray(0, id.fpLen)) !== id.key || !(await this.sameFile(r))) {
+      await this.truncated(r, 'its contents changed', size);
       return;
     }
     if (want > id.fpLen && r.upgrade === null) {
@@ -735,7 +735,7 @@ export class FileSource implements Source {
       } catch {
         // identified at the next scan
       }
-      await this.truncated(r, 'its first bytes changed', size);
+      await this.truncated(r, 'its contents changed', size);
       return;
     }
     r.lastGrowth = now;
@@ -753,12 +753,26 @@ export class FileSource implements Source {
     }
   }
 
-  /** Whether the file still starts with the bytes of its fingerprint. */
+  /**
+   * Whether the file still holds what we read: the bytes just before the emitted offset (the tail
+   * check) or, before anything was emitted, the fingerprint. The tail check also sees a truncation
+   * that the fingerprint cannot (every file starting with the same header).
+   */
   private async sameFile(r: Reader): Promise<boolean> {
     const id = r.identity;
     if (!id) return false;
+    const t = r.emittedTail;
+    if (t.len > 0) {
+      const buf = Buffer.allocUnsafe(t.len);
+      try {
+        const { bytesRead } = await r.fh.read(buf, 0, t.len, r.emittedOffset - t.len);
+        return bytesRead === t.len && tailChecksum(buf) === t.crc;
+      } catch {
+        return true; // a read error: the next read reports it
+      }
+    }
     const head = await this.readHead(r.fh, id.fpLen, r.path);
-    if (head === null) return true; // a read error: reported, and the next read decides
+    if (head === null) return true;
     return head.length === id.fpLen && this.key(head) === id.key;
   }
 
