@@ -42,6 +42,7 @@ const REGRESSIONS: readonly Regression[] = [
   { seed: 37900, finding: 'harness: a crash scheduled earlier that fired after the last drive, before the final crash' },
   { seed: 4356, finding: 'harness: a read pending across a rewind whose records the queue had already handed out' },
   { seed: 6559, finding: 'harness: the same, the next read restarting at the low-water mark' },
+  { seed: 318454, finding: 'harness: a read started before a cursor flush may return records below the new cursor' },
 ];
 
 for (const r of REGRESSIONS) {

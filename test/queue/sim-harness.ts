@@ -160,6 +160,8 @@ interface BackgroundRead {
   error: unknown;
   /** A rewind ran while this read was pending: where it rewound to, and the order state before it. */
   rewound: { readonly to: number; readonly before: OrderState } | null;
+  /** The persisted cursor when the read started: records it hands out may come from before later flushes. */
+  readonly floor: number;
 }
 
 const PAYLOAD_HEADER = 8;
@@ -673,6 +675,7 @@ class Run {
       records: null,
       error: undefined,
       rewound: null,
+      floor: c.floor,
     };
     bg.done = consumer.read({ maxRecords, signal: ac.signal }).then(
       (records) => {
@@ -707,8 +710,8 @@ class Run {
     }
     const records = bg.records ?? [];
     let got: { serial: number; id: number }[];
-    if (bg.rewound === null || records.length === 0) got = records.map((r) => this.checkRecord(c, r));
-    else got = this.checkOverlapped(c, records, bg.rewound);
+    if (bg.rewound === null || records.length === 0) got = records.map((r) => this.checkRecord(c, r, bg.floor));
+    else got = this.checkOverlapped(c, records, bg.rewound, bg.floor);
     this.note(`background read ${c.name} (${when}) -> ${got.length ? got.map((r) => `s${r.serial}#${r.id}`).join(' ') : 'nothing'}`);
   }
 
@@ -718,8 +721,13 @@ class Run {
    * the low-water mark) or read them after the rewind (then they start at the low-water mark).
    * Either is correct; the records must fit one of the two.
    */
-  private checkOverlapped(c: ConsumerModel, records: QueueRecord[], rewound: NonNullable<BackgroundRead['rewound']>): { serial: number; id: number }[] {
-    const serials = records.map((r) => this.checkContent(c, r));
+  private checkOverlapped(
+    c: ConsumerModel,
+    records: QueueRecord[],
+    rewound: NonNullable<BackgroundRead['rewound']>,
+    floor: number,
+  ): { serial: number; id: number }[] {
+    const serials = records.map((r) => this.checkContent(c, r, floor));
     const after: OrderState = { nextExpected: rewound.to, lastSerial: -1 };
     const before: OrderState = { ...rewound.before };
     let afterProblem: string | null = null;
@@ -791,8 +799,8 @@ class Run {
   }
 
   /** Check one record a consumer was given against the model and the consumer's order. */
-  private checkRecord(c: ConsumerModel, r: QueueRecord): { serial: number; id: number } {
-    const serial = this.checkContent(c, r);
+  private checkRecord(c: ConsumerModel, r: QueueRecord, floor = c.floor): { serial: number; id: number } {
+    const serial = this.checkContent(c, r, floor);
     const state: OrderState = { nextExpected: c.nextExpected, lastSerial: c.lastSerial };
     let problem = this.orderProblem(c, state, r, serial);
     if (problem !== null && c.restartAt !== null && r.id >= c.restartAt) {
@@ -813,7 +821,7 @@ class Run {
   }
 
   /** What a record holds must be exactly what was appended, under the id it was given. Returns its serial. */
-  private checkContent(c: ConsumerModel, r: QueueRecord): number {
+  private checkContent(c: ConsumerModel, r: QueueRecord, floor: number): number {
     this.stats.recordsChecked++;
     const p = r.payload;
     const where = `consumer ${c.name}, record id ${r.id}`;
@@ -845,7 +853,7 @@ class Run {
       }
       a.id = r.id;
     }
-    if (r.id < c.floor) this.fail(`${where} (s${serial}): below the persisted cursor ${c.floor} (flushCursor/close did not persist)`);
+    if (r.id < floor) this.fail(`${where} (s${serial}): below the persisted cursor ${floor} (flushCursor/close did not persist)`);
     return serial;
   }
 
