@@ -450,7 +450,8 @@ export class SimFileSystem implements FileSystem {
   private die(report: CrashReport | null): void {
     this.dead = true;
     this.disk.live.delete(this);
-    this.clock?.halt();
+    // Time stops for this process, unless another one still running shares the clock.
+    if (this.clock !== undefined && ![...this.disk.live].some((v) => v.clock === this.clock)) this.clock.halt();
     if (report !== null) {
       this.lastCrash = report;
       for (const fn of this.crashListeners) fn();
