@@ -73,7 +73,7 @@ test('kill -9 of a process tailing rotating files into the real queue loses and 
   // A last run, stopped gracefully once everything is in.
   write(500);
   const { child, durable } = startChild(logs, queueDir);
-  await until('everything durable', () => durableBefore + durable() >= written);
+  await until('everything durable', () => durableBefore + durable() >= written, 30_000);
   child.kill('SIGTERM');
   const code = await new Promise((r) => child.once('exit', r));
   assert.equal(code, 0);

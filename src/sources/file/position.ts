@@ -6,7 +6,7 @@
  *        while the file is shorter, and longer when two live files share their first 256 bytes
  *        (see `source.ts`, "Identity").
  * Value: version byte 1, offset (6 bytes LE: up to 256 TiB), L (4 bytes LE), the length T (2 bytes
- *        LE, at most 64) and CRC-32 (4 bytes LE) of the T file bytes just before the offset, then the
+ *        LE, at most 1024) and CRC-32 (4 bytes LE) of the T file bytes just before the offset, then the
  *        path the file had (UTF-8; for diagnostics and for breaking ties after a restart).
  *
  * The tail check: a file whose fingerprint matches a stored position resumes there only if its
@@ -19,8 +19,8 @@ import { PositionDecodeError } from './errors';
 
 const VERSION = 1;
 const HEADER = 1 + 6 + 4 + 2 + 4;
-/** File bytes before the offset covered by the tail check. */
-export const TAIL_CHECK_BYTES = 64;
+/** File bytes before the offset covered by the tail check (several lines, so repetitive content does not fool it). */
+export const TAIL_CHECK_BYTES = 1024;
 
 export interface StoredPosition {
   /** Offset just after the last byte whose line is durable. */

@@ -48,9 +48,11 @@
  * ## Rotation
  * Rename: the open file keeps being read through its fd; when it no longer matches the patterns (or
  * is deleted) it is read to its end and let go once it has not grown for `rotate_wait_ms`.
- * Copytruncate: a size below our read offset, or first bytes that no longer match the fingerprint,
- * mean the file was truncated: its partial line is flushed, its identity released (for the copy)
- * and reading restarts at 0 under a new identity.
+ * Copytruncate: a size below our read offset, or bytes that are no longer the ones we read (the
+ * fingerprint, and the tail check of the emitted offset; looked at by every scan and after every
+ * read that returns data) mean the file was truncated: its identity is released at the emitted
+ * offset for a copy to take over (with the half-read line, emitted after `rotate_wait_ms` if no copy
+ * does) and reading restarts at 0 under a new identity.
  */
 import { open, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -75,16 +77,29 @@ const TAIL_BYTES = 64 * 1024;
 /** Forgotten keys attached to one batch at most. */
 const MAX_FORGETS_PER_BATCH = 1024;
 
-/** The tail check: CRC-32 of the `len` file bytes just before an offset (see position.ts). */
+/**
+ * The tail check: CRC-32 of the `len` file bytes just before an offset (see position.ts), and those
+ * bytes themselves while we have them (not for a position loaded from the queue until the file is
+ * found and the bytes read back).
+ */
 interface Tail {
   readonly len: number;
   readonly crc: number;
+  readonly bytes: Buffer | null;
 }
-const NO_TAIL: Tail = { len: 0, crc: 0 };
+const NO_TAIL: Tail = { len: 0, crc: 0, bytes: Buffer.alloc(0) };
 
+/** The tail of `bytes` (copied: the input may be a reused buffer). */
 function tailOf(bytes: Buffer): Tail {
-  const t = bytes.subarray(Math.max(0, bytes.length - TAIL_CHECK_BYTES));
-  return { len: t.length, crc: tailChecksum(t) };
+  const t = Buffer.from(bytes.subarray(Math.max(0, bytes.length - TAIL_CHECK_BYTES)));
+  return { len: t.length, crc: tailChecksum(t), bytes: t };
+}
+
+/** The tail after `more` bytes that follow the ones `prev` describes. */
+function extendTail(prev: Tail, more: Buffer): Tail {
+  if (more.length >= TAIL_CHECK_BYTES || prev.bytes === null || prev.bytes.length === 0) return tailOf(more);
+  const keep = Math.min(prev.bytes.length, TAIL_CHECK_BYTES - more.length);
+  return tailOf(Buffer.concat([prev.bytes.subarray(prev.bytes.length - keep), more]));
 }
 
 interface Identity {
@@ -257,7 +272,7 @@ export class FileSource implements Source {
       if (!key.startsWith(this.prefix)) continue;
       try {
         const p = decodePosition(key, value);
-        this.remember({ key, fpLen: p.fpLen, offset: p.offset, tail: { len: p.tailLen, crc: p.tailCrc }, path: p.path, since: now });
+        this.remember({ key, fpLen: p.fpLen, offset: p.offset, tail: { len: p.tailLen, crc: p.tailCrc, bytes: null }, path: p.path, since: now });
       } catch (e) {
         this.ctx.log.warn((e as Error).message, { source: this.ctx.id });
         this.pendingForget.push(key);
@@ -510,11 +525,13 @@ export class FileSource implements Source {
       let identity: Identity | null = null;
       let resumed = false;
       for (const m of matches) {
-        if (m.kind !== 'remembered' || !(await this.tailMatches(fh, size, m.entry, path, resumeOnly))) continue;
+        if (m.kind !== 'remembered') continue;
+        const bytes = await this.tailMatches(fh, size, m.entry, path, resumeOnly);
+        if (bytes === null) continue;
         this.unremember(m.entry.key);
         identity = { key: m.entry.key, fpLen: m.entry.fpLen };
         offset = m.entry.offset;
-        tail = m.entry.tail;
+        tail = { ...m.entry.tail, bytes };
         resumed = true;
         break;
       }
@@ -643,21 +660,22 @@ export class FileSource implements Source {
   }
 
   /**
-   * Whether the file's bytes just before a remembered offset are the ones that were read there.
-   * A file that only shares the first bytes (same header, other contents) fails and is read as new.
+   * Whether the file's bytes just before a remembered offset are the ones that were read there: the
+   * bytes if so, else null. A file that only shares the first bytes (same header, other contents)
+   * fails and is read as new.
    */
-  private async tailMatches(fh: FileHandle, size: number, k: Remembered, path: string, quiet: boolean): Promise<boolean> {
-    let ok = k.offset <= size;
-    if (ok && k.tail.len > 0) {
+  private async tailMatches(fh: FileHandle, size: number, k: Remembered, path: string, quiet: boolean): Promise<Buffer | null> {
+    let bytes: Buffer | null = k.offset <= size ? Buffer.alloc(0) : null;
+    if (bytes && k.tail.len > 0) {
       const buf = Buffer.allocUnsafe(k.tail.len);
       try {
         const { bytesRead } = await fh.read(buf, 0, k.tail.len, k.offset - k.tail.len);
-        ok = bytesRead === k.tail.len && tailChecksum(buf) === k.tail.crc;
+        bytes = bytesRead === k.tail.len && tailChecksum(buf) === k.tail.crc ? buf : null;
       } catch {
-        ok = false;
+        bytes = null;
       }
     }
-    if (!ok && !quiet) {
+    if (!bytes && !quiet) {
       this.ctx.log.info('file starts like a remembered one but does not hold the bytes read there: reading it as a new file', {
         source: this.ctx.id,
         path,
@@ -666,7 +684,7 @@ export class FileSource implements Source {
         size,
       });
     }
-    return ok;
+    return bytes;
   }
 
   private async readHead(fh: FileHandle, len: number, path: string): Promise<Buffer | null> {
@@ -749,7 +767,7 @@ export class FileSource implements Source {
       // Copy out of the scratch buffer: the batch is owned by the pipeline from here on.
       const lines = f.lines.buffer === this.scratch.buffer ? Buffer.from(f.lines) : f.lines;
       if (f.splits > 0) this.splitWarning(r, f.splits);
-      await this.emit(r, lines, f.events, r.readOffset - (data.length - f.consumed), tailOf(data.subarray(0, f.consumed)));
+      await this.emit(r, lines, f.events, r.readOffset - (data.length - f.consumed), extendTail(r.emittedTail, data.subarray(0, f.consumed)));
     }
   }
 
@@ -783,7 +801,7 @@ export class FileSource implements Source {
     r.carry = null;
     this.m.flushedPartialLines++;
     if (f.splits > 0) this.splitWarning(r, f.splits);
-    await this.emit(r, f.lines.buffer === carry.buffer ? Buffer.from(f.lines) : f.lines, f.events, r.readOffset, tailOf(carry));
+    await this.emit(r, f.lines.buffer === carry.buffer ? Buffer.from(f.lines) : f.lines, f.events, r.readOffset, extendTail(r.emittedTail, carry));
   }
 
   private splitWarning(r: Reader, splits: number): void {
@@ -826,7 +844,7 @@ export class FileSource implements Source {
       if (!k.carry || now - k.since < this.cfg.rotate_wait_ms || this.remembered.get(k.key) !== k) continue;
       const f = frameLines(k.carry, this.cfg.max_line_bytes, true);
       const offset = k.offset + k.carry.length;
-      const tail = tailOf(k.carry);
+      const tail = extendTail(k.tail, k.carry);
       const { carry: _dropped, ...rest } = k;
       this.remember({ ...rest, offset, tail });
       this.m.flushedPartialLines++;
