@@ -132,8 +132,13 @@ const READ_CHUNK = 1 * MiB;
 const INDEX_EVERY = 1 * MiB;
 /** Upper bound on one commit's write (the rest goes in the next commit). */
 const MAX_COMMIT_BYTES = 32 * MiB;
-/** Recently committed records kept in memory for consumers that keep up. */
-const MAX_CACHE_BYTES = 32 * MiB;
+/**
+ * Default bound on recently committed records kept in memory for consumers that keep up (capped at
+ * a quarter of `maxBytes`). Small on purpose: a consumer that falls behind reads the segment back
+ * through the page cache, which costs little (see docs/queue.md, "Memory"), while every cached MiB
+ * is resident memory of the agent.
+ */
+const DEFAULT_CACHE_BYTES = 4 * MiB;
 const DEFAULT_READ_RECORDS = 1024;
 const DEFAULT_READ_BYTES = 4 * MiB;
 
@@ -441,13 +446,20 @@ class WriteAheadQueue implements Queue {
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
     this.cursorFlushMs = opts.cursorFlushMs ?? DEFAULT_CURSOR_FLUSH_MS;
-    this.cacheLimit = Math.min(MAX_CACHE_BYTES, Math.floor(this.maxBytes / 4));
+    this.cacheLimit = opts.cacheBytes ?? Math.min(DEFAULT_CACHE_BYTES, Math.floor(this.maxBytes / 4));
     const bad = (what: string): never => {
       throw new QueueUsageError(`queue ${opts.dir}: ${what}`);
     };
     if (!Number.isSafeInteger(this.segmentBytes) || this.segmentBytes < 4096) bad('segmentBytes must be an integer >= 4096');
     if (this.segmentBytes > FRAME_MAX) bad(`segmentBytes must be <= ${FRAME_MAX}`);
-    if (!Number.isSafeInteger(this.maxBytes) || this.maxBytes < this.segmentBytes) bad('maxBytes must be an integer >= segmentBytes');
+    if (!Number.isSafeInteger(this.maxBytes)) bad('maxBytes must be an integer');
+    // Space is freed a whole segment at a time (a segment goes once every consumer has passed its
+    // end, and the active one only after a roll), so the bound must hold at least two segments:
+    // with one segment as large as maxBytes the writer can wait for space nothing will free.
+    if (this.segmentBytes > this.maxBytes / 2) {
+      bad(`segmentBytes (${this.segmentBytes}) must be at most half of maxBytes (${this.maxBytes}): space is freed a whole segment at a time, so a larger segment can leave appends waiting for ever; lower segmentBytes or raise maxBytes`);
+    }
+    if (!Number.isSafeInteger(this.cacheLimit) || this.cacheLimit < 0) bad('cacheBytes must be an integer >= 0');
     if (!(this.cursorFlushMs > 0)) bad('cursorFlushMs must be > 0');
     switch (this.policy.mode) {
       case 'always':
@@ -1099,7 +1111,9 @@ class WriteAheadQueue implements Queue {
       this.cacheBytes += e.frameLen;
       resolve?.({ id: asRecordId(e.id), nextId: asRecordId(e.id + e.events) });
     }
-    while (this.cacheBytes > this.cacheLimit && this.cache.length > 1) {
+    // Keeps the newest entry even over the limit (a record larger than the cache), unless caching is off.
+    const keep = this.cacheLimit > 0 ? 1 : 0;
+    while (this.cacheBytes > this.cacheLimit && this.cache.length > keep) {
       const old = this.cache.shift() as Entry;
       this.cacheBytes -= old.frameLen;
     }

@@ -113,8 +113,17 @@ export interface QueueOptions {
   readonly fsync?: FsyncPolicy;
   /** Segment size at which to roll to a new segment file (default 64 MiB). */
   readonly segmentBytes?: number;
-  /** Bound on the bytes retained on disk (default 1 GiB). Appends wait when it is reached. */
+  /**
+   * Bound on the bytes retained on disk (default 1 GiB). Appends wait when it is reached. Must be at
+   * least twice `segmentBytes` (space is freed a whole segment at a time); `openQueue` refuses less.
+   */
   readonly maxBytes?: number;
+  /**
+   * Bytes of recently committed records kept in memory, so consumers that keep up read without
+   * touching the disk (default: 4 MiB, at most a quarter of `maxBytes`; 0 = always read the
+   * segment files, i.e. the page cache). Resident memory; see docs/queue.md "Memory".
+   */
+  readonly cacheBytes?: number;
   /** How often consumer cursors are persisted in the background (default 1000 ms). */
   readonly cursorFlushMs?: number;
 }

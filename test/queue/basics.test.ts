@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nodeFileSystem, openQueue, QueueLockedError, RecordTooLargeError } from '../../src/queue/index';
+import { nodeFileSystem, openQueue, QueueLockedError, QueueUsageError, RecordTooLargeError } from '../../src/queue/index';
 import type { FileHandle, FileSystem } from '../../src/queue/ports';
 import { asRecordId } from '../../src/queue/types';
 import { readAvailable, readN, tempDir, text } from './helpers';
@@ -436,14 +436,47 @@ test('a read bounded by maxRecords from memory returns that many and the next re
   }
 });
 
-test('an append that could never fit in maxBytes is refused with a clear error', async () => {
+test('options under which appends could wait for ever (a segment over half of maxBytes) are refused with SLUICE_QUEUE_USAGE', async () => {
   const { dir, cleanup } = tempDir();
   try {
-    const q = await openQueue({ dir, consumers: ['a'], segmentBytes: 8192, maxBytes: 8192 });
-    await assert.rejects(q.append(Buffer.alloc(8192 - 32)), (e: unknown) => {
-      assert.ok(e instanceof RecordTooLargeError);
-      return true;
-    });
+    for (const [segmentBytes, maxBytes] of [
+      [8192, 8192],
+      [8192, 16383],
+      [64 << 20, 100 << 20],
+    ] as const) {
+      await assert.rejects(openQueue({ dir, consumers: ['a'], segmentBytes, maxBytes }), (e: unknown) => {
+        assert.ok(e instanceof QueueUsageError);
+        assert.equal(e.code, 'SLUICE_QUEUE_USAGE');
+        assert.match(e.message, /segmentBytes \(\d+\) must be at most half of maxBytes/);
+        return true;
+      });
+    }
+    // Refused before touching the directory: nothing was created or locked.
+    assert.deepEqual(readdirSync(dir), []);
+    const q = await openQueue({ dir, consumers: ['a'], segmentBytes: 8192, maxBytes: 16384 });
+    await q.append(Buffer.from('half is enough'));
+    await q.close();
+    await assert.rejects(openQueue({ dir, consumers: ['a'], cacheBytes: -1 }), { code: 'SLUICE_QUEUE_USAGE' });
+  } finally {
+    cleanup();
+  }
+});
+
+test('with cacheBytes 0 every record is read back from the segment files, in order and intact', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: ['a', 'b'], segmentBytes: 4096, maxBytes: 1 << 20, cacheBytes: 0 });
+    const sent: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const s = `record ${i} ${'z'.repeat(i * 13)}`;
+      sent.push(s);
+      await q.append(Buffer.from(s), { events: 2 });
+    }
+    for (const name of ['a', 'b']) {
+      const got = await readN(q.consumer(name), 50);
+      assert.deepEqual(got.map((r) => r.payload.toString()), sent);
+      assert.deepEqual(got.map((r) => r.id), sent.map((_, i) => i * 2));
+    }
     await q.close();
   } finally {
     cleanup();

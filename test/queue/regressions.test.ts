@@ -241,10 +241,12 @@ test('F4: close after a write failure either rejects or still persists what cons
 });
 
 test('F5: an append waiting for space resumes once everything in the active segment is acknowledged', async () => {
-  // One segment holds it all: nothing can be deleted until the writer rolls, so only the writer
-  // itself can free the space, and something must wake it when the acknowledgements arrive.
+  // Nothing can be deleted until the acknowledgements are persisted, and something must wake the
+  // writer when they arrive. (The scenario once used one segment as large as maxBytes, where only a
+  // roll frees space; openQueue now refuses segmentBytes > maxBytes / 2, so it runs at the bound the
+  // finding was first seen with: segmentBytes 4096, maxBytes 8192.)
   const w = world(5);
-  const q = await w.open({ segmentBytes: 8192, maxBytes: 8192, cursorFlushMs: 60_000 });
+  const q = await w.open({ segmentBytes: 4096, maxBytes: 8192, cursorFlushMs: 60_000 });
   const c = q.consumer('c');
   let resolved = 0;
   const appends = ['a', 'b', 'c'].map((fill) =>
