@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { openQueue } from '../../src/queue';
 import type { FileHandle, FileSystem } from '../../src/queue/ports';
 import type { Queue, QueueOptions, QueueRecord } from '../../src/queue/types';
-import { describeFailure, runSimulation, shrink } from './sim-harness';
+import { describeFailure, runSimulation, shrink, type RunConfig } from './sim-harness';
 import { SimClock, SimFileSystem } from './sim-fs';
 
 interface Regression {
@@ -18,6 +18,8 @@ interface Regression {
   readonly finding: string;
   /** Present while the fix has not landed: why the seed still fails. */
   readonly todo?: string;
+  /** Part of the run's configuration changed from what the seed gives (see `RunConfig`). */
+  readonly overrides?: Partial<RunConfig>;
 }
 
 /**
@@ -33,6 +35,11 @@ const REGRESSIONS: readonly Regression[] = [
   { seed: 824, finding: 'F1' },
   { seed: 292, finding: 'F2: an EIO reading a cursor file reset that consumer to the oldest record' },
   { seed: 1639, finding: 'F2' },
+  {
+    seed: 1375,
+    finding: 'F5: a full queue never woke its writer after consumers caught up',
+    overrides: { segmentBytes: 4096, maxBytes: 8192, fsync: { mode: 'interval', intervalMs: 20 } },
+  },
   { seed: 2650, finding: 'F3: close() swallowed a failed unlink of the lock; the same process could not reopen' },
   { seed: 819, finding: 'F4: close() resolved after a write failure without persisting cursors' },
   { seed: 1665, finding: 'F4' },
@@ -47,8 +54,9 @@ const REGRESSIONS: readonly Regression[] = [
 
 for (const r of REGRESSIONS) {
   test(`simulation seed ${r.seed} passes (${r.finding})`, r.todo === undefined ? {} : { todo: r.todo }, async () => {
-    const result = await runSimulation(openQueue, r.seed);
-    if (result.failure !== null) assert.fail(describeFailure(await shrink(openQueue, result)));
+    const opts = r.overrides === undefined ? {} : { overrides: r.overrides };
+    const result = await runSimulation(openQueue, r.seed, opts);
+    if (result.failure !== null) assert.fail(describeFailure(await shrink(openQueue, result, opts)));
   });
 }
 
@@ -243,8 +251,9 @@ test('F4: close after a write failure either rejects or still persists what cons
 test('F5: an append waiting for space resumes once everything in the active segment is acknowledged', async () => {
   // Nothing can be deleted until the acknowledgements are persisted, and something must wake the
   // writer when they arrive. (The scenario once used one segment as large as maxBytes, where only a
-  // roll frees space; openQueue now refuses segmentBytes > maxBytes / 2, so it runs at the bound the
-  // finding was first seen with: segmentBytes 4096, maxBytes 8192.)
+  // roll frees space, and failed at 42b329f; openQueue now refuses segmentBytes > maxBytes / 2, so it
+  // runs at segmentBytes 4096, maxBytes 8192, where it passes at 42b329f too. The seed 1375 entry
+  // above still reproduces F5 there.)
   const w = world(5);
   const q = await w.open({ segmentBytes: 4096, maxBytes: 8192, cursorFlushMs: 60_000 });
   const c = q.consumer('c');
