@@ -442,14 +442,8 @@ export class FileSource implements Source {
     if (want > id.fpLen && r.upgrade === null) {
       // The file grew past its provisional (short) fingerprint: upgrade the key with the next batch,
       // to one no other file (open, or with a remembered position) has.
-      let len = want;
-      const owner = this.owners.get(this.key(head.subarray(0, want)));
-      if (owner && owner !== r) {
-        const diff = await this.compare(r.fh, size, owner);
-        if (diff === 'copy') return; // keep the short key until the two differ
-        len = Math.max(len, diff + 1);
-      }
-      r.upgrade = await this.freshIdentity(r.fh, size, len, r.path);
+      const up = await this.freshIdentity(r.fh, size, want, r.path, r);
+      if (up !== null && up !== 'copy') r.upgrade = up; // else keep the short key until they differ
     }
   }
 
@@ -475,23 +469,12 @@ export class FileSource implements Source {
 
   /** New contents of a file we hold open: a new identity, never a resume. */
   private async identifyTruncated(r: Reader, size: number): Promise<void> {
-    const len = Math.min(size, this.cfg.fingerprint_bytes);
-    const head = await this.readHead(r.fh, len, r.path);
-    if (head === null || head.length === 0) return;
-    let fpLen = head.length;
-    const owner = this.owners.get(this.key(head));
-    if (owner && owner !== r) {
-      // Same first bytes as another open file (the copy, when every file starts with the same
-      // header): the first differing byte tells them apart; while this one is a prefix, wait.
-      const diff = await this.compare(r.fh, size, owner);
-      if (diff === 'copy') return;
-      fpLen = Math.max(fpLen, diff + 1);
-    }
-    // The old contents' position may have this key (same header): it is kept for a copy to take
+    // The old contents' position may have the same key (same header): it is kept for a copy to take
     // over, and the new contents get a longer fingerprint.
-    const id = await this.freshIdentity(r.fh, size, fpLen, r.path);
-    if (id) this.setIdentity(r, id);
+    const id = await this.freshIdentity(r.fh, size, Math.min(size, this.cfg.fingerprint_bytes), r.path, r);
+    if (id !== null && id !== 'copy') this.setIdentity(r, id);
   }
+
 
 
   /**
@@ -537,22 +520,17 @@ export class FileSource implements Source {
       }
       if (!identity) {
         if (resumeOnly) return false;
-        let fpLen = Math.min(size, this.cfg.fingerprint_bytes);
-        const open = matches.find((m) => m.kind === 'open');
-        if (open && open.kind === 'open') {
-          const diff = await this.compare(fh, size, open.reader);
-          if (diff === 'copy') {
-            this.m.copiesHeld++;
-            this.ctx.log.debug('file held: a copy of a file being read', { source: this.ctx.id, path, of: open.reader.path });
-            return true; // re-examined at every scan; takes over when the original lets go
-          }
-          fpLen = Math.max(fpLen, diff + 1);
+        const fresh = await this.freshIdentity(fh, size, Math.min(size, this.cfg.fingerprint_bytes), path, null);
+        if (fresh === 'copy') {
+          this.m.copiesHeld++;
+          this.ctx.log.debug('file held: a copy of a file being read', { source: this.ctx.id, path });
+          return true; // re-examined at every scan; takes over when the original lets go
         }
-        identity = await this.freshIdentity(fh, size, fpLen, path);
-        if (!identity) {
+        if (fresh === null) {
           this.ctx.log.debug('file held: its first bytes do not tell it apart yet', { source: this.ctx.id, path });
           return true; // the next scan looks again
         }
+        identity = fresh;
         if (this.firstScan && this.cfg.start_at === 'end') ({ offset, tail } = await this.tailStart(fh, size));
       }
       const ino = `${st.dev}:${st.ino}`;
@@ -589,19 +567,26 @@ export class FileSource implements Source {
   }
 
   /**
-   * An identity for a file read as new: the fingerprint of its first `minLen` bytes, longer when a
-   * remembered position has that key (a file with the same first bytes that is gone or not found
-   * yet: its position is kept). Null when the file is too short to be told apart yet, or when an
-   * open file has the key.
+   * An identity for a file read as new (or for new contents, or a grown short fingerprint): the
+   * fingerprint of its first `minLen` bytes, made longer while another file has that key — an open
+   * one (the contents are compared: `L` goes past the first differing byte; `'copy'` if this file is
+   * no longer and equal), or a remembered position (kept for its file: `L` goes past its length).
+   * Null when the file is too short to be told apart yet.
    */
-  private async freshIdentity(fh: FileHandle, size: number, minLen: number, path: string): Promise<Identity | null> {
+  private async freshIdentity(fh: FileHandle, size: number, minLen: number, path: string, self: Reader | null): Promise<Identity | 'copy' | null> {
     let len = minLen;
-    for (let i = 0; i < 16; i++) {
+    for (let i = 0; i < 32; i++) {
       if (len > size) return null;
       const bytes = await this.readHead(fh, len, path);
       if (bytes === null || bytes.length < len) return null;
       const key = this.key(bytes);
-      if (this.owners.has(key)) return null;
+      const owner = this.owners.get(key);
+      if (owner && owner !== self) {
+        const diff = await this.compare(fh, size, owner);
+        if (diff === 'copy') return 'copy';
+        len = Math.max(len + 1, diff + 1);
+        continue;
+      }
       const k = this.remembered.get(key);
       if (!k) return { key, fpLen: len };
       len = Math.max(len, k.fpLen) + 1;
