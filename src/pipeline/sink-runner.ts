@@ -69,10 +69,9 @@ export class SinkRunner {
     while (!this.hardStop.aborted) {
       if (this.drained) return;
       const records = await this.consumer.read({ maxBytes: READ_MAX_BYTES, maxRecords: READ_MAX_RECORDS, signal: this.readSignal });
-      if (records.length === 0) {
-        if (this.readSignal.aborted) return;
-        continue;
-      }
+      // [] only when the read was aborted or the queue closed: either way nothing more will come, and
+      // reading again at once would spin without yielding to the event loop (a failed queue rejects).
+      if (records.length === 0) return;
       const batches = this.select(records);
       if (batches.length > 0 && !(await this.deliver(batches))) return;
       for (const r of records) this.consumer.ack(r.id);

@@ -300,6 +300,10 @@ class QueueConsumer implements Consumer {
     const maxBytes = Math.max(1, opts?.maxBytes ?? DEFAULT_READ_BYTES);
     const signal = opts?.signal;
     for (;;) {
+      // A failed queue rejects every read with the failure: resolving [] (as after close) would let a
+      // consumer that reads again at once spin without end (a sink loop starving the event loop).
+      const failure = this.q.failed();
+      if (failure !== null) throw failure;
       if (this.q.isClosed() || signal?.aborted === true) return [];
       if (this.given < this.q.durableId) {
         const epoch = this.epoch;
@@ -1147,6 +1151,11 @@ class WriteAheadQueue implements Queue {
 
   isClosed(): boolean {
     return this.closed || this.failure !== null;
+  }
+
+  /** The I/O failure that stopped the queue, if any. */
+  failed(): Error | null {
+    return this.failure;
   }
 
   waitForData(signal: AbortSignal | undefined): Promise<void> {

@@ -94,6 +94,8 @@ export interface Consumer {
    * The next records after everything this consumer has already been given, in order.
    * Waits until at least one record is durable (per policy), or resolves `[]` when the queue closes
    * or `signal` aborts. Never returns a record that is not yet acknowledged to its appender.
+   * Rejects with the queue's failure (`QueueIoError`) once a write or fsync failed: reading again
+   * would never yield anything, so a loop that reads until `[]` with an abort must stop on it.
    */
   read(opts?: { maxRecords?: number; maxBytes?: number; signal?: AbortSignal }): Promise<QueueRecord[]>;
   /** Acknowledge a delivered record (may be out of order; folds into a contiguous low-water mark). */

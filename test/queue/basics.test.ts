@@ -588,3 +588,46 @@ function bind(h: FileHandle): FileHandle {
     close: () => h.close(),
   };
 }
+
+test('after a write fails (disk full), reads reject with SLUICE_QUEUE_IO instead of returning nothing at once for ever', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    // ENOSPC from the segment writes once the flag is set: the real disk's answer when it is full.
+    let full = false;
+    const fs: FileSystem = {
+      ...nodeFileSystem,
+      pid: nodeFileSystem.pid,
+      processAlive: (pid) => nodeFileSystem.processAlive(pid),
+      open: async (path, mode) => {
+        const fh = await nodeFileSystem.open(path, mode);
+        if (!path.includes('seg-')) return fh;
+        return {
+          ...fh,
+          read: (b, o, l, p) => fh.read(b, o, l, p),
+          datasync: () => fh.datasync(),
+          truncate: (n) => fh.truncate(n),
+          stat: () => fh.stat(),
+          close: () => fh.close(),
+          writev: (bufs) => (full ? Promise.reject(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })) : fh.writev(bufs)),
+        };
+      },
+    };
+    const q = await openQueue({ dir, consumers: ['a'], fs });
+    const a = q.consumer('a');
+    await q.append(Buffer.from('before'));
+    assert.deepEqual((await readN(a, 1)).map(text), ['before']);
+    full = true;
+    await assert.rejects(q.append(Buffer.from('after')), { code: 'SLUICE_QUEUE_IO' });
+    // A sink loop reads until it gets [] with its signal aborted; an instant [] would make it spin.
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(a.read({ signal: new AbortController().signal }), (e: unknown) => {
+        assert.equal((e as { code?: string }).code, 'SLUICE_QUEUE_IO');
+        assert.match((e as Error).message, /no space left on device/);
+        return true;
+      });
+    }
+    await q.close().catch(() => undefined);
+  } finally {
+    cleanup();
+  }
+});
