@@ -92,17 +92,7 @@ export const writeConfig = async (dir: string, yaml: string, name = 'sluice.yaml
   return path;
 };
 
-/** mulberry32: small, seeded, repeatable. */
-export const seededRandom = (seed: number): (() => number) => {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-};
+export { mulberry32 as seededRandom } from '../util/random';
 
 /** Counts each numbered line `<prefix><n>` in `text`: returns missing numbers and the duplicate count. */
 export const tally = (text: string, prefix: string, total: number): { missing: number[]; duplicates: number; foreign: number } => {

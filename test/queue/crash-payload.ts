@@ -1,15 +1,6 @@
 /** Payloads whose content is derivable from (round, producer, n), so a reader can check every byte. */
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../util/random';
 
 const fillerLen = (round: number, p: number, n: number): number => ((n * 7919 + p * 104729 + round * 13) % 5000) + 1;
 

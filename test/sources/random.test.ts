@@ -13,23 +13,14 @@ import { fileSourceSchema } from '../../src/sources/file/config';
 import { FileSource } from '../../src/sources/file/source';
 import { decodePosition } from '../../src/sources/file/position';
 import { Harness, tempDir } from './harness';
+import { mulberry32 } from '../util/random';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const seeds = process.env['SOURCES_SEED'] ? [Number(process.env['SOURCES_SEED'])] : [1, 2, 3, Date.now() % 100_000];
 
 for (const seed of seeds) {
   test(`random appends, rotations, crashes and restarts lose and repeat no line (seed ${seed}${seed % 2 === 0 ? ', identical headers' : ''})`, async (t) => {
-    const rand = rng(seed);
+    const rand = mulberry32(seed);
     const int = (n: number): number => Math.floor(rand() * n);
     const dir = tempDir(t);
     const file = join(dir, 'app.log');
