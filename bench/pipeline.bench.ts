@@ -109,7 +109,7 @@ const runAgent = async (input: string, bytes: number, maxBytes?: string): Promis
   const outBuf = readFileSync(out);
   if (!outBuf.equals(readFileSync(input))) throw new Error('sink file differs from the input');
   const name = maxBytes
-    ? `same, \`max_bytes: ${maxBytes}\` (queue read cache 16 MiB instead of 32 MiB)`
+    ? `same, \`max_bytes: ${maxBytes}\``
     : '`sluice run` file → queue (fsync always) → file';
   return { name, seconds, cpuS: last.cpuS, rssMB: last.hwmMB };
 };

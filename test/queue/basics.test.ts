@@ -631,3 +631,69 @@ test('after a write fails (disk full), reads reject with SLUICE_QUEUE_IO instead
     cleanup();
   }
 });
+
+/** The real disk, counting the reads of segment files. */
+function countingReads(): { fs: FileSystem; reads: () => number } {
+  let reads = 0;
+  const fs: FileSystem = {
+    ...nodeFileSystem,
+    pid: nodeFileSystem.pid,
+    processAlive: (pid) => nodeFileSystem.processAlive(pid),
+    open: async (path, mode) => {
+      const fh = await nodeFileSystem.open(path, mode);
+      if (mode !== 'read' || !path.includes('seg-')) return fh;
+      return {
+        writev: (bufs) => fh.writev(bufs),
+        read: (b, o, l, p) => {
+          reads++;
+          return fh.read(b, o, l, p);
+        },
+        datasync: () => fh.datasync(),
+        truncate: (n) => fh.truncate(n),
+        stat: () => fh.stat(),
+        close: () => fh.close(),
+      };
+    },
+  };
+  return { fs, reads: () => reads };
+}
+
+test('consumers that keep up are served from memory; a record every consumer has read is not kept, and a rewind reads it from disk', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const { fs, reads } = countingReads();
+    const q = await openQueue({ dir, consumers: ['a', 'b'], segmentBytes: 1 << 20, maxBytes: 16 << 20, cacheBytes: 1 << 20, fs });
+    const a = q.consumer('a');
+    const b = q.consumer('b');
+    const sent = Array.from({ length: 20 }, (_, i) => `r${i} ${'y'.repeat(1000)}`);
+    for (const s of sent) await q.append(Buffer.from(s));
+    // b has not read them: they stay for b even after a has read them all.
+    assert.deepEqual((await readN(a, 20)).map(text), sent);
+    assert.deepEqual((await readN(b, 20)).map(text), sent);
+    assert.equal(reads(), 0, 'both consumers were served from memory');
+    // Now every consumer has read them: a rewind must go to the segment file for them.
+    a.rewind();
+    assert.deepEqual((await readN(a, 20)).map(text), sent);
+    assert.ok(reads() > 0, 'the rewound records came from disk');
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a consumer further behind than cacheBytes reads the older records from disk, in order and intact', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const { fs, reads } = countingReads();
+    const q = await openQueue({ dir, consumers: ['slow'], segmentBytes: 64 << 10, maxBytes: 16 << 20, cacheBytes: 8 << 10, fs });
+    const sent = Array.from({ length: 100 }, (_, i) => `s${i} ${'q'.repeat(500 + i)}`);
+    for (const s of sent) await q.append(Buffer.from(s), { events: 3 });
+    const got = await readN(q.consumer('slow'), 100);
+    assert.deepEqual(got.map(text), sent);
+    assert.deepEqual(got.map((r) => r.id), sent.map((_, i) => i * 3));
+    assert.ok(reads() > 0, 'the backlog beyond cacheBytes came from disk');
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
