@@ -121,9 +121,9 @@ export interface QueueOptions {
    */
   readonly maxBytes?: number;
   /**
-   * Bytes of recently committed records kept in memory, so consumers that keep up read without
-   * touching the disk (default: 4 MiB, at most a quarter of `maxBytes`; 0 = always read the
-   * segment files, i.e. the page cache). Resident memory; see docs/queue.md "Memory".
+   * Bytes of committed records not yet read by every consumer kept in memory, so consumers that
+   * keep up read without touching the disk (default: 8 MiB, at most a quarter of `maxBytes`; 0 =
+   * always read the segment files, i.e. the page cache). Resident memory; docs/queue.md "Memory".
    */
   readonly cacheBytes?: number;
   /** How often consumer cursors are persisted in the background (default 1000 ms). */
