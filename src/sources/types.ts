@@ -31,7 +31,11 @@ export interface Diagnostics {
 export interface SourceContext {
   /** The source's id from the config (`sources.<id>`). Position keys must start with `<id>:`. */
   readonly id: string;
-  /** Resolves when the batch (and its positions) are durable in the queue. */
+  /**
+   * Resolves when the batch (and its positions) are durable in the queue. `emit` takes what it
+   * needs of `batch.lines` before it returns (synchronously), so the source may reuse that memory
+   * (its read buffer) as soon as the call returns — it need not wait for the promise.
+   */
   emit(batch: SourceBatch): Promise<void>;
   /** Last durable positions recovered from the queue, for every key (filter on your `<id>:` prefix). */
   readonly positions: ReadonlyMap<string, Uint8Array>;

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     signal: ac.signal,
     log: { debug: quiet, info: quiet, warn: (m) => process.stderr.write(`${m}\n`), error: (m) => process.stderr.write(`${m}\n`) },
     emit: async (b) => {
-      await queue.append(b.lines, { events: b.events, ...(b.positions ? { positions: b.positions } : {}) });
+      await queue.append(Buffer.from(b.lines), { events: b.events, ...(b.positions ? { positions: b.positions } : {}) });
       process.stdout.write(`${b.events}\n`);
     },
   });

@@ -55,6 +55,8 @@ export class Harness {
 
   private async emit(batch: SourceBatch): Promise<void> {
     checkBatch(batch, this.id);
+    // The contract: emit takes its copy of the lines before it returns (the source reuses its buffer).
+    batch = { ...batch, lines: Buffer.from(batch.lines) };
     if (this.emitDelayMs > 0) await new Promise((r) => setTimeout(r, this.emitDelayMs));
     else await new Promise((r) => setImmediate(r));
     if (this.hold) await new Promise<void>((r) => this.held.push(r));

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { expandBraces } from './glob';
 import { GlobPatternError } from './errors';
+import { sizeSchema } from '../../config/units';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -31,11 +32,11 @@ export const fileSourceSchema = z.strictObject({
   /** How often the patterns are re-expanded to find new, renamed and removed files. */
   glob_interval_ms: z.int().min(10).max(3_600_000).default(1000),
   /** Longest line kept whole (bytes, without its newline); longer lines are split and counted. */
-  max_line_bytes: z.int().min(16).max(64 * MiB).default(MiB),
+  max_line_bytes: sizeSchema.pipe(z.int().min(16).max(64 * MiB)).default(MiB),
   /** How many first bytes identify a file (its fingerprint). */
-  fingerprint_bytes: z.int().min(16).max(64 * KiB).default(256),
+  fingerprint_bytes: sizeSchema.pipe(z.int().min(16).max(64 * KiB)).default(256),
   /** Size of one read (and so of the largest batch). */
-  read_buffer_bytes: z.int().min(4 * KiB).max(64 * MiB).default(MiB),
+  read_buffer_bytes: sizeSchema.pipe(z.int().min(4 * KiB).max(64 * MiB)).default(MiB),
   /** A partial last line is emitted (with a `\n` added) after the file has not grown for this long. 0 = never. */
   idle_flush_ms: z.int().min(0).max(3_600_000).default(1000),
   /** A file that was renamed away or deleted is read to its end and let go after it has not grown for this long. */

@@ -155,8 +155,6 @@ interface Reader {
   checkedSize: number;
   checkedMtime: number;
   lastSplitWarn: number;
-  /** The last read filled the read buffer: there is a backlog. */
-  lastReadFull: boolean;
   closed: boolean;
 }
 
@@ -552,7 +550,6 @@ export class FileSource implements Source {
         checkedSize: -1,
         checkedMtime: -1,
         lastSplitWarn: 0,
-        lastReadFull: false,
         closed: false,
       };
       this.setIdentity(r, identity);
@@ -703,11 +700,10 @@ export class FileSource implements Source {
       return;
     }
     const carryLen = r.carry ? r.carry.length : 0;
-    // A file with a backlog (the last read filled the buffer) reads into a fresh buffer that is
-    // handed to the pipeline as is; a file that trickles reads into the reused scratch buffer and
-    // only the lines are copied out, so small reads do not pin large buffers.
+    // Every read goes into the one reused scratch buffer: `emit` copies the lines before it returns
+    // (the SourceContext contract), so no batch allocates a read buffer of its own.
     const readSize = this.cfg.read_buffer_bytes;
-    const buf = r.lastReadFull ? Buffer.allocUnsafe(carryLen + readSize) : this.scratch;
+    const buf = this.scratch;
     if (r.carry) r.carry.copy(buf, 0);
     let n: number;
     try {
@@ -718,7 +714,6 @@ export class FileSource implements Source {
       await this.letGo(r, false);
       return;
     }
-    r.lastReadFull = n === readSize;
     if (n === 0) {
       const idle = now - r.lastGrowth;
       r.backoff = r.backoff === 0 ? POLL_MIN_MS : Math.min(r.backoff * 2, POLL_MAX_MS);
@@ -749,8 +744,7 @@ export class FileSource implements Source {
     const f = frameLines(data, this.cfg.max_line_bytes, false);
     r.carry = f.consumed < data.length ? Buffer.from(data.subarray(f.consumed)) : null;
     if (f.events > 0) {
-      // Copy out of the scratch buffer: the batch is owned by the pipeline from here on.
-      const lines = f.lines.buffer === this.scratch.buffer ? Buffer.from(f.lines) : f.lines;
+      const lines = f.lines; // a view into the scratch buffer: emit copies it before it returns
       if (f.splits > 0) this.splitWarning(r, f.splits);
       await this.emit(r, lines, f.events, r.readOffset - (data.length - f.consumed), extendTail(r.emittedTail, data.subarray(0, f.consumed)));
     }

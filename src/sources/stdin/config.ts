@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import { sizeSchema } from '../../config/units';
 
 /** The stdin source's configuration (`type: stdin`). Unknown keys are errors. */
 export const stdinSourceSchema = z.strictObject({
   type: z.literal('stdin'),
   /** Longest line kept whole (bytes, without its newline); longer lines are split and counted. */
-  max_line_bytes: z.int().min(16).max(64 * 1024 * 1024).default(1024 * 1024),
+  max_line_bytes: sizeSchema.pipe(z.int().min(16).max(64 * 1024 * 1024)).default(1024 * 1024),
 });
 
 export type StdinSourceConfig = z.output<typeof stdinSourceSchema>;
