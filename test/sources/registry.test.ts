@@ -25,3 +25,15 @@ test('the registry builds each source type and says whether it can acknowledge',
   assert.deepEqual(Object.keys(sourceTypes).sort(), ['file', 'stdin']);
   assert.equal(sourceConfigSchema.safeParse({ type: 'stdin', include: ['x'] }).success, false);
 });
+
+test('size keys take plain bytes or binary units, and out-of-range sizes are refused', () => {
+  const cfg = sourceConfigSchema.parse({ type: 'file', include: ['a.log'], read_buffer_bytes: '512KiB', max_line_bytes: 65536 });
+  assert.ok(cfg.type === 'file');
+  assert.equal(cfg.read_buffer_bytes, 512 * 1024);
+  assert.equal(cfg.max_line_bytes, 65536);
+  assert.equal(sourceConfigSchema.safeParse({ type: 'file', include: ['a.log'], read_buffer_bytes: '1KiB' }).success, false);
+  assert.equal(sourceConfigSchema.safeParse({ type: 'file', include: ['a.log'], fingerprint_bytes: '1x' }).success, false);
+  const stdin = sourceConfigSchema.parse({ type: 'stdin', max_line_bytes: '64KiB' });
+  assert.ok(stdin.type === 'stdin');
+  assert.equal(stdin.max_line_bytes, 64 * 1024);
+});
