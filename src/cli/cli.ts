@@ -100,7 +100,7 @@ const parse = (command: string, args: string[], withLogLevel: boolean) => {
     const name = /'([^']+)'/.exec(msg)?.[1] ?? '';
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`sluice ${command}: unknown flag ${name} (see sluice ${command} --help)`);
     if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError(`sluice ${command}: unexpected argument ${JSON.stringify(name)} (see sluice ${command} --help)`);
-    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(`sluice ${command}: ${name.split(' ')[0] ?? name} needs a value (see sluice ${command} --help)`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(`sluice ${command}: ${/--[\w-]+/.exec(name)?.[0] ?? name} needs a value (see sluice ${command} --help)`);
     throw new UsageError(`sluice ${command}: ${msg} (see sluice ${command} --help)`);
   }
 };

@@ -41,6 +41,17 @@ test('an unknown flag is one line naming the flag with a --help hint, exit 2', a
   });
 });
 
+test('a flag without its value is one line naming the flag, exit 2', async () => {
+  await withTempDir(async (dir) => {
+    const c = cli(['run', '--config'], { cwd: dir });
+    assert.equal(c.code, 2);
+    assert.equal(c.stderr, 'sluice run: --config needs a value (see sluice run --help)\n');
+    const l = cli(['run', '--log-level'], { cwd: dir });
+    assert.equal(l.code, 2);
+    assert.equal(l.stderr, 'sluice run: --log-level needs a value (see sluice run --help)\n');
+  });
+});
+
 test('validate accepts a good config and exits 0', async () => {
   await withTempDir(async (dir) => {
     const cfg = await writeConfig(
