@@ -224,7 +224,12 @@ export class Agent {
 
   /** Debug level: one line of counters and memory every few seconds. */
   private logStats(): void {
-    const m = process.memoryUsage();
+    let m: NodeJS.MemoryUsage;
+    try {
+      m = process.memoryUsage();
+    } catch {
+      return; // e.g. EMFILE (it reads /proc): skip this tick rather than crash the agent
+    }
     const q = this.queue.metrics();
     const MB = (n: number): string => (n / 1048576).toFixed(1);
     const fields: Record<string, unknown> = {

@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CLI, sleep, waitFor, withTempDir, writeConfig } from './helpers';
+
+test('running out of file descriptors is reported as warnings, never an internal-error crash of the stats timer', async () => {
+  await withTempDir(async (dir) => {
+    await mkdir(join(dir, 'logs'));
+    for (let i = 0; i < 80; i++) await writeFile(join(dir, 'logs', `f${i}.log`), `file ${i}\n`);
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nshutdown_timeout: 1s\nsources:\n  app:\n    type: file\n    include: ["./logs/*.log"]\nsinks:\n  out:\n    type: file\n    inputs: [app]\n    path: ./out.log\n`,
+    );
+    // A descriptor limit below the number of files: the agent runs short of descriptors.
+    const child = spawn('bash', ['-c', 'ulimit -n 48 && exec "$0" "$@"', process.execPath, CLI, 'run', '--config', cfg, '--log-level', 'warn'], {
+      cwd: dir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const err: Buffer[] = [];
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    const stderr = (): string => Buffer.concat(err).toString('utf8');
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    try {
+      await waitFor('an EMFILE warning', () => stderr().includes('EMFILE'), 20_000, stderr);
+      // The stats timer ticks every 5 s; it must survive the descriptor shortage.
+      await sleep(5_500);
+      assert.equal(child.exitCode, null, stderr());
+      assert.doesNotMatch(stderr(), /internal error/);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    assert.doesNotMatch(stderr(), /internal error/);
+  });
+});
