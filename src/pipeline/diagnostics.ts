@@ -54,11 +54,21 @@ export const createDiagnostics = (opts: DiagnosticsOptions): Diagnostics => {
 };
 
 /** `EACCES: permission denied, open '/x'` from any thrown value, one line. */
+const oneError = (err: Error): string => {
+  const code = (err as { code?: unknown }).code;
+  const msg = err.message.split('\n')[0] ?? err.message;
+  return typeof code === 'string' && !msg.startsWith(code) ? `${code}: ${msg}` : msg;
+};
+
+/** The code and first message line of `err`, followed by those of its causes that the text does not already say. */
 export const errorText = (err: unknown): string => {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    const msg = err.message.split('\n')[0] ?? err.message;
-    return typeof code === 'string' && !msg.startsWith(code) ? `${code}: ${msg}` : msg;
+  if (!(err instanceof Error)) return String(err);
+  let text = oneError(err);
+  const seen = new Set<unknown>([err]);
+  for (let c: unknown = err.cause; c instanceof Error && !seen.has(c) && seen.size < 5; c = c.cause) {
+    seen.add(c);
+    const msg = c.message.split('\n')[0] ?? c.message;
+    if (!text.includes(msg)) text += `: ${oneError(c)}`;
   }
-  return String(err);
+  return text;
 };

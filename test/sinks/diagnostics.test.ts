@@ -33,3 +33,18 @@ test('errorText gives the code and the first line of the message', () => {
   assert.equal(errorText(Object.assign(new Error('EPIPE: broken pipe'), { code: 'EPIPE' })), 'EPIPE: broken pipe');
   assert.equal(errorText('plain'), 'plain');
 });
+
+test('errorText adds the cause when the message does not already say it', () => {
+  const io = Object.assign(new Error('queue /d: write failed: ENOSPC: no space left on device, write'), { code: 'SLUICE_QUEUE_IO' });
+  const e = Object.assign(new Error('source "app" stopped: the queue did not accept a batch', { cause: io }), { code: 'SLUICE_SOURCE_EMIT_FAILED' });
+  assert.equal(
+    errorText(e),
+    'SLUICE_SOURCE_EMIT_FAILED: source "app" stopped: the queue did not accept a batch: SLUICE_QUEUE_IO: queue /d: write failed: ENOSPC: no space left on device, write',
+  );
+  const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  const said = Object.assign(new Error('queue /d: write failed: ENOSPC: no space left on device, write', { cause: enospc }), { code: 'SLUICE_QUEUE_IO' });
+  assert.equal(errorText(said), 'SLUICE_QUEUE_IO: queue /d: write failed: ENOSPC: no space left on device, write');
+  const loop = new Error('a');
+  (loop as { cause?: unknown }).cause = loop;
+  assert.equal(errorText(loop), 'a');
+});
