@@ -24,6 +24,7 @@
  * since the queue last persisted their cursors (every `cursorFlushMs`, 1 s by default). After a
  * graceful stop that drained, nothing is delivered twice.
  */
+import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentConfig } from '../config/load';
 import { openQueue } from '../queue';
@@ -80,6 +81,7 @@ export class Agent {
       ...(c.queue.cursorFlushMs !== undefined ? { cursorFlushMs: c.queue.cursorFlushMs } : {}),
     });
     for (const note of queue.recovery.notes) opts.log.warn(`queue: ${note}`);
+    await warnIfDiskSmall(opts.log, c.dataDir, c.queue.maxBytes, queue.metrics().bytesOnDisk);
     return new Agent(c, opts.log, queue);
   }
 
@@ -276,5 +278,25 @@ export class Agent {
 /** After the drain deadline, how long a write already in flight may take to finish. */
 const IN_FLIGHT_GRACE_MS = 2000;
 const STATS_EVERY_MS = 5000;
+
+/**
+ * A queue that hits a full disk (ENOSPC) fails and stops the agent; it cannot wait for space the way
+ * it waits at `max_bytes`. Say so at start when the disk cannot hold `max_bytes`.
+ */
+const warnIfDiskSmall = async (log: Diagnostics, dataDir: string, maxBytes: number, used: number): Promise<void> => {
+  let room: number;
+  try {
+    const st = await statfs(dataDir);
+    room = st.bavail * st.bsize + used;
+  } catch {
+    return; // no statfs here: nothing to say
+  }
+  if (room >= maxBytes) return;
+  const MiB = (n: number): string => `${(n / 1048576).toFixed(1)}MiB`;
+  log.warn(
+    `queue.max_bytes (${MiB(maxBytes)}) is more than the disk of ${dataDir} can hold for the queue (${MiB(room)}): ` +
+      `if that disk fills up the agent stops (exit 1) until space is freed; lower queue.max_bytes or give data_dir more room`,
+  );
+};
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLI, sleep, waitFor, withTempDir, writeConfig } from './helpers';
+import { CLI, cli, sleep, waitFor, withTempDir, writeConfig } from './helpers';
 
 test('running out of file descriptors is reported as warnings, never an internal-error crash of the stats timer', async () => {
   await withTempDir(async (dir) => {
@@ -33,5 +33,18 @@ test('running out of file descriptors is reported as warnings, never an internal
       await exited;
     }
     assert.doesNotMatch(stderr(), /internal error/);
+  });
+});
+
+test('a queue.max_bytes larger than the free space of data_dir is warned about at start, and the agent still runs', async () => {
+  await withTempDir(async (dir) => {
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nqueue:\n  max_bytes: 4000TiB\nsources:\n  in:\n    type: stdin\nsinks:\n  out:\n    type: stdout\n    inputs: [in]\n`,
+    );
+    const r = cli(['run', '--config', cfg], { cwd: dir, input: 'a\nb\n' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'a\nb\n');
+    assert.match(r.stderr, /WARN queue\.max_bytes \(4194304000\.0MiB\) is more than the disk of .*\/data can hold for the queue \(\d+\.\dMiB\): .*lower queue\.max_bytes/);
   });
 });
