@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI, cli, sleep, waitFor, withTempDir, writeConfig } from './helpers';
 
@@ -46,5 +46,36 @@ test('a queue.max_bytes larger than the free space of data_dir is warned about a
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'a\nb\n');
     assert.match(r.stderr, /WARN queue\.max_bytes \(4194304000\.0MiB\) is more than the disk of .*\/data can hold for the queue \(\d+\.\dMiB\): .*lower queue\.max_bytes/);
+  });
+});
+
+test('with more files than descriptors, every line still arrives: a directory listing that fails (EMFILE) does not count the open files as gone', async () => {
+  await withTempDir(async (dir) => {
+    await mkdir(join(dir, 'logs'));
+    const n = 300;
+    for (let i = 0; i < n; i++) await writeFile(join(dir, 'logs', `f${i}.log`), `file ${i}\n`);
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nshutdown_timeout: 1s\nsources:\n  app:\n    type: file\n    include: ["./logs/*.log"]\n    glob_interval_ms: 200\n    close_idle_ms: 300\n    rotate_wait_ms: 600000\nsinks:\n  out:\n    type: file\n    inputs: [app]\n    path: ./out.log\n    max_backoff: 500ms\n`,
+    );
+    const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, CLI, 'run', '--config', cfg, '--log-level', 'warn'], {
+      cwd: dir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const err: Buffer[] = [];
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    const stderr = (): string => Buffer.concat(err).toString('utf8');
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const lines = async (): Promise<number> => (await readFile(join(dir, 'out.log'), 'utf8').catch(() => '')).split('\n').length - 1;
+    try {
+      await waitFor(`all ${n} lines in the sink`, async () => (await lines()) >= n, 30_000, () => stderr().slice(-1500));
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    const out = await readFile(join(dir, 'out.log'), 'utf8');
+    const got = out.split('\n').filter((l) => l !== '');
+    assert.equal(new Set(got).size, n);
+    assert.equal(got.length, n, 'no duplicates');
   });
 });

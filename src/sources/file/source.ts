@@ -336,10 +336,16 @@ export class FileSource implements Source {
 
   private async scan(): Promise<void> {
     const now = Date.now();
-    const paths = await this.glob.list((dir, err) => this.warnOnce(dir, err.code ?? 'ERR', `cannot list directory ${dir}: ${err.message}`));
+    let listFailed = false;
+    const paths = await this.glob.list((dir, err) => {
+      listFailed = true;
+      this.warnOnce(dir, err.code ?? 'ERR', `cannot list directory ${dir}: ${err.message}`);
+    });
     const seenPaths = new Set<string>();
     const candidates: { path: string; st: Stats }[] = [];
-    for (const r of this.readers.values()) r.inGlob = false;
+    // A listing that failed (EMFILE, EACCES) says nothing about the files it did not list: they keep
+    // their state instead of being taken as renamed away (let go, and never closed as idle).
+    if (!listFailed) for (const r of this.readers.values()) r.inGlob = false;
     // Phase 1: files we hold open (renames, truncation, growing fingerprints).
     for (const path of paths) {
       let st: Stats;
@@ -393,7 +399,7 @@ export class FileSource implements Source {
         this.idleClosed.delete(ino);
       }
     }
-    for (const ino of this.idleClosed.keys()) if (!seenIno.has(ino)) this.idleClosed.delete(ino);
+    if (!listFailed) for (const ino of this.idleClosed.keys()) if (!seenIno.has(ino)) this.idleClosed.delete(ino);
     // Phase 2: files we do not hold open. Those whose remembered path is theirs go first, so a
     // restart gives each position back to the file that had it.
     const byOwnPath: typeof candidates = [];
