@@ -318,7 +318,8 @@ export const parseConfig = <SourceT, SinkCtx, SinkT>(
   }
   const maxBytes = q?.max_bytes ?? DEFAULT_MAX_BYTES;
   const segmentBytes = q?.segment_bytes ?? Math.min(DEFAULT_SEGMENT_BYTES, Math.max(2 * MiB, Math.floor(maxBytes / 4)));
-  if (segmentBytes > maxBytes / 2) {
+  const tooSmall = q?.max_bytes !== undefined && q.max_bytes < 16 * MiB; // already reported; derived limits would only add noise
+  if (segmentBytes > maxBytes / 2 && !(tooSmall && q?.segment_bytes === undefined)) {
     pc.add(['queue', 'segment_bytes'], `must be at most half of max_bytes (${maxBytes} bytes): space is freed a whole segment at a time`);
   }
 

@@ -165,6 +165,10 @@ test('the queue bound must hold several segments, and the segment size follows a
   assert.match(q ?? '', /^sluice\.yaml:3:14: queue\.max_bytes: must be at least 16MiB$/);
 });
 
+test('a too small max_bytes is one problem: no second one about a segment_bytes the user did not set', () => {
+  assert.deepEqual(problems(EXAMPLE.replace('1GiB', '1KiB')), ['sluice.yaml:3:14: queue.max_bytes: must be at least 16MiB']);
+});
+
 test('a source or sink without type lists the valid types', () => {
   const [p] = problems(EXAMPLE.replace('    type: stdin\n', '    typo: stdin\n'));
   assert.match(p ?? '', /^sluice\.yaml:12:5: sources\.pipe\.type: missing \(valid types: file, stdin\)$/);
