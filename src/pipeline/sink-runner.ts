@@ -33,6 +33,7 @@ const READ_MAX_RECORDS = 4096;
 
 export class SinkRunner {
   private target: number | undefined;
+  private persistedOnce = false;
   private readonly stopRead = new AbortController();
   private readonly readSignal: AbortSignal;
   /** Wall-clock ms of the last ack (for the drain watchdog). */
@@ -75,6 +76,13 @@ export class SinkRunner {
       const batches = this.select(records);
       if (batches.length > 0 && !(await this.deliver(batches))) return;
       for (const r of records) this.consumer.ack(r.id);
+      if (!this.persistedOnce) {
+        // Persist the cursor right after the first delivery of this run instead of waiting for the
+        // cursor timer: an agent in a fast crash loop would otherwise replay from the same old
+        // cursor on every restart. Later deliveries are persisted by the timer (bounded replay).
+        this.persistedOnce = true;
+        this.consumer.flushCursor().catch((err: unknown) => this.log.warn(`sink ${this.id}: cannot persist its cursor yet (${errorText(err)}); the cursor timer retries`));
+      }
       this.counters.records += records.length;
       this.lastProgress = Date.now();
       if (this.target !== undefined && this.consumer.ackedUpTo >= this.target) this.stopRead.abort();

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { appendFile, mkdir, readFile, rename, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cli, startAgent, tally, waitFor, withTempDir, writeConfig } from './helpers';
+import { cursorName, decodeCursor } from '../../src/queue/format';
 
 const numbered = (from: number, to: number, prefix = 'L'): string => {
   let s = '';
@@ -264,5 +265,48 @@ test('a second SIGTERM while a stuck sink drains stops at once, and the next run
     const t = tally(Buffer.concat(chunks).toString(), 'L', TOTAL);
     assert.equal(t.foreign, 0);
     assert.deepEqual(t.missing, []);
+  });
+});
+
+test('a sink persists its cursor right after its first delivery, so kill -9 soon after start does not replay it', async () => {
+  await withTempDir(async (dir) => {
+    const TOTAL = 1000;
+    await mkdir(join(dir, 'logs'));
+    await writeFile(join(dir, 'logs', 'app.log'), numbered(0, TOTAL));
+    // A cursor timer far in the future: only the persist after the first delivery can save the cursor.
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nqueue:\n  cursor_flush_interval: 10m\nsources:\n  app:\n    type: file\n    include: ["./logs/app.log"]\n` +
+        `sinks:\n  out:\n    type: file\n    inputs: [app]\n    path: ./out.log\n`,
+    );
+    const out = join(dir, 'out.log');
+    const cursorFile = join(dir, 'data', 'queue', cursorName('out'));
+    const persisted = async (): Promise<number> => {
+      try {
+        return decodeCursor(await readFile(cursorFile)) ?? 0;
+      } catch {
+        return 0;
+      }
+    };
+    const first = startAgent(cfg, { cwd: dir });
+    try {
+      await waitFor('every line delivered', async () => (await sizeOf(out)) >= numbered(0, TOTAL).length, 20_000, first.stderr);
+      // One source batch, one record, one delivery: its persisted cursor is past all TOTAL events.
+      await waitFor('the cursor persisted after the first delivery', async () => (await persisted()) >= TOTAL, 10_000, first.stderr);
+    } finally {
+      first.child.kill('SIGKILL');
+      await first.exited;
+    }
+    await appendFile(join(dir, 'logs', 'app.log'), numbered(TOTAL, TOTAL + 1));
+    const second = startAgent(cfg, { cwd: dir });
+    try {
+      await waitFor('the line written after the restart', async () => (await readFile(out, 'utf8')).includes(`L${TOTAL} `), 20_000, second.stderr);
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
+    const t = tally(await readFile(out, 'utf8'), 'L', TOTAL + 1);
+    assert.deepEqual(t.missing, []);
+    assert.equal(t.duplicates, 0, 'what was delivered and persisted before kill -9 was replayed');
   });
 });
