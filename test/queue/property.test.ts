@@ -11,7 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openQueue } from '../../src/queue';
-import { describeFailure, runSimulation, shrink, type RunConfig, type RunOptions, type RunResult, type RunStats } from './sim-harness';
+import { describeFailure, emptyStats, runSimulation, shrink, type RunConfig, type RunOptions, type RunResult, type RunStats } from './sim-harness';
 import { isSimCrash } from './sim-fs';
 
 const envInt = (name: string): number | undefined => {
@@ -52,19 +52,7 @@ if (ONE !== undefined) {
 } else {
   test(`${RUNS} seeded simulation runs (crashes, restarts, faults) never lose, change, reorder or invent a record`, async () => {
     const started = Date.now();
-    const total: RunStats = {
-      appends: 0,
-      committed: 0,
-      lost: 0,
-      recordsChecked: 0,
-      crashes: 0,
-      crashesInRecovery: 0,
-      gracefulRestarts: 0,
-      faultRestarts: 0,
-      backpressureWaits: 0,
-      corruptRecordsReported: 0,
-      truncatedBytes: 0,
-    };
+    const total: RunStats = emptyStats();
     const failed: RunResult[] = [];
     for (let seed = BASE; seed < BASE + RUNS; seed++) {
       const before = unhandled.length;

@@ -232,21 +232,24 @@ export function describeFailure(r: RunResult, lines = 60): string {
   ].join('\n');
 }
 
+/** All counters at zero (a run's start, or a sum over runs). */
+export const emptyStats = (): RunStats => ({
+  appends: 0,
+  committed: 0,
+  lost: 0,
+  recordsChecked: 0,
+  crashes: 0,
+  crashesInRecovery: 0,
+  gracefulRestarts: 0,
+  faultRestarts: 0,
+  backpressureWaits: 0,
+  corruptRecordsReported: 0,
+  truncatedBytes: 0,
+});
+
 class Run {
   readonly log: string[] = [];
-  readonly stats: RunStats = {
-    appends: 0,
-    committed: 0,
-    lost: 0,
-    recordsChecked: 0,
-    crashes: 0,
-    crashesInRecovery: 0,
-    gracefulRestarts: 0,
-    faultRestarts: 0,
-    backpressureWaits: 0,
-    corruptRecordsReported: 0,
-    truncatedBytes: 0,
-  };
+  readonly stats: RunStats = emptyStats();
   private readonly rng: Rng;
   private fs: SimFileSystem;
   private clock: SimClock;
