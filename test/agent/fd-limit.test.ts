@@ -5,6 +5,19 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI, cli, sleep, waitFor, withTempDir, writeConfig } from './helpers';
 
+/** Starts `sluice run` under `ulimit -n <fds>`, collecting its stderr. */
+const startLimited = (dir: string, cfg: string, fds: number) => {
+  const child = spawn('bash', ['-c', `ulimit -n ${fds} && exec "$0" "$@"`, process.execPath, CLI, 'run', '--config', cfg, '--log-level', 'warn'], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const err: Buffer[] = [];
+  child.stderr.on('data', (c: Buffer) => err.push(c));
+  const stderr = (): string => Buffer.concat(err).toString('utf8');
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, stderr, exited };
+};
+
 test('running out of file descriptors is reported as warnings, never an internal-error crash of the stats timer', async () => {
   await withTempDir(async (dir) => {
     await mkdir(join(dir, 'logs'));
@@ -14,14 +27,7 @@ test('running out of file descriptors is reported as warnings, never an internal
       `data_dir: ./data\nshutdown_timeout: 1s\nsources:\n  app:\n    type: file\n    include: ["./logs/*.log"]\nsinks:\n  out:\n    type: file\n    inputs: [app]\n    path: ./out.log\n`,
     );
     // A descriptor limit below the number of files: the agent runs short of descriptors.
-    const child = spawn('bash', ['-c', 'ulimit -n 48 && exec "$0" "$@"', process.execPath, CLI, 'run', '--config', cfg, '--log-level', 'warn'], {
-      cwd: dir,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const err: Buffer[] = [];
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    const stderr = (): string => Buffer.concat(err).toString('utf8');
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const { child, stderr, exited } = startLimited(dir, cfg, 48);
     try {
       await waitFor('an EMFILE warning', () => stderr().includes('EMFILE'), 20_000, stderr);
       // The stats timer ticks every 5 s; it must survive the descriptor shortage.
@@ -58,14 +64,7 @@ test('with more files than descriptors, every line still arrives: a directory li
       dir,
       `data_dir: ./data\nshutdown_timeout: 1s\nsources:\n  app:\n    type: file\n    include: ["./logs/*.log"]\n    glob_interval_ms: 200\n    close_idle_ms: 300\n    rotate_wait_ms: 600000\nsinks:\n  out:\n    type: file\n    inputs: [app]\n    path: ./out.log\n    max_backoff: 500ms\n`,
     );
-    const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, CLI, 'run', '--config', cfg, '--log-level', 'warn'], {
-      cwd: dir,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const err: Buffer[] = [];
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    const stderr = (): string => Buffer.concat(err).toString('utf8');
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const { child, stderr, exited } = startLimited(dir, cfg, 64);
     const lines = async (): Promise<number> => (await readFile(join(dir, 'out.log'), 'utf8').catch(() => '')).split('\n').length - 1;
     try {
       await waitFor(`all ${n} lines in the sink`, async () => (await lines()) >= n, 30_000, () => stderr().slice(-1500));
