@@ -15,7 +15,7 @@ import { fileSourceSchema } from '../src/sources/file/config';
 import { FileSource } from '../src/sources/file/source';
 import { stdinSourceSchema } from '../src/sources/stdin/config';
 import { StdinSource } from '../src/sources/stdin/source';
-import type { Source, SourceBatch } from '../src/sources/types';
+import type { Source, SourceBatch } from '../src/core/source';
 import { openQueue } from '../src/queue/index';
 
 const LINES = Number(process.env['SOURCE_BENCH_LINES'] ?? 1_000_000);

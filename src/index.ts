@@ -36,7 +36,7 @@ export type {
 } from './logger';
 
 // --- the sources ---
-export type { Source, SourceBatch, SourceContext, Diagnostics } from './sources/types';
+export type { Source, SourceBatch, SourceContext, Diagnostics } from './core/source';
 export { GlobPatternError, PositionDecodeError, SourceEmitError } from './sources/file/errors';
 export { StdinReadError } from './sources/stdin/source';
 
@@ -49,9 +49,9 @@ export { parseConfig, loadConfigFile } from './config/load';
 export type { Registry, ResolvedSource, ResolvedSink } from './config/load';
 export { ConfigError, ConfigReadError } from './config/errors';
 export type { ConfigProblem } from './config/errors';
-export { encodeEnvelope, decodeEnvelope, EnvelopeError, ENVELOPE_VERSION } from './pipeline/envelope';
-export type { Envelope, EnvelopeKind } from './pipeline/envelope';
-export { createDiagnostics } from './pipeline/diagnostics';
-export type { LogLevel } from './pipeline/diagnostics';
+export { encodeEnvelope, decodeEnvelope, EnvelopeError, ENVELOPE_VERSION } from './core/envelope';
+export type { Envelope, EnvelopeKind } from './core/envelope';
+export { createDiagnostics } from './core/diagnostics';
+export type { LogLevel } from './core/diagnostics';
 export { FileSink, StreamSink, StdoutSinkError, fileSinkSchema, stdoutSinkSchema, sinkKinds } from './sinks';
 export type { Sink, SinkContext, Encoding } from './sinks';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, ConfigReadError } from '../config/errors';
 import { BUILTIN_FILE, loadConfigFile, parseConfig } from '../config/load';
-import { createDiagnostics, errorText, isLogLevel, LOG_LEVELS, type LogLevel } from '../pipeline/diagnostics';
+import { createDiagnostics, errorText, isLogLevel, LOG_LEVELS, type LogLevel } from '../core/diagnostics';
 import { DEFAULT_CONFIG_FILE, DEFAULT_CONFIG_YAML, DEFAULT_DESCRIPTION } from './defaults';
 import { agentRegistry } from './registry';
 import { runAgent } from './run';

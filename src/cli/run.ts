@@ -1,7 +1,7 @@
 /** `sluice run` once the config is valid: open the agent, wire signals, run until it stops. */
 import { Agent, EXIT, type AgentConfigT } from '../pipeline/agent';
-import { errorText } from '../pipeline/diagnostics';
-import type { Diagnostics } from '../sources/types';
+import { errorText } from '../core/diagnostics';
+import type { Diagnostics } from '../core/source';
 import { catchSignals, onSignal } from './signals';
 
 export const runAgent = async (config: AgentConfigT, log: Diagnostics): Promise<number> => {

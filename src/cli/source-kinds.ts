@@ -1,7 +1,7 @@
 /** Adapter: the source registry (`src/sources`) as config component kinds. */
-import { defineKind, type ComponentKind } from '../config/components';
+import { defineKind, type ComponentKind } from '../core/component';
 import { sourceTypes } from '../sources';
-import type { Source } from '../sources/types';
+import type { Source } from '../core/source';
 
 export const sourceKinds: ReadonlyMap<string, ComponentKind<void, Source>> = new Map<string, ComponentKind<void, Source>>([
   [

@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { z } from 'zod';
 import type { FsyncPolicy } from '../queue/types';
-import type { ComponentKind } from './components';
+import type { ComponentKind } from '../core/component';
 import { ConfigError, ConfigReadError, type ConfigProblem } from './errors';
 import {
   componentsSchema,

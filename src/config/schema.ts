@@ -5,7 +5,7 @@
  * Every object is strict: an unknown key is an error, never silently ignored.
  */
 import { z } from 'zod';
-import { durationSchema, sizeSchema } from './units';
+import { durationSchema, sizeSchema } from '../core/units';
 
 /** Ids become file names (cursor files) and position-key prefixes: keep them plain. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

@@ -11,8 +11,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { Queue } from '../queue/types';
-import type { Diagnostics } from '../sources/types';
-import { errorText } from './diagnostics';
+import type { Diagnostics } from '../core/source';
+import { errorText } from '../core/diagnostics';
 import type { AgentMetrics } from './metrics';
 
 export interface ApiOptions {

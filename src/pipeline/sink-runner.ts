@@ -12,10 +12,10 @@
  * replayed after a restart.
  */
 import type { Consumer, QueueRecord } from '../queue/types';
-import type { Sink } from '../sinks/types';
-import type { Diagnostics } from '../sources/types';
-import { decodeEnvelope, type Envelope } from './envelope';
-import { errorText } from './diagnostics';
+import type { Sink } from '../core/sink';
+import type { Diagnostics } from '../core/source';
+import { decodeEnvelope, type Envelope } from '../core/envelope';
+import { errorText } from '../core/diagnostics';
 import type { SinkCounters } from './metrics';
 
 export interface RetryPolicy {

@@ -3,7 +3,7 @@
  * frame scanner shared by recovery and by consumers. The layout tables are in `./queue.ts`'s header.
  */
 import { crc32 } from 'node:zlib';
-import type { FileHandle } from './ports';
+import type { FileHandle } from '../core/ports';
 import type { SourcePosition } from './types';
 
 /** Frame magic, bytes F1 53 4C 51 ("\xF1SLQ"): the non-ASCII first byte keeps it out of text logs. */

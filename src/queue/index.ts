@@ -3,11 +3,11 @@
  * recovery decision table) is in the header of `./queue.ts`; the contract is `./types.ts`.
  */
 import { openQueueWith } from './queue';
-import { nodeFileSystem, systemClock } from './node-fs';
-import type { Clock, FileSystem } from './ports';
+import { nodeFileSystem, systemClock } from '../core/node-ports';
+import type { Clock, FileSystem } from '../core/ports';
 import type { Queue, QueueOptions } from './types';
 
-export type { Clock, FileHandle, FileStat, FileSystem, FsError, OpenMode, Timer } from './ports';
+export type { Clock, FileHandle, FileStat, FileSystem, FsError, OpenMode, Timer } from '../core/ports';
 export type {
   AppendOptions,
   AppendResult,
@@ -22,7 +22,7 @@ export type {
   SourcePosition,
 } from './types';
 export { asRecordId } from './types';
-export { nodeFileSystem, systemClock } from './node-fs';
+export { nodeFileSystem, systemClock } from '../core/node-ports';
 export { QueueClosedError, QueueIoError, QueueLockedError, QueueUsageError, RecordTooLargeError } from './errors';
 
 /**

@@ -83,7 +83,7 @@
  * or went missing) is not a loss.
  */
 import { join, resolve } from 'node:path';
-import type { Clock, FileHandle, FileSystem, FsError, Timer } from './ports';
+import type { Clock, FileHandle, FileSystem, FsError, Timer } from '../core/ports';
 import {
   asRecordId,
   type AppendOptions,

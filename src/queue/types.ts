@@ -8,10 +8,10 @@
  * Ids are never reused, across restarts included, so a sink may use them as idempotency keys.
  */
 
-declare const recordIdBrand: unique symbol;
-/** The id of a record: the id of its first event. Never mixed up with byte offsets or counts. */
-export type RecordId = number & { readonly [recordIdBrand]: 'RecordId' };
-export const asRecordId = (n: number): RecordId => n as RecordId;
+import type { RecordId, SourcePosition } from '../core/records';
+
+export type { RecordId, SourcePosition } from '../core/records';
+export { asRecordId } from '../core/records';
 
 /** When an append's promise resolves. */
 export type FsyncPolicy =
@@ -21,14 +21,6 @@ export type FsyncPolicy =
   | { readonly mode: 'interval'; readonly intervalMs: number }
   /** After the bytes are handed to the OS (write returned): survives a process crash, not power loss. */
   | { readonly mode: 'never' };
-
-/** An opaque source position ("checkpoint") made durable in the same write as the data it describes. */
-export interface SourcePosition {
-  /** Stable key, e.g. `app:3f2a…` (source id + file fingerprint). */
-  readonly key: string;
-  /** Opaque to the queue. `null` forgets the key (e.g. the file is gone for good). */
-  readonly value: Uint8Array | null;
-}
 
 export interface AppendOptions {
   /** Events in the payload (default 1). Record ids advance by this many. Must be >= 1. */

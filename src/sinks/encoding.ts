@@ -8,8 +8,8 @@
  *   no origin (stdin); `timestamp` is the ingest time, ISO 8601 UTC. Bytes that are not valid UTF-8
  *   become U+FFFD; JSON escaping is `JSON.stringify`'s, so the output is always valid JSON.
  */
-import type { Envelope } from '../pipeline/envelope';
-import type { Encoding } from './types';
+import type { Envelope } from '../core/envelope';
+import type { Encoding } from '../core/sink';
 
 const NL = 0x0a;
 const CR = 0x0d;

@@ -1,8 +1,8 @@
 /** The sink registry: every sink type the config accepts, by its `type`. */
-import { defineKind, type ComponentKind } from '../config/components';
+import { defineKind, type ComponentKind } from '../core/component';
 import { createFileSink, fileSinkSchema } from './file';
 import { createStdoutSink, stdoutSinkSchema } from './stdout';
-import type { Sink, SinkContext } from './types';
+import type { Sink, SinkContext } from '../core/sink';
 
 export type SinkKind = ComponentKind<SinkContext, Sink>;
 
@@ -33,6 +33,6 @@ export const sinkKinds: ReadonlyMap<string, SinkKind> = new Map<string, SinkKind
   ],
 ]);
 
-export type { Sink, SinkContext, Encoding } from './types';
+export type { Sink, SinkContext, Encoding } from '../core/sink';
 export { FileSink, fileSinkSchema, createFileSink } from './file';
 export { StreamSink, stdoutSinkSchema, createStdoutSink, StdoutSinkError } from './stdout';

@@ -5,13 +5,13 @@
  * then calls `createSource(config)`.
  */
 import { z } from 'zod';
-import type { Source } from './types';
+import type { Source } from '../core/source';
 import { fileSourceSchema, fileSourceType } from './file';
 import type { FileSourceConfig } from './file';
 import { stdinSourceSchema, stdinSourceType } from './stdin';
 import type { StdinSourceConfig } from './stdin';
 
-export type { Source, SourceBatch, SourceContext, Diagnostics } from './types';
+export type { Source, SourceBatch, SourceContext, Diagnostics } from '../core/source';
 export * as file from './file';
 export * as stdin from './stdin';
 

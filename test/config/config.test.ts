@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../src/config/errors';
 import { parseConfig } from '../../src/config/load';
-import { parseDuration, parseSize } from '../../src/config/units';
+import { parseDuration, parseSize } from '../../src/core/units';
 import { agentRegistry } from '../../src/cli/registry';
 
 const EXAMPLE = `data_dir: /var/lib/sluice

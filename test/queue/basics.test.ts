@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeFileSystem, openQueue, QueueLockedError, QueueUsageError, RecordTooLargeError } from '../../src/queue/index';
-import type { FileHandle, FileSystem } from '../../src/queue/ports';
+import type { FileHandle, FileSystem } from '../../src/core/ports';
 import { asRecordId } from '../../src/queue/types';
 import { readAvailable, readN, tempDir, text } from './helpers';
 

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openQueue } from '../../src/queue';
-import type { FileHandle, FileSystem } from '../../src/queue/ports';
+import type { FileHandle, FileSystem } from '../../src/core/ports';
 import type { Queue, QueueOptions, QueueRecord } from '../../src/queue/types';
 import { describeFailure, runSimulation, shrink, type RunConfig } from './sim-harness';
 import { SimClock, SimFileSystem } from './sim-fs';

@@ -34,7 +34,7 @@
  * permissions, free-space accounting, bit rot (use `corrupt()` to flip bytes on purpose).
  */
 import { posix } from 'node:path';
-import type { Clock, FileHandle, FileStat, FileSystem, FsError, OpenMode, Timer } from '../../src/queue/ports';
+import type { Clock, FileHandle, FileStat, FileSystem, FsError, OpenMode, Timer } from '../../src/core/ports';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
@@ -104,6 +104,9 @@ const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(res
  * Manual virtual time. Timers fire only when the test drives the clock (`runUntil`, `advance`),
  * one per macrotask turn, so every promise chain a timer starts settles before the next one fires.
  */
+/** 2026-01-01T00:00:00Z: the simulated wall clock's origin. */
+const SIM_EPOCH_MS = 1_767_225_600_000;
+
 export class SimClock implements Clock {
   private time: number;
   private seq = 0;
@@ -120,6 +123,11 @@ export class SimClock implements Clock {
 
   now(): number {
     return this.time;
+  }
+
+  /** Wall time: a fixed epoch plus the simulated time. */
+  wall(): number {
+    return SIM_EPOCH_MS + this.time;
   }
 
   setTimer(ms: number, fn: () => void): Timer {

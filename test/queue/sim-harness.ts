@@ -14,7 +14,7 @@
  * back); nothing else may ever be returned.
  */
 import type { Consumer, FsyncPolicy, Queue, QueueOptions, QueueRecord, SourcePosition } from '../../src/queue/types';
-import type { Clock, FileSystem } from '../../src/queue/ports';
+import type { Clock, FileSystem } from '../../src/core/ports';
 import { SimClock, SimFileSystem, createRng, isSimCrash, type Rng, type RunOutcome, type SimFaults } from './sim-fs';
 
 export type OpenQueue = (opts: QueueOptions & { fs?: FileSystem; clock?: Clock }) => Promise<Queue>;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createDiagnostics, errorText } from '../../src/pipeline/diagnostics';
+import { createDiagnostics, errorText } from '../../src/core/diagnostics';
 
 test('diagnostics write one timestamped, leveled line per event and drop levels below the threshold', () => {
   const lines: string[] = [];

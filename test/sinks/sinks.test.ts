@@ -4,11 +4,11 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeEnvelope, encodeEnvelope, EnvelopeError, type Envelope } from '../../src/pipeline/envelope';
+import { decodeEnvelope, encodeEnvelope, EnvelopeError, type Envelope } from '../../src/core/envelope';
 import { encodeBatches } from '../../src/sinks/encoding';
 import { FileSink, fileSinkSchema } from '../../src/sinks/file';
 import { StreamSink } from '../../src/sinks/stdout';
-import { createDiagnostics } from '../../src/pipeline/diagnostics';
+import { createDiagnostics } from '../../src/core/diagnostics';
 
 const log = createDiagnostics({ level: 'silent' });
 

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SourcePosition } from '../../src/queue/types';
-import type { Diagnostics, Source, SourceBatch } from '../../src/sources/types';
+import type { Diagnostics, Source, SourceBatch } from '../../src/core/source';
 
 export interface LogEntry {
   readonly level: string;

@@ -12,10 +12,10 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import type { Envelope } from '../../pipeline/envelope';
-import { durationSchema } from '../../config/units';
+import type { Envelope } from '../../core/envelope';
+import { durationSchema } from '../../core/units';
 import { encodeBatches } from '../encoding';
-import type { Sink, SinkContext } from '../types';
+import type { Sink, SinkContext } from '../../core/sink';
 
 export const fileSinkSchema = z.strictObject({
   type: z.literal('file'),

@@ -11,10 +11,10 @@
  *   (A pipe whose reader went away does not come back, so those retries only end with the agent.)
  */
 import { z } from 'zod';
-import type { Envelope } from '../../pipeline/envelope';
-import { durationSchema } from '../../config/units';
+import type { Envelope } from '../../core/envelope';
+import { durationSchema } from '../../core/units';
 import { encodeBatches } from '../encoding';
-import type { Sink, SinkContext } from '../types';
+import type { Sink, SinkContext } from '../../core/sink';
 
 export const stdoutSinkSchema = z.strictObject({
   type: z.literal('stdout'),

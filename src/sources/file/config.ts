@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { expandBraces } from './glob';
 import { GlobPatternError } from './errors';
-import { sizeSchema } from '../../config/units';
+import { sizeSchema } from '../../core/units';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -59,7 +59,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import type { SourcePosition } from '../../queue/types';
-import type { Source, SourceContext } from '../types';
+import type { Source, SourceContext } from '../../core/source';
 import type { FileSourceConfig } from './config';
 import { SourceEmitError } from './errors';
 import { Glob } from './glob';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { sizeSchema } from '../../config/units';
+import { sizeSchema } from '../../core/units';
 
 /** The stdin source's configuration (`type: stdin`). Unknown keys are errors. */
 export const stdinSourceSchema = z.strictObject({

@@ -12,7 +12,7 @@
  * emitted with a `\n` added, and `run()` resolves.
  */
 import type { Readable } from 'node:stream';
-import type { Source, SourceContext } from '../types';
+import type { Source, SourceContext } from '../../core/source';
 import { SourceEmitError } from '../file/errors';
 import { frameLines } from '../file/lines';
 import type { StdinSourceConfig } from './config';

@@ -1,8 +1,9 @@
 /**
- * Ports: everything the queue does with files and time goes through these two small interfaces, so
- * the queue runs unchanged on the real disk (`./node-fs.ts`) and on a simulated disk in tests
- * (`test/queue/sim-fs.ts`) that can crash at any step, lose unsynced writes, tear the last write and
- * forget directory entries that were never synced.
+ * Ports: everything a component does with files, time and randomness goes through these small
+ * interfaces, so the queue runs unchanged on the real disk (`./node-ports.ts`) and on a simulated
+ * disk in tests (`test/queue/sim-fs.ts`) that can crash at any step, lose unsynced writes, tear the
+ * last write and forget directory entries that were never synced; and so the sink runner's backoff
+ * and the sources' deadlines can be driven by a test clock and a seeded random source.
  *
  * The semantics each method promises are the ones a POSIX file system gives, and the simulation
  * must honour exactly these (no more durability than Linux gives, no less):
@@ -75,12 +76,20 @@ export interface Timer {
 }
 
 export interface Clock {
-  /** Milliseconds, monotonic. */
+  /** Milliseconds, monotonic: for deadlines and durations (a wall-clock step never moves it). */
   now(): number;
+  /** Milliseconds since the Unix epoch: for timestamps only (ingest time, log lines), never deadlines. */
+  wall(): number;
   /**
    * Run `fn` after `ms`; the returned timer does not keep the process alive (unref'd) unless
    * `opts.keepAlive` is true (used while an append waits for an `interval` fsync, so a process
    * awaiting that append does not exit under it). A simulated clock may ignore `opts`.
    */
   setTimer(ms: number, fn: () => void, opts?: { readonly keepAlive?: boolean }): Timer;
+}
+
+/** A source of randomness (retry jitter). Tests pass a seeded one so a run repeats exactly. */
+export interface Random {
+  /** A number in [0, 1). */
+  next(): number;
 }

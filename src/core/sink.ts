@@ -5,8 +5,8 @@
  * every byte is where the sink promises it to be (the file sink: written and fdatasynced), and must
  * reject otherwise; the pipeline then retries the same group with backoff, forever.
  */
-import type { Envelope } from '../pipeline/envelope';
-import type { Diagnostics } from '../sources/types';
+import type { Envelope } from './envelope';
+import type { Diagnostics } from './source';
 
 export type Encoding = 'text' | 'json';
 

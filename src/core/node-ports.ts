@@ -1,12 +1,12 @@
 /**
- * The real adapters for the queue's ports: `nodeFileSystem` over `node:fs/promises` and
- * `systemClock` over `performance.now()` and unref'd timers. This is the only file in src/queue/
- * that touches the file system or the wall clock.
+ * The real adapters for the ports: `nodeFileSystem` over `node:fs/promises`, `systemClock` over
+ * `performance.now()`, `Date.now()` and unref'd timers, `systemRandom` over `Math.random`, and
+ * `seededRandom` (mulberry32) for tests and simulations that print their seed.
  */
 import { open as fsOpen, readdir, mkdir, rename, unlink, stat } from 'node:fs/promises';
 import type { FileHandle as NodeFileHandle } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import type { Clock, FileHandle, FileStat, FileSystem, OpenMode, Timer } from './ports';
+import type { Clock, FileHandle, FileStat, FileSystem, OpenMode, Random, Timer } from './ports';
 
 const flagsFor = (mode: OpenMode): string => {
   switch (mode) {
@@ -116,9 +116,26 @@ export const nodeFileSystem: FileSystem = {
 
 export const systemClock: Clock = {
   now: () => performance.now(),
+  wall: () => Date.now(),
   setTimer(ms: number, fn: () => void, opts?: { readonly keepAlive?: boolean }): Timer {
     const t = setTimeout(fn, ms);
     if (opts?.keepAlive !== true) t.unref();
     return { cancel: () => clearTimeout(t) };
   },
+};
+
+export const systemRandom: Random = { next: () => Math.random() };
+
+/** mulberry32: a small, seeded, repeatable generator. */
+export const seededRandom = (seed: number): Random => {
+  let a = seed >>> 0;
+  return {
+    next(): number {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    },
+  };
 };

@@ -7,7 +7,7 @@
  * Fields follow the message as ` key=value` (strings with spaces or quotes JSON-quoted). A line is
  * written with one `write` call, so lines from different components never interleave.
  */
-import type { Diagnostics } from '../sources/types';
+import type { Diagnostics } from './source';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
