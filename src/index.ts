@@ -46,7 +46,11 @@ export type { AgentOptions, AgentConfigT as AgentConfig } from './pipeline/agent
 export { runCli, EXIT_CODES } from './cli/cli';
 export { agentRegistry } from './cli/registry';
 export { parseConfig, loadConfigFile } from './config/load';
-export type { Registry, ResolvedSource, ResolvedSink } from './config/load';
+export type { ResolvedSource, ResolvedSink } from './config/load';
+export type { Registry, ComponentContext, SourceKind, SinkKind } from './core/component';
+export { defineSource, defineSink, sinkBaseSchema } from './core/component';
+export { EventChannel } from './core/events';
+export type { AgentEvent, QueueEvent } from './core/events';
 export { ConfigError, ConfigReadError } from './config/errors';
 export type { ConfigProblem } from './config/errors';
 export { encodeEnvelope, decodeEnvelope, EnvelopeError, ENVELOPE_VERSION } from './core/envelope';

@@ -146,7 +146,7 @@ export const runCli = async (argv: readonly string[], io: CliIo = defaultIo): Pr
         const { config } = await chooseConfig(v.config, io.cwd);
         io.out(
           `ok: ${config.file}: ${config.sources.length} source(s) (${config.sources.map((s) => `${s.id}: ${s.type}`).join(', ')}), ` +
-            `${config.sinks.length} sink(s) (${config.sinks.map((s) => `${s.id}: ${s.type} <- ${s.inputs.join(', ')}`).join('; ')})\n`,
+            `${config.sinks.length} sink(s) (${config.sinks.map((s) => `${s.id}: ${s.type} <- ${s.base.inputs.join(', ')}`).join('; ')})\n`,
         );
         return EXIT_CODES.ok;
       }

@@ -1,10 +1,6 @@
-/** Every component type the agent's config accepts: sources (from src/sources) and sinks. */
-import type { Registry } from '../config/load';
+/** Every component type the agent's config accepts: the source and sink registries, side by side. */
+import type { Registry } from '../core/component';
 import { sinkKinds } from '../sinks';
-import type { Sink, SinkContext } from '../core/sink';
-import type { Source } from '../core/source';
-import { sourceKinds } from './source-kinds';
+import { sourceKinds } from '../sources';
 
-export type AgentRegistry = Registry<Source, SinkContext, Sink>;
-
-export const agentRegistry: AgentRegistry = { sources: sourceKinds, sinks: sinkKinds };
+export const agentRegistry: Registry = { sources: sourceKinds, sinks: sinkKinds };

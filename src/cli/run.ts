@@ -22,10 +22,8 @@ export const runAgent = async (config: AgentConfigT, log: Diagnostics): Promise<
   }
   catchSignals();
   onSignal((sig) => {
-    if (sig === 'SIGHUP') {
-      log.info('SIGHUP: file sinks reopen their files');
-      agent.reopenSinks();
-    } else agent.requestStop(sig);
+    if (sig === 'SIGHUP') agent.reopenSinks();
+    else agent.requestStop(sig);
   });
   try {
     return await agent.run();

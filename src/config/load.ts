@@ -13,7 +13,9 @@ import { resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { z } from 'zod';
 import type { FsyncPolicy } from '../queue/types';
-import type { ComponentKind } from '../core/component';
+import type { ComponentContext, Registry, SinkBaseConfig } from '../core/component';
+import type { Sink } from '../core/sink';
+import type { Source } from '../core/source';
 import { ConfigError, ConfigReadError, type ConfigProblem } from './errors';
 import {
   componentsSchema,
@@ -21,29 +23,23 @@ import {
   DEFAULT_SEGMENT_BYTES,
   DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, ID_HINT, ID_PATTERN, topLevelSchema } from './schema';
 
-export interface Registry<SourceT, SinkCtx, SinkT> {
-  readonly sources: ReadonlyMap<string, ComponentKind<void, SourceT>>;
-  readonly sinks: ReadonlyMap<string, ComponentKind<SinkCtx, SinkT>>;
-}
-
-export interface ResolvedSource<SourceT> {
+export interface ResolvedSource {
   readonly id: string;
   readonly type: string;
   readonly canAcknowledge: boolean;
-  readonly create: () => SourceT;
+  readonly create: (ctx: ComponentContext) => Source;
 }
 
-export interface ResolvedSink<SinkCtx, SinkT> {
+export interface ResolvedSink {
   readonly id: string;
   readonly type: string;
   readonly canAcknowledge: boolean;
-  readonly inputs: readonly string[];
-  /** Cap of the delivery retry backoff (default 30 s). */
-  readonly maxBackoffMs?: number;
-  readonly create: (ctx: SinkCtx) => SinkT;
+  /** The keys every sink has (`inputs`, `encoding`, `max_backoff`), from `sinkBaseSchema`. */
+  readonly base: SinkBaseConfig;
+  readonly create: (ctx: ComponentContext) => Sink;
 }
 
-export interface AgentConfig<SourceT, SinkCtx, SinkT> {
+export interface AgentConfig {
   /** Where this config came from (a path, or `<built-in default>`). */
   readonly file: string;
   /** Absolute. */
@@ -56,8 +52,8 @@ export interface AgentConfig<SourceT, SinkCtx, SinkT> {
   };
   readonly shutdownTimeoutMs: number;
   readonly api?: { readonly host: string; readonly port: number };
-  readonly sources: readonly ResolvedSource<SourceT>[];
-  readonly sinks: readonly ResolvedSink<SinkCtx, SinkT>[];
+  readonly sources: readonly ResolvedSource[];
+  readonly sinks: readonly ResolvedSink[];
 }
 
 type Path = readonly PropertyKey[];
@@ -223,12 +219,7 @@ export const BUILTIN_FILE = '<built-in default>';
  * Parse and check config text. `file` is used in messages only. Throws `ConfigError` listing every
  * problem found (the message is the first one).
  */
-export const parseConfig = <SourceT, SinkCtx, SinkT>(
-  text: string,
-  file: string,
-  registry: Registry<SourceT, SinkCtx, SinkT>,
-  env: NodeJS.ProcessEnv = process.env,
-): AgentConfig<SourceT, SinkCtx, SinkT> => {
+export const parseConfig = (text: string, file: string, registry: Registry, env: NodeJS.ProcessEnv = process.env): AgentConfig => {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -254,7 +245,7 @@ export const parseConfig = <SourceT, SinkCtx, SinkT>(
   if (!rawSources.success || !rawSinks.success) throw new ConfigError(pc.problems);
   const t = { sources: rawSources.data, sinks: rawSinks.data };
 
-  const sources: ResolvedSource<SourceT>[] = [];
+  const sources: ResolvedSource[] = [];
   const sourceIds = Object.keys(t.sources);
   if (sourceIds.length === 0) pc.add(['sources'], 'no source configured (add one, e.g. `pipe: { type: stdin }`)');
   for (const id of sourceIds) {
@@ -267,10 +258,10 @@ export const parseConfig = <SourceT, SinkCtx, SinkT>(
     }
     const r = kind.parse(entry);
     if (!r.ok) pc.addIssues(r.issues, ['sources', id], kind.schema);
-    else sources.push({ id, type: kind.type, canAcknowledge: kind.canAcknowledge, create: () => r.make(undefined) });
+    else sources.push({ id, type: kind.type, canAcknowledge: kind.canAcknowledge, create: r.make });
   }
 
-  const sinks: ResolvedSink<SinkCtx, SinkT>[] = [];
+  const sinks: ResolvedSink[] = [];
   const sinkIds = Object.keys(t.sinks);
   if (sinkIds.length === 0) pc.add(['sinks'], 'no sink configured (add one, e.g. `out: { type: stdout, inputs: [...] }`)');
   for (const id of sinkIds) {
@@ -286,7 +277,7 @@ export const parseConfig = <SourceT, SinkCtx, SinkT>(
       pc.addIssues(r.issues, ['sinks', id], kind.schema);
       continue;
     }
-    r.inputs.forEach((input, i) => {
+    r.config.inputs.forEach((input, i) => {
       if (!(input in t.sources)) {
         pc.add(['sinks', id, 'inputs', i], `unknown source ${JSON.stringify(input)} (valid: ${sourceIds.join(', ') || 'none configured'})`);
       }
@@ -295,9 +286,8 @@ export const parseConfig = <SourceT, SinkCtx, SinkT>(
       id,
       type: kind.type,
       canAcknowledge: kind.canAcknowledge,
-      inputs: r.inputs,
-      ...(r.maxBackoffMs !== undefined ? { maxBackoffMs: r.maxBackoffMs } : {}),
-      create: (ctx) => r.make(ctx),
+      base: r.config,
+      create: r.make,
     });
   }
 
@@ -350,11 +340,7 @@ export const parseConfig = <SourceT, SinkCtx, SinkT>(
 };
 
 /** Read and check a config file. */
-export const loadConfigFile = async <SourceT, SinkCtx, SinkT>(
-  path: string,
-  registry: Registry<SourceT, SinkCtx, SinkT>,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<AgentConfig<SourceT, SinkCtx, SinkT>> => {
+export const loadConfigFile = async (path: string, registry: Registry, env: NodeJS.ProcessEnv = process.env): Promise<AgentConfig> => {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

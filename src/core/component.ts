@@ -1,56 +1,122 @@
 /**
- * How a component (a source type or a sink type) plugs into the config: its zod schema (strict:
- * unknown keys are errors), a factory, and whether it can acknowledge (propagate "durable" back to
- * its input / only ack what it wrote). `defineKind` ties a schema to its factory so one registry can
- * hold kinds with different config types without casts.
+ * The component model: a source type or a sink type is one definition — its `type` name as written
+ * in the config, its zod schema (strict: unknown keys are errors; it declares the `type` key
+ * itself), a factory, and whether it can acknowledge. Each kind keeps one registry beside it
+ * (`src/sources/index.ts`, `src/sinks/index.ts`); the config loader and the agent know components
+ * only through these definitions.
+ *
+ * `canAcknowledge`:
+ *   - a source that can acknowledge advances its input (a file offset, an HTTP 200, a TCP read)
+ *     only after the queue made the batch durable, and so resumes exactly after a restart. One that
+ *     cannot (stdin: a pipe cannot be re-read) loses what it held when the process died; a sink fed
+ *     by such a source gets a start-up warning naming both.
+ *   - a sink that can acknowledge resolves `write` only once its destination has the data.
+ *
+ * Shared sink keys (`inputs`, `encoding`, `max_backoff`, and later batching and request settings)
+ * come from one base schema, `sinkBaseSchema`; a sink type extends it with its own keys.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
+import type { Diagnostics } from './diagnostics';
+import type { Clock, FileSystem, Random } from './ports';
+import type { Sink } from './sink';
+import type { Source } from './source';
+import { durationSchema } from './units';
 
-export type ParseOutcome<Ctx, T> =
-  | { readonly ok: true; readonly make: (ctx: Ctx) => T; readonly inputs: readonly string[]; readonly maxBackoffMs?: number }
+/** What a factory gets besides its config: who it is, where to report, and the ports. */
+export interface ComponentContext {
+  /** The component's id from the config (`sources.<id>` / `sinks.<id>`). */
+  readonly id: string;
+  readonly log: Diagnostics;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly fs: FileSystem;
+  /** The directory relative paths in the config resolve against. */
+  readonly cwd: string;
+}
+
+export interface SourceDefinition<C> {
+  readonly type: string;
+  /** Validates the whole `sources.<id>` entry, `type` included. */
+  readonly schema: z.ZodType<C>;
+  readonly canAcknowledge: boolean;
+  readonly create: (config: C, ctx: ComponentContext) => Source;
+}
+
+const sinkBaseShape = {
+  /** Ids of the sources this sink delivers. */
+  inputs: z.array(z.string()).min(1),
+  /** `text`: the line as read; `json`: one JSON object per event. */
+  encoding: z.enum(['text', 'json']).default('text'),
+  /** Cap of the retry backoff after failed writes (default 30s). */
+  max_backoff: durationSchema.optional(),
+};
+export const sinkBaseSchema = z.strictObject(sinkBaseShape);
+export type SinkBaseConfig = z.output<typeof sinkBaseSchema>;
+
+/**
+ * A sink type's schema: `type`, `inputs`, the type's own keys, then the shared tuning keys (the
+ * order "valid keys: …" messages list them in). Strict.
+ */
+export const sinkSchema = <T extends string, S extends z.ZodRawShape>(type: T, own: S) =>
+  z.strictObject({ type: z.literal(type), inputs: sinkBaseShape.inputs, ...own, encoding: sinkBaseShape.encoding, max_backoff: sinkBaseShape.max_backoff });
+
+export interface SinkDefinition<C extends SinkBaseConfig> {
+  readonly type: string;
+  /** Validates the whole `sinks.<id>` entry, `type` included; extends `sinkBaseSchema`. */
+  readonly schema: z.ZodType<C>;
+  readonly canAcknowledge: boolean;
+  readonly create: (config: C, ctx: ComponentContext) => Sink;
+}
+
+/** A component definition with its config type erased: what a registry holds. */
+export interface ComponentKind<T, Base> {
+  readonly type: string;
+  readonly canAcknowledge: boolean;
+  /** The zod schema (for error messages: which keys are valid). */
+  readonly schema: z.ZodType;
+  /** Validate one entry as written in the YAML (with its `type` key). */
+  parse(raw: unknown): ParseOutcome<T, Base>;
+}
+
+export type ParseOutcome<T, Base> =
+  | { readonly ok: true; readonly config: Base; readonly make: (ctx: ComponentContext) => T }
   | { readonly ok: false; readonly issues: readonly z.core.$ZodIssue[] };
 
-export interface ComponentKind<Ctx, T> {
-  readonly type: string;
-  readonly canAcknowledge: boolean;
-  /** The zod schema (used for error messages: which keys are valid). */
-  readonly schema: z.ZodType;
-  /** Validate one `sources.<id>` / `sinks.<id>` entry as written in the YAML (with its `type` key). */
-  parse(raw: unknown): ParseOutcome<Ctx, T>;
-}
+export type SourceKind = ComponentKind<Source, unknown>;
+export type SinkKind = ComponentKind<Sink, SinkBaseConfig>;
 
-export interface DefineKindOptions<C, Ctx, T> {
+const kind = <C extends Base, T, Base>(d: {
   readonly type: string;
-  readonly canAcknowledge: boolean;
   readonly schema: z.ZodType<C>;
-  /** Whether the schema itself declares the `type` key; if not, `type` is removed before parsing. */
-  readonly schemaHasType: boolean;
-  /** The sources this component reads (sinks only). */
-  readonly inputs?: (config: C) => readonly string[];
-  /** The cap of the retry backoff, if the component's config sets one (sinks only). */
-  readonly maxBackoffMs?: (config: C) => number | undefined;
-  readonly create: (config: C, ctx: Ctx) => T;
-}
-
-export const defineKind = <C, Ctx, T>(o: DefineKindOptions<C, Ctx, T>): ComponentKind<Ctx, T> => ({
-  type: o.type,
-  canAcknowledge: o.canAcknowledge,
-  schema: o.schema,
-  parse(raw: unknown): ParseOutcome<Ctx, T> {
-    let input = raw;
-    if (!o.schemaHasType && raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
-      const { type: _type, ...rest } = raw as Record<string, unknown>;
-      input = rest;
-    }
-    const r = o.schema.safeParse(input);
+  readonly canAcknowledge: boolean;
+  readonly create: (config: C, ctx: ComponentContext) => T;
+}): ComponentKind<T, Base> => ({
+  type: d.type,
+  canAcknowledge: d.canAcknowledge,
+  schema: d.schema,
+  parse(raw: unknown): ParseOutcome<T, Base> {
+    const r = d.schema.safeParse(raw);
     if (!r.success) return { ok: false, issues: r.error.issues };
     const config = r.data;
-    const maxBackoffMs = o.maxBackoffMs?.(config);
-    return {
-      ok: true,
-      make: (ctx: Ctx) => o.create(config, ctx),
-      inputs: o.inputs ? o.inputs(config) : [],
-      ...(maxBackoffMs !== undefined ? { maxBackoffMs } : {}),
-    };
+    return { ok: true, config, make: (ctx) => d.create(config, ctx) };
   },
 });
+
+export const defineSource = <C>(d: SourceDefinition<C>): SourceKind => kind<C, Source, unknown>(d);
+export const defineSink = <C extends SinkBaseConfig>(d: SinkDefinition<C>): SinkKind => kind<C, Sink, SinkBaseConfig>(d);
+
+/** Every component type the agent's config accepts, by `type`. */
+export interface Registry {
+  readonly sources: ReadonlyMap<string, SourceKind>;
+  readonly sinks: ReadonlyMap<string, SinkKind>;
+}
+
+/** One registry from its definitions (a duplicate `type` is a programming error). */
+export const registryOf = <K extends { readonly type: string }>(defs: readonly K[]): ReadonlyMap<string, K> => {
+  const m = new Map<string, K>();
+  for (const d of defs) {
+    if (m.has(d.type)) throw new Error(`component type ${JSON.stringify(d.type)} registered twice`);
+    m.set(d.type, d);
+  }
+  return m;
+};

@@ -7,7 +7,14 @@
  * Fields follow the message as ` key=value` (strings with spaces or quotes JSON-quoted). A line is
  * written with one `write` call, so lines from different components never interleave.
  */
-import type { Diagnostics } from './source';
+
+/** The agent's own diagnostics: one line per event on stderr, leveled, never mixed into data. */
+export interface Diagnostics {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -25,6 +25,8 @@
  * never delivered half-understood). A new field means a new version number.
  */
 
+import type { RecordId } from './records';
+
 export const ENVELOPE_VERSION = 1;
 const HEADER = 16;
 
@@ -32,6 +34,8 @@ export type EnvelopeKind = 'lines' | 'marker';
 
 /** One decoded record: a batch of lines from one source. */
 export interface Envelope {
+  /** The queue record this batch is: event `i` of the batch has the id `recordId + i`, for ever. */
+  readonly recordId: RecordId;
   readonly kind: EnvelopeKind;
   readonly sourceId: string;
   /** The file the lines came from; `undefined` when the source has no origin (stdin). */
@@ -75,8 +79,8 @@ export const encodeEnvelope = (
   return buf;
 };
 
-/** Decodes a payload; throws `EnvelopeError` when it is not one this version understands. */
-export const decodeEnvelope = (payload: Buffer, events: number): Envelope => {
+/** Decodes a record's payload; throws `EnvelopeError` when it is not one this version understands. */
+export const decodeEnvelope = (payload: Buffer, events: number, recordId: RecordId): Envelope => {
   if (payload.length < HEADER) throw new EnvelopeError(`record of ${payload.length} bytes is shorter than the envelope header`);
   const version = payload[0];
   if (version !== ENVELOPE_VERSION) throw new EnvelopeError(`unknown envelope version ${String(version)}`);
@@ -86,6 +90,7 @@ export const decodeEnvelope = (payload: Buffer, events: number): Envelope => {
   const o = payload.readUInt32LE(4);
   if (HEADER + s + o > payload.length) throw new EnvelopeError(`envelope header claims ${s + o} bytes of names in a ${payload.length}-byte record`);
   return {
+    recordId,
     kind: kindByte === 0 ? 'lines' : 'marker',
     sourceId: payload.toString('utf8', HEADER, HEADER + s),
     origin: o === 0 ? undefined : payload.toString('utf8', HEADER + s, HEADER + s + o),

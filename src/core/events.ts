@@ -21,3 +21,83 @@ export type QueueEvent =
   | { readonly type: 'queue.failed'; readonly error: unknown };
 
 export type QueueEventListener = (event: QueueEvent) => void;
+
+/** Everything the agent reports about itself: the queue's events plus the pipeline's own. */
+export type AgentEvent =
+  | QueueEvent
+  /** Something `openQueue` found and did on start (a torn tail cut, a cursor reset, …). */
+  | { readonly type: 'queue.recovery-note'; readonly note: string }
+  /** `queue.max_bytes` is more than the data_dir's disk can hold for the queue. */
+  | { readonly type: 'queue.disk-small'; readonly dataDir: string; readonly maxBytes: number; readonly roomBytes: number }
+  | {
+      readonly type: 'agent.started';
+      readonly sources: readonly { readonly id: string; readonly type: string }[];
+      readonly sinks: readonly { readonly id: string; readonly type: string }[];
+      readonly queueDir: string;
+    }
+  /** A sink reads a source that cannot acknowledge (stdin): lines it held when the process died are lost. */
+  | { readonly type: 'agent.unacknowledged-input'; readonly sink: string; readonly source: string; readonly sourceType: string }
+  | { readonly type: 'agent.api-failed'; readonly error: unknown }
+  | { readonly type: 'api.listening'; readonly host: string; readonly port: number }
+  /** The api server's own error after it started (a client socket error is not one). */
+  | { readonly type: 'api.error'; readonly error: unknown }
+  /** First stop request: intake stops, sinks drain for up to `timeoutMs`. */
+  | { readonly type: 'agent.stopping'; readonly reason: string; readonly timeoutMs: number }
+  /** Second stop request: stop at once. */
+  | { readonly type: 'agent.stopping-now'; readonly reason: string }
+  | { readonly type: 'agent.sources-ended' }
+  | { readonly type: 'agent.drain-timeout'; readonly timeoutMs: number }
+  /** Sinks failing without progress for `timeoutMs` after every source ended: the agent gives up. */
+  | { readonly type: 'agent.drain-stuck'; readonly sinks: readonly string[]; readonly timeoutMs: number }
+  | { readonly type: 'agent.reopen-sinks' }
+  | { readonly type: 'agent.stopped'; readonly drained: boolean; readonly written: Readonly<Record<string, number>> }
+  /** Periodic counters and memory (debug). */
+  | { readonly type: 'agent.stats'; readonly fields: Readonly<Record<string, unknown>> }
+  | { readonly type: 'source.ended'; readonly source: string }
+  | { readonly type: 'source.failed'; readonly source: string; readonly error: unknown }
+  /** A write failed and is retried (the first failure of an episode, then at most every `reportEveryMs`). */
+  | {
+      readonly type: 'sink.failing';
+      readonly sink: string;
+      readonly attempt: number;
+      readonly retryInMs: number;
+      readonly error: unknown;
+      /** Failures since the last report that were counted, not reported. */
+      readonly unreported: number;
+    }
+  | { readonly type: 'sink.recovered'; readonly sink: string; readonly failedAttempts: number }
+  /** A record whose envelope cannot be decoded: it can never be delivered (acked, counted). */
+  | { readonly type: 'sink.record-invalid'; readonly sink: string; readonly recordId: number; readonly events: number; readonly error: unknown }
+  /** The sink's first cursor persist of this run failed (the cursor timer retries). */
+  | { readonly type: 'sink.cursor-deferred'; readonly sink: string; readonly error: unknown }
+  /** The sink's loop ended with an error: the agent stops gracefully (exit 1). */
+  | { readonly type: 'sink.stopped'; readonly sink: string; readonly error: unknown }
+  | { readonly type: 'sink.close-failed'; readonly sink: string; readonly error: unknown };
+
+export type AgentEventType = AgentEvent['type'];
+
+/**
+ * One channel of events. Listeners run synchronously, in subscription order; a listener that
+ * throws (a broken stderr) is isolated: the emitter and the other listeners carry on.
+ */
+export class EventChannel<E extends { readonly type: string }> {
+  private listeners: ((event: E) => void)[] = [];
+
+  /** Returns the function that unsubscribes. */
+  subscribe(listener: (event: E) => void): () => void {
+    this.listeners = [...this.listeners, listener];
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
+  emit(event: E): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch {
+        // A listener's failure (e.g. EPIPE on stderr) must never stop the data path.
+      }
+    }
+  }
+}

@@ -4,17 +4,18 @@
  * acknowledges the group to the queue only when `write` resolves. So `write` must resolve only once
  * every byte is where the sink promises it to be (the file sink: written and fdatasynced), and must
  * reject otherwise; the pipeline then retries the same group with backoff, forever.
+ *
+ * Every batch carries the id of the queue record it came from (`Envelope.recordId`). Ids are never
+ * reused, so event `i` of a batch has the deterministic id `recordId + i`: a sink may use it as an
+ * idempotency key (exactly-once into a destination that deduplicates).
  */
+import type { ComponentContext, SinkBaseConfig } from './component';
 import type { Envelope } from './envelope';
-import type { Diagnostics } from './source';
 
-export type Encoding = 'text' | 'json';
+export type Encoding = SinkBaseConfig['encoding'];
 
-export interface SinkContext {
-  /** The sink's id from the config (`sinks.<id>`). */
-  readonly id: string;
-  readonly log: Diagnostics;
-}
+/** What a sink's factory gets: its id, diagnostics and the ports. */
+export type SinkContext = ComponentContext;
 
 export interface Sink {
   /**

@@ -7,7 +7,10 @@
  * that is stopped finishes (or abandons, without advancing its positions) the batch in hand and
  * resolves `run()`.
  */
-import type { SourcePosition } from '../queue/types';
+import type { Diagnostics } from './diagnostics';
+import type { SourcePosition } from './records';
+
+export type { Diagnostics } from './diagnostics';
 
 export interface SourceBatch {
   /** Complete lines, each ending in `\n` (a `\r\n` ending is kept as read). Never a partial line. */
@@ -18,14 +21,6 @@ export interface SourceBatch {
   readonly origin?: string;
   /** Positions made durable with this batch (the file source: fingerprint + offset per file). */
   readonly positions?: readonly SourcePosition[];
-}
-
-/** The agent's own diagnostics: one line per event on stderr, leveled, never mixed into data. */
-export interface Diagnostics {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
 }
 
 export interface SourceContext {

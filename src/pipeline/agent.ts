@@ -23,26 +23,47 @@
  * `kill -9` a restart replays what was not acknowledged; duplicates are bounded by what sinks wrote
  * since the queue last persisted their cursors (every `cursorFlushMs`, 1 s by default). After a
  * graceful stop that drained, nothing is delivered twice.
+ *
+ * Reporting: everything the agent and its queue have to say is an `AgentEvent` on `agent.events`;
+ * the stderr lines (`./report.ts`), the counters behind `/metrics` and `/health` (`./metrics.ts`)
+ * are listeners on that one channel. Time, randomness and files come from the ports (`Clock`,
+ * `Random`, `FileSystem`), the real ones unless the caller passes others.
  */
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AgentConfig } from '../config/load';
+import type { Server } from 'node:http';
+import { BUILTIN_FILE, type AgentConfig } from '../config/load';
+import type { ComponentContext } from '../core/component';
+import type { Diagnostics } from '../core/diagnostics';
+import { encodeEnvelope } from '../core/envelope';
+import { EventChannel, type AgentEvent } from '../core/events';
+import { nodeFileSystem, systemClock, systemRandom } from '../core/node-ports';
+import type { Clock, FileSystem, Random, Timer } from '../core/ports';
+import type { Sink } from '../core/sink';
+import type { SourceBatch, SourceContext } from '../core/source';
 import { openQueue } from '../queue';
 import type { Queue } from '../queue/types';
-import type { Sink, SinkContext } from '../core/sink';
-import type { Diagnostics, Source, SourceBatch, SourceContext } from '../core/source';
-import { errorText } from '../core/diagnostics';
-import { encodeEnvelope } from '../core/envelope';
-import { AgentMetrics } from './metrics';
-import { DEFAULT_RETRY, SinkRunner } from './sink-runner';
 import { startApi } from './api';
-import type { Server } from 'node:http';
+import { AgentMetrics } from './metrics';
+import { reportTo } from './report';
+import { DEFAULT_RETRY, SinkRunner } from './sink-runner';
 
-export type AgentConfigT = AgentConfig<Source, SinkContext, Sink>;
+export type AgentConfigT = AgentConfig;
+
+export interface AgentPorts {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly fs: FileSystem;
+}
 
 export interface AgentOptions {
-  readonly config: AgentConfigT;
+  readonly config: AgentConfig;
+  /** Where the agent's events are reported as lines (stderr in the CLI). */
   readonly log: Diagnostics;
+  /** Real ones by default. */
+  readonly ports?: Partial<AgentPorts>;
+  /** Relative paths in component configs resolve against it (default: the process's cwd). */
+  readonly cwd?: string;
 }
 
 /** Exit codes (documented in docs/agent.md). */
@@ -60,18 +81,31 @@ export class Agent {
   private readonly stopRequested = new Promise<void>((r) => (this.resolveStop = r));
   private resolveDeadline!: () => void;
   private readonly deadline = new Promise<void>((r) => (this.resolveDeadline = r));
-  private deadlineTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: Timer | undefined;
   private phase: 'running' | 'stopping' | 'closing' = 'running';
 
   private constructor(
-    private readonly config: AgentConfigT,
+    private readonly config: AgentConfig,
     private readonly log: Diagnostics,
     readonly queue: Queue,
-  ) {}
+    /** Every event the agent and its queue report; stderr lines and metrics listen here. */
+    readonly events: EventChannel<AgentEvent>,
+    private readonly ports: AgentPorts,
+    private readonly cwd: string,
+  ) {
+    events.subscribe((e) => this.metrics.observe(e));
+  }
 
   /** Opens the queue (this is where a second agent on the same data_dir is refused). */
   static async open(opts: AgentOptions): Promise<Agent> {
     const c = opts.config;
+    const ports: AgentPorts = {
+      clock: opts.ports?.clock ?? systemClock,
+      random: opts.ports?.random ?? systemRandom,
+      fs: opts.ports?.fs ?? nodeFileSystem,
+    };
+    const events = new EventChannel<AgentEvent>();
+    events.subscribe(reportTo(opts.log));
     const queue = await openQueue({
       dir: join(c.dataDir, 'queue'),
       consumers: c.sinks.map((s) => s.id),
@@ -79,10 +113,19 @@ export class Agent {
       maxBytes: c.queue.maxBytes,
       segmentBytes: c.queue.segmentBytes,
       ...(c.queue.cursorFlushMs !== undefined ? { cursorFlushMs: c.queue.cursorFlushMs } : {}),
+      onEvent: (e) => events.emit(e),
+      fs: ports.fs,
+      clock: ports.clock,
     });
-    for (const note of queue.recovery.notes) opts.log.warn(`queue: ${note}`);
-    await warnIfDiskSmall(opts.log, c.dataDir, c.queue.maxBytes, queue.metrics().bytesOnDisk);
-    return new Agent(c, opts.log, queue);
+    for (const note of queue.recovery.notes) events.emit({ type: 'queue.recovery-note', note });
+    const small = await diskTooSmall(c.dataDir, c.queue.maxBytes, queue.metrics().bytesOnDisk);
+    if (small !== undefined) events.emit({ type: 'queue.disk-small', dataDir: c.dataDir, maxBytes: c.queue.maxBytes, roomBytes: small });
+    return new Agent(c, opts.log, queue, events, ports, opts.cwd ?? process.cwd());
+  }
+
+  /** What every component factory gets. */
+  private componentContext(id: string): ComponentContext {
+    return { id, log: this.log, clock: this.ports.clock, random: this.ports.random, fs: this.ports.fs, cwd: this.cwd };
   }
 
   /**
@@ -91,21 +134,21 @@ export class Agent {
   requestStop(reason: string): void {
     this.stopRequests++;
     if (this.stopRequests === 1) {
-      this.log.info(`${reason}: stopping intake and draining sinks (up to ${this.config.shutdownTimeoutMs}ms; again to stop at once)`);
+      this.events.emit({ type: 'agent.stopping', reason, timeoutMs: this.config.shutdownTimeoutMs });
       this.resolveStop();
-      this.deadlineTimer = setTimeout(() => {
-        this.log.warn(`shutdown_timeout (${this.config.shutdownTimeoutMs}ms) reached; undelivered records stay queued for the next start`);
+      this.deadlineTimer = this.ports.clock.setTimer(this.config.shutdownTimeoutMs, () => {
+        this.events.emit({ type: 'agent.drain-timeout', timeoutMs: this.config.shutdownTimeoutMs });
         this.resolveDeadline();
-      }, this.config.shutdownTimeoutMs);
-      this.deadlineTimer.unref();
+      });
     } else if (this.stopRequests === 2) {
-      this.log.warn(`${reason} again: stopping now; undelivered records stay queued for the next start`);
+      this.events.emit({ type: 'agent.stopping-now', reason });
       this.resolveDeadline();
     }
   }
 
   /** SIGHUP: every sink reopens its destination before its next write. */
   reopenSinks(): void {
+    this.events.emit({ type: 'agent.reopen-sinks' });
     for (const s of this.sinks) s.sink.reopen();
   }
 
@@ -115,29 +158,38 @@ export class Agent {
     let api: Server | undefined;
     if (c.api) {
       try {
-        api = await startApi({ ...c.api, metrics: this.metrics, queue: this.queue, log: this.log, phase: () => this.phase });
-      } catch (err) {
-        this.log.error(`${errorText(err)}; change api.address or free the port`);
+        api = await startApi({ ...c.api, metrics: this.metrics, queue: this.queue, events: this.events, phase: () => this.phase });
+      } catch (error) {
+        this.events.emit({ type: 'agent.api-failed', error });
         await this.queue.close();
         return EXIT.failure;
       }
     }
 
+    this.warnUnacknowledgedInputs();
     for (const s of c.sinks) {
-      const sink = s.create({ id: s.id, log: this.log });
+      const sink = s.create(this.componentContext(s.id));
       this.sinks.push({ id: s.id, sink });
       this.runners.push(
-        new SinkRunner(s.id, new Set(s.inputs), sink, this.queue.consumer(s.id), this.log, this.metrics.sink(s.id), this.hardStop.signal, {
-          ...DEFAULT_RETRY,
-          capMs: s.maxBackoffMs ?? DEFAULT_RETRY.capMs,
+        new SinkRunner({
+          id: s.id,
+          inputs: new Set(s.base.inputs),
+          sink,
+          consumer: this.queue.consumer(s.id),
+          events: this.events,
+          counters: this.metrics.sink(s.id),
+          hardStop: this.hardStop.signal,
+          retry: { ...DEFAULT_RETRY, capMs: s.base.max_backoff ?? DEFAULT_RETRY.capMs },
+          clock: this.ports.clock,
+          random: this.ports.random,
         }),
       );
     }
     const sinkLoops = this.runners.map((r) =>
-      r.run().catch((err: unknown) => {
+      r.run().catch((error: unknown) => {
         if (this.phase === 'closing') return; // a write that outlived the stop, acked too late
         exitCode = EXIT.failure;
-        this.log.error(`sink ${r.id}: stopped: ${errorText(err)}`);
+        this.events.emit({ type: 'sink.stopped', sink: r.id, error });
         // A sink that can no longer run would leave the agent up but not delivering: stop it
         // gracefully (exit 1) so a supervisor restarts it; the sink's data waits in the queue.
         this.requestStop(`sink ${r.id} failed`);
@@ -147,46 +199,43 @@ export class Agent {
     const positions = this.queue.positions();
     const sourceRuns = c.sources.map(async (s) => {
       try {
-        const source = s.create();
+        const source = s.create(this.componentContext(s.id));
         await source.run(this.sourceContext(s.id, positions));
-        this.log.debug(`source ${s.id}: ended`);
-      } catch (err) {
+        this.events.emit({ type: 'source.ended', source: s.id });
+      } catch (error) {
         if (this.stopSources.signal.aborted && this.phase !== 'running') return;
         exitCode = EXIT.failure;
-        this.log.error(`source ${s.id}: failed: ${errorText(err)}`);
+        this.events.emit({ type: 'source.failed', source: s.id, error });
         // Same policy as a sink: do not stay up half-working; stop gracefully and exit 1.
         this.requestStop(`source ${s.id} failed`);
       }
     });
     const sourcesEnded = Promise.all(sourceRuns);
-    this.log.info(
-      `running: ${c.sources.length} source(s) (${c.sources.map((s) => `${s.id}:${s.type}`).join(', ')}), ` +
-        `${c.sinks.length} sink(s) (${c.sinks.map((s) => `${s.id}:${s.type}`).join(', ')}), queue in ${join(c.dataDir, 'queue')}`,
-    );
+    this.events.emit({
+      type: 'agent.started',
+      sources: c.sources.map((s) => ({ id: s.id, type: s.type })),
+      sinks: c.sinks.map((s) => ({ id: s.id, type: s.type })),
+      queueDir: join(c.dataDir, 'queue'),
+    });
 
-    const stats = setInterval(() => this.logStats(), STATS_EVERY_MS);
-    stats.unref();
+    const stats = this.every(STATS_EVERY_MS, () => this.logStats());
     const byStop = await Promise.race([sourcesEnded.then(() => false), this.stopRequested.then(() => true)]);
     this.phase = 'stopping';
-    if (!byStop) this.log.info('every source has ended; draining sinks');
+    if (!byStop) this.events.emit({ type: 'agent.sources-ended' });
     this.stopSources.abort();
 
-    let watchdog: NodeJS.Timeout | undefined;
+    let watchdog: Timer | undefined;
     if (!byStop) {
       // No deadline while sinks make progress; give up when all progress stopped on a failing sink.
-      watchdog = setInterval(() => {
-        const now = Date.now();
+      watchdog = this.every(Math.min(1000, c.shutdownTimeoutMs), () => {
+        const now = this.ports.clock.now();
         const stuck = this.runners.filter((r) => !r.drained && r.failing && now - r.lastProgress >= c.shutdownTimeoutMs);
         if (stuck.length > 0 && this.runners.every((r) => r.drained || now - r.lastProgress >= c.shutdownTimeoutMs)) {
-          this.log.error(
-            `sink(s) ${stuck.map((r) => r.id).join(', ')} made no progress for ${c.shutdownTimeoutMs}ms; ` +
-              `giving up; their records stay queued for the next start`,
-          );
+          this.events.emit({ type: 'agent.drain-stuck', sinks: stuck.map((r) => r.id), timeoutMs: c.shutdownTimeoutMs });
           exitCode = EXIT.failure;
           this.resolveDeadline();
         }
-      }, Math.min(1000, c.shutdownTimeoutMs));
-      watchdog.unref();
+      });
     }
 
     let drained = false;
@@ -198,15 +247,15 @@ export class Agent {
         drained = await Promise.race([Promise.all(sinkLoops).then(() => this.runners.every((r) => r.drained)), this.deadline.then(() => false)]);
       }
     }
-    if (watchdog) clearInterval(watchdog);
-    clearInterval(stats);
-    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    watchdog?.cancel();
+    stats.cancel();
+    this.deadlineTimer?.cancel();
     if (!drained) {
       if (exitCode === EXIT.ok && this.stopRequests < 2 && byStop === false) exitCode = EXIT.failure;
       this.hardStop.abort();
       // A write in flight cannot be interrupted; give it a moment to finish so it is acked (not
       // replayed as a duplicate after the restart). No new write starts after the hard stop.
-      await Promise.race([Promise.all(sinkLoops), delay(this.stopRequests >= 2 ? 300 : IN_FLIGHT_GRACE_MS)]);
+      await Promise.race([Promise.all(sinkLoops), this.delay(this.stopRequests >= 2 ? 300 : IN_FLIGHT_GRACE_MS)]);
     }
     if (this.stopRequests >= 2 && !drained) exitCode = EXIT.failure;
 
@@ -217,11 +266,46 @@ export class Agent {
     }
     await this.queue.close();
     for (const s of this.sinks) {
-      await s.sink.close().catch((err: unknown) => this.log.warn(`sink ${s.id}: close failed: ${errorText(err)}`));
+      await s.sink.close().catch((error: unknown) => this.events.emit({ type: 'sink.close-failed', sink: s.id, error }));
     }
-    const summary = [...this.metrics.sinks].map(([id, m]) => `${id}=${m.events}`).join(' ');
-    this.log.info(`stopped${drained ? ' (drained)' : ''}; events written: ${summary || 'none'}`);
+    const written: Record<string, number> = {};
+    for (const [id, m] of this.metrics.sinks) written[id] = m.events;
+    this.events.emit({ type: 'agent.stopped', drained, written });
     return exitCode;
+  }
+
+  /**
+   * One start-up warning per sink fed by a source that cannot acknowledge (stdin). Not for the
+   * built-in default, whose one line on stderr already says it reads stdin.
+   */
+  private warnUnacknowledgedInputs(): void {
+    if (this.config.file === BUILTIN_FILE) return;
+    const sources = new Map(this.config.sources.map((s) => [s.id, s]));
+    for (const sink of this.config.sinks) {
+      for (const input of sink.base.inputs) {
+        const source = sources.get(input);
+        if (source && !source.canAcknowledge) {
+          this.events.emit({ type: 'agent.unacknowledged-input', sink: sink.id, source: source.id, sourceType: source.type });
+        }
+      }
+    }
+  }
+
+  /** Runs `fn` every `ms` on the clock until the returned timer is cancelled. */
+  private every(ms: number, fn: () => void): Timer {
+    let current: Timer;
+    const arm = (): void => {
+      current = this.ports.clock.setTimer(ms, () => {
+        fn();
+        arm();
+      });
+    };
+    arm();
+    return { cancel: () => current.cancel() };
+  }
+
+  private delay(ms: number): Promise<void> {
+    return new Promise((resolve) => this.ports.clock.setTimer(ms, resolve));
   }
 
   /** Debug level: one line of counters and memory every few seconds. */
@@ -243,7 +327,7 @@ export class Agent {
     };
     for (const [id, c] of this.metrics.sources) fields[`in.${id}`] = c.events;
     for (const [id, c] of this.metrics.sinks) fields[`out.${id}`] = c.events;
-    this.log.debug('stats', fields);
+    this.events.emit({ type: 'agent.stats', fields });
   }
 
   private sourceContext(id: string, positions: ReadonlyMap<string, Uint8Array>): SourceContext {
@@ -254,7 +338,7 @@ export class Agent {
       log: this.log,
       signal: this.stopSources.signal,
       emit: async (batch: SourceBatch): Promise<void> => {
-        const payload = encodeEnvelope('lines', id, batch.origin, Date.now(), batch.lines);
+        const payload = encodeEnvelope('lines', id, batch.origin, this.ports.clock.wall(), batch.lines);
         const r = await this.queue.append(
           payload,
           batch.positions ? { events: batch.events, positions: batch.positions } : { events: batch.events },
@@ -270,7 +354,7 @@ export class Agent {
   /** The id every sink must reach to be drained: after our last append, or after a fresh marker. */
   private async headId(): Promise<number> {
     if (this.lastNextId !== undefined) return this.lastNextId;
-    const r = await this.queue.append(encodeEnvelope('marker', '', undefined, Date.now(), Buffer.alloc(0)), { events: 1 });
+    const r = await this.queue.append(encodeEnvelope('marker', '', undefined, this.ports.clock.wall(), Buffer.alloc(0)), { events: 1 });
     return r.nextId;
   }
 }
@@ -281,22 +365,15 @@ const STATS_EVERY_MS = 5000;
 
 /**
  * A queue that hits a full disk (ENOSPC) fails and stops the agent; it cannot wait for space the way
- * it waits at `max_bytes`. Say so at start when the disk cannot hold `max_bytes`.
+ * it waits at `max_bytes`. The room the disk has for the queue when that is less than `max_bytes`.
  */
-const warnIfDiskSmall = async (log: Diagnostics, dataDir: string, maxBytes: number, used: number): Promise<void> => {
+const diskTooSmall = async (dataDir: string, maxBytes: number, used: number): Promise<number | undefined> => {
   let room: number;
   try {
     const st = await statfs(dataDir);
     room = st.bavail * st.bsize + used;
   } catch {
-    return; // no statfs here: nothing to say
+    return undefined; // no statfs here: nothing to say
   }
-  if (room >= maxBytes) return;
-  const MiB = (n: number): string => `${(n / 1048576).toFixed(1)}MiB`;
-  log.warn(
-    `queue.max_bytes (${MiB(maxBytes)}) is more than the disk of ${dataDir} can hold for the queue (${MiB(room)}): ` +
-      `if that disk fills up the agent stops (exit 1) until space is freed; lower queue.max_bytes or give data_dir more room`,
-  );
+  return room >= maxBytes ? undefined : room;
 };
-
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());

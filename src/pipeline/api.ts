@@ -4,14 +4,16 @@
  *   GET /metrics   Prometheus text format (prom-client): the agent's counters per source and sink,
  *                  the queue's metrics, and the process's default metrics.
  *   GET /health    200 `{"status":"ok",...}` while running; 503 while stopping. Lists failing sinks
- *                  (a failing sink is not "unhealthy": its data waits in the queue).
+ *                  (a failing sink is not "unhealthy": its data waits in the queue) with their last
+ *                  error, whether the queue is full, consumers whose cursor cannot be persisted, and
+ *                  how many times each agent event happened (`events`).
  *
  * prom-client is loaded only when the endpoint is configured. Values are read at scrape time from
  * the counters the pipeline keeps anyway: nothing is added to the hot path.
  */
 import { createServer, type Server } from 'node:http';
 import type { Queue } from '../queue/types';
-import type { Diagnostics } from '../core/source';
+import type { AgentEvent, EventChannel } from '../core/events';
 import { errorText } from '../core/diagnostics';
 import type { AgentMetrics } from './metrics';
 
@@ -20,7 +22,7 @@ export interface ApiOptions {
   readonly port: number;
   readonly metrics: AgentMetrics;
   readonly queue: Queue;
-  readonly log: Diagnostics;
+  readonly events: EventChannel<AgentEvent>;
   /** 'running' | 'stopping' */
   readonly phase: () => string;
 }
@@ -109,10 +111,16 @@ export const startApi = async (o: ApiOptions): Promise<Server> => {
       );
     } else if (path === '/health') {
       const phase = o.phase();
-      const failing = [...m.sinks].filter(([, c]) => c.failing === 1).map(([id]) => id);
-      res
-        .writeHead(phase === 'running' ? 200 : 503, { 'content-type': 'application/json' })
-        .end(`${JSON.stringify({ status: phase === 'running' ? 'ok' : phase, failing_sinks: failing })}\n`);
+      const failing = [...m.sinks].filter(([, c]) => c.failing === 1);
+      const body = {
+        status: phase === 'running' ? 'ok' : phase,
+        failing_sinks: failing.map(([id]) => id),
+        sink_errors: Object.fromEntries(failing.map(([id, c]) => [id, c.lastError ?? null])),
+        queue_full: m.queueFull,
+        cursor_persist_failing: Object.fromEntries(m.cursorPersistFailing),
+        events: Object.fromEntries(m.eventCounts),
+      };
+      res.writeHead(phase === 'running' ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /health\n');
     }
@@ -121,7 +129,7 @@ export const startApi = async (o: ApiOptions): Promise<Server> => {
     server.once('error', (err) => reject(new ApiError(`api: cannot listen on ${o.host}:${o.port}: ${errorText(err)}`, { cause: err })));
     server.listen(o.port, o.host, () => resolve());
   });
-  server.on('error', (err) => o.log.warn(`api: ${errorText(err)}`));
-  o.log.info(`api: serving /metrics and /health on http://${o.host}:${o.port}`);
+  server.on('error', (error) => o.events.emit({ type: 'api.error', error }));
+  o.events.emit({ type: 'api.listening', host: o.host, port: o.port });
   return server;
 };

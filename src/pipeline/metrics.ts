@@ -1,4 +1,11 @@
-/** The agent's counters. Plain numbers, updated in place on the hot path (one add per batch). */
+/**
+ * The agent's counters. Per-batch numbers are plain fields updated in place on the hot path (one
+ * add per batch); everything about episodes (a sink failing, invalid records, the queue full,
+ * cursors that cannot be persisted) is derived from the agent's events by `observe`, so the
+ * Prometheus counters and `/health` say exactly what the events said.
+ */
+import { errorText } from '../core/diagnostics';
+import type { AgentEvent } from '../core/events';
 
 export interface SourceCounters {
   events: number;
@@ -20,11 +27,18 @@ export interface SinkCounters {
   invalidRecords: number;
   /** 1 while the sink is failing (between a failed write and the next successful one). */
   failing: number;
+  /** The last write error, while failing. */
+  lastError: string | undefined;
 }
 
 export class AgentMetrics {
   readonly sources = new Map<string, SourceCounters>();
   readonly sinks = new Map<string, SinkCounters>();
+  /** How many events of each type the agent has emitted. */
+  readonly eventCounts = new Map<AgentEvent['type'], number>();
+  /** Queue consumers whose cursor cannot be persisted right now, with the error. */
+  readonly cursorPersistFailing = new Map<string, string>();
+  queueFull = false;
 
   source(id: string): SourceCounters {
     let c = this.sources.get(id);
@@ -34,7 +48,46 @@ export class AgentMetrics {
 
   sink(id: string): SinkCounters {
     let c = this.sinks.get(id);
-    if (!c) this.sinks.set(id, (c = { events: 0, bytes: 0, records: 0, skippedEvents: 0, errors: 0, invalidRecords: 0, failing: 0 }));
+    if (!c) {
+      c = { events: 0, bytes: 0, records: 0, skippedEvents: 0, errors: 0, invalidRecords: 0, failing: 0, lastError: undefined };
+      this.sinks.set(id, c);
+    }
     return c;
+  }
+
+  /** Fold one agent event into the counters. */
+  observe(e: AgentEvent): void {
+    this.eventCounts.set(e.type, (this.eventCounts.get(e.type) ?? 0) + 1);
+    switch (e.type) {
+      case 'sink.failing': {
+        const c = this.sink(e.sink);
+        c.failing = 1;
+        c.lastError = errorText(e.error);
+        break;
+      }
+      case 'sink.recovered': {
+        const c = this.sink(e.sink);
+        c.failing = 0;
+        c.lastError = undefined;
+        break;
+      }
+      case 'sink.record-invalid':
+        this.sink(e.sink).invalidRecords++;
+        break;
+      case 'queue.full':
+        this.queueFull = true;
+        break;
+      case 'queue.space':
+        this.queueFull = false;
+        break;
+      case 'queue.cursor-persist-failed':
+        this.cursorPersistFailing.set(e.consumer, errorText(e.error));
+        break;
+      case 'queue.cursor-persisted':
+        this.cursorPersistFailing.delete(e.consumer);
+        break;
+      default:
+        break;
+    }
   }
 }

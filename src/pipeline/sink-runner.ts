@@ -5,7 +5,12 @@
  *
  * Records from sources not in the sink's `inputs` (and `marker` records) are acked without being
  * written. A record whose envelope cannot be decoded is reported and acked (it can never be
- * delivered; keeping it would block the sink forever).
+ * delivered; keeping it would block the sink forever). Each batch handed to the sink carries its
+ * record id (`Envelope.recordId`).
+ *
+ * Everything the loop has to say is an agent event (`sink.failing`, `sink.recovered`,
+ * `sink.record-invalid`, `sink.cursor-deferred`); time and jitter come from the `Clock` and
+ * `Random` ports, so a test can drive the backoff.
  *
  * Draining: `drainTo(target)` makes the loop end once everything below `target` is acked. A hard
  * stop (`signal`) ends the loop at the next opportunity; records handed out but not acked are
@@ -13,9 +18,9 @@
  */
 import type { Consumer, QueueRecord } from '../queue/types';
 import type { Sink } from '../core/sink';
-import type { Diagnostics } from '../core/source';
 import { decodeEnvelope, type Envelope } from '../core/envelope';
-import { errorText } from '../core/diagnostics';
+import type { AgentEvent, EventChannel } from '../core/events';
+import type { Clock, Random } from '../core/ports';
 import type { SinkCounters } from './metrics';
 
 export interface RetryPolicy {
@@ -31,29 +36,58 @@ export const DEFAULT_RETRY: RetryPolicy = { baseMs: 100, capMs: 30_000, reportEv
 const READ_MAX_BYTES = 4 * 1024 * 1024;
 const READ_MAX_RECORDS = 4096;
 
+export interface SinkRunnerOptions {
+  readonly id: string;
+  /** Source ids this sink delivers. */
+  readonly inputs: ReadonlySet<string>;
+  readonly sink: Sink;
+  readonly consumer: Consumer;
+  readonly events: EventChannel<AgentEvent>;
+  readonly counters: SinkCounters;
+  /** Ends the loop at the next opportunity (records handed out but not acked are replayed later). */
+  readonly hardStop: AbortSignal;
+  readonly retry?: RetryPolicy;
+  readonly clock: Clock;
+  readonly random: Random;
+}
+
 export class SinkRunner {
+  readonly id: string;
   private target: number | undefined;
   private persistedOnce = false;
+  private isFailing = false;
   private readonly stopRead = new AbortController();
   private readonly readSignal: AbortSignal;
-  /** Wall-clock ms of the last ack (for the drain watchdog). */
-  lastProgress = Date.now();
+  private readonly inputs: ReadonlySet<string>;
+  private readonly sink: Sink;
+  private readonly consumer: Consumer;
+  private readonly events: EventChannel<AgentEvent>;
+  private readonly counters: SinkCounters;
+  private readonly hardStop: AbortSignal;
+  private readonly retry: RetryPolicy;
+  private readonly clock: Clock;
+  private readonly random: Random;
+  /** Monotonic ms of the last ack (for the drain watchdog). */
+  lastProgress: number;
 
-  constructor(
-    readonly id: string,
-    private readonly inputs: ReadonlySet<string>,
-    private readonly sink: Sink,
-    private readonly consumer: Consumer,
-    private readonly log: Diagnostics,
-    private readonly counters: SinkCounters,
-    private readonly hardStop: AbortSignal,
-    private readonly retry: RetryPolicy = DEFAULT_RETRY,
-  ) {
-    this.readSignal = AbortSignal.any([this.stopRead.signal, hardStop]);
+  constructor(o: SinkRunnerOptions) {
+    this.id = o.id;
+    this.inputs = o.inputs;
+    this.sink = o.sink;
+    this.consumer = o.consumer;
+    this.events = o.events;
+    this.counters = o.counters;
+    this.hardStop = o.hardStop;
+    this.retry = o.retry ?? DEFAULT_RETRY;
+    this.clock = o.clock;
+    this.random = o.random;
+    this.lastProgress = o.clock.now();
+    this.readSignal = AbortSignal.any([this.stopRead.signal, o.hardStop]);
   }
 
+  /** Between a failed write and the next successful one. */
   get failing(): boolean {
-    return this.counters.failing === 1;
+    return this.isFailing;
   }
 
   /** End the loop once every record below `target` is acknowledged. */
@@ -81,10 +115,12 @@ export class SinkRunner {
         // cursor timer: an agent in a fast crash loop would otherwise replay from the same old
         // cursor on every restart. Later deliveries are persisted by the timer (bounded replay).
         this.persistedOnce = true;
-        this.consumer.flushCursor().catch((err: unknown) => this.log.warn(`sink ${this.id}: cannot persist its cursor yet (${errorText(err)}); the cursor timer retries`));
+        // Not awaited: delivery goes on while the cursor is written; a failure is reported and the
+        // queue's cursor timer retries.
+        this.consumer.flushCursor().catch((error: unknown) => this.events.emit({ type: 'sink.cursor-deferred', sink: this.id, error }));
       }
       this.counters.records += records.length;
-      this.lastProgress = Date.now();
+      this.lastProgress = this.clock.now();
       if (this.target !== undefined && this.consumer.ackedUpTo >= this.target) this.stopRead.abort();
     }
   }
@@ -94,10 +130,9 @@ export class SinkRunner {
     for (const r of records) {
       let env: Envelope;
       try {
-        env = decodeEnvelope(r.payload, r.events);
-      } catch (err) {
-        this.counters.invalidRecords++;
-        this.log.error(`sink ${this.id}: skipping record ${r.id}: ${errorText(err)}`, { events: r.events });
+        env = decodeEnvelope(r.payload, r.events, r.id);
+      } catch (error) {
+        this.events.emit({ type: 'sink.record-invalid', sink: this.id, recordId: r.id, events: r.events, error });
         continue;
       }
       if (env.kind === 'lines' && this.inputs.has(env.sourceId)) out.push(env);
@@ -115,8 +150,8 @@ export class SinkRunner {
       try {
         await this.sink.write(batches);
         if (attempt > 0) {
-          this.counters.failing = 0;
-          this.log.info(`sink ${this.id}: write succeeded after ${attempt} failed attempt(s)`);
+          this.isFailing = false;
+          this.events.emit({ type: 'sink.recovered', sink: this.id, failedAttempts: attempt });
         }
         let events = 0;
         let bytes = 0;
@@ -127,33 +162,34 @@ export class SinkRunner {
         this.counters.events += events;
         this.counters.bytes += bytes;
         return true;
-      } catch (err) {
+      } catch (error) {
         attempt++;
         this.counters.errors++;
-        this.counters.failing = 1;
-        const delay = Math.round(Math.random() * Math.min(this.retry.capMs, this.retry.baseMs * 2 ** Math.min(attempt, 30)));
-        const now = Date.now();
+        this.isFailing = true;
+        // Full jitter: a uniformly random wait up to the capped exponential backoff.
+        const delay = Math.round(this.random.next() * Math.min(this.retry.capMs, this.retry.baseMs * 2 ** Math.min(attempt, 30)));
+        const now = this.clock.now();
         if (attempt === 1 || now - lastReport >= this.retry.reportEveryMs) {
-          const more = unreported > 0 ? `; ${unreported} more failure(s) since the last report` : '';
-          this.log.warn(`sink ${this.id}: write failed, retrying in ${delay}ms (${errorText(err)})${more}`, { attempt });
+          this.events.emit({ type: 'sink.failing', sink: this.id, attempt, retryInMs: delay, error, unreported });
           lastReport = now;
           unreported = 0;
         } else unreported++;
         if (this.hardStop.aborted) return false;
-        await sleep(delay, this.hardStop);
+        await sleep(this.clock, delay, this.hardStop);
         if (this.hardStop.aborted) return false;
       }
     }
   }
 }
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+/** Waits `ms` on the clock, or until `signal` aborts. The wait keeps the process alive (a retry is work to do). */
+const sleep = (clock: Clock, ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     const done = (): void => {
-      clearTimeout(t);
+      t.cancel();
       signal.removeEventListener('abort', done);
       resolve();
     };
-    const t = setTimeout(done, ms);
+    const t = clock.setTimer(ms, done, { keepAlive: true });
     signal.addEventListener('abort', done, { once: true });
   });

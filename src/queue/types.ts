@@ -8,6 +8,7 @@
  * Ids are never reused, across restarts included, so a sink may use them as idempotency keys.
  */
 
+import type { QueueEventListener } from '../core/events';
 import type { RecordId, SourcePosition } from '../core/records';
 
 export type { RecordId, SourcePosition } from '../core/records';
@@ -120,6 +121,8 @@ export interface QueueOptions {
   readonly cacheBytes?: number;
   /** How often consumer cursors are persisted in the background (default 1000 ms). */
   readonly cursorFlushMs?: number;
+  /** Told of what happens in the background (full, cursor or segment failures); default: nobody. */
+  readonly onEvent?: QueueEventListener;
 }
 
 export interface Queue {

@@ -198,7 +198,11 @@ test('the api serves Prometheus metrics with per-source and per-sink counts, and
       assert.match(metrics, /^sluice_sink_failing\{sink="out"\} 0$/m);
       const health = await fetch(`http://127.0.0.1:${port}/health`);
       assert.equal(health.status, 200);
-      assert.deepEqual(await health.json(), { status: 'ok', failing_sinks: [] });
+      const body = (await health.json()) as Record<string, unknown>;
+      assert.deepEqual({ status: body['status'], failing_sinks: body['failing_sinks'] }, { status: 'ok', failing_sinks: [] });
+      // background failures are visible here too (none in this run)
+      assert.deepEqual({ queue_full: body['queue_full'], cursor_persist_failing: body['cursor_persist_failing'] }, { queue_full: false, cursor_persist_failing: {} });
+      assert.equal((body['events'] as Record<string, number>)['agent.started'], 1);
     } finally {
       agent.child.kill('SIGTERM');
     }

@@ -49,7 +49,7 @@ test('the example config from the issue is accepted and resolved', () => {
   assert.equal(c.queue.maxBytes, 1024 ** 3);
   assert.deepEqual(c.queue.fsync, { mode: 'always' });
   assert.deepEqual(c.sources.map((s) => `${s.id}:${s.type}`), ['app:file', 'pipe:stdin']);
-  assert.deepEqual(c.sinks.map((s) => `${s.id}:${s.type}:${s.inputs.join('+')}`), ['archive:file:app', 'console:stdout:pipe+app']);
+  assert.deepEqual(c.sinks.map((s) => `${s.id}:${s.type}:${s.base.inputs.join('+')}`), ['archive:file:app', 'console:stdout:pipe+app']);
   assert.equal(c.shutdownTimeoutMs, 10_000);
 });
 

@@ -9,6 +9,8 @@ import { encodeBatches } from '../../src/sinks/encoding';
 import { FileSink, fileSinkSchema } from '../../src/sinks/file';
 import { StreamSink } from '../../src/sinks/stdout';
 import { createDiagnostics } from '../../src/core/diagnostics';
+import { asRecordId } from '../../src/core/records';
+import { componentContext } from '../util/context';
 
 const log = createDiagnostics({ level: 'silent' });
 
@@ -17,7 +19,7 @@ const batch = (lines: string | Buffer, sourceId = 'app', origin: string | null =
   const buf = typeof lines === 'string' ? Buffer.from(lines) : lines;
   let events = 0;
   for (const b of buf) if (b === 10) events++;
-  return decodeEnvelope(encodeEnvelope('lines', sourceId, origin ?? undefined, Date.UTC(2026, 10, 26, 15), buf), events);
+  return decodeEnvelope(encodeEnvelope('lines', sourceId, origin ?? undefined, Date.UTC(2026, 10, 26, 15), buf), events, asRecordId(1));
 };
 
 const withDir = async (fn: (dir: string) => Promise<void>): Promise<void> => {
@@ -31,25 +33,25 @@ const withDir = async (fn: (dir: string) => Promise<void>): Promise<void> => {
 
 test('an envelope round-trips its source id, origin, time and lines, and the lines are a view', () => {
   const payload = encodeEnvelope('lines', 'app', '/var/log/ü.log', 1234.5, Buffer.from('a\nb\n'));
-  const e = decodeEnvelope(payload, 2);
+  const e = decodeEnvelope(payload, 2, asRecordId(1));
   assert.equal(e.kind, 'lines');
   assert.equal(e.sourceId, 'app');
   assert.equal(e.origin, '/var/log/ü.log');
   assert.equal(e.ingestMs, 1234.5);
   assert.equal(e.lines.toString(), 'a\nb\n');
   assert.equal(e.lines.buffer, payload.buffer);
-  const noOrigin = decodeEnvelope(encodeEnvelope('lines', 'pipe', undefined, 1, Buffer.from('x\n')), 1);
+  const noOrigin = decodeEnvelope(encodeEnvelope('lines', 'pipe', undefined, 1, Buffer.from('x\n')), 1, asRecordId(1));
   assert.equal(noOrigin.origin, undefined);
 });
 
 test('an envelope of an unknown version or a truncated header is refused, not misread', () => {
   const payload = encodeEnvelope('lines', 'app', undefined, 1, Buffer.from('a\n'));
   payload[0] = 9;
-  assert.throws(() => decodeEnvelope(payload, 1), EnvelopeError);
-  assert.throws(() => decodeEnvelope(Buffer.from([1, 0, 0]), 1), EnvelopeError);
+  assert.throws(() => decodeEnvelope(payload, 1, asRecordId(1)), EnvelopeError);
+  assert.throws(() => decodeEnvelope(Buffer.from([1, 0, 0]), 1, asRecordId(1)), EnvelopeError);
   const lying = encodeEnvelope('lines', 'app', undefined, 1, Buffer.alloc(0));
   lying.writeUInt32LE(1000, 4);
-  assert.throws(() => decodeEnvelope(lying, 1), EnvelopeError);
+  assert.throws(() => decodeEnvelope(lying, 1, asRecordId(1)), EnvelopeError);
 });
 
 test('text encoding writes the line bytes exactly as read, without copying them', () => {
@@ -85,7 +87,7 @@ test('json encoding leaves out file when the source has no origin', () => {
 test('the file sink creates parent directories and appends every batch in order', async () => {
   await withDir(async (dir) => {
     const path = join(dir, 'a', 'b', 'out.log');
-    const sink = new FileSink(fileSinkSchema.parse({ type: 'file', inputs: ['app'], path }), { id: 'f', log });
+    const sink = new FileSink(fileSinkSchema.parse({ type: 'file', inputs: ['app'], path }), componentContext('f', log));
     await sink.write([batch('1\n2\n'), batch('3\n')]);
     await sink.write([batch('4\n')]);
     await sink.close();
@@ -96,7 +98,7 @@ test('the file sink creates parent directories and appends every batch in order'
 test('the file sink reopens its path after reopen(), so a renamed file is not written any more', async () => {
   await withDir(async (dir) => {
     const path = join(dir, 'out.log');
-    const sink = new FileSink(fileSinkSchema.parse({ type: 'file', inputs: ['app'], path }), { id: 'f', log });
+    const sink = new FileSink(fileSinkSchema.parse({ type: 'file', inputs: ['app'], path }), componentContext('f', log));
     await sink.write([batch('before\n')]);
     await rename(path, `${path}.1`);
     await sink.write([batch('still old\n')]);
@@ -112,7 +114,7 @@ test('a failing file sink write rejects, and succeeds once the path is fixed', a
   await withDir(async (dir) => {
     const path = join(dir, 'out.log');
     await mkdir(path); // a directory where the file should be: EISDIR
-    const sink = new FileSink(fileSinkSchema.parse({ type: 'file', inputs: ['app'], path, encoding: 'json' }), { id: 'f', log });
+    const sink = new FileSink(fileSinkSchema.parse({ type: 'file', inputs: ['app'], path, encoding: 'json' }), componentContext('f', log));
     await assert.rejects(sink.write([batch('x\n')]), (err: NodeJS.ErrnoException) => err.code === 'EISDIR');
     await rmdir(path);
     await sink.write([batch('x\n')]);

@@ -9,28 +9,21 @@
  *   directories): a deleted directory, a path fixed by an operator, a full disk freed, all heal.
  * - `reopen()` (SIGHUP) makes the next write open the path again: logrotate's rename-then-HUP.
  */
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import { sinkSchema } from '../../core/component';
 import type { Envelope } from '../../core/envelope';
-import { durationSchema } from '../../core/units';
-import { encodeBatches } from '../encoding';
+import type { FileHandle } from '../../core/ports';
 import type { Sink, SinkContext } from '../../core/sink';
+import { encodeBatches } from '../encoding';
 
-export const fileSinkSchema = z.strictObject({
-  type: z.literal('file'),
-  /** Ids of the sources this sink writes. */
-  inputs: z.array(z.string()).min(1),
-  path: z.string().min(1),
-  encoding: z.enum(['text', 'json']).default('text'),
-  /** Cap of the retry backoff after failed writes (default 30s). */
-  max_backoff: durationSchema.optional(),
-});
+export const fileSinkSchema = sinkSchema('file', { path: z.string().min(1) });
 export type FileSinkConfig = z.output<typeof fileSinkSchema>;
 
-/** Most buffers one writev takes (IOV_MAX on Linux is 1024). */
-const MAX_IOV = 1024;
-
+/**
+ * The file sink. All file access goes through the `FileSystem` port (`ctx.fs`): `writev` appends
+ * every buffer, continuing after short writes; `datasync` is fdatasync.
+ */
 export class FileSink implements Sink {
   private fh: FileHandle | undefined;
   private reopenWanted = false;
@@ -50,7 +43,7 @@ export class FileSink implements Sink {
     const fh = await this.handle();
     const before = (await fh.stat()).size;
     try {
-      await writeAll(fh, bufs);
+      await fh.writev(bufs);
       await fh.datasync();
     } catch (err) {
       await this.undo(fh, before);
@@ -73,8 +66,8 @@ export class FileSink implements Sink {
       await old.close().catch(() => undefined);
       this.ctx.log.info(`sink ${this.ctx.id}: reopening ${this.config.path}`);
     }
-    await mkdir(dirname(this.config.path), { recursive: true });
-    this.fh = await open(this.config.path, 'a');
+    await this.ctx.fs.mkdirp(dirname(this.config.path));
+    this.fh = await this.ctx.fs.open(this.config.path, 'append');
     return this.fh;
   }
 
@@ -90,34 +83,5 @@ export class FileSink implements Sink {
     await fh.close().catch(() => undefined);
   }
 }
-
-/** Writes every byte of `bufs` at the end of the file, continuing after partial writes. */
-export const writeAll = async (fh: FileHandle, bufs: readonly Buffer[]): Promise<void> => {
-  let i = 0;
-  let skip = 0; // bytes of bufs[i] already written
-  while (i < bufs.length) {
-    const chunk: Buffer[] = [];
-    let want = 0;
-    for (let j = i; j < bufs.length && chunk.length < MAX_IOV; j++) {
-      const b = j === i && skip > 0 ? (bufs[j] as Buffer).subarray(skip) : (bufs[j] as Buffer);
-      chunk.push(b);
-      want += b.length;
-    }
-    const { bytesWritten } = await fh.writev(chunk);
-    if (bytesWritten === 0 && want > 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
-    let left = bytesWritten;
-    while (left > 0 && i < bufs.length) {
-      const rest = (bufs[i] as Buffer).length - skip;
-      if (left >= rest) {
-        left -= rest;
-        i++;
-        skip = 0;
-      } else {
-        skip += left;
-        left = 0;
-      }
-    }
-  }
-};
 
 export const createFileSink = (config: FileSinkConfig, ctx: SinkContext): Sink => new FileSink(config, ctx);

@@ -12,17 +12,11 @@
  */
 import { z } from 'zod';
 import type { Envelope } from '../../core/envelope';
-import { durationSchema } from '../../core/units';
+import { sinkSchema } from '../../core/component';
 import { encodeBatches } from '../encoding';
 import type { Sink, SinkContext } from '../../core/sink';
 
-export const stdoutSinkSchema = z.strictObject({
-  type: z.literal('stdout'),
-  inputs: z.array(z.string()).min(1),
-  encoding: z.enum(['text', 'json']).default('text'),
-  /** Cap of the retry backoff after failed writes (default 30s). */
-  max_backoff: durationSchema.optional(),
-});
+export const stdoutSinkSchema = sinkSchema('stdout', {});
 export type StdoutSinkConfig = z.output<typeof stdoutSinkSchema>;
 
 export class StdoutSinkError extends Error {

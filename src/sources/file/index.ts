@@ -18,10 +18,3 @@ export { Glob } from './glob';
 export function createFileSource(config: FileSourceConfig, options: FileSourceOptions = {}): FileSource {
   return new FileSource(config, options);
 }
-
-export const fileSourceType = {
-  schema: fileSourceSchema,
-  create: createFileSource,
-  /** Positions advance only after the queue confirms durability. */
-  canAcknowledge: true,
-} as const;

@@ -12,10 +12,3 @@ export type { StdinSourceMetrics, StdinSourceOptions } from './source';
 export function createStdinSource(config: StdinSourceConfig, options: StdinSourceOptions = {}): StdinSource {
   return new StdinSource(config, options);
 }
-
-export const stdinSourceType = {
-  schema: stdinSourceSchema,
-  create: createStdinSource,
-  /** Within the process: a batch is consumed when the queue has it. No resume after a restart. */
-  canAcknowledge: true,
-} as const;

@@ -1,0 +1,111 @@
+/**
+ * The agent's stderr lines, derived from its events: one function from an event to a leveled line.
+ * The wording is the interface operators grep for; tests assert on the events themselves.
+ */
+import { errorText, type Diagnostics } from '../core/diagnostics';
+import type { AgentEvent } from '../core/events';
+
+type Level = 'debug' | 'info' | 'warn' | 'error';
+export interface ReportLine {
+  readonly level: Level;
+  readonly msg: string;
+  readonly fields?: Record<string, unknown>;
+}
+
+const MiB = (n: number): string => `${(n / 1048576).toFixed(1)}MiB`;
+
+/** The line an event is reported as (`undefined`: counted, not printed). */
+export const describeEvent = (e: AgentEvent): ReportLine | undefined => {
+  switch (e.type) {
+    case 'queue.recovery-note':
+      return { level: 'warn', msg: `queue: ${e.note}` };
+    case 'queue.disk-small':
+      return {
+        level: 'warn',
+        msg:
+          `queue.max_bytes (${MiB(e.maxBytes)}) is more than the disk of ${e.dataDir} can hold for the queue (${MiB(e.roomBytes)}): ` +
+          `if that disk fills up the agent stops (exit 1) until space is freed; lower queue.max_bytes or give data_dir more room`,
+      };
+    case 'queue.full':
+      return { level: 'info', msg: `queue: max_bytes reached (${MiB(e.bytesOnDisk)} of ${MiB(e.maxBytes)}); sources wait until sinks catch up` };
+    case 'queue.space':
+      return { level: 'info', msg: `queue: space again after ${Math.round(e.waitedMs)}ms; sources resume` };
+    case 'queue.cursor-persist-failed':
+      return { level: 'warn', msg: `queue: cannot persist the cursor of ${e.consumer} (${errorText(e.error)}); retrying on the cursor timer` };
+    case 'queue.cursor-persisted':
+      return { level: 'info', msg: `queue: the cursor of ${e.consumer} is persisted again` };
+    case 'queue.segment-delete-failed':
+      return { level: 'warn', msg: `queue: cannot delete consumed segment ${e.segment} (${errorText(e.error)}); it is kept and retried` };
+    case 'queue.failed':
+      return { level: 'error', msg: `queue: failed: ${errorText(e.error)}` };
+    case 'agent.started':
+      return {
+        level: 'info',
+        msg:
+          `running: ${e.sources.length} source(s) (${e.sources.map((s) => `${s.id}:${s.type}`).join(', ')}), ` +
+          `${e.sinks.length} sink(s) (${e.sinks.map((s) => `${s.id}:${s.type}`).join(', ')}), queue in ${e.queueDir}`,
+      };
+    case 'agent.unacknowledged-input':
+      return {
+        level: 'warn',
+        msg:
+          `sink ${e.sink} reads source ${e.source} (${e.sourceType}), which cannot acknowledge: what it holds when the agent dies ` +
+          `(kill -9, power loss) is lost, and it cannot resume after a restart; use a source that can (file) where that matters`,
+      };
+    case 'agent.api-failed':
+      return { level: 'error', msg: `${errorText(e.error)}; change api.address or free the port` };
+    case 'api.listening':
+      return { level: 'info', msg: `api: serving /metrics and /health on http://${e.host}:${e.port}` };
+    case 'api.error':
+      return { level: 'warn', msg: `api: ${errorText(e.error)}` };
+    case 'agent.stopping':
+      return { level: 'info', msg: `${e.reason}: stopping intake and draining sinks (up to ${e.timeoutMs}ms; again to stop at once)` };
+    case 'agent.stopping-now':
+      return { level: 'warn', msg: `${e.reason} again: stopping now; undelivered records stay queued for the next start` };
+    case 'agent.sources-ended':
+      return { level: 'info', msg: 'every source has ended; draining sinks' };
+    case 'agent.drain-timeout':
+      return { level: 'warn', msg: `shutdown_timeout (${e.timeoutMs}ms) reached; undelivered records stay queued for the next start` };
+    case 'agent.drain-stuck':
+      return {
+        level: 'error',
+        msg: `sink(s) ${e.sinks.join(', ')} made no progress for ${e.timeoutMs}ms; giving up; their records stay queued for the next start`,
+      };
+    case 'agent.reopen-sinks':
+      return { level: 'info', msg: 'SIGHUP: file sinks reopen their files' };
+    case 'agent.stopped': {
+      const summary = Object.entries(e.written)
+        .map(([id, n]) => `${id}=${n}`)
+        .join(' ');
+      return { level: 'info', msg: `stopped${e.drained ? ' (drained)' : ''}; events written: ${summary || 'none'}` };
+    }
+    case 'agent.stats':
+      return { level: 'debug', msg: 'stats', fields: { ...e.fields } };
+    case 'source.ended':
+      return { level: 'debug', msg: `source ${e.source}: ended` };
+    case 'source.failed':
+      return { level: 'error', msg: `source ${e.source}: failed: ${errorText(e.error)}` };
+    case 'sink.failing': {
+      const more = e.unreported > 0 ? `; ${e.unreported} more failure(s) since the last report` : '';
+      return { level: 'warn', msg: `sink ${e.sink}: write failed, retrying in ${e.retryInMs}ms (${errorText(e.error)})${more}`, fields: { attempt: e.attempt } };
+    }
+    case 'sink.recovered':
+      return { level: 'info', msg: `sink ${e.sink}: write succeeded after ${e.failedAttempts} failed attempt(s)` };
+    case 'sink.record-invalid':
+      return { level: 'error', msg: `sink ${e.sink}: skipping record ${e.recordId}: ${errorText(e.error)}`, fields: { events: e.events } };
+    case 'sink.cursor-deferred':
+      return { level: 'warn', msg: `sink ${e.sink}: cannot persist its cursor yet (${errorText(e.error)}); the cursor timer retries` };
+    case 'sink.stopped':
+      return { level: 'error', msg: `sink ${e.sink}: stopped: ${errorText(e.error)}` };
+    case 'sink.close-failed':
+      return { level: 'warn', msg: `sink ${e.sink}: close failed: ${errorText(e.error)}` };
+  }
+};
+
+/** A listener that writes each event's line to `log`. */
+export const reportTo =
+  (log: Diagnostics) =>
+  (e: AgentEvent): void => {
+    const line = describeEvent(e);
+    if (line) log[line.level](line.msg, line.fields);
+  };
