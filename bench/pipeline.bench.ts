@@ -85,7 +85,7 @@ const runAgent = async (input: string, bytes: number, maxBytes?: string): Promis
   const pid = child.pid;
   if (pid === undefined) throw new Error('spawn failed');
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  let size = 0;
+  let size: number;
   let last = { cpuS: 0, hwmMB: 0 };
   for (;;) {
     try {

@@ -3,7 +3,6 @@
 // First, before the heavier modules load: a SIGTERM during start-up is kept, not fatal.
 import { catchSignals } from './signals';
 if (process.argv[2] === 'run') catchSignals();
-// eslint-disable-next-line import/first
 import { runCli } from './cli';
 
 process.on('uncaughtException', (err) => {

@@ -76,7 +76,7 @@ interface Located {
 /** The position of the node at `path` (the value if present, else its key, else the nearest parent). */
 const locate = (doc: Document, lc: LineCounter, path: Path, preferKey = false): Located => {
   let node: unknown = doc.contents;
-  let best: number | undefined = (doc.contents as Node | null)?.range?.[0];
+  let best: number | undefined = doc.contents?.range?.[0];
   for (let i = 0; i < path.length; i++) {
     const seg = path[i];
     if (isMap(node)) {
@@ -119,7 +119,7 @@ const keysAt = (schema: z.ZodType, path: Path): string[] | undefined => {
     else return undefined;
   }
   s = unwrap(s);
-  return s instanceof z.ZodObject ? Object.keys(s.shape as Record<string, unknown>) : undefined;
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : undefined;
 };
 
 const describeValue = (v: unknown): string => {

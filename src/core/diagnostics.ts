@@ -28,9 +28,9 @@ const formatValue = (v: unknown): string => {
   if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
   if (v instanceof Error) return JSON.stringify(v.message);
   try {
-    return JSON.stringify(v) ?? String(v);
+    return JSON.stringify(v) ?? typeof v;
   } catch {
-    return String(v);
+    return typeof v; // a cycle or a BigInt inside: name the kind rather than print [object Object]
   }
 };
 

@@ -35,8 +35,8 @@ export const cli = (args: readonly string[], opts: { cwd: string; input?: string
 
 export interface RunningAgent {
   readonly child: ChildProcess;
-  stderr(): string;
-  stdout(): Buffer;
+  readonly stderr: () => string;
+  readonly stdout: () => Buffer;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 

@@ -119,7 +119,7 @@ test('a failing file sink write rejects, and succeeds once the path is fixed', a
     await rmdir(path);
     await sink.write([batch('x\n')]);
     await sink.close();
-    assert.equal(JSON.parse(await readFile(path, 'utf8')).message, 'x');
+    assert.equal((JSON.parse(await readFile(path, 'utf8')) as { message: string }).message, 'x');
   });
 });
 

@@ -4,7 +4,6 @@
  */
 import { FileSource } from './source';
 import type { FileSourceOptions } from './source';
-import { fileSourceSchema } from './config';
 import type { FileSourceConfig } from './config';
 
 export { fileSourceSchema } from './config';

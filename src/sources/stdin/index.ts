@@ -1,7 +1,6 @@
 /** The stdin source. See `source.ts`; docs/sources.md for the user's view. */
 import { StdinSource } from './source';
 import type { StdinSourceOptions } from './source';
-import { stdinSourceSchema } from './config';
 import type { StdinSourceConfig } from './config';
 
 export { stdinSourceSchema } from './config';
