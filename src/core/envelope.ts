@@ -6,7 +6,7 @@
  *
  *   offset  size  field
  *   0       1     version             = 1
- *   1       1     kind                0 = lines, 1 = marker (no data; see below)
+ *   1       1     kind                0 = lines, 1 = marker (no data; see below), 2 = events
  *   2       2     source id length S  (UTF-8 bytes, <= 65535)
  *   4       4     origin length O     (UTF-8 bytes; 0 = no origin, e.g. stdin)
  *   8       8     ingest time         float64, ms since the Unix epoch (wall clock at emit)
@@ -16,6 +16,10 @@
  *
  * The lines are the tail of the payload, so decoding returns a view (`subarray`), never a copy:
  * the text encoding writes that slice straight to its destination without looking at single lines.
+ *
+ * An `events` record carries structured events (network sources: syslog, HTTP, OTLP): the tail is
+ * NDJSON, one JSON object per event, each ending in `\n`. The text encoding writes those lines as
+ * they are (one JSON line per event); the JSON encoding adds `source` and `timestamp` where absent.
  *
  * A `marker` record carries no data: the agent appends one when it must learn the queue's head (the
  * id every sink has to reach to be drained) and appended nothing itself during this run. Sinks ack
@@ -30,7 +34,10 @@ import type { RecordId } from './records';
 export const ENVELOPE_VERSION = 1;
 const HEADER = 16;
 
-export type EnvelopeKind = 'lines' | 'marker';
+export type EnvelopeKind = 'lines' | 'marker' | 'events';
+
+const KIND_BYTE: Readonly<Record<EnvelopeKind, number>> = { lines: 0, marker: 1, events: 2 };
+const KINDS: readonly EnvelopeKind[] = ['lines', 'marker', 'events'];
 
 /** One decoded record: a batch of lines from one source. */
 export interface Envelope {
@@ -42,7 +49,7 @@ export interface Envelope {
   readonly origin: string | undefined;
   /** Milliseconds since the epoch when the agent received the batch. */
   readonly ingestMs: number;
-  /** Complete lines, each ending in `\n`: a view into the record's payload. */
+  /** Complete lines, each ending in `\n` (for `events`: one JSON object per line): a view into the record's payload. */
   readonly lines: Buffer;
   /** Number of lines (the record's event count). */
   readonly events: number;
@@ -69,7 +76,7 @@ export const encodeEnvelope = (
   const o = origin === undefined ? 0 : Buffer.byteLength(origin);
   const buf = Buffer.allocUnsafe(HEADER + s + o + lines.length);
   buf[0] = ENVELOPE_VERSION;
-  buf[1] = kind === 'lines' ? 0 : 1;
+  buf[1] = KIND_BYTE[kind];
   buf.writeUInt16LE(s, 2);
   buf.writeUInt32LE(o, 4);
   buf.writeDoubleLE(ingestMs, 8);
@@ -84,14 +91,15 @@ export const decodeEnvelope = (payload: Buffer, events: number, recordId: Record
   if (payload.length < HEADER) throw new EnvelopeError(`record of ${payload.length} bytes is shorter than the envelope header`);
   const version = payload[0];
   if (version !== ENVELOPE_VERSION) throw new EnvelopeError(`unknown envelope version ${String(version)}`);
-  const kindByte = payload[1];
-  if (kindByte !== 0 && kindByte !== 1) throw new EnvelopeError(`unknown envelope kind ${String(kindByte)}`);
+  const kindByte = payload[1] ?? 255;
+  const kind = KINDS[kindByte];
+  if (kind === undefined) throw new EnvelopeError(`unknown envelope kind ${String(kindByte)}`);
   const s = payload.readUInt16LE(2);
   const o = payload.readUInt32LE(4);
   if (HEADER + s + o > payload.length) throw new EnvelopeError(`envelope header claims ${s + o} bytes of names in a ${payload.length}-byte record`);
   return {
     recordId,
-    kind: kindByte === 0 ? 'lines' : 'marker',
+    kind,
     sourceId: payload.toString('utf8', HEADER, HEADER + s),
     origin: o === 0 ? undefined : payload.toString('utf8', HEADER + s, HEADER + s + o),
     ingestMs: payload.readDoubleLE(8),

@@ -13,8 +13,13 @@ import type { SourcePosition } from './records';
 export type { Diagnostics } from './diagnostics';
 
 export interface SourceBatch {
-  /** Complete lines, each ending in `\n` (a `\r\n` ending is kept as read). Never a partial line. */
+  /**
+   * Complete lines, each ending in `\n` (a `\r\n` ending is kept as read). Never a partial line.
+   * With `format: 'events'`, each line is one JSON object (NDJSON): a structured event.
+   */
   readonly lines: Buffer;
+  /** `lines` (default): raw lines as read. `events`: one JSON object per line (network sources). */
+  readonly format?: 'lines' | 'events';
   /** Number of lines in `lines` (>= 1). */
   readonly events: number;
   /** Where the lines came from (the file path for the file source); carried into JSON output. */
@@ -37,6 +42,13 @@ export interface SourceContext {
   readonly log: Diagnostics;
   /** Aborted when the agent stops taking input. */
   readonly signal: AbortSignal;
+  /**
+   * True while the queue is at `max_bytes` and appends wait for space. A request-driven source
+   * (HTTP) checks it before taking a request and answers "busy" (503 + Retry-After) at once rather
+   * than holding the client while `emit` waits. Absent where there is no queue to ask (unit tests):
+   * treat as never full.
+   */
+  readonly full?: () => boolean;
 }
 
 export interface Source {

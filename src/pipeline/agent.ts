@@ -337,8 +337,9 @@ export class Agent {
       positions,
       log: this.log,
       signal: this.stopSources.signal,
+      full: () => this.queue.metrics().full,
       emit: async (batch: SourceBatch): Promise<void> => {
-        const payload = encodeEnvelope('lines', id, batch.origin, this.ports.clock.wall(), batch.lines);
+        const payload = encodeEnvelope(batch.format ?? 'lines', id, batch.origin, this.ports.clock.wall(), batch.lines);
         const r = await this.queue.append(
           payload,
           batch.positions ? { events: batch.events, positions: batch.positions } : { events: batch.events },

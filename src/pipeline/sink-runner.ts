@@ -135,8 +135,8 @@ export class SinkRunner {
         this.events.emit({ type: 'sink.record-invalid', sink: this.id, recordId: r.id, events: r.events, error });
         continue;
       }
-      if (env.kind === 'lines' && this.inputs.has(env.sourceId)) out.push(env);
-      else this.counters.skippedEvents += env.kind === 'lines' ? env.events : 0;
+      if (env.kind !== 'marker' && this.inputs.has(env.sourceId)) out.push(env);
+      else this.counters.skippedEvents += env.kind === 'marker' ? 0 : env.events;
     }
     return out;
   }

@@ -7,6 +7,11 @@
  *   the line without its `\n` (and without a `\r` before it); `file` is omitted when the source has
  *   no origin (stdin); `timestamp` is the ingest time, ISO 8601 UTC. Bytes that are not valid UTF-8
  *   become U+FFFD; JSON escaping is `JSON.stringify`'s, so the output is always valid JSON.
+ *
+ * Structured events (`events` records, from network sources) are NDJSON already: `text` writes each
+ * object as its JSON line unchanged; `json` writes the object with `source` and `timestamp` added
+ * where it has none (its own fields win). A line that is not a JSON object (it cannot happen unless a
+ * source breaks the contract) is written as `{"message": <the line>, …}`: never dropped.
  */
 import type { Envelope } from '../core/envelope';
 import type { Encoding } from '../core/sink';
@@ -20,6 +25,7 @@ export const encodeBatches = (encoding: Encoding, batches: readonly Envelope[]):
   for (const b of batches) {
     if (b.lines.length === 0) continue;
     if (encoding === 'text') out.push(b.lines);
+    else if (b.kind === 'events') out.push(encodeEventsJson(b));
     else out.push(encodeJson(b));
   }
   return out;
@@ -42,6 +48,31 @@ export const encodeJson = (b: Envelope): Buffer => {
     const end = nl > start && lines[nl - 1] === CR ? nl - 1 : nl;
     parts.push(`{"message":${JSON.stringify(lines.toString('utf8', start, end))}${tail}`);
     start = next;
+  }
+  return Buffer.from(parts.join(''), 'utf8');
+};
+
+/** Each event object of an `events` batch with `source` and `timestamp` added where absent. */
+export const encodeEventsJson = (b: Envelope): Buffer => {
+  const lines = b.lines;
+  const timestamp = new Date(b.ingestMs).toISOString();
+  const parts: string[] = [];
+  let start = 0;
+  while (start < lines.length) {
+    let nl = lines.indexOf(NL, start);
+    if (nl === -1) nl = lines.length;
+    const text = lines.toString('utf8', start, nl);
+    start = nl + 1;
+    let obj: Record<string, unknown>;
+    try {
+      const v: unknown = JSON.parse(text);
+      obj = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { message: text };
+    } catch {
+      obj = { message: text };
+    }
+    obj['source'] ??= b.sourceId;
+    obj['timestamp'] ??= timestamp;
+    parts.push(`${JSON.stringify(obj)}\n`);
   }
   return Buffer.from(parts.join(''), 'utf8');
 };

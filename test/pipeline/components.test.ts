@@ -21,15 +21,15 @@ import { Agent } from '../../src/pipeline/agent';
 const genSource = (canAcknowledge: boolean) =>
   defineSource({
     type: 'gen',
-    schema: z.strictObject({ type: z.literal('gen'), batches: z.int().min(1), lines: z.int().min(1) }),
+    schema: z.strictObject({ type: z.literal('gen'), batches: z.int().min(1), lines: z.int().min(1), structured: z.boolean().default(false) }),
     canAcknowledge,
     create: (config) => ({
       async run(ctx) {
         let n = 0;
         for (let b = 0; b < config.batches; b++) {
           let text = '';
-          for (let i = 0; i < config.lines; i++) text += `line ${n++}\n`;
-          await ctx.emit({ lines: Buffer.from(text), events: config.lines });
+          for (let i = 0; i < config.lines; i++) text += config.structured ? `${JSON.stringify({ message: `line ${n}`, n: n++ })}\n` : `line ${n++}\n`;
+          await ctx.emit({ lines: Buffer.from(text), events: config.lines, ...(config.structured ? { format: 'events' as const } : {}) });
         }
       },
     }),
@@ -144,5 +144,21 @@ test('a sink fed by a source that cannot acknowledge gets one start-up warning n
     assert.ok(acked.events.some((e) => e.type === 'agent.stopped' && e.drained));
   } finally {
     await rm(acked.dir, { recursive: true, force: true });
+  }
+});
+
+test('structured events from a source reach a json file sink as objects, with source and timestamp added', async () => {
+  const { code, dir } = await runAgent(
+    `data_dir: $DIR/data\nsources:\n  gen:\n    type: gen\n    batches: 2\n    lines: 2\n    structured: true\n` +
+      `sinks:\n  out:\n    type: file\n    inputs: [gen]\n    path: $DIR/out.ndjson\n    encoding: json\n`,
+    registry(true),
+  );
+  try {
+    assert.equal(code, 0);
+    const objs = (await readFile(join(dir, 'out.ndjson'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(objs.map((o) => [o['message'], o['n'], o['source']]), [0, 1, 2, 3].map((n) => [`line ${n}`, n, 'gen']));
+    for (const o of objs) assert.match(String(o['timestamp']), /^\d{4}-\d\d-\d\dT/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
