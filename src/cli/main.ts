@@ -5,6 +5,10 @@ import { catchSignals } from './signals';
 if (process.argv[2] === 'run') catchSignals();
 import { runCli } from './cli';
 
+// Diagnostics are best effort: a stderr whose reader went away (EPIPE) must never stop the agent,
+// leave its lock behind or skip persisting cursors. The data path never depends on stderr.
+process.stderr.on('error', () => undefined);
+
 process.on('uncaughtException', (err) => {
   process.stderr.write(`${new Date().toISOString()} ERROR internal error (a bug; queued data is safe): ${err.stack ?? String(err)}\n`);
   process.exit(1);
