@@ -54,7 +54,10 @@ export type AgentEvent =
   /** Periodic counters and memory (debug). */
   | { readonly type: 'agent.stats'; readonly fields: Readonly<Record<string, unknown>> }
   | { readonly type: 'source.ended'; readonly source: string }
+  /** The source failed because the queue failed: the agent stops (exit 1). */
   | { readonly type: 'source.failed'; readonly source: string; readonly error: unknown }
+  /** The source threw (a bug, a poison input): it is created again after `retryInMs`; others flow on. */
+  | { readonly type: 'source.restarting'; readonly source: string; readonly attempt: number; readonly retryInMs: number; readonly error: unknown }
   /** A write failed and is retried (the first failure of an episode, then at most every `reportEveryMs`). */
   | {
       readonly type: 'sink.failing';

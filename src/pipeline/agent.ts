@@ -32,7 +32,7 @@
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
-import { BUILTIN_FILE, type AgentConfig } from '../config/load';
+import { BUILTIN_FILE, type AgentConfig, type ResolvedSource } from '../config/load';
 import type { ComponentContext } from '../core/component';
 import type { Diagnostics } from '../core/diagnostics';
 import { encodeEnvelope } from '../core/envelope';
@@ -42,7 +42,7 @@ import type { Clock, FileSystem, Random, Timer } from '../core/ports';
 import type { Sink } from '../core/sink';
 import type { SourceBatch, SourceContext } from '../core/source';
 import { openQueue } from '../queue';
-import type { Queue } from '../queue/types';
+import type { AppendResult, Queue } from '../queue/types';
 import { startApi } from './api';
 import { AgentMetrics } from './metrics';
 import { reportTo } from './report';
@@ -83,6 +83,8 @@ export class Agent {
   private readonly deadline = new Promise<void>((r) => (this.resolveDeadline = r));
   private deadlineTimer: Timer | undefined;
   private phase: 'running' | 'stopping' | 'closing' = 'running';
+  /** The error of the first append the queue rejected (it is closed or failed): sources cannot go on. */
+  private queueFailure: unknown;
 
   private constructor(
     private readonly config: AgentConfig,
@@ -196,19 +198,8 @@ export class Agent {
       }),
     );
 
-    const positions = this.queue.positions();
     const sourceRuns = c.sources.map(async (s) => {
-      try {
-        const source = s.create(this.componentContext(s.id));
-        await source.run(this.sourceContext(s.id, positions));
-        this.events.emit({ type: 'source.ended', source: s.id });
-      } catch (error) {
-        if (this.stopSources.signal.aborted && this.phase !== 'running') return;
-        exitCode = EXIT.failure;
-        this.events.emit({ type: 'source.failed', source: s.id, error });
-        // Same policy as a sink: do not stay up half-working; stop gracefully and exit 1.
-        this.requestStop(`source ${s.id} failed`);
-      }
+      if (!(await this.superviseSource(s))) exitCode = EXIT.failure;
     });
     const sourcesEnded = Promise.all(sourceRuns);
     this.events.emit({
@@ -275,6 +266,40 @@ export class Agent {
   }
 
   /**
+   * Runs one source until it ends or intake stops. A source that throws (a bug, a poison input) is
+   * restarted with capped exponential backoff and full jitter, from the last durable positions
+   * (`queue.positions()`: nothing is skipped; what was in flight may be read again), while every
+   * other source and sink keeps flowing. Only a failed queue (its append rejected: a write or fsync
+   * error) stops the agent, since no restart can help then. Resolves false when the agent must exit 1.
+   */
+  private async superviseSource(s: ResolvedSource): Promise<boolean> {
+    let attempt = 0;
+    for (;;) {
+      const started = this.ports.clock.now();
+      try {
+        const source = s.create(this.componentContext(s.id));
+        await source.run(this.sourceContext(s.id, this.queue.positions()));
+        this.events.emit({ type: 'source.ended', source: s.id });
+        return true;
+      } catch (error) {
+        if (this.stopSources.signal.aborted && this.phase !== 'running') return true;
+        if (this.queueFailure !== undefined) {
+          this.events.emit({ type: 'source.failed', source: s.id, error });
+          // The queue cannot take data any more: do not stay up half-working; stop gracefully, exit 1.
+          this.requestStop(`source ${s.id} failed`);
+          return false;
+        }
+        if (this.ports.clock.now() - started >= SOURCE_STABLE_MS) attempt = 0;
+        attempt++;
+        const retryInMs = Math.round(this.ports.random.next() * Math.min(SOURCE_RESTART_CAP_MS, SOURCE_RESTART_BASE_MS * 2 ** Math.min(attempt, 20)));
+        this.events.emit({ type: 'source.restarting', source: s.id, attempt, retryInMs, error });
+        await this.delay(retryInMs, this.stopSources.signal);
+        if (this.stopSources.signal.aborted) return true;
+      }
+    }
+  }
+
+  /**
    * One start-up warning per sink fed by a source that cannot acknowledge (stdin). Not for the
    * built-in default, whose one line on stderr already says it reads stdin.
    */
@@ -304,8 +329,18 @@ export class Agent {
     return { cancel: () => current.cancel() };
   }
 
-  private delay(ms: number): Promise<void> {
-    return new Promise((resolve) => this.ports.clock.setTimer(ms, resolve));
+  /** Waits `ms` (or until `signal` aborts); the timer does not keep the process alive. */
+  private delay(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const t = this.ports.clock.setTimer(ms, done);
+      function done(): void {
+        t.cancel();
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done, { once: true });
+    });
   }
 
   /** Debug level: one line of counters and memory every few seconds. */
@@ -340,10 +375,13 @@ export class Agent {
       full: () => this.queue.metrics().full,
       emit: async (batch: SourceBatch): Promise<void> => {
         const payload = encodeEnvelope(batch.format ?? 'lines', id, batch.origin, this.ports.clock.wall(), batch.lines);
-        const r = await this.queue.append(
-          payload,
-          batch.positions ? { events: batch.events, positions: batch.positions } : { events: batch.events },
-        );
+        let r: AppendResult;
+        try {
+          r = await this.queue.append(payload, batch.positions ? { events: batch.events, positions: batch.positions } : { events: batch.events });
+        } catch (err) {
+          this.queueFailure ??= err;
+          throw err;
+        }
         if (this.lastNextId === undefined || r.nextId > this.lastNextId) this.lastNextId = r.nextId;
         counters.events += batch.events;
         counters.bytes += batch.lines.length;
@@ -363,6 +401,11 @@ export class Agent {
 /** After the drain deadline, how long a write already in flight may take to finish. */
 const IN_FLIGHT_GRACE_MS = 2000;
 const STATS_EVERY_MS = 5000;
+/** Restart backoff of a failed source: full jitter up to min(cap, base × 2^attempt). */
+const SOURCE_RESTART_BASE_MS = 100;
+const SOURCE_RESTART_CAP_MS = 30_000;
+/** A source that ran this long before failing starts its backoff again from the first step. */
+const SOURCE_STABLE_MS = 60_000;
 
 /**
  * A queue that hits a full disk (ENOSPC) fails and stops the agent; it cannot wait for space the way

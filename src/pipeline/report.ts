@@ -83,6 +83,8 @@ export const describeEvent = (e: AgentEvent): ReportLine | undefined => {
       return { level: 'debug', msg: 'stats', fields: { ...e.fields } };
     case 'source.ended':
       return { level: 'debug', msg: `source ${e.source}: ended` };
+    case 'source.restarting':
+      return { level: 'error', msg: `source ${e.source}: failed (${errorText(e.error)}); restarting in ${e.retryInMs}ms from its last durable position`, fields: { attempt: e.attempt } };
     case 'source.failed':
       return { level: 'error', msg: `source ${e.source}: failed: ${errorText(e.error)}` };
     case 'sink.failing': {

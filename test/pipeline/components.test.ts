@@ -58,8 +58,26 @@ const captureSink = defineSink({
   },
 });
 
+/** A source that throws on its first `fail` runs (after emitting one batch), then emits its lines and ends. */
+let flakyRuns = 0;
+const flakySource = defineSource({
+  type: 'flaky',
+  schema: z.strictObject({ type: z.literal('flaky'), fail: z.int().min(0) }),
+  canAcknowledge: true,
+  create: (config) => ({
+    async run(ctx) {
+      const run = flakyRuns++;
+      if (run < config.fail) {
+        await ctx.emit({ lines: Buffer.from(`attempt ${run}\n`), events: 1 });
+        throw new TypeError(`bug on run ${run}`);
+      }
+      await ctx.emit({ lines: Buffer.from('finally\n'), events: 1 });
+    },
+  }),
+});
+
 const registry = (canAcknowledge: boolean): Registry => ({
-  sources: registryOf([genSource(canAcknowledge)]),
+  sources: registryOf([genSource(canAcknowledge), flakySource]),
   sinks: registryOf([...sinkKinds.values(), captureSink]),
 });
 
@@ -158,6 +176,31 @@ test('structured events from a source reach a json file sink as objects, with so
     const objs = (await readFile(join(dir, 'out.ndjson'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(objs.map((o) => [o['message'], o['n'], o['source']]), [0, 1, 2, 3].map((n) => [`line ${n}`, n, 'gen']));
     for (const o of objs) assert.match(String(o['timestamp']), /^\d{4}-\d\d-\d\dT/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a source that throws is restarted with backoff and reported, while the other sources keep flowing', async () => {
+  flakyRuns = 0;
+  const { code, events, dir } = await runAgent(
+    `data_dir: $DIR/data\nsources:\n  flaky:\n    type: flaky\n    fail: 2\n  gen:\n    type: gen\n    batches: 3\n    lines: 1\n` +
+      `sinks:\n  out:\n    type: file\n    inputs: [flaky, gen]\n    path: $DIR/out.log\n`,
+    registry(true),
+  );
+  try {
+    assert.equal(code, 0);
+    const restarts = events.filter((e) => e.type === 'source.restarting');
+    assert.deepEqual(
+      restarts.map((e) => (e.type === 'source.restarting' ? [e.source, e.attempt, (e.error as Error).message] : [])),
+      [
+        ['flaky', 1, 'bug on run 0'],
+        ['flaky', 2, 'bug on run 1'],
+      ],
+    );
+    assert.equal(events.filter((e) => e.type === 'source.failed').length, 0);
+    const lines = (await readFile(join(dir, 'out.log'), 'utf8')).trimEnd().split('\n').sort();
+    assert.deepEqual(lines, ['attempt 0', 'attempt 1', 'finally', 'line 0', 'line 1', 'line 2']);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
