@@ -21,9 +21,10 @@
  *
  * When the destination cannot take a batch:
  * - EAGAIN (non-blocking pipe full): `block` sleeps (1 ms doubling to 100 ms) and retries — true
- *   backpressure. `drop` keeps the unwritten bytes, drops new lines that do not fit in
- *   the bound and counts them; a timer retries, and once a write succeeds a line
- *   `"sluice logger dropped N lines"` with `"dropped":N` is appended.
+ *   backpressure, whenever a line does not fit, even if the timer's non-blocking drain met EAGAIN
+ *   a moment ago. `drop` keeps the unwritten bytes, drops new lines that do not fit in
+ *   the bound and counts them; a timer retries (not before `retryAt`, 5 ms after the EAGAIN), and
+ *   once a write succeeds a line `"sluice logger dropped N lines"` with `"dropped":N` is appended.
  * - Any other error (ENOSPC, EPIPE, EBADF, EIO): counted in `errors`, reported once per failure
  *   episode through `report` (the logger's 'error' event / onError / one stderr line), pending
  *   `flush()` promises reject, and retries continue with backoff (10 ms doubling to 5 s). Lines that
@@ -268,8 +269,10 @@ export class Writer {
       this.dropped++;
       return;
     }
-    const now = this.failing || this.big !== null || this.off > 0 ? Date.now() : 0;
-    if (now === 0 || now >= this.retryAt) this.drain(this.block && !this.failing, Infinity);
+    // block waits for a healthy destination however the last drain ended (an EAGAIN met by the
+    // timer's non-blocking drain leaves retryAt in the future; that pause is drop's, not block's)
+    const blocking = this.block && !this.failing;
+    if (blocking || (this.off === 0 && this.big === null && !this.failing) || Date.now() >= this.retryAt) this.drain(blocking, Infinity);
     if (this.off + line.length * 3 <= this.limit) {
       this.off += this.buf.write(line, this.off);
       this.lines++;

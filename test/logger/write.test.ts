@@ -280,3 +280,36 @@ setTimeout(() => {
   assert.match(r.stderr, /still alive/);
   assert.equal(r.stderr.match(/sluice logger:/g)?.length, 1, r.stderr);
 });
+
+test('whenFull block loses nothing when a server-like app logs in bursts that yield to the event loop and a slow reader keeps its stdout pipe full', async (t) => {
+  const dir = tempDir(t);
+  const n = 200_000;
+  // console.log makes the piped stdout non-blocking; the flush timer then meets EAGAIN between
+  // bursts, and the next burst must wait for the reader, not drop
+  const src = `
+console.log('{"first":true}');
+const { createLogger } = require(PKG);
+const log = createLogger({ bufferBytes: 16384, flushIntervalMs: 1 });
+let i = 0;
+(function burst() {
+  for (const end = Math.min(i + 500, ${n}); i < end; i++) log.info({ seq: i }, 'a bursty line through a slowly read pipe');
+  if (i < ${n}) setTimeout(burst, 0);
+  else require('node:fs').writeSync(2, JSON.stringify(log.metrics()) + '\\n');
+})();`;
+  const r = await runScript(dir, 'bursty.js', src, {
+    timeoutMs: 120_000,
+    // a slow reader: after every chunk it reads, it stops reading for a moment
+    onStdout: (_c, child) => {
+      child.stdout?.pause();
+      setTimeout(() => child.stdout?.resume(), 3);
+    },
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const m = JSON.parse(r.stderr) as { dropped: number; written: number };
+  assert.equal(m.dropped, 0, `${m.dropped} of ${n} lines dropped`);
+  const lines = parse(r.stdout);
+  assert.equal(lines[0]!['first'], true);
+  const got = seqs(lines);
+  assert.equal(got.length, n);
+  assert.deepEqual(got, range(n));
+});
