@@ -71,8 +71,13 @@ export class Writer {
   private fd: number;
   private readonly ownsFd: boolean;
   private readonly path: string | undefined;
-  /** The buffer bound; 0 once closed, so every later line takes the slow path and is counted. */
+  /**
+   * The hot path's bound: `cap`, or 0 once closed or exiting, so that every later line takes the
+   * slow path (counted as dropped, or written through) at no cost to the hot path.
+   */
   private limit: number;
+  /** The buffer's size in bytes (`bufferBytes`). */
+  private readonly cap: number;
   private readonly block: boolean;
   private readonly fsyncMode: boolean;
   private readonly interval: number;
@@ -98,7 +103,11 @@ export class Writer {
   private retryMs = 0;
   private failing = false;
   private lastError: LoggerWriteError | null = null;
+  /** An EAGAIN deadline was reported and no drain has emptied the buffer since. */
+  private stuckReported = false;
   private closed = false;
+  /** When the process is exiting: the time (ms epoch) after which EAGAIN is no longer waited for. */
+  private exitDeadline = 0;
 
   private written = 0;
   private dropped = 0;
@@ -117,6 +126,7 @@ export class Writer {
 
   constructor(opts: ResolvedOptions) {
     this.limit = opts.bufferBytes;
+    this.cap = opts.bufferBytes;
     this.block = opts.whenFull === 'block';
     this.fsyncMode = opts.durability === 'fsync';
     this.interval = opts.flushIntervalMs;
@@ -226,8 +236,9 @@ export class Writer {
 
   /** Hands everything to the OS now, retrying EAGAIN until `deadlineMs` has passed; never throws. */
   flushSync(deadlineMs = Infinity): void {
-    if (!this.drain(true, deadlineMs) && !this.failing) {
+    if (!this.drain(true, deadlineMs) && !this.failing && !this.stuckReported) {
       // the destination kept answering EAGAIN until the deadline: say so rather than lose quietly
+      this.stuckReported = true;
       this.errors++;
       const n = this.lines + (this.big === null ? 0 : 1);
       this.report(
@@ -238,6 +249,16 @@ export class Writer {
       );
     }
     if (this.fsyncMode && !this.closed) this.fsyncSync();
+  }
+
+  /**
+   * The process is exiting (the exit hook has flushed): from now on every line is handed to the OS
+   * as it is logged, since no timer and no later flush will run. Retries EAGAIN until `deadline`.
+   */
+  exiting(deadline: number): void {
+    if (this.closed) return;
+    this.exitDeadline = deadline;
+    this.limit = 0;
   }
 
   async close(): Promise<void> {
@@ -269,11 +290,15 @@ export class Writer {
       this.dropped++;
       return;
     }
+    if (this.exitDeadline !== 0) {
+      this.writeThrough(line);
+      return;
+    }
     // block waits for a healthy destination however the last drain ended (an EAGAIN met by the
     // timer's non-blocking drain leaves retryAt in the future; that pause is drop's, not block's)
     const blocking = this.block && !this.failing;
     if (blocking || (this.off === 0 && this.big === null && !this.failing) || Date.now() >= this.retryAt) this.drain(blocking, Infinity);
-    if (this.off + line.length * 3 <= this.limit) {
+    if (this.off + line.length * 3 <= this.cap) {
       this.off += this.buf.write(line, this.off);
       this.lines++;
       if (this.timer === null) this.arm(this.interval);
@@ -288,6 +313,24 @@ export class Writer {
     this.dropped++;
     this.unannounced++;
     if (this.timer === null) this.arm(Math.max(1, this.retryAt - Date.now()));
+  }
+
+  /** A line logged while the process exits: buffered as usual, then everything goes out at once. */
+  private writeThrough(line: string): void {
+    const ms = Math.max(0, this.exitDeadline - Date.now());
+    if (this.off + line.length * 3 > this.cap || this.big !== null) this.drain(!this.failing, ms);
+    if (this.off + line.length * 3 <= this.cap) {
+      this.off += this.buf.write(line, this.off);
+      this.lines++;
+    } else if (this.off === 0 && this.big === null) {
+      this.big = Buffer.from(line, 'utf8');
+    } else {
+      // the destination is failing or stuck past the deadline: counted, like any line that does not fit
+      this.dropped++;
+      this.unannounced++;
+      return;
+    }
+    this.flushSync(ms);
   }
 
   /**
@@ -346,6 +389,7 @@ export class Writer {
       this.failing = false;
       this.retryMs = 0;
     }
+    this.stuckReported = false;
     return true;
   }
 

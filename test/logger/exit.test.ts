@@ -66,7 +66,38 @@ test('an unhandled rejection exits non-zero with every earlier line written', as
   assert.equal(lines[lines.length - 1]!['msg'], 'unhandled rejection');
 });
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+test("lines logged in the application's own exit listener (registered after the logger) are written, after every earlier line", async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  // the second listener logs more than one buffer's worth: every one of those lines is written too
+  const body = `
+burst(1000);
+process.on('exit', (code) => log.info({ seq: 1000, code }, 'exiting'));
+process.on('exit', () => burst(20000, 1001));
+process.exitCode = 4;`;
+  const r = await runScript(dir, 'exit-listener.js', fixture(file, body, '{ bufferBytes: 65536 }'));
+  assert.equal(r.code, 4, r.stderr);
+  const lines = readLines(file);
+  assert.deepEqual(seqs(lines), range(21001));
+  assert.equal(lines[1000]!['msg'], 'exiting');
+  assert.equal(lines[1000]!['code'], 4);
+});
+
+test('process.exit() with an exit listener that logs keeps the listener\'s line and the exit code', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const body = `
+burst(5000);
+process.on('exit', (code) => log.warn({ seq: 5000, code }, 'exit code'));
+setTimeout(() => process.exit(9), 1);`;
+  const r = await runScript(dir, 'exit-listener-exit.js', fixture(file, body));
+  assert.equal(r.code, 9, r.stderr);
+  const lines = readLines(file);
+  assert.deepEqual(seqs(lines), range(5001));
+  assert.equal(lines[5000]!['code'], 9);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGXCPU'] as const) {
   test(`${signal} without an application handler flushes, then the process dies of ${signal} as it would have`, async (t) => {
     const dir = tempDir(t);
     const file = join(dir, 'out.log');
@@ -101,6 +132,29 @@ console.log('ready');`;
   const lines = readLines(file);
   assert.deepEqual(seqs(lines), range(50010));
   assert.equal(lines.filter((l) => l['msg'] === 'shutting down').length, 1);
+});
+
+test('SIGHUP with an application handler (a config reload) flushes and leaves the process running', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const body = `
+burst(30000);
+const keep = setInterval(() => {}, 1000);
+process.on('SIGHUP', () => {
+  log.info('reloading');
+  setTimeout(() => { burst(10, 30000); clearInterval(keep); }, 20);
+});
+console.log('ready');`;
+  const r = await runScript(dir, 'hup-app.js', fixture(file, body), {
+    onStdout: (c, child) => {
+      if (c.includes('ready')) child.kill('SIGHUP');
+    },
+  });
+  assert.equal(r.signal, null);
+  assert.equal(r.code, 0);
+  const lines = readLines(file);
+  assert.deepEqual(seqs(lines), range(30010));
+  assert.equal(lines.filter((l) => l['msg'] === 'reloading').length, 1);
 });
 
 test('kill -9: every line whose flush() resolved is in the file', async (t) => {
