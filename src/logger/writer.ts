@@ -60,6 +60,7 @@ function errCode(e: unknown): string | undefined {
 }
 
 const NL = 10;
+const NEWLINE = Buffer.from('\n');
 const MAX_RETRY_MS = 5000;
 
 interface Waiter {
@@ -87,8 +88,19 @@ export class Writer {
   private readonly buf: Buffer;
   private off = 0;
   private lines = 0;
-  /** One line larger than the buffer, waiting to be written before anything in `buf`. */
+  /** One line larger than the buffer, waiting to be written before anything in `buf`... */
   private big: Buffer | null = null;
+  /** ...of which the destination already has [0, bigOff) (a partial write). */
+  private bigOff = 0;
+  /** buf[0] is not the start of a line: the destination has that line's beginning (a partial write). */
+  private headTorn = false;
+  /**
+   * A write failed after part of a line reached the destination: that fragment must be ended with
+   * '\n' (unless the file was emptied meanwhile) before the line is written again, whole.
+   */
+  private needNewline = false;
+  /** The last writeOut() stopped on an error (not EAGAIN). */
+  private stoppedByError = false;
   /**
    * In a worker thread: `buf` lives in a SharedArrayBuffer and this control block (lock, off,
    * closed, fd) lets the main thread write it out if the process exits under the worker (see
@@ -140,6 +152,7 @@ export class Writer {
       this.ctl = new Int32Array(new SharedArrayBuffer(4 * 4));
     }
     if (opts.destination.kind === 'fd') {
+      checkFd(opts.destination.fd);
       this.fd = opts.destination.fd;
       this.ownsFd = false;
       this.path = undefined;
@@ -351,28 +364,32 @@ export class Writer {
   private drainNow(block: boolean, deadlineMs: number): boolean {
     if (this.closed) return this.off === 0 && this.big === null;
     const deadline = deadlineMs === Infinity ? Infinity : Date.now() + deadlineMs;
+    if (this.needNewline && !this.freshLine(block, deadline)) return false;
     for (let round = 0; round < 3; round++) {
       if (this.big !== null) {
         const b = this.big;
-        const w = this.writeOut(b, 0, b.length, block, deadline);
+        const w = this.writeOut(b, this.bigOff, b.length, block, deadline);
         if (w < b.length) {
-          if (w > 0) this.big = b.subarray(w);
+          if (this.stoppedByError && w > 0) {
+            // the destination holds a fragment of this line: end it, then write the line again whole
+            this.bigOff = 0;
+            this.needNewline = true;
+          } else this.bigOff = w;
           return false;
         }
         this.big = null;
+        this.bigOff = 0;
         this.written++;
       }
       if (this.off > 0) {
         const n = this.off;
         const w = this.writeOut(this.buf, 0, n, block, deadline);
         if (w < n) {
-          if (w > 0) {
-            this.buf.copyWithin(0, w, n);
-            this.off = n - w;
-          }
+          this.keepUnwritten(w, n);
           return false;
         }
         this.off = 0;
+        this.headTorn = false;
         this.written += this.lines;
         this.lines = 0;
       }
@@ -393,9 +410,64 @@ export class Writer {
     return true;
   }
 
+  /**
+   * buf[0, w) of buf[0, n) reached the destination. Normally the unwritten rest moves to the front
+   * and is completed first (a pipe's reader already has the line's beginning). After an error in
+   * the middle of a line, the fragment may be all that is left of that line (a full disk, then the
+   * file truncated to free space): the line is written again whole, on a fresh line (freshLine()),
+   * so the file never holds a fragment glued to the next line nor starts with the tail of one.
+   */
+  private keepUnwritten(w: number, n: number): void {
+    const torn = w > 0 ? this.buf[w - 1] !== NL : this.headTorn;
+    if (!torn || !this.stoppedByError) {
+      if (w > 0) {
+        this.buf.copyWithin(0, w, n);
+        this.off = n - w;
+        this.headTorn = torn;
+      }
+      return;
+    }
+    const start = w > 0 ? this.buf.lastIndexOf(NL, w - 1) + 1 : 0;
+    let from = start;
+    if (start === 0 && this.headTorn) {
+      // the line began in an earlier write and is no longer here to write again: count it as dropped
+      from = this.buf.indexOf(NL, w) + 1;
+      this.lines--;
+      this.dropped++;
+      this.unannounced++;
+    }
+    this.buf.copyWithin(0, from, n);
+    this.off = n - from;
+    this.headTorn = false;
+    this.needNewline = true;
+  }
+
+  /** Ends the fragment a failed write left: '\n', unless the destination is a file now empty. */
+  private freshLine(block: boolean, deadline: number): boolean {
+    let emptyFile = false;
+    try {
+      const st = fs.fstatSync(this.fd);
+      if (st.isFile()) {
+        emptyFile = st.size === 0;
+        this.size = st.size;
+      }
+    } catch {
+      // the write below reports what is wrong with the descriptor
+    }
+    const rot = this.rotate;
+    if (!emptyFile && rot !== undefined && this.size + 1 > rot.maxBytes) {
+      this.rotateNow();
+      emptyFile = true;
+    }
+    if (!emptyFile && this.writeOut(NEWLINE, 0, 1, block, deadline) < 1) return false;
+    this.needNewline = false;
+    return true;
+  }
+
   /** write(2)s buf[off, end) honouring rotation; returns how far it got. */
   private writeOut(buf: Buffer, off: number, end: number, block: boolean, deadline: number): number {
     let delay = 1;
+    this.stoppedByError = false;
     while (off < end) {
       let stop = end;
       const rot = this.rotate;
@@ -428,6 +500,7 @@ export class Writer {
           return off;
         }
         if (code === 'EINTR') continue;
+        this.stoppedByError = true;
         this.fail(e, code);
         return off;
       }
@@ -564,6 +637,23 @@ function openAppend(path: string): number {
       }
     }
     throw destinationError(path, e);
+  }
+}
+
+/** A descriptor destination must be open, and not a directory, when the logger is made. */
+function checkFd(fd: number): void {
+  const name = fd === 1 ? 'fd 1 (stdout)' : fd === 2 ? 'fd 2 (stderr)' : `fd ${fd}`;
+  let st: fs.Stats;
+  try {
+    st = fs.fstatSync(fd);
+  } catch (e) {
+    throw new LoggerDestinationError(
+      `createLogger(): destination ${name} is not an open file descriptor (${errCode(e) ?? String(e)}); pass an open descriptor, 'stdout', 'stderr' or a file path`,
+      { cause: e },
+    );
+  }
+  if (st.isDirectory()) {
+    throw new LoggerDestinationError(`createLogger(): destination ${name} is a directory; pass a descriptor open for writing, or a file path`);
   }
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import fc from 'fast-check';
 import pino from 'pino';
 import { createLogger, LoggerOptionsError, LoggerDestinationError } from '../../src/index';
@@ -170,6 +170,21 @@ test('options are validated with one clear line naming the option', (t) => {
   assert.throws(
     () => createLogger({ destination: join(dir, 'plain-file', 'sub', 'x.log') }),
     (e: unknown) => e instanceof LoggerDestinationError && e.code === 'SLUICE_LOGGER_DESTINATION' && e.cause !== undefined,
+  );
+});
+
+test('a destination descriptor that is not open, or is a directory, is refused when the logger is made', (t) => {
+  const dir = tempDir(t);
+  assert.throws(
+    () => createLogger({ destination: 99999 }),
+    (e: unknown) =>
+      e instanceof LoggerDestinationError && e.code === 'SLUICE_LOGGER_DESTINATION' && /fd 99999 .*EBADF/.test(e.message) && !e.message.includes('\n'),
+  );
+  const dfd = openSync(dir, 'r');
+  t.after(() => closeSync(dfd));
+  assert.throws(
+    () => createLogger({ destination: dfd }),
+    (e: unknown) => e instanceof LoggerDestinationError && /is a directory/.test(e.message),
   );
 });
 
