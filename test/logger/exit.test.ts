@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { range, readLines, runScript, seqs, tempDir } from './helpers';
+import { PKG, range, readLines, runScript, seqs, tempDir } from './helpers';
 
 /** A fixture: makes a logger on FILE that never flushes by timer, and logs N lines seq 0..N-1. */
 function fixture(file: string, body: string, opts = '{}'): string {
@@ -263,4 +265,78 @@ if (isMainThread) {
   });
   assert.equal(r.signal, 'SIGTERM');
   assert.deepEqual(seqs(readLines(file)), range(30000));
+});
+
+test('SIGUSR1 opens the inspector and the process goes on logging: nothing is lost, nothing dies', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const body = `
+burst(20000);
+const inspector = require('node:inspector');
+const wait = setInterval(() => {
+  if (inspector.url() === undefined) return;
+  clearInterval(wait);
+  burst(10, 20000);
+  inspector.close();
+}, 5);
+console.log('ready');`;
+  const r = await runScript(dir, 'usr1.js', fixture(file, body), {
+    args: ['--inspect-port=0'], // a free port: other test runs may hold 9229
+    onStdout: (c, child) => {
+      if (c.includes('ready')) child.kill('SIGUSR1');
+    },
+  });
+  assert.equal(r.signal, null);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /Debugger listening/);
+  assert.deepEqual(seqs(readLines(file)), range(20010));
+});
+
+test('worker.terminate(): the lines the worker flushed are in the file, and every line is whole', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const body = `
+const { Worker, isMainThread, parentPort } = require('node:worker_threads');
+if (isMainThread) {
+  const w = new Worker(__filename);
+  w.on('message', () => w.terminate().then(() => burst(10, 1000000)));
+} else {
+  burst(10000);
+  log.flushSync();
+  burst(3000, 10000); // not flushed: what the buffer still holds when terminate() comes is lost
+  parentPort.postMessage('logged');
+  setInterval(() => {}, 1000);
+}`;
+  const r = await runScript(dir, 'terminate.js', fixture(file, body));
+  assert.equal(r.code, 0, r.stderr);
+  const got = seqs(readLines(file)); // throws on a torn line
+  const worker = got.filter((x) => x < 1000000);
+  assert.deepEqual(worker.slice(0, 10000), range(10000));
+  assert.deepEqual(worker, range(worker.length));
+  assert.deepEqual(got.filter((x) => x >= 1000000), range(10).map((i) => 1000000 + i));
+});
+
+test('a pipe nobody reads at exit: the exit flush gives up after its deadline, says how many lines it could not write, and the process ends', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'pipe');
+  execFileSync('mkfifo', [path]);
+  const rfd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const wfd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  t.after(() => fs.closeSync(rfd));
+  const script = join(dir, 'stuck.js');
+  // 150 KB: more than the pipe holds (64 KiB), less than the buffer, so only the exit flush writes
+  fs.writeFileSync(
+    script,
+    `const log = require(${JSON.stringify(PKG)}).createLogger({ destination: 3, flushIntervalMs: 60000 });
+for (let i = 0; i < 1000; i++) log.info({ seq: i }, 'x'.repeat(100));`,
+  );
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'ignore', 'pipe', wfd] });
+  fs.closeSync(wfd);
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  assert.equal(code, 0, stderr);
+  const lines = stderr.trim().split('\n');
+  assert.equal(lines.length, 1, stderr);
+  assert.match(lines[0]!, /sluice logger: fd 3 accepted nothing for 10000 ms \(EAGAIN\); \d+ buffered lines are not written yet \[SLUICE_LOGGER_WRITE EAGAIN\]/);
 });
