@@ -9,6 +9,10 @@
  * cached. Fields are written
  * key by key with typeof switches (strings get a regex-checked fast path); only nested objects go
  * through JSON.stringify. Key order is pino's: level, time, pid, hostname, bindings, fields, msg.
+ * pino's quirks are kept where they change bytes (json.ts lists them; compat.test.ts compares a
+ * corpus of call shapes with pino 10): an http request/response as the object becomes
+ * `{ req }`/`{ res }`, bindings go through JSON.stringify and skip pino's reserved keys, and a
+ * null first argument is pino's `"msg":null` or no object.
  */
 import { EventEmitter } from 'node:events';
 import { writeSync } from 'node:fs';

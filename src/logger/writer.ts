@@ -16,8 +16,13 @@
  *   synchronous loop (its callback cannot run until the loop yields), while a write still in flight
  *   at exit could be reordered with, or lost behind, the exit flush. Not built; see docs/logger.md.
  * - Each write holds whole lines only, files are opened O_APPEND, so several processes appending
- *   to one file never interleave mid-line. After a partial write (pipes), the unwritten tail moves
- *   to the front of the buffer and is completed before anything else is written by this process.
+ *   to one file never interleave mid-line. After a partial write that ends on EAGAIN (pipes), the
+ *   unwritten tail moves to the front of the buffer and is completed before anything else is
+ *   written by this process. After one that ends on an error (a disk that filled mid-batch), the
+ *   next write starts on a fresh line and repeats the torn line whole (keepUnwritten, freshLine).
+ * - The descriptor of an fd destination is checked with fstat when the logger is made.
+ * - Once the process is exiting (`exiting()`, called by the exit hook after its flush), every line
+ *   is written through as it is logged: nothing would write it later.
  *
  * When the destination cannot take a batch:
  * - EAGAIN (non-blocking pipe full): `block` sleeps (1 ms doubling to 100 ms) and retries — true
