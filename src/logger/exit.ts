@@ -16,10 +16,14 @@
  *   a write(2) from then on. We cannot be the last listener instead: `emit` calls a copy of the
  *   listener list, so a listener we add while `exit` runs is never called, and one moved to the end
  *   earlier loses to listeners added after that (even in the same tick as `process.exit()`).
- * - Terminating signals (main thread only; SIGNALS below): flush everything; then, if the
- *   application has its own listener for that signal, do nothing more — exiting is its decision;
- *   if not, remove our listener and re-raise the signal so the process dies exactly as it would
- *   have without us (exit status 128+signo, a core for SIGQUIT where cores are enabled).
+ * - Terminating signals (main thread only; SIGNALS below): our listener is prepended, so it runs
+ *   first, and flushes everything. Then it steps aside (removes itself) while the other listeners
+ *   run: a library that re-raises a signal only when it is the signal's one listener (signal-exit's
+ *   rule; ora, execa, write-file-atomic and many more use it) must not count us, or nobody would
+ *   end the process. If nobody else listens, we re-raise the signal ourselves, so the process dies
+ *   exactly as it would have without us (exit status 128+signo, a core for SIGQUIT where cores are
+ *   enabled). If someone does, exiting is their decision, and we are back, first again, on the
+ *   next turn of the event loop (before the next signal can be delivered).
  *   Not handled, on purpose: SIGUSR1 (Node's inspector; it does not end the process), SIGKILL and
  *   SIGSTOP (cannot be caught), SIGPIPE and SIGXFSZ (Node ignores them), the crash signals SIGSEGV,
  *   SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS (no JavaScript may run safely after a real
@@ -80,7 +84,7 @@ function install(): void {
   if (isMainThread) {
     for (const sig of SIGNALS) {
       try {
-        process.on(sig, onSignal);
+        process.prependListener(sig, onSignal);
       } catch {
         // a platform without this signal (Windows has no SIGQUIT, SIGUSR2, SIGXCPU)
       }
@@ -110,8 +114,15 @@ function onUncaughtMonitor(err: unknown, origin: string): void {
 
 function onSignal(signal: NodeJS.Signals): void {
   flushAllSync();
-  const others = process.listeners(signal).filter((l) => l !== onSignal);
-  if (others.length > 0) return;
   process.removeListener(signal, onSignal);
-  process.kill(process.pid, signal);
+  if (process.listenerCount(signal) === 0) {
+    // nobody else listens: our listener is gone, so this kills the process as the default would
+    process.kill(process.pid, signal);
+    return;
+  }
+  // the application or a library decides; signals are delivered from the poll phase, so this
+  // check-phase callback re-arms us before the next one (unref'd: it never keeps the process up)
+  setImmediate(() => {
+    if (!process.listeners(signal).includes(onSignal)) process.prependListener(signal, onSignal);
+  }).unref();
 }

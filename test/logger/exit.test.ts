@@ -136,6 +136,62 @@ console.log('ready');`;
   assert.equal(lines.filter((l) => l['msg'] === 'shutting down').length, 1);
 });
 
+for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+  for (const order of ['before', 'after'] as const) {
+    test(`${signal} with only a library that re-raises when it is the one listener (signal-exit's rule), registered ${order} the logger: the process dies of ${signal} with every line`, async (t) => {
+      const dir = tempDir(t);
+      const file = join(dir, 'out.log');
+      const lib = `
+process.on('${signal}', function reraiseWhenAlone() {
+  if (process.listeners('${signal}').length !== 1) return; // someone else will end the process
+  process.removeListener('${signal}', reraiseWhenAlone);
+  process.kill(process.pid, '${signal}');
+});`;
+      const src = fixture(file, `${order === 'after' ? lib : ''}\nburst(50000); setInterval(() => {}, 1000); console.log('ready');`);
+      const r = await runScript(dir, 'lib-signal.js', order === 'before' ? lib + src : src, {
+        timeoutMs: 15_000, // without the fix the process stays up and this runs out
+        onStdout: (c, child) => {
+          if (c.includes('ready')) child.kill(signal);
+        },
+      });
+      assert.equal(r.signal, signal);
+      assert.deepEqual(seqs(readLines(file)), range(50000));
+    });
+  }
+}
+
+test('SIGHUP twice to an application that reloads on SIGHUP: each one flushes, the process keeps running', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'out.log');
+  const body = `
+burst(20000);
+let n = 0;
+const keep = setInterval(() => {}, 1000);
+process.on('SIGHUP', () => {
+  n++;
+  // what the file holds now, written by the logger's flush before this listener ran
+  const lines = require('node:fs').readFileSync(FILE, 'utf8').split('\\n').length - 1;
+  console.log('reload ' + n + ' ' + lines);
+  if (n === 1) burst(20000, 20000);
+  else clearInterval(keep);
+});
+console.log('ready');`;
+  const seen: string[] = [];
+  const r = await runScript(dir, 'hup-twice.js', fixture(file, body), {
+    onStdout: (c, child) => {
+      if (c.includes('ready')) child.kill('SIGHUP');
+      for (const m of c.matchAll(/reload (\d+) (\d+)/g)) {
+        seen.push(`${m[1]} ${m[2]}`);
+        if (m[1] === '1') child.kill('SIGHUP');
+      }
+    },
+  });
+  assert.equal(r.signal, null);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(seen, ['1 20000', '2 40000']);
+  assert.deepEqual(seqs(readLines(file)), range(40000));
+});
+
 test('SIGHUP with an application handler (a config reload) flushes and leaves the process running', async (t) => {
   const dir = tempDir(t);
   const file = join(dir, 'out.log');
