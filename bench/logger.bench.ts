@@ -3,13 +3,17 @@
  * winston, each case in its own child process, timed from spawn to exit (start-up and the final
  * flush included). Lines are counted in the output file afterwards; peak RSS is the child's
  * `process.resourceUsage().maxRSS` at the end.
+ *
+ * Before/after in one run: `SLUICE_BENCH_BASELINE=<built package entry, e.g. a checkout of main's
+ * dist/src/index.js> npm run bench -- logger` adds a `sluice-baseline` row to every case, measured
+ * right after the `sluice` row on the same machine state.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, openSync, readSync, closeSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-type Peer = 'sluice' | 'pino-async' | 'pino-sync' | 'winston';
+type Peer = 'sluice' | 'sluice-baseline' | 'pino-async' | 'pino-sync' | 'winston';
 type Shape = 'info' | 'child' | 'error';
 const MSG = 'request handled ok upstream cache hit';
 
@@ -17,9 +21,10 @@ async function runCase(peer: Peer, shape: Shape, n: number, file: string): Promi
   const err = new Error('upstream refused the connection');
   let call: (i: number) => void;
   let finish: () => Promise<void> | void;
-  if (peer === 'sluice') {
+  if (peer === 'sluice' || peer === 'sluice-baseline') {
+    const entry = peer === 'sluice' ? '../src/index' : (process.env['SLUICE_BENCH_BASELINE'] ?? '');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { createLogger } = require('../src/index') as typeof import('../src/index');
+    const { createLogger } = require(entry) as typeof import('../src/index');
     const log = createLogger({ destination: file });
     call =
       shape === 'info'
@@ -111,6 +116,10 @@ function main(): void {
     ['child', 300_000, ['sluice', 'pino-async']],
     ['error', 100_000, ['sluice', 'pino-async']],
   ];
+  const baseline = process.env['SLUICE_BENCH_BASELINE'];
+  if (baseline !== undefined && baseline !== '') {
+    for (const p of plan) p[2].splice(1, 0, 'sluice-baseline');
+  }
   const rows: Row[] = [];
   try {
     for (const [shape, n, peers] of plan) for (const peer of peers) rows.push(measure(peer, shape, n, dir));
@@ -135,6 +144,7 @@ function main(): void {
   };
   out.push('', ...Object.entries(calls).map(([k, v]) => `- ${k}: \`${v}\``));
   out.push('- time: one child process per row, spawn to exit (start-up and final flush included); CPU: the child\'s user+system time, less sensitive to a busy machine');
+  if (baseline !== undefined && baseline !== '') out.push(`- sluice-baseline: ${baseline}`);
   process.stdout.write(out.join('\n') + '\n');
 }
 

@@ -1,29 +1,57 @@
 /**
- * JSON text for log lines, built by string concatenation (no intermediate objects on the hot path).
+ * JSON text for log lines, built by string concatenation (no intermediate objects on the hot path),
+ * byte for byte as pino 10 writes it. Each function names the pino code it follows; the call
+ * shapes are compared with the real pino in test/logger/compat.test.ts.
  *
- * - `quote()`: a string as a JSON string literal. Fast path: one regex test, then `"` + s + `"`.
- *   Anything with quotes, backslashes, control characters or surrogates (paired or lone) goes to
- *   `JSON.stringify`, which since V8 7.2 emits lone surrogates as `\udXXX` escapes (well-formed
- *   JSON.stringify), so every line is valid UTF-8 JSON.
- * - `value()`: any value as JSON text the way pino writes it (non-finite numbers → null, BigInt →
- *   digits, circular references → "[Circular]", `toJSON` honoured, functions/undefined/symbols →
- *   `undefined` so the caller skips the key).
+ * - `quote()`: a field's or message's string, or a key, as pino's `asString` writes it. On Node < 25
+ *   that is: longer than 100 characters, or any control character → `JSON.stringify` (lone
+ *   surrogates become `\udXXX` escapes); otherwise `"` + s + `"` with `"` and `\` escaped, lone
+ *   surrogates left as they are — so they reach the file as U+FFFD when the line is encoded, as
+ *   pino's do. On Node ≥ 25 pino uses `JSON.stringify` for every string, and so does quote().
+ *   Either way every line is valid UTF-8 JSON.
+ * - `jsonQuote()`: `JSON.stringify` of a string (one regex test first): what pino writes for strings
+ *   inside objects, in child bindings and in serialized errors.
+ * - `stringify()`: pino's `stringify(obj, stringifySafe)`: `JSON.stringify`, and when that throws
+ *   (a cycle, a BigInt, a throwing `toJSON`), safe-stable-stringify as pino configures it: keys
+ *   sorted, circular references → "[Circular]", BigInt → digits, objects deeper than 5 levels →
+ *   "[Object]"/"[Array]", more than 100 keys or items cut with a note — including that library's
+ *   quirks (an array of 101 items loses its last item without a note). If that throws too, the
+ *   placeholder pino writes.
  * - `errJson()`: pino-std-serializers' `err` serializer: type, message and stack with the `cause`
  *   chain folded in, `aggregateErrors`, and the error's other enumerable properties.
  * - `format()`: quick-format-unescaped's printf (`%s %d %i %f %j %o %O %%`), as pino uses it.
  */
 
-const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
-export function quote(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"';
+/** What JSON.stringify escapes in a string: control characters, `"`, `\`, surrogates (paired too: the fast path must not see them). */
+const JSON_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+/** What pino's asString escapes in a string of at most 100 characters. */
+const SHORT_ESCAPE = /[\u0000-\u001f"\\]/;
+const CONTROL = /[\u0000-\u001f]/;
+const QUOTE_OR_BACKSLASH = /["\\]/g;
+
+/** `JSON.stringify(s)`, with a fast path for the strings that need no escaping. */
+export function jsonQuote(s: string): string {
+  return JSON_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"';
 }
 
-/** JSON text for `v`, or `undefined` when JSON has no representation for it (the key is skipped). */
+/** pino's `_asString` (lib/tools.js), used by pino on Node < 25. */
+function asString(s: string): string {
+  if (s.length > 100) return jsonQuote(s);
+  if (!SHORT_ESCAPE.test(s)) return '"' + s + '"';
+  if (CONTROL.test(s)) return JSON.stringify(s);
+  return '"' + s.replace(QUOTE_OR_BACKSLASH, '\\$&') + '"';
+}
+
+/** A field's or message's string, or a key, as pino writes it on this Node version. */
+export const quote: (s: string) => string = NODE_MAJOR >= 25 ? jsonQuote : asString;
+
+/** JSON text for `v` as pino's stringify() writes it, or `undefined` when JSON has none (the key is skipped). */
 export function value(v: unknown): string | undefined {
   switch (typeof v) {
     case 'string':
-      return quote(v);
+      return jsonQuote(v);
     case 'number':
       return Number.isFinite(v) ? '' + v : 'null';
     case 'boolean':
@@ -31,71 +59,171 @@ export function value(v: unknown): string | undefined {
     case 'bigint':
       return v.toString();
     case 'object':
-      if (v === null) return 'null';
-      try {
-        return JSON.stringify(v);
-      } catch {
-        return safe(v, []);
-      }
+      return v === null ? 'null' : stringify(v);
     default:
       return undefined;
   }
 }
 
-/** The slow path for objects JSON.stringify refused (cycles, BigInt inside). */
-function safe(v: unknown, stack: unknown[]): string | undefined {
+const UNSERIALIZABLE = '"[unable to serialize, circular reference is too complex to analyze]"';
+
+/** pino's `stringify(obj, stringifySafe)` (lib/tools.js). */
+export function stringify(v: unknown): string | undefined {
+  try {
+    return JSON.stringify(v);
+  } catch {
+    try {
+      return safe('', v, []);
+    } catch {
+      return UNSERIALIZABLE;
+    }
+  }
+}
+
+/** pino's `depthLimit` and `edgeLimit` defaults, given to safe-stable-stringify. */
+const MAX_DEPTH = 5;
+const MAX_BREADTH = 100;
+
+const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Int8Array.prototype) as object, Symbol.toStringTag)?.get;
+
+function isTypedArrayWithEntries(v: object): v is ArrayLike<number | bigint> {
+  return typedArrayTag?.call(v) !== undefined && (v as { length: number }).length !== 0;
+}
+
+function itemCount(n: number): string {
+  return n === 1 ? '1 item' : `${n} items`;
+}
+
+/**
+ * safe-stable-stringify 2.5's `stringifySimple` as pino configures it (deterministic, bigint,
+ * circularValue "[Circular]", maximumDepth 5, maximumBreadth 100). May throw (a throwing getter
+ * or toJSON); stringify() catches that as pino does.
+ */
+function safe(key: string, v: unknown, stack: object[]): string | undefined {
   switch (typeof v) {
     case 'string':
-      return quote(v);
+      return jsonQuote(v);
+    case 'object': {
+      if (v === null) return 'null';
+      let o: object = v;
+      const toJSON = (o as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') {
+        const j: unknown = (toJSON as (k: string) => unknown).call(o, key);
+        if (typeof j !== 'object') return safe(key, j, stack);
+        if (j === null) return 'null';
+        o = j;
+      }
+      if (stack.includes(o)) return '"[Circular]"';
+      const hasLength = (o as { length?: unknown }).length !== undefined;
+      if (hasLength && Array.isArray(o)) {
+        const a = o as unknown[];
+        if (a.length === 0) return '[]';
+        if (MAX_DEPTH < stack.length + 1) return '"[Array]"';
+        stack.push(a);
+        const n = Math.min(a.length, MAX_BREADTH);
+        let res = '';
+        let i = 0;
+        for (; i < n - 1; i++) res += (safe(String(i), a[i], stack) ?? 'null') + ',';
+        res += safe(String(i), a[i], stack) ?? 'null';
+        if (a.length - 1 > MAX_BREADTH) res += `,"... ${itemCount(a.length - MAX_BREADTH - 1)} not stringified"`;
+        stack.pop();
+        return '[' + res + ']';
+      }
+      let keys = Object.keys(o);
+      const keyLength = keys.length;
+      if (keyLength === 0) return '{}';
+      if (MAX_DEPTH < stack.length + 1) return '"[Object]"';
+      let res = '';
+      let sep = '';
+      let count = Math.min(keyLength, MAX_BREADTH);
+      if (hasLength && isTypedArrayWithEntries(o)) {
+        const n = Math.min(o.length, MAX_BREADTH);
+        res += `"0":${o[0]}`;
+        for (let i = 1; i < n; i++) res += `,"${i}":${o[i]}`;
+        keys = keys.slice(o.length);
+        count -= o.length;
+        sep = ',';
+      }
+      // the library's insertion sort compares with `>`: UTF-16 code unit order, as Array#sort()
+      keys.sort();
+      stack.push(o);
+      const rec = o as Record<string, unknown>;
+      for (let i = 0; i < count; i++) {
+        const k = keys[i]!;
+        const t = safe(k, rec[k], stack);
+        if (t !== undefined) {
+          res += sep + jsonQuote(k) + ':' + t;
+          sep = ',';
+        }
+      }
+      if (keyLength > MAX_BREADTH) res += `${sep}"...":"${itemCount(keyLength - MAX_BREADTH)} not stringified"`;
+      stack.pop();
+      return '{' + res + '}';
+    }
     case 'number':
-      return Number.isFinite(v) ? '' + v : 'null';
+      return Number.isFinite(v) ? String(v) : 'null';
     case 'boolean':
       return v ? 'true' : 'false';
     case 'bigint':
-      return v.toString();
-    case 'object': {
-      if (v === null) return 'null';
-      if (stack.includes(v)) return '"[Circular]"';
-      const withToJSON = v as { toJSON?: unknown };
-      if (typeof withToJSON.toJSON === 'function') {
-        let j: unknown;
-        try {
-          j = (withToJSON.toJSON as () => unknown).call(v);
-        } catch {
-          return undefined;
-        }
-        if (j !== v) return safe(j, stack);
-      }
-      stack.push(v);
-      let out: string;
-      if (Array.isArray(v)) {
-        out = '[';
-        for (let i = 0; i < v.length; i++) {
-          out += (i === 0 ? '' : ',') + (safe(v[i], stack) ?? 'null');
-        }
-        out += ']';
-      } else {
-        out = '{';
-        let first = true;
-        const rec = v as Record<string, unknown>;
-        for (const k of Object.keys(rec)) {
-          const s = safe(rec[k], stack);
-          if (s === undefined) continue;
-          out += (first ? '' : ',') + quote(k) + ':' + s;
-          first = false;
-        }
-        out += '}';
-      }
-      stack.pop();
-      return out;
-    }
+      return String(v);
     default:
       return undefined;
   }
 }
 
+interface HttpLike {
+  method?: unknown;
+  headers?: unknown;
+  socket?: unknown;
+  setHeader?: unknown;
+}
+
+/**
+ * pino's first-argument check: an object that looks like an http request (`method`, `headers` and
+ * `socket` all truthy) is logged as `{ req }`, one with a `setHeader` function as `{ res }`,
+ * through pino-std-serializers' req and res serializers. Anything else is returned unchanged.
+ */
+export function mapHttp(o: object): object {
+  const h = o as HttpLike;
+  if (h.method && h.headers && h.socket) return { req: serializeReq(o as Record<string, unknown>) };
+  if (typeof h.setHeader === 'function') return { res: serializeRes(o as Record<string, unknown>) };
+  return o;
+}
+
+/** pino-std-serializers' reqSerializer (key order: id, method, url, query, params, headers, remoteAddress, remotePort). */
+function serializeReq(req: Record<string, unknown>): Record<string, unknown> {
+  const info = req['info'] as Record<string, unknown> | undefined;
+  const connection = (info || req['socket']) as Record<string, unknown> | undefined;
+  const id = req['id'];
+  const out: Record<string, unknown> = {};
+  out['id'] = typeof id === 'function' ? (id as () => unknown).call(req) : id || (info ? info['id'] : undefined);
+  out['method'] = req['method'];
+  if (req['originalUrl']) out['url'] = req['originalUrl'];
+  else {
+    const path = req['path'];
+    const url = req['url'] as { path?: unknown } | undefined;
+    out['url'] = typeof path === 'string' ? path : url ? url.path || url : undefined;
+  }
+  if (req['query']) out['query'] = req['query'];
+  if (req['params']) out['params'] = req['params'];
+  out['headers'] = req['headers'];
+  out['remoteAddress'] = connection && connection['remoteAddress'];
+  out['remotePort'] = connection && connection['remotePort'];
+  return out;
+}
+
+/** pino-std-serializers' resSerializer. */
+function serializeRes(res: Record<string, unknown>): Record<string, unknown> {
+  const getHeaders = res['getHeaders'];
+  return {
+    statusCode: res['headersSent'] ? res['statusCode'] : null,
+    headers: getHeaders ? (getHeaders as () => unknown).call(res) : res['_headers'],
+  };
+}
+
+/** pino-std-serializers' isErrorLike. */
 export function isErrorLike(e: unknown): e is { message: string; stack?: unknown; cause?: unknown } {
-  return typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string';
+  return (typeof e === 'object' || typeof e === 'function') && e !== null && typeof (e as { message?: unknown }).message === 'string';
 }
 
 function causeOf(e: unknown): unknown {
@@ -122,25 +250,34 @@ function messageWithCauses(e: unknown, seen: Set<unknown>, skip: boolean): strin
   return message + (vErrorStyle ? '' : ': ') + messageWithCauses(cause, seen, vErrorStyle);
 }
 
-function stackWithCauses(e: unknown, seen: Set<unknown>): string {
+/** Returns the stack as it is when there is no cause (pino writes a non-string stack unchanged). */
+function stackWithCauses(e: unknown, seen: Set<unknown>): unknown {
   if (!isErrorLike(e)) return '';
-  const stack = typeof e.stack === 'string' ? e.stack : '';
-  if (seen.has(e)) return stack + '\ncauses have become circular...';
+  const stack: unknown = e.stack || '';
+  if (seen.has(e)) return String(stack) + '\ncauses have become circular...';
   const cause = causeOf(e);
   if (cause === undefined) return stack;
   seen.add(e);
-  return stack + '\ncaused by: ' + stackWithCauses(cause, seen);
+  return String(stack) + '\ncaused by: ' + String(stackWithCauses(cause, seen));
 }
 
-const RESERVED = new Set(['type', 'message', 'stack', 'aggregateErrors']);
+/** pino-std-serializers' `type`: the constructor's name if it is a plain function, else `name`. */
+function typeOf(e: object): unknown {
+  const ctor = (e as { constructor?: unknown }).constructor;
+  return Object.prototype.toString.call(ctor) === '[object Function]' ? (ctor as { name: unknown }).name : (e as { name?: unknown }).name;
+}
 
-/** pino's serialized error as a plain object (key order: type, message, stack, aggregateErrors, rest). */
+/**
+ * pino's serialized error as a plain object (key order: type, message, stack, aggregateErrors,
+ * rest). A property is copied when the serialized object has nothing under that key yet, as
+ * pino-std-serializers checks it (`_err[key] === undefined`): so `constructor` or `toString` are
+ * never copied, and `raw` never is (pino's object has a `raw` accessor).
+ */
 export function serializeErr(e: unknown, seen: Set<unknown> = new Set()): unknown {
   if (!isErrorLike(e)) return e;
   seen.add(e);
-  const ctor = (e as { constructor?: unknown }).constructor;
   const out: Record<string, unknown> = {
-    type: typeof ctor === 'function' ? ctor.name : (e as { name?: unknown }).name,
+    type: typeOf(e),
     message: messageWithCauses(e, new Set(), false),
     stack: stackWithCauses(e, new Set()),
   };
@@ -148,7 +285,7 @@ export function serializeErr(e: unknown, seen: Set<unknown> = new Set()): unknow
   if (Array.isArray(errors)) out['aggregateErrors'] = errors.map((x) => serializeErr(x, seen));
   const rec = e as unknown as Record<string, unknown>;
   for (const k in rec) {
-    if (RESERVED.has(k) || k in out) continue;
+    if (k === 'raw' || out[k] !== undefined) continue;
     const v = rec[k];
     if (isErrorLike(v)) {
       if (k !== 'cause' && !seen.has(v)) out[k] = serializeErr(v, seen);
@@ -163,11 +300,10 @@ export function serializeErr(e: unknown, seen: Set<unknown> = new Set()): unknow
 export function errJson(e: unknown): string | undefined {
   if (isErrorLike(e) && causeOf(e) === undefined && !Array.isArray((e as { errors?: unknown }).errors) && !hasEnumerable(e)) {
     // the common case, written directly: no cause chain, no aggregate, no extra properties
-    const ctor = (e as { constructor?: unknown }).constructor;
-    const type: unknown = typeof ctor === 'function' ? ctor.name : (e as { name?: unknown }).name;
-    if (typeof type === 'string') {
-      const stack = typeof e.stack === 'string' ? e.stack : '';
-      return '{"type":' + quote(type) + ',"message":' + quote(e.message || '') + ',"stack":' + quote(stack) + '}';
+    const type = typeOf(e);
+    const stack: unknown = e.stack || '';
+    if (typeof type === 'string' && typeof stack === 'string') {
+      return '{"type":' + jsonQuote(type) + ',"message":' + jsonQuote(e.message || '') + ',"stack":' + jsonQuote(stack) + '}';
     }
   }
   return value(serializeErr(e));
@@ -178,22 +314,15 @@ function hasEnumerable(o: object): boolean {
   return false;
 }
 
-function stringifyArg(o: unknown): string {
-  try {
-    const s = JSON.stringify(o);
-    return s === undefined ? 'undefined' : s;
-  } catch {
-    return safe(o, []) ?? 'undefined';
-  }
-}
-
 /** printf-style formatting exactly as pino (quick-format-unescaped) does it. */
 export function format(f: unknown, args: ArrayLike<unknown>, from: number): unknown {
   const argLen = args.length - from;
   if (typeof f === 'object' && f !== null) {
     if (argLen <= 0) return f;
-    const parts = [stringifyArg(f)];
-    for (let i = from; i < args.length; i++) parts.push(stringifyArg(args[i]));
+    // quick-format-unescaped reads the extra arguments from the second one to one past the last
+    // here (an off-by-one in that library); pino writes exactly that, so do we
+    const parts: string[] = [stringify(f) ?? ''];
+    for (let i = 1; i <= argLen; i++) parts.push(stringify(args[from + i]) ?? '');
     return parts.join(' ');
   }
   if (typeof f !== 'string' || argLen <= 0) return f;
@@ -228,7 +357,7 @@ export function format(f: unknown, args: ArrayLike<unknown>, from: number): unkn
           if (lastPos < i) str += f.slice(lastPos, i);
           if (typeof arg === 'string') str += "'" + arg + "'";
           else if (typeof arg === 'function') str += (arg as { name?: string }).name || '<anonymous>';
-          else str += stringifyArg(arg);
+          else str += String(stringify(arg));
           lastPos = i + 2;
           i++;
           break;

@@ -9,12 +9,16 @@
  * cached. Fields are written
  * key by key with typeof switches (strings get a regex-checked fast path); only nested objects go
  * through JSON.stringify. Key order is pino's: level, time, pid, hostname, bindings, fields, msg.
+ * pino's quirks are kept where they change bytes (json.ts lists them; compat.test.ts compares a
+ * corpus of call shapes with pino 10): an http request/response as the object becomes
+ * `{ req }`/`{ res }`, bindings go through JSON.stringify and skip pino's reserved keys, and a
+ * null first argument is pino's `"msg":null` or no object.
  */
 import { EventEmitter } from 'node:events';
 import { writeSync } from 'node:fs';
 import { LoggerOptionsError, type LoggerWriteError } from './errors';
 import { onUncaught, offUncaught, register, unregister } from './exit';
-import { errJson, format, isErrorLike, quote, value } from './json';
+import { errJson, format, isErrorLike, mapHttp, quote, value } from './json';
 import { LEVEL_VALUES, checkLevel, type LevelName, type LevelSetting, type ResolvedOptions } from './options';
 import { Writer, type LoggerMetrics } from './writer';
 
@@ -106,8 +110,28 @@ function msgOf(msg: unknown): string {
   }
 }
 
+/** pino's reserved binding keys: asChindings leaves them out of the line. */
+function reservedBinding(key: string): boolean {
+  return key.length >= 5 && (key === 'level' || key === 'serializers' || key === 'formatters' || key === 'customLevels');
+}
+
+/**
+ * Bindings as pino's asChindings writes them: keys as fields' keys, values through pino's
+ * stringify (JSON.stringify: a string's lone surrogates are escaped here, unlike in a field), an
+ * `err` through the err serializer, reserved keys left out.
+ */
 function bindingsString(b: Bindings | null | undefined): string {
-  return b ? fieldsOf(b) : '';
+  if (!b) return '';
+  let out = '';
+  const rec = b as Record<string, unknown>;
+  for (const key in rec) {
+    const v = rec[key];
+    if (v === undefined || reservedBinding(key) || !Object.prototype.hasOwnProperty.call(rec, key)) continue;
+    const s = key === 'err' && isErrorLike(v) ? errJson(v) : value(v);
+    if (s === undefined) continue;
+    out += ',' + quoteKey(key) + ':' + s;
+  }
+  return out;
 }
 
 function makeMethod(num: number): LogFn {
@@ -127,8 +151,8 @@ function makeMethod(num: number): LogFn {
     } else if (argc > 2 || (argc === 2 && typeof a !== 'object')) {
       line = this._line(prefix, arguments);
     } else if (typeof a === 'object' && a !== null && !(a instanceof Error) && typeof b === 'string') {
-      // the common (obj, msg) call
-      line = head(this._chind) + fieldsOf(a) + msgJson(b) + '}\n';
+      // the common (obj, msg) call; an http request or response becomes { req } / { res } as in pino
+      line = head(this._chind) + fieldsOf(mapHttp(a)) + msgJson(b) + '}\n';
     } else {
       line = this._line(prefix, arguments);
     }
@@ -254,8 +278,10 @@ export class Logger extends EventEmitter {
   /** @internal slow path: any call shape, printf arguments. */
   _line(prefix: string, args: IArguments): string {
     const a: unknown = args[0];
-    if (typeof a === 'object' && a !== null) {
-      return this._lineOf(prefix, a, format(args[1], args, 2));
+    if (typeof a === 'object') {
+      // pino: null alone is the message ("msg":null); null with more arguments is no object
+      if (a === null && args.length === 1) return this._lineOf(prefix, undefined, null);
+      return this._lineOf(prefix, a === null ? null : mapHttp(a), format(args[1], args, 2));
     }
     // pino: log.info(undefined, msg, ...) takes the next argument as the message
     if (a === undefined && args.length > 1) return this._lineOf(prefix, undefined, format(args[1], args, 2));
@@ -271,8 +297,9 @@ export class Logger extends EventEmitter {
       if (msg === undefined) msg = obj.message;
     } else if (typeof obj === 'object' && obj !== null) {
       fields = fieldsOf(obj);
+      // pino takes `err.message` whatever `err` is, when it is truthy
       const rec = obj as { msg?: unknown; err?: unknown };
-      if (msg === undefined && rec.msg === undefined && rec.err && isErrorLike(rec.err)) msg = rec.err.message;
+      if (msg === undefined && rec.msg === undefined && rec.err) msg = (rec.err as { message?: unknown }).message;
     }
     return prefix + Date.now() + this._chind + fields + msgOf(msg) + '}\n';
   }
@@ -324,12 +351,11 @@ for (const name of ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const
 /** Builds the root logger for resolved options. */
 export function buildLogger(opts: ResolvedOptions): Logger {
   const writer = new Writer(opts);
-  let chind = bindingsString(opts.base);
+  // pino: `name` joins the base bindings (in place of a `name` the base has); with `base: null`
+  // neither is written
+  const chind = opts.base === null ? '' : bindingsString(opts.name === undefined ? opts.base : { ...opts.base, name: opts.name });
   const bind: Record<string, unknown> = {};
-  if (opts.name !== undefined) {
-    chind += ',"name":' + quote(opts.name);
-    bind['name'] = opts.name;
-  }
+  if (opts.name !== undefined) bind['name'] = opts.name;
   const logger = new Logger(writer, opts.level, chind, bind, opts.onError);
   const base = bindingsString(opts.base);
   writer.notice = (n) => '{"level":40,"time":' + Date.now() + base + ',"dropped":' + n + ',"msg":"sluice logger dropped ' + n + ' lines"}\n';

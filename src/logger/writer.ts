@@ -16,14 +16,20 @@
  *   synchronous loop (its callback cannot run until the loop yields), while a write still in flight
  *   at exit could be reordered with, or lost behind, the exit flush. Not built; see docs/logger.md.
  * - Each write holds whole lines only, files are opened O_APPEND, so several processes appending
- *   to one file never interleave mid-line. After a partial write (pipes), the unwritten tail moves
- *   to the front of the buffer and is completed before anything else is written by this process.
+ *   to one file never interleave mid-line. After a partial write that ends on EAGAIN (pipes), the
+ *   unwritten tail moves to the front of the buffer and is completed before anything else is
+ *   written by this process. After one that ends on an error (a disk that filled mid-batch), the
+ *   next write starts on a fresh line and repeats the torn line whole (keepUnwritten, freshLine).
+ * - The descriptor of an fd destination is checked with fstat when the logger is made.
+ * - Once the process is exiting (`exiting()`, called by the exit hook after its flush), every line
+ *   is written through as it is logged: nothing would write it later.
  *
  * When the destination cannot take a batch:
  * - EAGAIN (non-blocking pipe full): `block` sleeps (1 ms doubling to 100 ms) and retries — true
- *   backpressure. `drop` keeps the unwritten bytes, drops new lines that do not fit in
- *   the bound and counts them; a timer retries, and once a write succeeds a line
- *   `"sluice logger dropped N lines"` with `"dropped":N` is appended.
+ *   backpressure, whenever a line does not fit, even if the timer's non-blocking drain met EAGAIN
+ *   a moment ago. `drop` keeps the unwritten bytes, drops new lines that do not fit in
+ *   the bound and counts them; a timer retries (not before `retryAt`, 5 ms after the EAGAIN), and
+ *   once a write succeeds a line `"sluice logger dropped N lines"` with `"dropped":N` is appended.
  * - Any other error (ENOSPC, EPIPE, EBADF, EIO): counted in `errors`, reported once per failure
  *   episode through `report` (the logger's 'error' event / onError / one stderr line), pending
  *   `flush()` promises reject, and retries continue with backoff (10 ms doubling to 5 s). Lines that
@@ -59,6 +65,7 @@ function errCode(e: unknown): string | undefined {
 }
 
 const NL = 10;
+const NEWLINE = Buffer.from('\n');
 const MAX_RETRY_MS = 5000;
 
 interface Waiter {
@@ -70,8 +77,13 @@ export class Writer {
   private fd: number;
   private readonly ownsFd: boolean;
   private readonly path: string | undefined;
-  /** The buffer bound; 0 once closed, so every later line takes the slow path and is counted. */
+  /**
+   * The hot path's bound: `cap`, or 0 once closed or exiting, so that every later line takes the
+   * slow path (counted as dropped, or written through) at no cost to the hot path.
+   */
   private limit: number;
+  /** The buffer's size in bytes (`bufferBytes`). */
+  private readonly cap: number;
   private readonly block: boolean;
   private readonly fsyncMode: boolean;
   private readonly interval: number;
@@ -81,8 +93,19 @@ export class Writer {
   private readonly buf: Buffer;
   private off = 0;
   private lines = 0;
-  /** One line larger than the buffer, waiting to be written before anything in `buf`. */
+  /** One line larger than the buffer, waiting to be written before anything in `buf`... */
   private big: Buffer | null = null;
+  /** ...of which the destination already has [0, bigOff) (a partial write). */
+  private bigOff = 0;
+  /** buf[0] is not the start of a line: the destination has that line's beginning (a partial write). */
+  private headTorn = false;
+  /**
+   * A write failed after part of a line reached the destination: that fragment must be ended with
+   * '\n' (unless the file was emptied meanwhile) before the line is written again, whole.
+   */
+  private needNewline = false;
+  /** The last writeOut() stopped on an error (not EAGAIN). */
+  private stoppedByError = false;
   /**
    * In a worker thread: `buf` lives in a SharedArrayBuffer and this control block (lock, off,
    * closed, fd) lets the main thread write it out if the process exits under the worker (see
@@ -97,7 +120,11 @@ export class Writer {
   private retryMs = 0;
   private failing = false;
   private lastError: LoggerWriteError | null = null;
+  /** An EAGAIN deadline was reported and no drain has emptied the buffer since. */
+  private stuckReported = false;
   private closed = false;
+  /** When the process is exiting: the time (ms epoch) after which EAGAIN is no longer waited for. */
+  private exitDeadline = 0;
 
   private written = 0;
   private dropped = 0;
@@ -116,6 +143,7 @@ export class Writer {
 
   constructor(opts: ResolvedOptions) {
     this.limit = opts.bufferBytes;
+    this.cap = opts.bufferBytes;
     this.block = opts.whenFull === 'block';
     this.fsyncMode = opts.durability === 'fsync';
     this.interval = opts.flushIntervalMs;
@@ -129,6 +157,7 @@ export class Writer {
       this.ctl = new Int32Array(new SharedArrayBuffer(4 * 4));
     }
     if (opts.destination.kind === 'fd') {
+      checkFd(opts.destination.fd);
       this.fd = opts.destination.fd;
       this.ownsFd = false;
       this.path = undefined;
@@ -225,8 +254,9 @@ export class Writer {
 
   /** Hands everything to the OS now, retrying EAGAIN until `deadlineMs` has passed; never throws. */
   flushSync(deadlineMs = Infinity): void {
-    if (!this.drain(true, deadlineMs) && !this.failing) {
+    if (!this.drain(true, deadlineMs) && !this.failing && !this.stuckReported) {
       // the destination kept answering EAGAIN until the deadline: say so rather than lose quietly
+      this.stuckReported = true;
       this.errors++;
       const n = this.lines + (this.big === null ? 0 : 1);
       this.report(
@@ -237,6 +267,16 @@ export class Writer {
       );
     }
     if (this.fsyncMode && !this.closed) this.fsyncSync();
+  }
+
+  /**
+   * The process is exiting (the exit hook has flushed): from now on every line is handed to the OS
+   * as it is logged, since no timer and no later flush will run. Retries EAGAIN until `deadline`.
+   */
+  exiting(deadline: number): void {
+    if (this.closed) return;
+    this.exitDeadline = deadline;
+    this.limit = 0;
   }
 
   async close(): Promise<void> {
@@ -268,9 +308,15 @@ export class Writer {
       this.dropped++;
       return;
     }
-    const now = this.failing || this.big !== null || this.off > 0 ? Date.now() : 0;
-    if (now === 0 || now >= this.retryAt) this.drain(this.block && !this.failing, Infinity);
-    if (this.off + line.length * 3 <= this.limit) {
+    if (this.exitDeadline !== 0) {
+      this.writeThrough(line);
+      return;
+    }
+    // block waits for a healthy destination however the last drain ended (an EAGAIN met by the
+    // timer's non-blocking drain leaves retryAt in the future; that pause is drop's, not block's)
+    const blocking = this.block && !this.failing;
+    if (blocking || (this.off === 0 && this.big === null && !this.failing) || Date.now() >= this.retryAt) this.drain(blocking, Infinity);
+    if (this.off + line.length * 3 <= this.cap) {
       this.off += this.buf.write(line, this.off);
       this.lines++;
       if (this.timer === null) this.arm(this.interval);
@@ -285,6 +331,24 @@ export class Writer {
     this.dropped++;
     this.unannounced++;
     if (this.timer === null) this.arm(Math.max(1, this.retryAt - Date.now()));
+  }
+
+  /** A line logged while the process exits: buffered as usual, then everything goes out at once. */
+  private writeThrough(line: string): void {
+    const ms = Math.max(0, this.exitDeadline - Date.now());
+    if (this.off + line.length * 3 > this.cap || this.big !== null) this.drain(!this.failing, ms);
+    if (this.off + line.length * 3 <= this.cap) {
+      this.off += this.buf.write(line, this.off);
+      this.lines++;
+    } else if (this.off === 0 && this.big === null) {
+      this.big = Buffer.from(line, 'utf8');
+    } else {
+      // the destination is failing or stuck past the deadline: counted, like any line that does not fit
+      this.dropped++;
+      this.unannounced++;
+      return;
+    }
+    this.flushSync(ms);
   }
 
   /**
@@ -305,28 +369,32 @@ export class Writer {
   private drainNow(block: boolean, deadlineMs: number): boolean {
     if (this.closed) return this.off === 0 && this.big === null;
     const deadline = deadlineMs === Infinity ? Infinity : Date.now() + deadlineMs;
+    if (this.needNewline && !this.freshLine(block, deadline)) return false;
     for (let round = 0; round < 3; round++) {
       if (this.big !== null) {
         const b = this.big;
-        const w = this.writeOut(b, 0, b.length, block, deadline);
+        const w = this.writeOut(b, this.bigOff, b.length, block, deadline);
         if (w < b.length) {
-          if (w > 0) this.big = b.subarray(w);
+          if (this.stoppedByError && w > 0) {
+            // the destination holds a fragment of this line: end it, then write the line again whole
+            this.bigOff = 0;
+            this.needNewline = true;
+          } else this.bigOff = w;
           return false;
         }
         this.big = null;
+        this.bigOff = 0;
         this.written++;
       }
       if (this.off > 0) {
         const n = this.off;
         const w = this.writeOut(this.buf, 0, n, block, deadline);
         if (w < n) {
-          if (w > 0) {
-            this.buf.copyWithin(0, w, n);
-            this.off = n - w;
-          }
+          this.keepUnwritten(w, n);
           return false;
         }
         this.off = 0;
+        this.headTorn = false;
         this.written += this.lines;
         this.lines = 0;
       }
@@ -343,12 +411,68 @@ export class Writer {
       this.failing = false;
       this.retryMs = 0;
     }
+    this.stuckReported = false;
+    return true;
+  }
+
+  /**
+   * buf[0, w) of buf[0, n) reached the destination. Normally the unwritten rest moves to the front
+   * and is completed first (a pipe's reader already has the line's beginning). After an error in
+   * the middle of a line, the fragment may be all that is left of that line (a full disk, then the
+   * file truncated to free space): the line is written again whole, on a fresh line (freshLine()),
+   * so the file never holds a fragment glued to the next line nor starts with the tail of one.
+   */
+  private keepUnwritten(w: number, n: number): void {
+    const torn = w > 0 ? this.buf[w - 1] !== NL : this.headTorn;
+    if (!torn || !this.stoppedByError) {
+      if (w > 0) {
+        this.buf.copyWithin(0, w, n);
+        this.off = n - w;
+        this.headTorn = torn;
+      }
+      return;
+    }
+    const start = w > 0 ? this.buf.lastIndexOf(NL, w - 1) + 1 : 0;
+    let from = start;
+    if (start === 0 && this.headTorn) {
+      // the line began in an earlier write and is no longer here to write again: count it as dropped
+      from = this.buf.indexOf(NL, w) + 1;
+      this.lines--;
+      this.dropped++;
+      this.unannounced++;
+    }
+    this.buf.copyWithin(0, from, n);
+    this.off = n - from;
+    this.headTorn = false;
+    this.needNewline = true;
+  }
+
+  /** Ends the fragment a failed write left: '\n', unless the destination is a file now empty. */
+  private freshLine(block: boolean, deadline: number): boolean {
+    let emptyFile = false;
+    try {
+      const st = fs.fstatSync(this.fd);
+      if (st.isFile()) {
+        emptyFile = st.size === 0;
+        this.size = st.size;
+      }
+    } catch {
+      // the write below reports what is wrong with the descriptor
+    }
+    const rot = this.rotate;
+    if (!emptyFile && rot !== undefined && this.size + 1 > rot.maxBytes) {
+      this.rotateNow();
+      emptyFile = true;
+    }
+    if (!emptyFile && this.writeOut(NEWLINE, 0, 1, block, deadline) < 1) return false;
+    this.needNewline = false;
     return true;
   }
 
   /** write(2)s buf[off, end) honouring rotation; returns how far it got. */
   private writeOut(buf: Buffer, off: number, end: number, block: boolean, deadline: number): number {
     let delay = 1;
+    this.stoppedByError = false;
     while (off < end) {
       let stop = end;
       const rot = this.rotate;
@@ -381,6 +505,7 @@ export class Writer {
           return off;
         }
         if (code === 'EINTR') continue;
+        this.stoppedByError = true;
         this.fail(e, code);
         return off;
       }
@@ -517,6 +642,23 @@ function openAppend(path: string): number {
       }
     }
     throw destinationError(path, e);
+  }
+}
+
+/** A descriptor destination must be open, and not a directory, when the logger is made. */
+function checkFd(fd: number): void {
+  const name = fd === 1 ? 'fd 1 (stdout)' : fd === 2 ? 'fd 2 (stderr)' : `fd ${fd}`;
+  let st: fs.Stats;
+  try {
+    st = fs.fstatSync(fd);
+  } catch (e) {
+    throw new LoggerDestinationError(
+      `createLogger(): destination ${name} is not an open file descriptor (${errCode(e) ?? String(e)}); pass an open descriptor, 'stdout', 'stderr' or a file path`,
+      { cause: e },
+    );
+  }
+  if (st.isDirectory()) {
+    throw new LoggerDestinationError(`createLogger(): destination ${name} is a directory; pass a descriptor open for writing, or a file path`);
   }
 }
 

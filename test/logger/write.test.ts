@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { createLogger, LoggerWriteError } from '../../src/index';
@@ -279,4 +279,78 @@ setTimeout(() => {
   assert.match(r.stderr, /SLUICE_LOGGER_WRITE EPIPE/);
   assert.match(r.stderr, /still alive/);
   assert.equal(r.stderr.match(/sluice logger:/g)?.length, 1, r.stderr);
+});
+
+test('whenFull block loses nothing when a server-like app logs in bursts that yield to the event loop and a slow reader keeps its stdout pipe full', async (t) => {
+  const dir = tempDir(t);
+  const n = 200_000;
+  // console.log makes the piped stdout non-blocking; the flush timer then meets EAGAIN between
+  // bursts, and the next burst must wait for the reader, not drop
+  const src = `
+console.log('{"first":true}');
+const { createLogger } = require(PKG);
+const log = createLogger({ bufferBytes: 16384, flushIntervalMs: 1 });
+let i = 0;
+(function burst() {
+  for (const end = Math.min(i + 500, ${n}); i < end; i++) log.info({ seq: i }, 'a bursty line through a slowly read pipe');
+  if (i < ${n}) setTimeout(burst, 0);
+  else require('node:fs').writeSync(2, JSON.stringify(log.metrics()) + '\\n');
+})();`;
+  const r = await runScript(dir, 'bursty.js', src, {
+    timeoutMs: 120_000,
+    // a slow reader: after every chunk it reads, it stops reading for a moment
+    onStdout: (_c, child) => {
+      child.stdout?.pause();
+      setTimeout(() => child.stdout?.resume(), 3);
+    },
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const m = JSON.parse(r.stderr) as { dropped: number; written: number };
+  assert.equal(m.dropped, 0, `${m.dropped} of ${n} lines dropped`);
+  const lines = parse(r.stdout);
+  assert.equal(lines[0]!['first'], true);
+  const got = seqs(lines);
+  assert.equal(got.length, n);
+  assert.deepEqual(got, range(n));
+});
+
+test('a file size limit hit mid-line, then the file truncated to free space: the file starts with a whole line and nothing accepted is lost silently', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'torn.log');
+  // RLIMIT_FSIZE stands in for a full disk: the write that crosses 16 KiB is cut short mid-line,
+  // the next one fails (EFBIG; Node ignores SIGXFSZ), and truncating the file makes room again
+  const src = `
+const fs = require('node:fs');
+const { createLogger } = require(PKG);
+const FILE = ${JSON.stringify(file)};
+const errors = [];
+const log = createLogger({ destination: FILE, base: null, bufferBytes: 4096, flushIntervalMs: 60000, onError: (e) => errors.push(e.syscallCode) });
+for (let i = 0; i < 1000; i++) log.info({ seq: i }, 'a line that will not all fit under the file size limit');
+log.flushSync();
+const torn = !fs.readFileSync(FILE, 'utf8').endsWith('\\n');
+fs.truncateSync(FILE, 0); // the operator frees space
+log.flush().then(() => {
+  for (let i = 1000; i < 1100; i++) log.info({ seq: i }, 'after the truncation');
+  log.flushSync();
+  console.log(JSON.stringify({ torn, errors, m: log.metrics() }));
+});`;
+  const script = join(dir, 'torn.js');
+  fs.writeFileSync(script, src.replace('PKG', JSON.stringify(PKG)));
+  const r = spawnSync('bash', ['-c', 'ulimit -S -f 16 && exec "$0" "$1"', process.execPath, script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { torn: boolean; errors: string[]; m: { written: number; dropped: number; errors: number; buffered: number } };
+  assert.equal(out.torn, true, 'the limit was hit in the middle of a line');
+  assert.deepEqual(out.errors, ['EFBIG']);
+  const lines = readLines(file); // throws if any line is not JSON
+  const got = seqs(lines);
+  // the file starts with the line that was cut, whole, then the ones kept in the buffer
+  const first = got[0]!;
+  assert.ok(first > 0);
+  const kept = got.filter((s) => s < 1000);
+  assert.deepEqual(kept, range(kept.length).map((i) => first + i));
+  assert.deepEqual(got.slice(kept.length), range(100).map((i) => 1000 + i));
+  // every line is either in the file, was written before the truncation, or is counted as dropped
+  const notice = lines.find((l) => typeof l['dropped'] === 'number');
+  assert.equal(notice?.['dropped'], out.m.dropped);
+  assert.equal(first + kept.length + out.m.dropped, 1000);
 });
