@@ -316,7 +316,6 @@ test('F6: acknowledging while a read is in flight never moves ackedUpTo past the
 
 test(
   'F7: a second open in the same process is refused even through another FileSystem object for the same disk',
-  { todo: 'F7 open: the in-process reservation is keyed by the FileSystem object, and a lock with our own pid counts as stale (FINDINGS.md)' },
   async () => {
     const w = world(7);
     const q = await w.open();
