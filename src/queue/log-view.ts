@@ -39,3 +39,32 @@ export interface LogView {
   /** Resolves when more is durable, the queue stops, or `signal` aborts. */
   waitForData(signal: AbortSignal | undefined): Promise<void>;
 }
+
+/** Readers waiting for data: the writer wakes them all when something happens (`LogView.waitForData`). */
+export class DataSignal {
+  private waiting = new Set<() => void>();
+
+  wait(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let onAbort: (() => void) | null = null;
+      const done = (): void => {
+        this.waiting.delete(done);
+        if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      if (signal !== undefined) {
+        onAbort = done;
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      this.waiting.add(done);
+    });
+  }
+
+  wakeAll(): void {
+    const waiting = this.waiting;
+    if (waiting.size > 0) {
+      this.waiting = new Set();
+      for (const w of waiting) w();
+    }
+  }
+}

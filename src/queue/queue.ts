@@ -4,9 +4,10 @@
  * writer contract) is in ./README.md; the recovery decision table in ./recovery-table.ts.
  *
  *   lock.ts      one writer per directory (lock file + process-wide registry)
- *   recovery.ts  scans and classifies what is on disk; recovery-table.ts decides
+ *   recovery.ts  classifies what is on disk (recovery-scan.ts: one segment); recovery-table.ts decides
  *   segment.ts   segment state, the segment list, sparse index, read handles
- *   writer.ts    ids, group commit, rolling; implements LogView (log-view.ts)
+ *   writer.ts    ids, group commit, waiting for space; implements LogView (log-view.ts)
+ *   active-segment.ts  the segment appended to: create, roll, snapshot on open, fdatasync
  *   reader.ts    per-consumer read positions and the read cache
  *   acks.ts      out-of-order acks folded into a low-water mark
  *   ledger.ts    cursor files and segment deletion

@@ -9,12 +9,13 @@
  * The writer implements `LogView` (./log-view.ts), the only thing readers see of it.
  */
 import type { QueueEvent } from '../core/events';
-import type { Clock, FileHandle, FileSystem, Timer } from '../core/ports';
+import type { Clock, FileSystem, Timer } from '../core/ports';
 import { asRecordId, type AppendOptions, type AppendResult, type FsyncPolicy, type QueueMetrics, type SourcePosition } from './types';
 import { QueueClosedError, QueueUsageError, RecordTooLargeError } from './errors';
-import { FRAME_HEADER, encodeFrame, encodePositions, snapshotPositions, writeFrameHeader } from './format';
-import type { CommittedRecord, LogView } from './log-view';
-import { indexFrame, newSegment, type Segment, type SegmentList } from './segment';
+import { FRAME_HEADER, encodePositions, writeFrameHeader } from './format';
+import { ActiveSegment } from './active-segment';
+import { DataSignal, type CommittedRecord, type LogView } from './log-view';
+import { indexFrame, type Segment, type SegmentList } from './segment';
 import { Fifo, ioError } from './util';
 
 const MiB = 1024 * 1024;
@@ -82,20 +83,16 @@ export class Writer implements LogView {
   private readonly emit: (e: QueueEvent) => void;
   private readonly onCommit: (records: readonly CommittedRecord[]) => void;
 
-  private active!: Segment;
-  private activeFh!: FileHandle;
+  private readonly active: ActiveSegment;
   private readonly pending = new Fifo<Entry>();
   private unsynced: Entry[] = [];
   /** The fdatasync in flight (`always`), with the appends it covers. */
   private inflight: InflightSync | null = null;
   private hdrArena = Buffer.allocUnsafe(FRAME_HEADER * 256);
-  /** Size of the last positions snapshot written (for the "can never fit" check). */
-  private snapshotLen = FRAME_HEADER;
-  private lastSyncAt = 0;
   private writerWake: (() => void) | null = null;
   private writerTimer: Timer | null = null;
   private done: Promise<void> = Promise.resolve();
-  private readers = new Set<() => void>();
+  private readonly readers = new DataSignal();
   private closing = false;
   private closed = false;
   private failed: Error | null = null;
@@ -112,37 +109,24 @@ export class Writer implements LogView {
     this.m = o.metrics;
     this.emit = o.emit;
     this.onCommit = o.onCommit;
+    this.active = new ActiveSegment(o);
   }
 
   // ---- start / stop ----
 
   /**
-   * After recovery (`nextId` and `writtenPositions` set, `segments` filled): append a positions
-   * snapshot to the last segment and fdatasync it (whatever the policy: everything before it is now
-   * durable, see the recovery table's "tail"), or create the first segment.
+   * After recovery (`nextId` and `writtenPositions` set, `segments` filled): a positions snapshot
+   * on the last segment, fdatasync'ed, or the first segment (`ActiveSegment.openTail`).
    */
   async openTail(): Promise<void> {
-    const last = this.segments.last;
-    if (last === undefined || last.firstId > this.nextId) {
-      await this.createSegment(this.nextId);
-    } else {
-      this.active = last;
-      this.activeFh = await this.fs.open(last.path, 'append');
-      const snap = encodeFrame('snapshot', this.nextId, 0, Buffer.alloc(0), snapshotPositions(this.writtenPositions));
-      await this.activeFh.writev([snap]);
-      this.snapshotLen = snap.length;
-      await this.timedSync(this.activeFh);
-      last.size += snap.length;
-      last.durableSize = last.size;
-      this.m.bytesOnDisk += snap.length;
-    }
+    await this.active.openTail(this.nextId, this.writtenPositions);
     this.durableId = this.nextId;
     for (const [k, v] of this.writtenPositions) this.durablePositions.set(k, v);
   }
 
   /** Starts the writer loop. */
   start(): void {
-    this.lastSyncAt = this.clock.now();
+    this.active.lastSyncAt = this.clock.now();
     this.done = this.loop();
   }
 
@@ -161,12 +145,12 @@ export class Writer implements LogView {
   /** Marks the queue closed for readers (after the ledger's timer is stopped) and wakes them. */
   markClosed(): void {
     this.closed = true;
-    this.wakeReaders();
+    this.readers.wakeAll();
   }
 
   /** Closes the active segment's handle. */
   closeActive(): Promise<void> {
-    return this.activeFh.close();
+    return this.active.close();
   }
 
   // ---- LogView ----
@@ -180,19 +164,7 @@ export class Writer implements LogView {
   }
 
   waitForData(signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let onAbort: (() => void) | null = null;
-      const done = (): void => {
-        this.readers.delete(done);
-        if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      if (signal !== undefined) {
-        onAbort = done;
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
-      this.readers.add(done);
-    });
+    return this.readers.wait(signal);
   }
 
   // ---- what the facade asks ----
@@ -238,9 +210,9 @@ export class Writer implements LogView {
     if (frameLen > this.segmentBytes) {
       return Promise.reject(new RecordTooLargeError(this.dir, frameLen, this.segmentBytes, 'segmentBytes'));
     }
-    if (frameLen + this.snapshotLen > this.maxBytes) {
+    if (frameLen + this.active.snapshotLen > this.maxBytes) {
       // Even an otherwise empty queue (one segment holding only its positions snapshot) could not take it.
-      return Promise.reject(new RecordTooLargeError(this.dir, frameLen, this.maxBytes - this.snapshotLen, 'maxBytes'));
+      return Promise.reject(new RecordTooLargeError(this.dir, frameLen, this.maxBytes - this.active.snapshotLen, 'maxBytes'));
     }
     const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     const id = this.nextId;
@@ -309,10 +281,10 @@ export class Writer implements LogView {
               this.publish(this.takeUnsynced());
               break;
             case 'interval': {
-              const due = this.lastSyncAt + this.policy.intervalMs;
+              const due = this.active.lastSyncAt + this.policy.intervalMs;
               const now = this.clock.now();
               if (now >= due || blocked || this.closing) {
-                await this.timedSync(this.activeFh);
+                await this.active.sync();
                 this.publish(this.takeUnsynced());
               } else if (this.pending.length === 0) {
                 await this.waitWriter(due - now);
@@ -342,7 +314,7 @@ export class Writer implements LogView {
     this.inflight = s;
     // Not awaited here on purpose (the pipeline): the writer loop waits for `s.settled`, and an
     // error is kept in `s.error` and thrown by finishSync().
-    void this.timedSync(this.activeFh).then(
+    void this.active.sync().then(
       () => {
         s.settled = true;
         this.wake();
@@ -396,17 +368,17 @@ export class Writer implements LogView {
       if (this.m.bytesOnDisk + e.frameLen > this.maxBytes) {
         if (wrote || bufs.length > 0) break;
         if (await this.freeSpace(e)) continue;
-        if (this.segments.length === 1 && !this.active.hasData) {
+        if (this.segments.length === 1 && !this.active.seg.hasData) {
           // Nothing left to free: this record can never fit (positions snapshot grew since it was checked).
           this.pending.shift();
-          e.reject?.(new RecordTooLargeError(this.dir, e.frameLen, this.maxBytes - this.active.size, 'maxBytes'));
+          e.reject?.(new RecordTooLargeError(this.dir, e.frameLen, this.maxBytes - this.active.seg.size, 'maxBytes'));
           continue;
         }
         return false;
       }
-      if (this.active.hasData && this.active.size + e.frameLen > this.segmentBytes) {
+      if (this.active.seg.hasData && this.active.seg.size + e.frameLen > this.segmentBytes) {
         if (bufs.length > 0) {
-          await this.activeFh.writev(bufs);
+          await this.active.write(bufs);
           bufs = [];
         }
         await this.roll(e.id);
@@ -419,7 +391,7 @@ export class Writer implements LogView {
       bufs.push(arena.subarray(at, at + FRAME_HEADER));
       if (e.payload.length > 0) bufs.push(e.payload);
       if (e.meta !== null) bufs.push(e.meta);
-      const seg = this.active;
+      const seg = this.active.seg;
       const start = seg.size;
       seg.size += e.frameLen;
       seg.hasData = true;
@@ -439,7 +411,7 @@ export class Writer implements LogView {
       batchBytes += e.frameLen;
       if (batchBytes >= MAX_COMMIT_BYTES) break;
     }
-    if (bufs.length > 0) await this.activeFh.writev(bufs);
+    if (bufs.length > 0) await this.active.write(bufs);
     if (wrote) this.setFull(false);
     return wrote;
   }
@@ -455,7 +427,7 @@ export class Writer implements LogView {
     await space.persistAll().catch(() => undefined);
     await space.deleteEligible();
     if (this.m.bytesOnDisk + e.frameLen <= this.maxBytes) return true;
-    if (this.active.hasData && this.unsynced.length === 0 && space.allPersistedUpTo(this.active.endId)) {
+    if (this.active.seg.hasData && this.unsynced.length === 0 && space.allPersistedUpTo(this.active.seg.endId)) {
       // Everything is consumed but the active segment holds the space: roll so it can go.
       await this.roll(e.id);
       await space.deleteEligible();
@@ -464,56 +436,10 @@ export class Writer implements LogView {
     return false;
   }
 
-  /** Seals the active segment (durable first, unless `never`) and starts one whose first id is `firstId`. */
+  /** Seals the active segment and starts one whose first id is `firstId`. */
   private async roll(firstId: number): Promise<void> {
     await this.finishSync(); // never close a handle under an fdatasync in flight
-    const old = this.active;
-    const oldFh = this.activeFh;
-    switch (this.policy.mode) {
-      case 'always':
-      case 'interval':
-        await this.timedSync(oldFh);
-        break;
-      case 'never':
-        break;
-    }
-    await this.createSegment(firstId);
-    old.sealed = true;
-    await oldFh.close();
-  }
-
-  /** Creates a segment starting at `firstId` with a positions snapshot, makes it durable, makes it active. */
-  private async createSegment(firstId: number): Promise<void> {
-    const seg = newSegment(this.dir, firstId);
-    const fh = await this.fs.open(seg.path, 'exclusive');
-    const snap = encodeFrame('snapshot', firstId, 0, Buffer.alloc(0), snapshotPositions(this.writtenPositions));
-    await fh.writev([snap]);
-    this.snapshotLen = snap.length;
-    seg.size = snap.length;
-    this.m.bytesOnDisk += snap.length;
-    switch (this.policy.mode) {
-      case 'always':
-      case 'interval':
-        await this.timedSync(fh);
-        await this.fs.syncDir(this.dir);
-        break;
-      case 'never':
-        break;
-    }
-    seg.durableSize = seg.size;
-    seg.snapshotDurable = true;
-    this.segments.push(seg);
-    this.active = seg;
-    this.activeFh = fh;
-  }
-
-  private async timedSync(fh: FileHandle): Promise<void> {
-    const t0 = this.clock.now();
-    await fh.datasync();
-    const t1 = this.clock.now();
-    this.lastSyncAt = t1;
-    this.m.fsyncs++;
-    this.m.fsyncSecondsTotal += (t1 - t0) / 1000;
+    await this.active.roll(firstId, this.writtenPositions);
   }
 
   /** Marks appends (in id order) durable, resolves them, and hands them to the readers. */
@@ -537,15 +463,7 @@ export class Writer implements LogView {
       resolve?.({ id: asRecordId(e.id), nextId: asRecordId(e.id + e.events) });
     }
     this.onCommit(list);
-    this.wakeReaders();
-  }
-
-  private wakeReaders(): void {
-    const readers = this.readers;
-    if (readers.size > 0) {
-      this.readers = new Set();
-      for (const r of readers) r();
-    }
+    this.readers.wakeAll();
   }
 
   private rejectPending(err: Error): void {
@@ -563,7 +481,7 @@ export class Writer implements LogView {
     this.unsynced = [];
     this.rejectPending(err);
     this.closing = true;
-    this.wakeReaders();
+    this.readers.wakeAll();
     if (first) this.emit({ type: 'queue.failed', error: err });
   }
 }
