@@ -76,7 +76,7 @@ export function readHandle(fs: FileSystem, seg: Segment): Promise<FileHandle> {
     seg.readFh = fh;
     // Deliberately not awaited: a failed open only clears the slot (the reader awaiting `fh` sees
     // the error itself), so the next read opens the file again.
-    fh.catch(() => {
+    void fh.catch(() => {
       if (seg.readFh === fh) seg.readFh = null;
     });
   }

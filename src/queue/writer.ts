@@ -74,7 +74,6 @@ export class Writer implements LogView {
   space: SpaceKeeper | null = null;
 
   private readonly dir: string;
-  private readonly fs: FileSystem;
   private readonly clock: Clock;
   private readonly policy: FsyncPolicy;
   private readonly segmentBytes: number;
@@ -100,7 +99,6 @@ export class Writer implements LogView {
 
   constructor(o: WriterOptions) {
     this.dir = o.dir;
-    this.fs = o.fs;
     this.clock = o.clock;
     this.policy = o.policy;
     this.segmentBytes = o.segmentBytes;

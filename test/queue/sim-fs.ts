@@ -420,9 +420,6 @@ export class SimFsError extends Error implements FsError {
 /** True when `err` is the rejection of an operation cut short by a simulated crash. */
 export const isSimCrash = (err: unknown): boolean => err instanceof SimFsError && err.simCrashed;
 
-/** Thrown inside a step to say "the crash happened here". */
-class CrashNow extends Error {}
-
 const normalize = (p: string): string => posix.resolve('/', p);
 
 /**
