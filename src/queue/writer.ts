@@ -74,14 +74,9 @@ export class Writer implements LogView {
   space: SpaceKeeper | null = null;
 
   private readonly dir: string;
-  private readonly clock: Clock;
   private readonly policy: FsyncPolicy;
-  private readonly segmentBytes: number;
   private readonly maxBytes: number;
   private readonly m: QueueMetrics;
-  private readonly emit: (e: QueueEvent) => void;
-  private readonly onCommit: (records: readonly CommittedRecord[]) => void;
-
   private readonly active: ActiveSegment;
   private readonly pending = new Fifo<Entry>();
   private unsynced: Entry[] = [];
@@ -97,16 +92,8 @@ export class Writer implements LogView {
   private failed: Error | null = null;
   private fullSince = 0;
 
-  constructor(o: WriterOptions) {
-    this.dir = o.dir;
-    this.clock = o.clock;
-    this.policy = o.policy;
-    this.segmentBytes = o.segmentBytes;
-    this.maxBytes = o.maxBytes;
-    this.segments = o.segments;
-    this.m = o.metrics;
-    this.emit = o.emit;
-    this.onCommit = o.onCommit;
+  constructor(private readonly o: WriterOptions) {
+    ({ dir: this.dir, policy: this.policy, maxBytes: this.maxBytes, segments: this.segments, metrics: this.m } = o);
     this.active = new ActiveSegment(o);
   }
 
@@ -124,7 +111,7 @@ export class Writer implements LogView {
 
   /** Starts the writer loop. */
   start(): void {
-    this.active.lastSyncAt = this.clock.now();
+    this.active.lastSyncAt = this.o.clock.now();
     this.done = this.loop();
   }
 
@@ -205,8 +192,8 @@ export class Writer implements LogView {
       }
     }
     const frameLen = FRAME_HEADER + payload.length + (meta === null ? 0 : meta.length);
-    if (frameLen > this.segmentBytes) {
-      return Promise.reject(new RecordTooLargeError(this.dir, frameLen, this.segmentBytes, 'segmentBytes'));
+    if (frameLen > this.o.segmentBytes) {
+      return Promise.reject(new RecordTooLargeError(this.dir, frameLen, this.o.segmentBytes, 'segmentBytes'));
     }
     if (frameLen + this.active.snapshotLen > this.maxBytes) {
       // Even an otherwise empty queue (one segment holding only its positions snapshot) could not take it.
@@ -226,7 +213,7 @@ export class Writer implements LogView {
       this.writerWake = resolve;
       if (ms !== null) {
         // Keeps the process alive: appends are waiting for the fsync this timer triggers.
-        this.writerTimer = this.clock.setTimer(
+        this.writerTimer = this.o.clock.setTimer(
           Math.max(0, ms),
           () => {
             this.writerTimer = null;
@@ -280,7 +267,7 @@ export class Writer implements LogView {
               break;
             case 'interval': {
               const due = this.active.lastSyncAt + this.policy.intervalMs;
-              const now = this.clock.now();
+              const now = this.o.clock.now();
               if (now >= due || blocked || this.closing) {
                 await this.active.sync();
                 this.publish(this.takeUnsynced());
@@ -341,14 +328,14 @@ export class Writer implements LogView {
   /** Appends wait for space (an episode: `queue.full` when it starts, `queue.space` when it ends). */
   private setFull(full: boolean): void {
     if (full === this.m.full) return;
-    const now = this.clock.now();
+    const now = this.o.clock.now();
     this.m.full = full;
     if (full) {
       this.fullSince = now;
-      this.emit({ type: 'queue.full', bytesOnDisk: this.m.bytesOnDisk, maxBytes: this.maxBytes });
+      this.o.emit({ type: 'queue.full', bytesOnDisk: this.m.bytesOnDisk, maxBytes: this.maxBytes });
     } else {
       this.m.fullMsTotal += now - this.fullSince;
-      this.emit({ type: 'queue.space', waitedMs: now - this.fullSince });
+      this.o.emit({ type: 'queue.space', waitedMs: now - this.fullSince });
     }
   }
 
@@ -374,7 +361,7 @@ export class Writer implements LogView {
         }
         return false;
       }
-      if (this.active.seg.hasData && this.active.seg.size + e.frameLen > this.segmentBytes) {
+      if (this.active.seg.hasData && this.active.seg.size + e.frameLen > this.o.segmentBytes) {
         if (bufs.length > 0) {
           await this.active.write(bufs);
           bufs = [];
@@ -460,7 +447,7 @@ export class Writer implements LogView {
       e.reject = null;
       resolve?.({ id: asRecordId(e.id), nextId: asRecordId(e.id + e.events) });
     }
-    this.onCommit(list);
+    this.o.onCommit(list);
     this.readers.wakeAll();
   }
 
@@ -480,6 +467,6 @@ export class Writer implements LogView {
     this.rejectPending(err);
     this.closing = true;
     this.readers.wakeAll();
-    if (first) this.emit({ type: 'queue.failed', error: err });
+    if (first) this.o.emit({ type: 'queue.failed', error: err });
   }
 }
