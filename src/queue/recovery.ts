@@ -171,22 +171,36 @@ export async function recover(input: RecoveryInput): Promise<Recovered> {
     const fh = await fs.open(path, 'read');
     let size: number;
     let scan: SegmentScan;
+    /** Where the table cuts this segment (the start of a torn tail), or null. */
     let cut: number | null = null;
+    /** Damage that runs to the end of the file, which the table skips (left in place), or null. */
+    let skippedTail: number | null = null;
     try {
       size = (await fh.stat()).size;
       const before = new Map(positions);
       scan = await scanSegment(fh, dir, firstId, size, expected, positions, lose);
-      // Classify every damaged region; the first one the table cuts at ends the segment there.
-      for (const region of scan.regions) {
+      // Classify every damaged region in file order; the first one the table cuts at ends the segment.
+      classify: for (const region of scan.regions) {
         const row = decide(await classifyDamage(fh, region, last, scan.lastSnapshotAt));
-        if (row.action === 'truncate') {
-          cut = region.from;
-          break;
+        switch (row.action) {
+          case 'truncate':
+            cut = region.from;
+            break classify;
+          case 'skip':
+            break; // counted below, as one of the regions the final scan keeps
         }
       }
       if (cut === null && scan.badTailFrom !== null) {
         const tail = { from: scan.badTailFrom, to: size, followedBy: 'end' as const };
-        if (decide(await classifyDamage(fh, tail, last, scan.lastSnapshotAt)).action === 'truncate') cut = scan.badTailFrom;
+        const row = decide(await classifyDamage(fh, tail, last, scan.lastSnapshotAt));
+        switch (row.action) {
+          case 'truncate':
+            cut = scan.badTailFrom;
+            break;
+          case 'skip':
+            skippedTail = scan.badTailFrom;
+            break;
+        }
       }
       const cutAt = cut;
       if (cutAt !== null && scan.regions.some((r) => r.from >= cutAt)) {
@@ -206,7 +220,7 @@ export async function recover(input: RecoveryInput): Promise<Recovered> {
     notes.push(...scan.notes);
     expected = scan.nextId;
     for (const region of scan.regions) {
-      // Regions left after any cut: the table skips them (count, resync; a reader skips them too).
+      // The regions before any cut, each decided 'skip' above: count, resync (a reader skips them too).
       corruptRecords++;
       seg.knownBad.add(region.from);
       notes.push(`${segmentName(firstId)}: skipped ${region.to - region.from} damaged bytes at offset ${region.from}`);
@@ -232,8 +246,8 @@ export async function recover(input: RecoveryInput): Promise<Recovered> {
       truncatedBytes += size - cut;
       notes.push(`${segmentName(firstId)}: truncated ${size - cut} bytes of torn or damaged tail at offset ${cut}`);
       size = cut;
-    } else if (scan.badTailFrom !== null) {
-      const from = scan.badTailFrom;
+    } else if (skippedTail !== null) {
+      const from = skippedTail;
       corruptRecords++;
       seg.knownBad.add(from);
       notes.push(`${segmentName(firstId)}: ${size - from} damaged bytes at the end (offset ${from}) skipped`);
