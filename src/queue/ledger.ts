@@ -186,7 +186,7 @@ export class Ledger {
           try {
             await fs.unlink(s.path);
           } catch (e) {
-            // Keep the segment (and its bytes counted); the next ack, flush or full writer retries.
+            // Keep the segment (and its bytes counted); the next cursor persist or the full writer retries.
             if (!isCode(e, 'ENOENT')) {
               this.deleteFailed(s.path, e);
               return;

@@ -6,6 +6,8 @@
  * the read cache gets them. When `maxBytes` is reached the writer waits (never drops), asking the
  * ledger to persist cursors and delete what every consumer has passed.
  *
+ * The writer decides when to roll; the file work of the segment it appends to (creation with its
+ * snapshot, the roll, the snapshot on open, fdatasync) is `ActiveSegment` (./active-segment.ts).
  * The writer implements `LogView` (./log-view.ts), the only thing readers see of it.
  */
 import type { QueueEvent } from '../core/events';
@@ -159,7 +161,7 @@ export class Writer implements LogView {
     return new Map(this.durablePositions);
   }
 
-  /** True while appends wait for space; the facade's `metrics()` adds the current wait. */
+  /** Milliseconds the current wait for space has lasted (0 when appends are not waiting), for `metrics()`. */
   fullForMs(now: number): number {
     return this.m.full ? now - this.fullSince : 0;
   }
