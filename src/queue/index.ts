@@ -1,6 +1,7 @@
 /**
  * The write-ahead queue: open one with `openQueue`. The design (on-disk format, invariants, the
- * recovery decision table) is in the header of `./queue.ts`; the contract is `./types.ts`.
+ * modules and the reader/writer contract, the recovery decision table) is in `./README.md`; the
+ * table itself is data in `./recovery-table.ts`; the contract is `./types.ts`.
  */
 import { openQueueWith } from './queue';
 import { nodeFileSystem, systemClock } from '../core/node-ports';
@@ -16,6 +17,8 @@ export type {
   Queue,
   QueueMetrics,
   QueueOptions,
+  QueueEvent,
+  QueueEventListener,
   QueueRecord,
   RecordId,
   RecoveryReport,

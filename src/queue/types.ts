@@ -1,18 +1,20 @@
 /**
  * The public contract of the write-ahead queue: what sources, sinks and the pipeline may rely on.
- * The implementation (format, group commit, recovery) lives beside this file; its module header
- * documents the on-disk format, the invariants and the recovery decision table.
+ * The implementation (format, group commit, recovery) lives beside this file; `./README.md`
+ * documents the on-disk format, the invariants and the modules, and `./recovery-table.ts` holds the
+ * recovery decision table.
  *
  * Ids: every event appended gets a monotonic 64-bit-safe id. A record holds one batch of `events`
  * events and is named by the id of its first event; the next record's id is `id + events`.
  * Ids are never reused, across restarts included, so a sink may use them as idempotency keys.
  */
 
-import type { QueueEventListener } from '../core/events';
 import type { RecordId, SourcePosition } from '../core/records';
+import type { QueueEventListener } from '../core/events';
 
 export type { RecordId, SourcePosition } from '../core/records';
 export { asRecordId } from '../core/records';
+export type { QueueEvent, QueueEventListener } from '../core/events';
 
 /** When an append's promise resolves. */
 export type FsyncPolicy =
@@ -79,6 +81,10 @@ export interface QueueMetrics {
   full: boolean;
   /** Total milliseconds appends spent waiting for space. */
   fullMsTotal: number;
+  /** Failed attempts to persist a consumer's cursor (timer, explicit flush, full writer, close). */
+  cursorPersistFailures: number;
+  /** Failed attempts to delete a fully consumed segment (or to make its deletion durable). */
+  segmentDeleteFailures: number;
 }
 
 export interface Consumer {
@@ -121,7 +127,13 @@ export interface QueueOptions {
   readonly cacheBytes?: number;
   /** How often consumer cursors are persisted in the background (default 1000 ms). */
   readonly cursorFlushMs?: number;
-  /** Told of what happens in the background (full, cursor or segment failures); default: nobody. */
+  /**
+   * Told about what happens in the background, where no caller awaits it: the queue full and with
+   * space again, a cursor that cannot be persisted and persisted again, a segment that cannot be
+   * deleted, the writer failing (`QueueEvent` in `src/core/events.ts`). Each episode is reported
+   * once when it starts (and once when it ends, where it has an end); failed attempts in between are
+   * counted in `metrics()`. Called synchronously; an exception it throws is ignored. Default: none.
+   */
   readonly onEvent?: QueueEventListener;
 }
 

@@ -271,6 +271,18 @@ test('a lock left by a dead process is taken over', async () => {
   }
 });
 
+test('an empty lock file (a crash while creating it) is taken over', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    writeFileSync(join(dir, 'lock'), '');
+    const q = await openQueue({ dir, consumers: [] });
+    assert.ok(q.recovery.notes.some((n) => n.includes('stale lock')));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
 test('appends wait when maxBytes is reached and proceed once a consumer acknowledges', async () => {
   const { dir, cleanup } = tempDir();
   try {

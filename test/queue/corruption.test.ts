@@ -1,6 +1,7 @@
 /**
- * One test per row of the recovery decision table in src/queue/queue.ts: each damages real files
- * with node:fs, reopens the queue and checks what recovery reported and what a consumer reads.
+ * Tests for the rows of the recovery decision table (src/queue/recovery-table.ts): each damages
+ * real files with node:fs, reopens the queue and checks what recovery reported and what a consumer
+ * reads. (The torn-tail rows are exercised on the simulated disk, in ./torn-tail.test.ts.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { openQueue } from '../../src/queue/index';
+import { encodeCursor, encodeFrame } from '../../src/queue/format';
 import type { Queue } from '../../src/queue/types';
 import { readAvailable, tempDir, text } from './helpers';
 
@@ -373,6 +375,86 @@ test('damage found on open never blocks start-up: a queue of nothing but garbage
     assert.deepEqual(got, []);
     assert.equal((await q.append(Buffer.from('fresh'))).id, 0);
     await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a damaged record in a segment that is not the last is skipped and the records after it are read', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 60, 200);
+    const first = segments(dir)[0]!;
+    const data = frames(first).filter((f) => f.kind === 1);
+    assert.ok(data.length >= 4 && segments(dir).length >= 2);
+    const victim = data[1]!;
+    const b = readFileSync(first);
+    b[victim.offset + 60] = b[victim.offset + 60]! ^ 0xff;
+    writeFileSync(first, b);
+    const { q, ids } = await reopenAndRead(dir);
+    assert.equal(q.recovery.truncatedBytes, 0);
+    assert.equal(q.recovery.corruptRecords, 1);
+    assert.equal(q.recovery.lostEvents, victim.events);
+    assert.equal(ids.length, 59);
+    assert.ok(!ids.includes(victim.id));
+    for (const f of data.slice(2)) assert.ok(ids.includes(f.id), `record ${f.id} after the damage is read`);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a frame whose positions block does not parse keeps its record and ignores the positions', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 3); // ids 0..5
+    // A frame with a good checksum whose positions block claims one entry and holds none.
+    appendFileSync(segments(dir).at(-1)!, encodeFrame('data', 6, 1, Buffer.from('odd'), Buffer.from([1, 0, 0, 0])));
+    const q = await openQueue({ dir, ...OPTS });
+    assert.ok(q.recovery.notes.some((n) => n.includes('unreadable positions')));
+    assert.equal(q.recovery.corruptRecords, 0);
+    assert.equal(q.recovery.truncatedBytes, 0);
+    const recs = await readAvailable(q.consumer('a'));
+    assert.deepEqual(recs.at(-1)?.payload.toString(), 'odd');
+    assert.equal(q.positions().size, 0);
+    assert.equal((await q.append(Buffer.from('next'))).id, 7);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a cursor beyond the end of the log makes new ids start at the cursor', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 3); // ids 0..5, next 6
+    writeFileSync(join(dir, 'cursor.a'), encodeCursor(100));
+    let q = await openQueue({ dir, ...OPTS });
+    assert.ok(q.recovery.notes.some((n) => n.includes('beyond the end of the log')));
+    assert.equal((await q.append(Buffer.from('x'))).id, 100, 'ids are never reused');
+    await q.close();
+    // Ids 6..99 never existed: missing inside the segment, and below every cursor, so not lost.
+    q = await openQueue({ dir, ...OPTS });
+    assert.ok(q.recovery.notes.some((n) => n.includes('ids 6..99 are missing')));
+    assert.equal(q.recovery.lostEvents, 0);
+    assert.deepEqual((await readAvailable(q.consumer('a'))).map((r) => r.id), [100]);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('the cursor file of a consumer that is no longer configured is left alone', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 3);
+    writeFileSync(join(dir, 'cursor.gone'), encodeCursor(2));
+    const { q, got } = await reopenAndRead(dir);
+    assert.ok(q.recovery.notes.some((n) => n.includes('cursor.gone') && n.includes('no configured consumer')));
+    assert.deepEqual(q.recovery.unknownFiles, []);
+    assert.deepEqual(got, expectedNames(3));
+    await q.close();
+    assert.ok(existsSync(join(dir, 'cursor.gone')));
   } finally {
     cleanup();
   }

@@ -316,7 +316,6 @@ test('F6: acknowledging while a read is in flight never moves ackedUpTo past the
 
 test(
   'F7: a second open in the same process is refused even through another FileSystem object for the same disk',
-  { todo: 'F7 open: the in-process reservation is keyed by the FileSystem object, and a lock with our own pid counts as stale (FINDINGS.md)' },
   async () => {
     const w = world(7);
     const q = await w.open();
@@ -336,6 +335,20 @@ test(
     assert.equal(second.code, 'SLUICE_QUEUE_LOCKED');
   },
 );
+
+test('an open queue on one simulated machine does not refuse the same directory and pid on another machine', async () => {
+  // The in-process registry (F7) must not be keyed by path and pid alone: every simulated disk
+  // counts pids from the same number and the tests all use /q.
+  const a = world(71);
+  const b = world(72);
+  assert.equal(a.fs.pid, b.fs.pid);
+  const qa = await a.open();
+  const qb = await b.open();
+  await a.run(qa.append(sized(10, 'a')));
+  await b.run(qb.append(sized(10, 'b')));
+  await a.run(qa.close());
+  await b.run(qb.close());
+});
 
 test('a directory held by another live process is refused; once that process is killed its lock is taken over', async () => {
   const w = world(8);

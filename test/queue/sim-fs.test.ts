@@ -407,6 +407,17 @@ test('corrupt() flips a byte in the volatile and the durable content', async () 
   assert.equal(fs.reboot().peek('/q/seg')?.toString(), 'abCdef');
 });
 
+test('a hole asked for at a power loss zeroes exactly that unsynced range and keeps the bytes after it', async () => {
+  const fs = new SimFileSystem({ seed: 5 });
+  fs.putDurable('/q/seg', bytes('abcd'));
+  const h = await fs.open('/q/seg', 'append');
+  await h.writev([bytes('efghijkl')]);
+  assert.throws(() => fs.crash({ holes: new Map([['/q/seg', [2, 6]]]) }), /not inside its unsynced bytes/);
+  const report = fs.crash({ holes: new Map([['/q/seg', [6, 9]]]) });
+  assert.equal(report.files.get('/q/seg'), 'holed');
+  assert.equal(fs.reboot().peek('/q/seg')?.toString('latin1'), 'abcdef\0\0\0jkl');
+});
+
 test('processes on one machine see each other alive; a kill ends one, a power loss ends them all', async () => {
   const a = new SimFileSystem({ seed: 12 });
   const b = a.spawn();

@@ -339,7 +339,7 @@ type SimNode = SimFile | SimDir;
 const EMPTY = Buffer.alloc(0);
 
 /** How a crash treated one file, for tests and failure traces. */
-export type FileFate = 'clean' | 'kept' | 'dropped' | 'torn' | 'torn-zeroed';
+export type FileFate = 'clean' | 'kept' | 'dropped' | 'torn' | 'torn-zeroed' | 'holed';
 
 export interface CrashReport {
   readonly kind: 'power' | 'process';
@@ -419,9 +419,6 @@ export class SimFsError extends Error implements FsError {
 
 /** True when `err` is the rejection of an operation cut short by a simulated crash. */
 export const isSimCrash = (err: unknown): boolean => err instanceof SimFsError && err.simCrashed;
-
-/** Thrown inside a step to say "the crash happened here". */
-class CrashNow extends Error {}
 
 const normalize = (p: string): string => posix.resolve('/', p);
 
@@ -629,12 +626,26 @@ export class SimFileSystem implements FileSystem {
    * view die. On power loss the disk keeps what a real one would; on a process kill the page cache
    * survives as it is, so everything written stays visible, and what was not synced is still not
    * durable (a later power loss can still take it). Call `reboot()` next.
+   *
+   * `holes` (power loss only) picks the fate of some files instead of the dice: all of the file's
+   * unsynced bytes reached the disk except `[from, to)`, which reads as zeros (pages written out of
+   * order: the size and the later pages made it, these did not). The range must lie in the
+   * unsynced part: synced bytes never change.
    */
-  crash(opts: { kind?: 'power' | 'process'; rng?: Rng } = {}): CrashReport {
+  crash(opts: { kind?: 'power' | 'process'; rng?: Rng; holes?: ReadonlyMap<string, readonly [from: number, to: number]> } = {}): CrashReport {
     if (this.dead) throw new Error('this boot of the simulated machine is already over');
     const kind = opts.kind ?? 'power';
     const rng = opts.rng ?? this.disk.rng;
     const zeroFill = this.opts.zeroFill ?? true;
+    const holes = new Map<string, readonly [number, number]>();
+    for (const [path, [from, to]] of opts.holes ?? []) {
+      const p = normalize(path);
+      const node = this.lookup(p);
+      if (node?.kind !== 'file' || from < node.stable || to > node.size || from >= to) {
+        throw new Error(`hole ${from}..${to} of ${p} is not inside its unsynced bytes`);
+      }
+      holes.set(p, [from, to]);
+    }
     const files = new Map<string, FileFate>();
     const dirs = new Map<string, readonly [number, number]>();
     this.disk.crashes++;
@@ -679,6 +690,17 @@ export class SimFileSystem implements FileSystem {
         }
         if (seen.has(node)) continue;
         seen.add(node);
+        const hole = holes.get(p);
+        if (hole !== undefined) {
+          // Asked for: every unsynced byte reached the disk except those of [from, to), which are
+          // zeros (the size and the later pages made it, these pages did not). Synced bytes never change.
+          const [from, to] = hole;
+          const content = Buffer.from(node.volatile());
+          content.fill(0, from, to);
+          node.reset(content);
+          files.set(p, 'holed');
+          continue;
+        }
         if (!node.dirty) continue;
         const r = rng.next();
         const stable = node.stable;

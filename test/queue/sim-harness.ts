@@ -42,6 +42,11 @@ export interface RunConfig {
   readonly lockProbe: boolean;
   /** Graceful restarts may add a consumer (a sink added to the config): it starts at the oldest record kept. */
   readonly growConsumers: boolean;
+  /**
+   * A power loss may leave a hole: a sector of zeros in a segment's unsynced bytes, the bytes after
+   * it kept (pages written out of order). The recovery table cuts the tail there (torn-tail rule).
+   */
+  readonly holes: boolean;
 }
 
 export function configFor(seed: number): RunConfig {
@@ -67,6 +72,7 @@ export function configFor(seed: number): RunConfig {
     pipelined: false,
     lockProbe: false,
     growConsumers: false,
+    holes: false,
   };
   // Drawn last so the draws above stay what they were for every seed. Names that need encoding in a
   // file name (space, slash, non-ASCII) in some runs.
@@ -74,6 +80,7 @@ export function configFor(seed: number): RunConfig {
   cfg.pipelined = rng.chance(0.3);
   cfg.lockProbe = rng.chance(0.3);
   cfg.growConsumers = rng.chance(0.2);
+  cfg.holes = rng.chance(0.3);
   return cfg;
 }
 
@@ -313,7 +320,7 @@ class Run {
       if (this.rng.chance(0.5)) {
         const kind = this.rng.pick(this.cfg.crashKinds);
         this.note(`final crash (${kind})`);
-        this.fs.crash({ kind });
+        this.powerCut(kind);
         throw new Crashed();
       }
       await this.gracefulRestart();
@@ -523,7 +530,7 @@ class Run {
     else if (r < 0.88) {
       const kind = this.rng.pick(this.cfg.crashKinds);
       this.note(`crash now (${kind})`);
-      this.fs.crash({ kind });
+      this.powerCut(kind);
       throw new Crashed();
     } else if (r < 0.95) {
       const n = this.fs.steps + this.rng.range(1, 25);
@@ -531,6 +538,29 @@ class Run {
       this.fs.crashAt(n, kind);
       this.note(`crash scheduled at step ${n} (${kind})`);
     } else await this.gracefulRestart();
+  }
+
+  /** Crash now; with `holes`, a power loss may zero one whole sector of a segment's unsynced bytes. */
+  private powerCut(kind: 'power' | 'process'): void {
+    if (!this.cfg.holes || kind !== 'power') {
+      this.fs.crash({ kind });
+      return;
+    }
+    const SECTOR = 512;
+    const holes = new Map<string, readonly [number, number]>();
+    for (const name of this.fs.list(this.dir) ?? []) {
+      if (!name.startsWith('seg-')) continue;
+      const path = `${this.dir}/${name}`;
+      const durable = this.fs.peekDurable(path)?.length ?? 0;
+      const size = this.fs.sizeOf(path) ?? 0;
+      const first = Math.ceil(durable / SECTOR);
+      const last = Math.floor(size / SECTOR) - 1; // a sector that ends at or before the file's end
+      if (last < first || !this.rng.chance(0.5)) continue;
+      const at = this.rng.range(first, last) * SECTOR;
+      holes.set(path, [at, at + SECTOR]);
+      this.note(`power loss leaves a hole of zeros in ${name} at ${at}..${at + SECTOR} (unsynced bytes ${durable}..${size})`);
+    }
+    this.fs.crash({ kind, holes });
   }
 
   private pickConsumer(): ConsumerModel {

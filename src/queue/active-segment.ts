@@ -1,0 +1,118 @@
+/**
+ * The segment the writer appends to: its file handle, its creation (with the positions snapshot at
+ * its head, made durable before any record in it is acknowledged), the roll to the next one, the
+ * snapshot appended on open, and the timed fdatasync every commit goes through (counted in metrics).
+ */
+import type { Clock, FileHandle, FileSystem } from '../core/ports';
+import type { FsyncPolicy, QueueMetrics } from './types';
+import { FRAME_HEADER, encodeFrame, snapshotPositions } from './format';
+import { newSegment, type Segment, type SegmentList } from './segment';
+
+export interface ActiveSegmentOptions {
+  readonly dir: string;
+  readonly fs: FileSystem;
+  readonly clock: Clock;
+  readonly policy: FsyncPolicy;
+  readonly segments: SegmentList;
+  readonly metrics: QueueMetrics;
+}
+
+export class ActiveSegment {
+  seg!: Segment;
+  private fh!: FileHandle;
+  /** Size of the last positions snapshot written (for the "can never fit" check). */
+  snapshotLen = FRAME_HEADER;
+  /** When the last fdatasync returned (for `interval`). */
+  lastSyncAt = 0;
+
+  constructor(private readonly o: ActiveSegmentOptions) {}
+
+  /**
+   * On open: append a positions snapshot to the last segment and fdatasync it (whatever the policy:
+   * everything before it is now durable, see the recovery table's "tail"), or create the first
+   * segment (also when the ids must start past the last segment's first id).
+   */
+  async openTail(nextId: number, positions: ReadonlyMap<string, Uint8Array>): Promise<void> {
+    const last = this.o.segments.last;
+    if (last === undefined || last.firstId > nextId) {
+      await this.create(nextId, positions);
+      return;
+    }
+    this.seg = last;
+    this.fh = await this.o.fs.open(last.path, 'append');
+    const snap = encodeFrame('snapshot', nextId, 0, Buffer.alloc(0), snapshotPositions(positions));
+    await this.fh.writev([snap]);
+    this.snapshotLen = snap.length;
+    await this.sync();
+    last.size += snap.length;
+    last.durableSize = last.size;
+    this.o.metrics.bytesOnDisk += snap.length;
+  }
+
+  /** One writev at the end of the active segment. */
+  write(buffers: readonly Uint8Array[]): Promise<void> {
+    return this.fh.writev(buffers);
+  }
+
+  /** fdatasync of the active segment, timed and counted. */
+  async sync(): Promise<void> {
+    await this.timedSync(this.fh);
+  }
+
+  /** Seals the active segment (durable first, unless `never`) and starts one whose first id is `firstId`. */
+  async roll(firstId: number, positions: ReadonlyMap<string, Uint8Array>): Promise<void> {
+    const old = this.seg;
+    const oldFh = this.fh;
+    switch (this.o.policy.mode) {
+      case 'always':
+      case 'interval':
+        await this.timedSync(oldFh);
+        break;
+      case 'never':
+        break;
+    }
+    await this.create(firstId, positions);
+    old.sealed = true;
+    await oldFh.close();
+  }
+
+  close(): Promise<void> {
+    return this.fh.close();
+  }
+
+  /** Creates a segment starting at `firstId` with a positions snapshot, makes it durable, makes it active. */
+  private async create(firstId: number, positions: ReadonlyMap<string, Uint8Array>): Promise<void> {
+    const { fs, dir, metrics } = this.o;
+    const seg = newSegment(dir, firstId);
+    const fh = await fs.open(seg.path, 'exclusive');
+    const snap = encodeFrame('snapshot', firstId, 0, Buffer.alloc(0), snapshotPositions(positions));
+    await fh.writev([snap]);
+    this.snapshotLen = snap.length;
+    seg.size = snap.length;
+    metrics.bytesOnDisk += snap.length;
+    switch (this.o.policy.mode) {
+      case 'always':
+      case 'interval':
+        await this.timedSync(fh);
+        await fs.syncDir(dir);
+        break;
+      case 'never':
+        break;
+    }
+    seg.durableSize = seg.size;
+    seg.snapshotDurable = true;
+    this.o.segments.push(seg);
+    this.seg = seg;
+    this.fh = fh;
+  }
+
+  private async timedSync(fh: FileHandle): Promise<void> {
+    const { clock, metrics } = this.o;
+    const t0 = clock.now();
+    await fh.datasync();
+    const t1 = clock.now();
+    this.lastSyncAt = t1;
+    metrics.fsyncs++;
+    metrics.fsyncSecondsTotal += (t1 - t0) / 1000;
+  }
+}

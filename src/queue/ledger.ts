@@ -1,0 +1,231 @@
+/**
+ * The ledger: what consumers have acknowledged becomes durable (cursor files), and what every
+ * consumer has passed is deleted (segment files).
+ *
+ * - A cursor is persisted atomically (temp file, fdatasync, rename, fsync of the directory) on a
+ *   timer (`cursorFlushMs`), on `flushCursor()`, while appends wait for space, and on close.
+ * - Deletion goes by persisted cursors, not in-memory acks: after a crash every record at or after
+ *   each consumer's cursor file is still there (an acked but unpersisted record is redelivered).
+ *   A segment goes only when it is not the last, every persisted cursor is at or past its end id,
+ *   and the next segment's snapshot is durable. Unlinks are made durable (directory fsync) in order.
+ * - Nobody awaits the timer or a deletion, so their failures are reported as events, once per
+ *   episode (`queue.cursor-persist-failed` … `queue.cursor-persisted` per consumer;
+ *   `queue.segment-delete-failed` per segment), and counted in metrics.
+ */
+import type { QueueEvent } from '../core/events';
+import type { Clock, FileSystem, Timer } from '../core/ports';
+import { join, basename } from 'node:path';
+import type { FsyncPolicy, QueueMetrics } from './types';
+import { cursorName, cursorTempName, encodeCursor } from './format';
+import { closeReadHandle, type Segment, type SegmentList } from './segment';
+import { ioError, isCode } from './util';
+
+/** One consumer's cursor as the ledger keeps it. */
+export class Cursor {
+  /** The id in the cursor file (what a restart resumes from). */
+  persisted: number;
+  /** Whether a valid cursor file exists (read on open or written since). */
+  hasFile: boolean;
+  /** In a failure episode: the last attempt to persist failed. */
+  failing = false;
+  /** Persists of this cursor run one after the other. */
+  chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly name: string,
+    start: number,
+    hasFile: boolean,
+    /** The consumer's low-water mark (what would be persisted now). */
+    readonly acked: () => number,
+  ) {
+    this.persisted = start;
+    this.hasFile = hasFile;
+  }
+
+  get dirty(): boolean {
+    return this.acked() !== this.persisted || !this.hasFile;
+  }
+}
+
+export interface LedgerOptions {
+  readonly dir: string;
+  readonly fs: FileSystem;
+  readonly clock: Clock;
+  readonly policy: FsyncPolicy;
+  readonly cursorFlushMs: number;
+  readonly segments: SegmentList;
+  readonly metrics: QueueMetrics;
+  readonly emit: (e: QueueEvent) => void;
+  /** A segment was deleted: appends waiting for space may fit now. */
+  readonly wakeWriter: () => void;
+  /** The queue is closing or failed: the timer stops re-arming. */
+  readonly stopping: () => boolean;
+}
+
+export class Ledger {
+  private readonly cursors: Cursor[] = [];
+  private deleting = false;
+  private deleteAgain = false;
+  /** Deletions whose directory fsync failed: synced again on the next pass. */
+  private dirSyncOwed = false;
+  /** Segments (paths) in a delete-failure episode, and whether the directory sync is. */
+  private readonly deleteFailing = new Set<string>();
+  private timer: Timer | null = null;
+
+  constructor(private readonly o: LedgerOptions) {}
+
+  add(name: string, start: number, hasFile: boolean, acked: () => number): Cursor {
+    const c = new Cursor(name, start, hasFile, acked);
+    this.cursors.push(c);
+    return c;
+  }
+
+  // ---- cursors ----
+
+  /** Persists `c` (after any persist of it in flight). */
+  flush(c: Cursor): Promise<void> {
+    const run = c.chain.then(() => this.persist(c));
+    // The chain only orders persists; the caller gets `run` with its outcome.
+    c.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Persists every cursor that moved; rejects with the first failure after trying them all. */
+  async persistAll(): Promise<void> {
+    let first: unknown = null;
+    for (const c of this.cursors) {
+      if (!c.dirty) continue;
+      try {
+        await this.flush(c);
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    if (first !== null) throw first;
+  }
+
+  private async persist(c: Cursor): Promise<void> {
+    const id = c.acked();
+    if (id === c.persisted && c.hasFile) return;
+    const { fs, dir } = this.o;
+    const tmp = join(dir, cursorTempName(c.name));
+    const dst = join(dir, cursorName(c.name));
+    try {
+      const fh = await fs.open(tmp, 'truncate');
+      try {
+        await fh.writev([encodeCursor(id)]);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      await fs.rename(tmp, dst);
+      await fs.syncDir(dir);
+    } catch (e) {
+      const err = ioError(`queue ${dir}: cannot persist the cursor of consumer ${c.name}`, e);
+      this.o.metrics.cursorPersistFailures++;
+      if (!c.failing) {
+        c.failing = true;
+        this.o.emit({ type: 'queue.cursor-persist-failed', consumer: c.name, error: err });
+      }
+      throw err;
+    }
+    if (id > c.persisted) c.persisted = id;
+    c.hasFile = true;
+    if (c.failing) {
+      c.failing = false;
+      this.o.emit({ type: 'queue.cursor-persisted', consumer: c.name });
+    }
+    // Not awaited: the caller waits for its cursor, not for deletions (which never reject; their
+    // failures are reported as events).
+    void this.deleteEligible();
+  }
+
+  /** Starts the background persist timer. */
+  startTimer(): void {
+    if (this.o.stopping()) return;
+    this.timer = this.o.clock.setTimer(this.o.cursorFlushMs, () => {
+      this.timer = null;
+      // Nobody awaits the timer: a failure is reported by persist() (event + counter) and the
+      // timer re-arms to try again.
+      void this.persistAll()
+        .catch(() => undefined)
+        .then(() => this.startTimer());
+    });
+  }
+
+  stopTimer(): void {
+    if (this.timer !== null) {
+      this.timer.cancel();
+      this.timer = null;
+    }
+  }
+
+  // ---- deletion ----
+
+  allPersistedUpTo(id: number): boolean {
+    for (const c of this.cursors) if (c.persisted < id) return false;
+    return true;
+  }
+
+  /** Deletes every segment all consumers have passed. Never rejects: failures become events. */
+  async deleteEligible(): Promise<void> {
+    if (this.deleting) {
+      this.deleteAgain = true;
+      return;
+    }
+    this.deleting = true;
+    const { fs, dir, segments, metrics: m } = this.o;
+    let last: Segment | null = null;
+    try {
+      do {
+        this.deleteAgain = false;
+        while (segments.length > 1) {
+          const s = segments.first as Segment;
+          const next = segments.at(1) as Segment;
+          if (!s.sealed || !next.snapshotDurable || !this.allPersistedUpTo(s.endId)) break;
+          try {
+            await fs.unlink(s.path);
+          } catch (e) {
+            // Keep the segment (and its bytes counted); the next cursor persist or the full writer retries.
+            if (!isCode(e, 'ENOENT')) {
+              this.deleteFailed(s.path, e);
+              return;
+            }
+          }
+          this.deleteFailing.delete(s.path);
+          segments.shift();
+          s.deleted = true;
+          await closeReadHandle(s);
+          m.bytesOnDisk -= s.size;
+          m.deletedSegments++;
+          m.deletedBytes += s.size;
+          last = s;
+          this.dirSyncOwed = true;
+          this.o.wakeWriter();
+        }
+      } while (this.deleteAgain);
+    } finally {
+      this.deleting = false;
+      // Make the unlinks durable in order, so a crash cannot bring back an old segment after a
+      // newer one is gone (harmless for data, but it would show up as a gap in the ids).
+      if (this.dirSyncOwed && this.o.policy.mode !== 'never') {
+        try {
+          await fs.syncDir(dir);
+          this.dirSyncOwed = false;
+          this.deleteFailing.delete(dir);
+        } catch (e) {
+          this.deleteFailed(dir, e, last);
+        }
+      }
+    }
+  }
+
+  /** One failed attempt: counted; reported once per episode (per segment, or for the directory sync). */
+  private deleteFailed(key: string, error: unknown, last: Segment | null = null): void {
+    this.o.metrics.segmentDeleteFailures++;
+    if (this.deleteFailing.has(key)) return;
+    this.deleteFailing.add(key);
+    const segment = key === this.o.dir ? `${last === null ? 'deleted segments' : basename(last.path)} (directory sync)` : basename(key);
+    this.o.emit({ type: 'queue.segment-delete-failed', segment, error: ioError(`queue ${this.o.dir}: cannot delete ${segment}`, error) });
+  }
+}
