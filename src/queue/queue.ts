@@ -427,7 +427,7 @@ class WriteAheadQueue implements Queue {
   private cursorTimer: Timer | null = null;
   private fullSince = 0;
 
-  private readonly m: QueueMetrics = {
+  private readonly m: Omit<QueueMetrics, 'headId'> = {
     appendedRecords: 0,
     appendedEvents: 0,
     appendedBytes: 0,
@@ -1473,7 +1473,7 @@ class WriteAheadQueue implements Queue {
   }
 
   metrics(): Readonly<QueueMetrics> {
-    const snap: QueueMetrics = { ...this.m };
+    const snap: QueueMetrics = { ...this.m, headId: this.durableId };
     if (snap.full) snap.fullMsTotal += this.clock.now() - this.fullSince;
     return snap;
   }

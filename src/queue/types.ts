@@ -79,6 +79,11 @@ export interface QueueMetrics {
   full: boolean;
   /** Total milliseconds appends spent waiting for space. */
   fullMsTotal: number;
+  /**
+   * The id after the last durable record: consumers can read everything below it, so a consumer's
+   * backlog is `headId - ackedUpTo` events.
+   */
+  headId: number;
 }
 
 export interface Consumer {
