@@ -64,9 +64,9 @@ footer { padding: 8px 24px 24px; color: var(--muted); font-size: 12px; }
 <div id="conn"></div>
 <main>
   <h2>Sources</h2>
-  <table id="sources"><thead><tr><th>source</th><th class="type">type</th><th>events/s</th><th>bytes/s</th><th>events</th><th>last 5 minutes (events/s)</th></tr></thead><tbody></tbody></table>
+  <table id="sources"><thead><tr><th>source</th><th class="type">type</th><th>events/s</th><th>bytes/s</th><th>events</th><th>events/s, last minutes</th></tr></thead><tbody></tbody></table>
   <h2>Sinks</h2>
-  <table id="sinks"><thead><tr><th>sink</th><th class="type">type</th><th>events/s</th><th>bytes/s</th><th>events</th><th>backlog</th><th>oldest unacked</th><th class="state">state</th><th>last 5 minutes (events/s)</th></tr></thead><tbody></tbody></table>
+  <table id="sinks"><thead><tr><th>sink</th><th class="type">type</th><th>events/s</th><th>bytes/s</th><th>events</th><th>backlog</th><th>oldest unacked</th><th class="state">state</th><th>events/s, last minutes</th></tr></thead><tbody></tbody></table>
   <h2>Recent warnings</h2>
   <ul id="warnings"></ul>
 </main>
@@ -102,8 +102,9 @@ function chart(values, w, h) {
   svg.setAttribute("viewBox", "0 0 " + w + " " + h);
   var max = 1;
   for (var i = 0; i < values.length; i++) if (values[i] > max) max = values[i];
-  var step = w / 299, x0 = w - (values.length - 1) * step, pts = [];
-  for (var j = 0; j < values.length; j++) pts.push((x0 + j * step).toFixed(1) + "," + (h - 2 - values[j] / max * (h - 6)).toFixed(1));
+  // The x axis spans at least a minute, up to the whole history (five minutes), newest at the right.
+  var span = Math.max(60, values.length), step = w / (span - 1), x0 = w - (values.length - 1) * step, pts = [];
+  for (var j = 0; j < values.length; j++) pts.push((x0 + j * step).toFixed(1) + "," + (h - 2 - values[j] / max * (h - 14)).toFixed(1));
   if (pts.length > 1) {
     var area = document.createElementNS(NS, "polygon");
     area.setAttribute("class", "area");
@@ -154,7 +155,7 @@ function render(s) {
   Object.keys(s.sources).forEach(function (id) {
     var c = s.sources[id], tr = row("source", id, c);
     tr.dataset.state = "ok";
-    cell(tr, "chart", chart(c.history.events_per_second, 240, 32));
+    cell(tr, "chart", chart(c.history.events_per_second, 240, 36));
     sb.appendChild(tr);
   });
   $("sources").replaceChild(sb, $("sources").tBodies[0]);
@@ -172,7 +173,7 @@ function render(s) {
     var behind = c.behind ? (c.behind.eta_seconds === null ? "behind" : "catching up") : "";
     badge.textContent = c.failing ? "failing · " + c.retries + " retries" : c.behind ? behind : "ok";
     cell(tr, "state", badge);
-    cell(tr, "chart", chart(c.history.events_per_second, 240, 32));
+    cell(tr, "chart", chart(c.history.events_per_second, 240, 36));
     kb.appendChild(tr);
     var notes = [];
     if (c.failing && c.last_error) notes.push({ cls: "failing", text: "last error: " + c.last_error });
