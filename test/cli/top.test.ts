@@ -127,7 +127,7 @@ test('through a pipe, top --once prints one plain frame of the running agent; --
 
 const tmuxMissing = spawnSync('tmux', ['-V']).status === 0 ? false : 'tmux is absent (apt-get install tmux; CI installs it with .ci/install-deps)';
 
-test('in a terminal (tmux, 100×30) top draws every component and the failing sink, refreshes, and q quits', { skip: tmuxMissing }, async () => {
+test('in a terminal (tmux, 100×30) top draws every component and the failing sink in red, refreshes, and q quits; NO_COLOR drops the colour', { skip: tmuxMissing }, async () => {
   await withTempDir(async (dir) => {
     const ops = await startOpsAgent(dir, 100);
     const session = `sluice-top-${process.pid}`;
@@ -149,8 +149,17 @@ test('in a terminal (tmux, 100×30) top draws every component and the failing si
       // It refreshes: new lines reach the screen without a key press.
       await ops.append(400);
       await waitFor('top shows the new backlog', () => /^broken +file +\S+ +500 /m.test(screen()), 20_000, screen);
+      // On a terminal the failing state is red (capture-pane -e keeps the attributes).
+      assert.match(tmux('capture-pane', '-p', '-e', '-t', session).out, new RegExp(`${ESC}\\[31mFAILING \\d+ retries`));
       tmux('send-keys', '-t', session, 'q');
       await waitFor('top quit on q (the session ends with it)', () => tmux('has-session', '-t', session).code !== 0, 10_000, screen);
+
+      // NO_COLOR: the same screen without colour.
+      assert.equal(tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', `env NO_COLOR=1 ${cmd}`).code, 0);
+      await waitFor('top (NO_COLOR) shows the failing sink', () => /^broken +file .*FAILING \d+ retries/m.test(screen()), 20_000, screen);
+      assert.doesNotMatch(tmux('capture-pane', '-p', '-e', '-t', session).out, new RegExp(`${ESC}\\[3\\dm`));
+      tmux('send-keys', '-t', session, 'q');
+      await waitFor('top (NO_COLOR) quit on q', () => tmux('has-session', '-t', session).code !== 0, 10_000, screen);
     } finally {
       tmux('kill-session', '-t', session);
       ops.agent.child.kill('SIGTERM');
