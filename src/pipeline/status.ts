@@ -234,7 +234,8 @@ export class StatusTracker {
       s.behind = undefined;
       return;
     }
-    if (now - s.behind.lastReport < this.behindReportMs) return;
+    // The first report waits for a second sample: before it there is no rate to tell.
+    if (now - s.behind.lastReport < this.behindReportMs || s.acked.length < 2) return;
     s.behind.lastReport = now;
     const r = this.behindRates(s);
     this.o.events.emit({
