@@ -144,8 +144,15 @@ export const renderTop = (s: StatusJson | undefined, error: string | undefined, 
   }
   lines.push('');
   lines.push(paint(SGR.dim, fit(o.once ? o.url : `q quit · refreshes every second · ${o.url}`, w, false)));
-  return lines;
+  // A terminal narrower than the columns above: cut what is too long (its colour goes with it).
+  return lines.map((l) => {
+    const plain = stripSgr(l);
+    return [...plain].length > w ? fit(plain, w, false) : l;
+  });
 };
+
+// eslint-disable-next-line no-control-regex
+const stripSgr = (s: string): string => s.replace(/\x1b\[\d+m/g, '');
 
 const fetchStatus = async (url: string): Promise<StatusJson> => {
   const res = await fetch(`${url}/api/status`, { signal: AbortSignal.timeout(900) });

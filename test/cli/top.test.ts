@@ -74,6 +74,14 @@ test('a frame fits 80 columns, names every component, and shows the failing sink
   assert.match(lines[lines.length - 1] ?? '', /^q quit/);
 });
 
+test('a terminal narrower than 80 columns gets every line cut to its width', () => {
+  for (const color of [false, true]) {
+    const lines = renderTop(status, undefined, { width: 50, height: 30, color, url: 'http://127.0.0.1:9598', now: 0 });
+    // eslint-disable-next-line no-control-regex
+    for (const l of lines) assert.ok([...l.replace(/\x1b\[\d+m/g, '')].length <= 50, `longer than 50 columns: ${JSON.stringify(l)}`);
+  }
+});
+
 test('with colour the failing sink is red and the rest of the frame is unchanged', () => {
   const o = { width: 80, height: 30, url: 'http://127.0.0.1:9598', now: 0 };
   const plain = renderTop(status, undefined, { ...o, color: false });
