@@ -4,7 +4,7 @@
  * Exit codes: 0 ok · 1 runtime failure · 2 usage or config error · 3 data_dir locked by another agent.
  * User mistakes print one line on stderr (no stack trace) naming the place and the fix.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, ConfigReadError } from '../config/errors';
@@ -13,6 +13,8 @@ import { createDiagnostics, errorText, isLogLevel, LOG_LEVELS, type LogLevel } f
 import { DEFAULT_CONFIG_FILE, DEFAULT_CONFIG_YAML, DEFAULT_DESCRIPTION } from './defaults';
 import { agentRegistry } from './registry';
 import { runAgent } from './run';
+import { HELP_TOP, runTop, TopUsageError } from './top';
+import { sluiceVersion as version } from './version';
 import type { AgentConfigT } from '../pipeline/agent';
 
 export const EXIT_CODES = { ok: 0, failure: 1, usage: 2, locked: 3 } as const;
@@ -34,6 +36,7 @@ const HELP_MAIN = `sluice — a log collection agent that never loses a line
 Usage:
   sluice run [--config FILE] [--log-level LEVEL]   run the agent in the foreground
   sluice validate [--config FILE]                 check a config without starting anything
+  sluice top [--api URL | --config FILE]          watch a running agent (rates, backlog, failing sinks)
   sluice help [COMMAND]                           show help
   sluice --version                                print the version
 
@@ -41,7 +44,7 @@ Without --config, ./sluice.yaml is used if present, else a built-in default
 (read stdin, queue under ./.sluice, write to stdout).
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 data_dir locked by another agent.
-Docs: docs/agent.md, docs/config.md
+Docs: docs/agent.md, docs/config.md, docs/operations.md
 `;
 
 const HELP_RUN = `Usage: sluice run [--config FILE] [--log-level LEVEL]
@@ -68,15 +71,6 @@ Options:
   -c, --config FILE   the YAML config (default: ./sluice.yaml, else the built-in default)
   -h, --help          show this help
 `;
-
-const version = (): string => {
-  try {
-    const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-};
 
 class UsageError extends Error {
   readonly code = 'SLUICE_USAGE';
@@ -130,7 +124,7 @@ export const runCli = async (argv: readonly string[], io: CliIo = defaultIo): Pr
         return EXIT_CODES.ok;
       case 'help': {
         const topic = rest[0];
-        io.out(topic === 'run' ? HELP_RUN : topic === 'validate' ? HELP_VALIDATE : HELP_MAIN);
+        io.out(topic === 'run' ? HELP_RUN : topic === 'validate' ? HELP_VALIDATE : topic === 'top' ? HELP_TOP : HELP_MAIN);
         return EXIT_CODES.ok;
       }
       case '--version':
@@ -166,12 +160,14 @@ export const runCli = async (argv: readonly string[], io: CliIo = defaultIo): Pr
         if (chosen.isDefault) log.info(DEFAULT_DESCRIPTION);
         return await runAgent(chosen.config, log);
       }
+      case 'top':
+        return await runTop(rest, io);
       default:
         if (command.startsWith('-')) throw new UsageError(`sluice: unknown flag ${command} (see sluice --help)`);
-        throw new UsageError(`sluice: unknown command ${JSON.stringify(command)} (valid: run, validate, help; see sluice --help)`);
+        throw new UsageError(`sluice: unknown command ${JSON.stringify(command)} (valid: run, validate, top, help; see sluice --help)`);
     }
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof TopUsageError) {
       io.err(`${err.message}\n`);
       return EXIT_CODES.usage;
     }

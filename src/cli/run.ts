@@ -1,13 +1,16 @@
 /** `sluice run` once the config is valid: open the agent, wire signals, run until it stops. */
+import { startApi } from '../api/server';
 import { Agent, EXIT, type AgentConfigT } from '../pipeline/agent';
 import { errorText } from '../core/diagnostics';
 import type { Diagnostics } from '../core/source';
 import { catchSignals, onSignal } from './signals';
+import { sluiceVersion } from './version';
 
 export const runAgent = async (config: AgentConfigT, log: Diagnostics): Promise<number> => {
   let agent: Agent;
   try {
-    agent = await Agent.open({ config, log });
+    // The HTTP API (status page, /api/status, /metrics, /health) when the config has `api:`.
+    agent = await Agent.open({ config, log, startApi: (ctx) => startApi({ ...ctx, version: sluiceVersion() }) });
   } catch (err) {
     if ((err as { code?: unknown }).code === 'SLUICE_QUEUE_LOCKED') {
       const pid = (err as { pid?: unknown }).pid;

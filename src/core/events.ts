@@ -69,6 +69,23 @@ export type AgentEvent =
       readonly unreported: number;
     }
   | { readonly type: 'sink.recovered'; readonly sink: string; readonly failedAttempts: number }
+  /**
+   * The sink is far behind (a replay after an outage or a restart): reported when it starts and then
+   * every few seconds while it lasts (an episode; ends with `sink.caught-up`).
+   */
+  | {
+      readonly type: 'sink.behind';
+      readonly sink: string;
+      /** Events in the queue this sink has not acknowledged yet. */
+      readonly backlogEvents: number;
+      /** Events the sink acknowledged per second, lately. */
+      readonly eventsPerSecond: number;
+      /** At the rate the backlog shrank lately; `undefined` while it does not shrink. */
+      readonly etaSeconds: number | undefined;
+      /** Age of the oldest record not yet acknowledged (`undefined`: not known yet). */
+      readonly oldestAgeSeconds: number | undefined;
+    }
+  | { readonly type: 'sink.caught-up'; readonly sink: string; readonly backlogEvents: number; readonly behindMs: number }
   /** A record whose envelope cannot be decoded: it can never be delivered (acked, counted). */
   | { readonly type: 'sink.record-invalid'; readonly sink: string; readonly recordId: number; readonly events: number; readonly error: unknown }
   /** The sink's first cursor persist of this run failed (the cursor timer retries). */

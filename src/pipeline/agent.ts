@@ -31,7 +31,6 @@
  */
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Server } from 'node:http';
 import { BUILTIN_FILE, type AgentConfig, type ResolvedSource } from '../config/load';
 import type { ComponentContext } from '../core/component';
 import type { Diagnostics } from '../core/diagnostics';
@@ -43,10 +42,10 @@ import type { Sink } from '../core/sink';
 import type { SourceBatch, SourceContext } from '../core/source';
 import { openQueue } from '../queue';
 import type { AppendResult, Queue } from '../queue/types';
-import { startApi } from './api';
 import { AgentMetrics } from './metrics';
 import { reportTo } from './report';
 import { DEFAULT_RETRY, SinkRunner } from './sink-runner';
+import { SAMPLE_EVERY_MS, StatusTracker } from './status';
 
 export type AgentConfigT = AgentConfig;
 
@@ -64,13 +63,40 @@ export interface AgentOptions {
   readonly ports?: Partial<AgentPorts>;
   /** Relative paths in component configs resolve against it (default: the process's cwd). */
   readonly cwd?: string;
+  /**
+   * Starts the HTTP API when the config has `api:` (the CLI passes `src/api`'s; the pipeline never
+   * imports it). Without one, `api:` is ignored.
+   */
+  readonly startApi?: ApiStarter;
 }
+
+/** What the HTTP API reads: the agent's counters, its live status, the queue and its events. */
+export interface ApiContext {
+  readonly host: string;
+  readonly port: number;
+  readonly metrics: AgentMetrics;
+  readonly status: StatusTracker;
+  readonly queue: Queue;
+  readonly events: EventChannel<AgentEvent>;
+  /** 'running' | 'stopping' | 'closing' */
+  readonly phase: () => string;
+}
+
+export interface ApiHandle {
+  /** Stops serving (open connections are closed). */
+  close(): void;
+}
+
+/** Resolves once listening; rejects (`agent.api-failed`, exit 1) when it cannot. */
+export type ApiStarter = (ctx: ApiContext) => Promise<ApiHandle>;
 
 /** Exit codes (documented in docs/agent.md). */
 export const EXIT = { ok: 0, failure: 1, usage: 2, locked: 3 } as const;
 
 export class Agent {
   readonly metrics = new AgentMetrics();
+  /** Rates, backlogs and recent warnings, sampled once a second while running. */
+  readonly status: StatusTracker;
   private readonly stopSources = new AbortController();
   private readonly hardStop = new AbortController();
   private stopRequests = 0;
@@ -94,8 +120,18 @@ export class Agent {
     readonly events: EventChannel<AgentEvent>,
     private readonly ports: AgentPorts,
     private readonly cwd: string,
+    private readonly startApi: ApiStarter | undefined,
   ) {
     events.subscribe((e) => this.metrics.observe(e));
+    this.status = new StatusTracker({
+      clock: ports.clock,
+      metrics: this.metrics,
+      events,
+      queue: { metrics: () => queue.metrics(), ackedUpTo: (sink) => queue.consumer(sink).ackedUpTo },
+      maxBytes: config.queue.maxBytes,
+      sources: config.sources.map((s) => ({ id: s.id, type: s.type })),
+      sinks: config.sinks.map((s) => ({ id: s.id, type: s.type })),
+    });
   }
 
   /** Opens the queue (this is where a second agent on the same data_dir is refused). */
@@ -122,7 +158,7 @@ export class Agent {
     for (const note of queue.recovery.notes) events.emit({ type: 'queue.recovery-note', note });
     const small = await diskTooSmall(c.dataDir, c.queue.maxBytes, queue.metrics().bytesOnDisk);
     if (small !== undefined) events.emit({ type: 'queue.disk-small', dataDir: c.dataDir, maxBytes: c.queue.maxBytes, roomBytes: small });
-    return new Agent(c, opts.log, queue, events, ports, opts.cwd ?? process.cwd());
+    return new Agent(c, opts.log, queue, events, ports, opts.cwd ?? process.cwd(), opts.startApi);
   }
 
   /** What every component factory gets. */
@@ -157,10 +193,10 @@ export class Agent {
   async run(): Promise<number> {
     let exitCode: number = EXIT.ok;
     const c = this.config;
-    let api: Server | undefined;
-    if (c.api) {
+    let api: ApiHandle | undefined;
+    if (c.api && this.startApi) {
       try {
-        api = await startApi({ ...c.api, metrics: this.metrics, queue: this.queue, events: this.events, phase: () => this.phase });
+        api = await this.startApi({ ...c.api, metrics: this.metrics, status: this.status, queue: this.queue, events: this.events, phase: () => this.phase });
       } catch (error) {
         this.events.emit({ type: 'agent.api-failed', error });
         await this.queue.close();
@@ -210,6 +246,7 @@ export class Agent {
     });
 
     const stats = this.every(STATS_EVERY_MS, () => this.logStats());
+    const sampler = this.every(SAMPLE_EVERY_MS, () => this.status.sample());
     const byStop = await Promise.race([sourcesEnded.then(() => false), this.stopRequested.then(() => true)]);
     this.phase = 'stopping';
     if (!byStop) this.events.emit({ type: 'agent.sources-ended' });
@@ -240,6 +277,7 @@ export class Agent {
     }
     watchdog?.cancel();
     stats.cancel();
+    sampler.cancel();
     this.deadlineTimer?.cancel();
     if (!drained) {
       if (exitCode === EXIT.ok && this.stopRequests < 2 && byStop === false) exitCode = EXIT.failure;
@@ -251,10 +289,7 @@ export class Agent {
     if (this.stopRequests >= 2 && !drained) exitCode = EXIT.failure;
 
     this.phase = 'closing';
-    if (api) {
-      api.closeAllConnections();
-      api.close();
-    }
+    api?.close();
     await this.queue.close();
     for (const s of this.sinks) {
       await s.sink.close().catch((error: unknown) => this.events.emit({ type: 'sink.close-failed', sink: s.id, error }));

@@ -29,6 +29,37 @@ export interface SinkCounters {
   failing: number;
   /** The last write error, while failing. */
   lastError: string | undefined;
+  /**
+   * Ingest time (wall ms) of the oldest record handed to the sink and not yet acknowledged; after a
+   * group is acked, its newest record's (what follows was ingested no earlier). NaN before the first
+   * read. Set once per group, not per line.
+   */
+  oldestIngestMs: number;
+  /** Ingest → acknowledged, observed once per delivered batch (queue record), not per line. */
+  readonly latency: Histogram;
+}
+
+/** Upper bounds (seconds) of the delivery latency histogram's buckets (+Inf is implied). */
+export const LATENCY_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
+
+/** A fixed-bucket histogram (Prometheus semantics once made cumulative); one add per observation. */
+export class Histogram {
+  /** Observations per bucket (not cumulative); the last one is +Inf. */
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(readonly bounds: readonly number[] = LATENCY_BUCKETS) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(v: number): void {
+    let i = 0;
+    while (i < this.bounds.length && v > (this.bounds[i] ?? Infinity)) i++;
+    this.counts[i] = (this.counts[i] ?? 0) + 1;
+    this.sum += v;
+    this.count++;
+  }
 }
 
 export class AgentMetrics {
@@ -49,7 +80,18 @@ export class AgentMetrics {
   sink(id: string): SinkCounters {
     let c = this.sinks.get(id);
     if (!c) {
-      c = { events: 0, bytes: 0, records: 0, skippedEvents: 0, errors: 0, invalidRecords: 0, failing: 0, lastError: undefined };
+      c = {
+        events: 0,
+        bytes: 0,
+        records: 0,
+        skippedEvents: 0,
+        errors: 0,
+        invalidRecords: 0,
+        failing: 0,
+        lastError: undefined,
+        oldestIngestMs: NaN,
+        latency: new Histogram(),
+      };
       this.sinks.set(id, c);
     }
     return c;

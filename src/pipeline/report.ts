@@ -14,6 +14,24 @@ export interface ReportLine {
 
 const MiB = (n: number): string => `${(n / 1048576).toFixed(1)}MiB`;
 
+/** 1234567 → "1.23M", 12345 → "12.3k", 42.5 → "43". */
+export const count = (n: number): string => {
+  const a = Math.abs(n);
+  if (a >= 1e9) return `${(n / 1e9).toFixed(a >= 1e10 ? 1 : 2)}G`;
+  if (a >= 1e6) return `${(n / 1e6).toFixed(a >= 1e7 ? 1 : 2)}M`;
+  if (a >= 1e4) return `${(n / 1e3).toFixed(a >= 1e5 ? 0 : 1)}k`;
+  return `${Math.round(n)}`;
+};
+
+/** Seconds as people read them: "45s", "3m05s", "2h10m", "3d4h". */
+export const duration = (seconds: number): string => {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
+};
+
 /** The line an event is reported as (`undefined`: counted, not printed). */
 export const describeEvent = (e: AgentEvent): ReportLine | undefined => {
   switch (e.type) {
@@ -55,7 +73,7 @@ export const describeEvent = (e: AgentEvent): ReportLine | undefined => {
     case 'agent.api-failed':
       return { level: 'error', msg: `${errorText(e.error)}; change api.address or free the port` };
     case 'api.listening':
-      return { level: 'info', msg: `api: serving /metrics and /health on http://${e.host}:${e.port}` };
+      return { level: 'info', msg: `api: status page, /api/status, /metrics and /health on http://${e.host}:${e.port}/` };
     case 'api.error':
       return { level: 'warn', msg: `api: ${errorText(e.error)}` };
     case 'agent.stopping':
@@ -93,6 +111,14 @@ export const describeEvent = (e: AgentEvent): ReportLine | undefined => {
     }
     case 'sink.recovered':
       return { level: 'info', msg: `sink ${e.sink}: write succeeded after ${e.failedAttempts} failed attempt(s)` };
+    case 'sink.behind': {
+      const rate = e.eventsPerSecond > 0 ? `delivering ${count(e.eventsPerSecond)}/s` : 'not delivering';
+      const eta = e.etaSeconds !== undefined ? `, about ${duration(e.etaSeconds)} left` : ', not shrinking';
+      const age = e.oldestAgeSeconds !== undefined ? ` (oldest ${duration(e.oldestAgeSeconds)} old)` : '';
+      return { level: 'info', msg: `sink ${e.sink}: ${count(e.backlogEvents)} events behind${age}, ${rate}${eta}` };
+    }
+    case 'sink.caught-up':
+      return { level: 'info', msg: `sink ${e.sink}: caught up (${count(e.backlogEvents)} events behind, after ${duration(e.behindMs / 1000)})` };
     case 'sink.record-invalid':
       return { level: 'error', msg: `sink ${e.sink}: skipping record ${e.recordId}: ${errorText(e.error)}`, fields: { events: e.events } };
     case 'sink.cursor-deferred':

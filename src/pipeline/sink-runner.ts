@@ -56,6 +56,8 @@ export class SinkRunner {
   private target: number | undefined;
   private persistedOnce = false;
   private isFailing = false;
+  /** Ingest time of the newest record of the group in hand. */
+  private groupNewestIngestMs = NaN;
   private readonly stopRead = new AbortController();
   private readonly readSignal: AbortSignal;
   private readonly inputs: ReadonlySet<string>;
@@ -110,6 +112,11 @@ export class SinkRunner {
       const batches = this.select(records);
       if (batches.length > 0 && !(await this.deliver(batches))) return;
       for (const r of records) this.consumer.ack(r.id);
+      // Once per batch, not per line: ingest → acknowledged. What follows this group was ingested
+      // no earlier than its newest record, the bound the oldest-unacked age uses until the next read.
+      const now = this.clock.wall();
+      for (const b of batches) this.counters.latency.observe(Math.max(0, now - b.ingestMs) / 1000);
+      this.counters.oldestIngestMs = this.groupNewestIngestMs;
       if (!this.persistedOnce) {
         // Persist the cursor right after the first delivery of this run instead of waiting for the
         // cursor timer: an agent in a fast crash loop would otherwise replay from the same old
@@ -125,8 +132,11 @@ export class SinkRunner {
     }
   }
 
+  /** The batches this sink writes; notes the group's oldest ingest time (for the oldest-unacked age). */
   private select(records: readonly QueueRecord[]): Envelope[] {
     const out: Envelope[] = [];
+    let oldest = NaN;
+    let newest = NaN;
     for (const r of records) {
       let env: Envelope;
       try {
@@ -135,9 +145,13 @@ export class SinkRunner {
         this.events.emit({ type: 'sink.record-invalid', sink: this.id, recordId: r.id, events: r.events, error });
         continue;
       }
+      if (Number.isNaN(oldest) || env.ingestMs < oldest) oldest = env.ingestMs;
+      if (Number.isNaN(newest) || env.ingestMs > newest) newest = env.ingestMs;
       if (env.kind !== 'marker' && this.inputs.has(env.sourceId)) out.push(env);
       else this.counters.skippedEvents += env.kind === 'marker' ? 0 : env.events;
     }
+    this.counters.oldestIngestMs = oldest;
+    this.groupNewestIngestMs = newest;
     return out;
   }
 

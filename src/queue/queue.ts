@@ -104,6 +104,7 @@ class WriteAheadQueue implements Queue {
     fullMsTotal: 0,
     cursorPersistFailures: 0,
     segmentDeleteFailures: 0,
+    headId: 0, // read from the writer in metrics()
   };
   private readonly segments = new SegmentList();
   private readonly writer: Writer;
@@ -219,7 +220,7 @@ class WriteAheadQueue implements Queue {
   }
 
   metrics(): Readonly<QueueMetrics> {
-    const snap: QueueMetrics = { ...this.m };
+    const snap: QueueMetrics = { ...this.m, headId: this.writer.durableId };
     snap.fullMsTotal += this.writer.fullForMs(this.clock.now());
     return snap;
   }

@@ -85,6 +85,11 @@ export interface QueueMetrics {
   cursorPersistFailures: number;
   /** Failed attempts to delete a fully consumed segment (or to make its deletion durable). */
   segmentDeleteFailures: number;
+  /**
+   * The id after the last durable record: consumers can read everything below it, so a consumer's
+   * backlog is `headId - ackedUpTo` events.
+   */
+  headId: number;
 }
 
 export interface Consumer {

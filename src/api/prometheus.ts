@@ -1,0 +1,130 @@
+/**
+ * `GET /metrics`: Prometheus text (prom-client, loaded only when `api:` is configured). Values are
+ * read at scrape time from what the pipeline keeps anyway (the counters of `AgentMetrics`, the queue's
+ * metrics, the status tracker): nothing is added to the hot path. Each metric's meaning is in
+ * docs/operations.md.
+ */
+import type { AgentContext } from './context';
+import type { Histogram } from '../pipeline/metrics';
+
+type Set = (labels: Record<string, string>, v: number) => void;
+
+export interface MetricsText {
+  readonly contentType: string;
+  readonly text: string;
+}
+
+/** Builds the registry once; `render()` reads every value again. */
+export const prometheusMetrics = async (o: AgentContext): Promise<() => Promise<MetricsText>> => {
+  const client = await import('prom-client');
+  const register = new client.Registry();
+  client.collectDefaultMetrics({ register, prefix: 'sluice_process_' });
+  const m = o.metrics;
+
+  const counter = (name: string, help: string, labelNames: readonly string[], read: (set: Set) => void): void => {
+    new client.Counter({
+      name,
+      help,
+      labelNames: [...labelNames],
+      registers: [register],
+      collect() {
+        this.reset();
+        read((labels, v) => this.inc(labels, v));
+      },
+    });
+  };
+  const gauge = (name: string, help: string, labelNames: readonly string[], read: (set: Set) => void): void => {
+    new client.Gauge({
+      name,
+      help,
+      labelNames: [...labelNames],
+      registers: [register],
+      collect() {
+        this.reset();
+        read((labels, v) => this.set(labels, v));
+      },
+    });
+  };
+
+  counter('sluice_source_events_total', 'Events made durable in the queue, per source.', ['source'], (s) => {
+    for (const [id, c] of m.sources) s({ source: id }, c.events);
+  });
+  counter('sluice_source_bytes_total', 'Bytes of lines made durable in the queue, per source.', ['source'], (s) => {
+    for (const [id, c] of m.sources) s({ source: id }, c.bytes);
+  });
+  counter('sluice_sink_events_total', 'Events written by each sink.', ['sink'], (s) => {
+    for (const [id, c] of m.sinks) s({ sink: id }, c.events);
+  });
+  counter('sluice_sink_bytes_total', 'Bytes of lines written by each sink.', ['sink'], (s) => {
+    for (const [id, c] of m.sinks) s({ sink: id }, c.bytes);
+  });
+  counter('sluice_sink_errors_total', 'Failed write attempts per sink (each is retried).', ['sink'], (s) => {
+    for (const [id, c] of m.sinks) s({ sink: id }, c.errors);
+  });
+  counter('sluice_sink_invalid_records_total', 'Queue records a sink could not decode (reported and skipped).', ['sink'], (s) => {
+    for (const [id, c] of m.sinks) s({ sink: id }, c.invalidRecords);
+  });
+  gauge('sluice_sink_failing', '1 while the sink is failing and retrying.', ['sink'], (s) => {
+    for (const [id, c] of m.sinks) s({ sink: id }, c.failing);
+  });
+  gauge('sluice_sink_backlog_events', 'Events durable in the queue that the sink has not acknowledged yet.', ['sink'], (s) => {
+    for (const id of m.sinks.keys()) s({ sink: id }, o.status.backlogOf(id));
+  });
+  gauge('sluice_sink_oldest_unacked_age_seconds', 'Seconds since the oldest event the sink has not acknowledged was ingested (0: none).', ['sink'], (s) => {
+    for (const id of m.sinks.keys()) {
+      const age = o.status.oldestAge(id);
+      if (age !== undefined) s({ sink: id }, age);
+    }
+  });
+  const q = (): ReturnType<AgentContext['queue']['metrics']> => o.queue.metrics();
+  counter('sluice_queue_appended_events_total', 'Events appended to the queue.', [], (s) => s({}, q().appendedEvents));
+  counter('sluice_queue_appended_bytes_total', 'Bytes appended to the queue.', [], (s) => s({}, q().appendedBytes));
+  counter('sluice_queue_acked_events_total', 'Events acknowledged by every sink.', [], (s) => s({}, q().ackedEvents));
+  counter('sluice_queue_fsyncs_total', 'fdatasync calls made by the queue.', [], (s) => s({}, q().fsyncs));
+  counter('sluice_queue_fsync_seconds_total', 'Time spent in the queue fdatasync calls.', [], (s) => s({}, q().fsyncSecondsTotal));
+  counter('sluice_queue_corrupt_records_total', 'Corrupt records skipped by the queue.', [], (s) => s({}, q().corruptRecordsSkipped));
+  counter('sluice_queue_deleted_segments_total', 'Segment files deleted after every sink passed them.', [], (s) => s({}, q().deletedSegments));
+  counter('sluice_queue_append_wait_seconds_total', 'Time sources spent waiting for queue space (max_bytes reached).', [], (s) => s({}, q().fullMsTotal / 1000));
+  gauge('sluice_queue_bytes_on_disk', 'Bytes the queue retains on disk.', [], (s) => s({}, q().bytesOnDisk));
+  gauge('sluice_queue_full', '1 while appends wait for space (max_bytes reached).', [], (s) => s({}, q().full ? 1 : 0));
+  gauge('sluice_queue_max_bytes', 'The queue bound on disk (queue.max_bytes).', [], (s) => s({}, o.status.maxBytes));
+  counter('sluice_agent_events_total', 'Agent events by type (see docs/architecture.md: sink.failing, queue.full, ...).', ['type'], (s) => {
+    for (const [type, n] of m.eventCounts) s({ type }, n);
+  });
+  gauge('sluice_build_info', 'Always 1; the labels say which sluice and Node.js run.', ['version', 'node'], (s) =>
+    s({ version: o.version, node: process.versions.node }, 1),
+  );
+  gauge('sluice_uptime_seconds', 'Seconds since the agent started.', [], (s) => s({}, o.status.uptimeSeconds()));
+
+  return async () => {
+    const text = await register.metrics();
+    return { contentType: register.contentType, text: text + histogramText(o) };
+  };
+};
+
+const LATENCY = 'sluice_sink_delivery_latency_seconds';
+
+/** The delivery latency histograms, written by hand (the counts live in the pipeline, not in prom-client). */
+const histogramText = (o: AgentContext): string => {
+  const lines = [
+    `# HELP ${LATENCY} Ingest time to acknowledgement by the sink, observed once per delivered batch (queue record).`,
+    `# TYPE ${LATENCY} histogram`,
+  ];
+  for (const [id, c] of o.metrics.sinks) lines.push(...histogramLines(LATENCY, `sink="${escapeLabel(id)}"`, c.latency));
+  return `${lines.join('\n')}\n`;
+};
+
+const histogramLines = (name: string, labels: string, h: Histogram): string[] => {
+  const out: string[] = [];
+  let cumulative = 0;
+  h.bounds.forEach((le, i) => {
+    cumulative += h.counts[i] ?? 0;
+    out.push(`${name}_bucket{${labels},le="${le}"} ${cumulative}`);
+  });
+  out.push(`${name}_bucket{${labels},le="+Inf"} ${h.count}`);
+  out.push(`${name}_sum{${labels}} ${h.sum}`);
+  out.push(`${name}_count{${labels}} ${h.count}`);
+  return out;
+};
+
+const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');

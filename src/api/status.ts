@@ -1,0 +1,84 @@
+/**
+ * `GET /api/status`: the agent's live status as JSON — what the status page and `sluice top` show.
+ * The shape is documented in docs/operations.md; keys are snake_case, numbers plain, times ISO 8601.
+ */
+import type { AgentContext } from './context';
+import type { ComponentStatus, SinkStatus } from '../pipeline/status';
+
+export interface StatusJson {
+  readonly version: string;
+  readonly status: string;
+  readonly uptime_seconds: number;
+  /** Seconds between two values of every `history` array. */
+  readonly history_interval_seconds: number;
+  readonly sources: Record<string, SourceJson>;
+  readonly sinks: Record<string, SinkJson>;
+  readonly queue: { readonly bytes_on_disk: number; readonly max_bytes: number; readonly full: boolean; readonly append_wait_seconds: number };
+  readonly warnings: readonly { readonly time: string; readonly level: string; readonly message: string }[];
+}
+
+export interface SourceJson {
+  readonly type: string;
+  readonly events: number;
+  readonly bytes: number;
+  readonly events_per_second: number;
+  readonly bytes_per_second: number;
+  readonly history: { readonly events_per_second: readonly number[]; readonly bytes_per_second: readonly number[] };
+}
+
+export interface SinkJson extends Omit<SourceJson, 'history'> {
+  readonly backlog_events: number;
+  readonly oldest_unacked_age_seconds: number | null;
+  readonly failing: boolean;
+  readonly last_error: string | null;
+  readonly retries: number;
+  /** Always 0 until sinks can reject events into a dead-letter store. */
+  readonly dead_lettered_events: number;
+  readonly invalid_records: number;
+  readonly behind: { readonly since_seconds: number; readonly events_per_second: number; readonly eta_seconds: number | null } | null;
+  readonly history: SourceJson['history'] & { readonly backlog_events: readonly number[] };
+}
+
+const r1 = (n: number): number => Math.round(n * 10) / 10;
+const r3 = (n: number): number => Math.round(n * 1000) / 1000;
+
+const component = (c: ComponentStatus): SourceJson => ({
+  type: c.type,
+  events: c.events,
+  bytes: c.bytes,
+  events_per_second: r1(c.eventsPerSecond),
+  bytes_per_second: r1(c.bytesPerSecond),
+  history: { events_per_second: c.history.eventsPerSecond.map(r1), bytes_per_second: c.history.bytesPerSecond.map(r1) },
+});
+
+const sink = (s: SinkStatus): SinkJson => {
+  const base = component(s);
+  return {
+    ...base,
+    backlog_events: s.backlogEvents,
+    oldest_unacked_age_seconds: s.oldestUnackedAgeSeconds === undefined ? null : r3(s.oldestUnackedAgeSeconds),
+    failing: s.failing,
+    last_error: s.lastError ?? null,
+    retries: s.retries,
+    dead_lettered_events: 0,
+    invalid_records: s.invalidRecords,
+    behind: s.behind
+      ? { since_seconds: r1(s.behind.sinceSeconds), events_per_second: r1(s.behind.eventsPerSecond), eta_seconds: s.behind.etaSeconds === undefined ? null : r1(s.behind.etaSeconds) }
+      : null,
+    history: { ...base.history, backlog_events: s.backlogHistory },
+  };
+};
+
+export const statusJson = (o: AgentContext): StatusJson => {
+  const s = o.status.snapshot();
+  return {
+    version: o.version,
+    status: o.phase(),
+    uptime_seconds: r3(s.uptimeSeconds),
+    history_interval_seconds: 1,
+    sources: Object.fromEntries(s.sources.map((c) => [c.id, component(c)])),
+    sinks: Object.fromEntries(s.sinks.map((c) => [c.id, sink(c)])),
+    queue: { bytes_on_disk: s.queue.bytesOnDisk, max_bytes: s.queue.maxBytes, full: s.queue.full, append_wait_seconds: r3(s.queue.appendWaitSeconds) },
+    warnings: s.warnings.map((w) => ({ time: new Date(w.at).toISOString(), level: w.level, message: w.message })),
+  };
+};
