@@ -151,7 +151,7 @@ export const renderTop = (s: StatusJson | undefined, error: string | undefined, 
   });
 };
 
-// eslint-disable-next-line no-control-regex
+ 
 const stripSgr = (s: string): string => s.replace(/\x1b\[\d+m/g, '');
 
 const fetchStatus = async (url: string): Promise<StatusJson> => {

@@ -84,6 +84,7 @@ export function stringify(v: unknown): string | undefined {
 const MAX_DEPTH = 5;
 const MAX_BREADTH = 100;
 
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called with .call(value) below
 const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Int8Array.prototype) as object, Symbol.toStringTag)?.get;
 
 function isTypedArrayWithEntries(v: object): v is ArrayLike<number | bigint> {

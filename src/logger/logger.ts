@@ -149,15 +149,17 @@ function makeMethod(num: number): LogFn {
       // the common string-only call
       line = head(this._chind) + msgJson(a) + '}\n';
     } else if (argc > 2 || (argc === 2 && typeof a !== 'object')) {
+      // eslint-disable-next-line prefer-rest-params -- the hot path: no rest array per call
       line = this._line(prefix, arguments);
     } else if (typeof a === 'object' && a !== null && !(a instanceof Error) && typeof b === 'string') {
       // the common (obj, msg) call; an http request or response becomes { req } / { res } as in pino
       line = head(this._chind) + fieldsOf(mapHttp(a)) + msgJson(b) + '}\n';
     } else {
+      // eslint-disable-next-line prefer-rest-params -- the hot path: no rest array per call
       line = this._line(prefix, arguments);
     }
     this._w.write(line);
-  } as LogFn;
+  };
 
   function head(chind: string): string {
     const t = Date.now();
@@ -237,6 +239,7 @@ export class Logger extends EventEmitter {
   /** The bindings added by child() calls (and `name`), as pino's bindings(). */
   bindings(): Bindings {
     const chain: Bindings[] = [];
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- walking the parent chain from here
     for (let l: Logger | null = this; l !== null; l = l._parent) chain.push(l._own);
     return Object.assign({}, ...chain.reverse()) as Bindings;
   }

@@ -35,6 +35,7 @@ export interface LoggerOptions {
   /** Lowest level written (default `info`). */
   readonly level?: LevelSetting;
   /** `'stdout'` (default), `'stderr'`, a file path (opened for append, parent created), or an fd. */
+  // eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- the names document the two special values
   readonly destination?: 'stdout' | 'stderr' | string | number;
   /** Bindings on every line. Default `{ pid, hostname }` as pino; `null` omits them. */
   readonly base?: Readonly<Record<string, unknown>> | null;
@@ -191,7 +192,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     level,
     destination,
     base,
-    name: name as string | undefined,
+    name: name,
     whenFull,
     bufferBytes,
     flushIntervalMs,

@@ -67,7 +67,7 @@ export function rescueWorkerBuffers(): void {
     const c = b.ctl;
     if (Atomics.load(c, CTL_CLOSED) !== 0) continue;
     const until = Date.now() + 250;
-    let locked = false;
+    let locked: boolean;
     while (!(locked = Atomics.compareExchange(c, CTL_LOCK, 0, 1) === 0) && Date.now() < until) Atomics.wait(c, CTL_LOCK, 1, 5);
     if (!locked) continue; // the worker is stuck in a write of its own; do not wait for ever
     try {

@@ -80,7 +80,7 @@ export class QueueConsumer implements Consumer {
   }
 
   ack(id: RecordId): void {
-    const done = this.acks.ack(id as number);
+    const done = this.acks.ack(id);
     if (done === null) return;
     this.hooks.counted(done.events);
     if (done.moved) this.hooks.advanced();

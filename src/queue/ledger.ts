@@ -101,6 +101,7 @@ export class Ledger {
         first ??= e;
       }
     }
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the file system threw
     if (first !== null) throw first;
   }
 

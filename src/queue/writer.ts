@@ -322,6 +322,7 @@ export class Writer implements LogView {
     this.inflight = null;
     if (s.error !== null) {
       this.unsynced = [...s.entries, ...this.unsynced];
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what fdatasync threw
       throw s.error;
     }
     this.publish(s.entries);

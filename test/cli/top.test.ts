@@ -77,7 +77,7 @@ test('a frame fits 80 columns, names every component, and shows the failing sink
 test('a terminal narrower than 80 columns gets every line cut to its width', () => {
   for (const color of [false, true]) {
     const lines = renderTop(status, undefined, { width: 50, height: 30, color, url: 'http://127.0.0.1:9598', now: 0 });
-    // eslint-disable-next-line no-control-regex
+     
     for (const l of lines) assert.ok([...l.replace(/\x1b\[\d+m/g, '')].length <= 50, `longer than 50 columns: ${JSON.stringify(l)}`);
   }
 });
@@ -87,7 +87,7 @@ test('with colour the failing sink is red and the rest of the frame is unchanged
   const plain = renderTop(status, undefined, { ...o, color: false });
   const coloured = renderTop(status, undefined, { ...o, color: true });
   assert.match(coloured.join('\n'), new RegExp(`${ESC}\\[31mFAILING 17 retries${ESC}\\[0m`));
-  // eslint-disable-next-line no-control-regex
+   
   assert.deepEqual(coloured.map((l) => l.replace(/\x1b\[\d+m/g, '')), plain);
 });
 

@@ -555,7 +555,7 @@ test('two opens of one directory at once in the same process: exactly one wins',
     const lost = results.filter((r) => r.status === 'rejected');
     assert.equal(won.length, 1);
     assert.equal(lost.length, 1);
-    assert.equal((lost[0] as PromiseRejectedResult).reason.code, 'SLUICE_QUEUE_LOCKED');
+    assert.equal(((lost[0] as PromiseRejectedResult).reason as { code?: string }).code, 'SLUICE_QUEUE_LOCKED');
     await (won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof openQueue>>>).value.close();
   } finally {
     cleanup();

@@ -55,7 +55,7 @@ test('random damage to segment files never blocks opening, never invents a recor
           const payload = payloadOf(round, i);
           const events = 1 + (i % 4);
           const r = await q.append(payload, { events });
-          return { id: r.id as number, events, payload, file: '', start: 0, end: 0 };
+          return { id: r.id, events, payload, file: '', start: 0, end: 0 };
         }),
       );
       await q.close();

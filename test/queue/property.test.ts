@@ -30,7 +30,7 @@ const OVERRIDES = ((): Partial<RunConfig> | undefined => {
   if (v === undefined || v === '') return undefined;
   const parsed: unknown = JSON.parse(v);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('SLUICE_SIM_CONFIG must be a JSON object');
-  return parsed as Partial<RunConfig>;
+  return parsed;
 })();
 const OPTS: RunOptions = OVERRIDES === undefined ? {} : { overrides: OVERRIDES };
 

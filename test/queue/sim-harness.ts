@@ -779,7 +779,7 @@ class Run {
       c.nextExpected = rewound.to;
       c.lastSerial = -1;
     } else {
-      this.fail(`a read that overlapped a rewind of ${c.name} to ${rewound.to} fits neither order: ${afterProblem} / ${beforeProblem}`);
+      this.fail(`a read that overlapped a rewind of ${c.name} to ${rewound.to} fits neither order: ${String(afterProblem)} / ${String(beforeProblem)}`);
     }
     return records.map((r, i) => ({ serial: serials[i] as number, id: r.id }));
   }
