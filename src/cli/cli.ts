@@ -13,6 +13,7 @@ import { createDiagnostics, errorText, isLogLevel, LOG_LEVELS, type LogLevel } f
 import { DEFAULT_CONFIG_FILE, DEFAULT_CONFIG_YAML, DEFAULT_DESCRIPTION } from './defaults';
 import { agentRegistry } from './registry';
 import { runAgent } from './run';
+import { describeTopology } from './topology';
 import { HELP_TOP, runTop, TopUsageError } from './top';
 import { sluiceVersion as version } from './version';
 import type { AgentConfigT } from '../pipeline/agent';
@@ -64,7 +65,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 data_dir locked 
 const HELP_VALIDATE = `Usage: sluice validate [--config FILE]
 
 Checks a config (YAML syntax, keys, types, sizes, sink inputs) without starting anything.
-Prints "ok" and a summary and exits 0 when valid; else prints one line per problem
+Prints "ok", a summary and every source → sink route with its guarantee, and exits 0 when valid; else prints one line per problem
 (file:line:column: key: problem) and exits 2. \`sluice run\` gives the same verdict.
 
 Options:
@@ -140,7 +141,8 @@ export const runCli = async (argv: readonly string[], io: CliIo = defaultIo): Pr
         const { config } = await chooseConfig(v.config, io.cwd);
         io.out(
           `ok: ${config.file}: ${config.sources.length} source(s) (${config.sources.map((s) => `${s.id}: ${s.type}`).join(', ')}), ` +
-            `${config.sinks.length} sink(s) (${config.sinks.map((s) => `${s.id}: ${s.type} <- ${s.base.inputs.join(', ')}`).join('; ')})\n`,
+            `${config.sinks.length} sink(s) (${config.sinks.map((s) => `${s.id}: ${s.type} <- ${s.base.inputs.join(', ')}`).join('; ')})\n` +
+            describeTopology(config),
         );
         return EXIT_CODES.ok;
       }

@@ -65,6 +65,25 @@ test('validate accepts a good config and exits 0', async () => {
   });
 });
 
+test('validate lists every source → sink route with its guarantee', async () => {
+  await withTempDir(async (dir) => {
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nsources:\n  app:\n    type: file\n    include: ["./logs/*.log"]\n  pipe:\n    type: stdin\n` +
+        `sinks:\n  archive:\n    type: file\n    inputs: [app]\n    path: ./out/app.log\n  console:\n    type: stdout\n    inputs: [pipe, app]\n`,
+    );
+    const r = cli(['validate', '--config', cfg], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const routes = r.stdout.split('\n').slice(1, -1);
+    assert.deepEqual(
+      routes.map((l) => l.replace(/: .*/, '')),
+      ['  app (file) → archive (file)', '  pipe (stdin) → console (stdout)', '  app (file) → console (stdout)'],
+    );
+    assert.match(routes[0] ?? '', /no loss; exactly once after a graceful stop/);
+    assert.match(routes[1] ?? '', /best effort across crashes: stdin cannot acknowledge/);
+  });
+});
+
 test('validate and run refuse a bad config with the same one-line file:line:col key message, exit 2, nothing started', async () => {
   await withTempDir(async (dir) => {
     await writeConfig(
