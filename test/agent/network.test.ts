@@ -11,6 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { request, Agent } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { startAgent, waitFor, withTempDir, writeConfig, type RunningAgent } from './helpers';
 
@@ -176,6 +177,44 @@ test('http: after kill -9 and a restart, every event a client got a 200 for is i
       return n;
     };
     await waitFor('every acknowledged event in the sink', async () => missing(await readIfAny(out)) === 0, 30_000, () => `${missing('')} missing`);
+    await stop(agent);
+  });
+});
+
+test('TLS: syslog over TLS and HTTPS with certificate files named relative to the working directory', { skip: (!existsSync('/usr/bin/openssl') || !existsSync(CURL)) && 'no openssl or curl' }, async () => {
+  await withTempDir(async (dir) => {
+    const gen = spawnSync(
+      '/usr/bin/openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+      { cwd: dir, encoding: 'utf8' },
+    );
+    assert.equal(gen.status, 0, gen.stderr);
+    const [sp, hp] = [await freePort(), await freePort()];
+    const tls = '{ cert_file: ./cert.pem, key_file: ./key.pem }';
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nsources:\n  sys:\n    type: syslog\n    address: ${sp}\n    tls: ${tls}\n  web:\n    type: http\n    address: ${hp}\n    tls: ${tls}\n` +
+        `sinks:\n  out:\n    type: file\n    inputs: [sys, web]\n    path: ./out.log\n`,
+    );
+    const agent = startAgent(cfg, { cwd: dir });
+    await listening(agent, 2);
+    assert.match(agent.stderr(), /listening on tls/);
+    assert.match(agent.stderr(), /listening on https/);
+    const ca = await readFile(join(dir, 'cert.pem'));
+    const sock = tlsConnect({ host: '127.0.0.1', port: sp, ca });
+    await new Promise((r, j) => {
+      sock.once('secureConnect', r);
+      sock.once('error', j);
+    });
+    const m = '<13>1 - h tlsapp - - - over tls';
+    await new Promise<void>((r) => sock.end(`${Buffer.byteLength(m)} ${m}`, r));
+    const c = spawnSync(CURL, ['-s', '-w', '%{http_code}', '--cacert', 'cert.pem', '-H', 'Content-Type: application/x-ndjson', '--data-binary', '{"via":"https"}', `https://127.0.0.1:${hp}/`], { cwd: dir, encoding: 'utf8' });
+    assert.match(c.stdout, /200$/, c.stderr);
+    const out = join(dir, 'out.log');
+    await waitFor('both events', async () => events(await readIfAny(out)).length === 2, 20_000, agent.stderr);
+    const ev = events(await readFile(out, 'utf8'));
+    assert.ok(ev.some((e) => e['appname'] === 'tlsapp' && e['message'] === 'over tls'));
+    assert.ok(ev.some((e) => e['via'] === 'https'));
     await stop(agent);
   });
 });
