@@ -218,3 +218,39 @@ test('TLS: syslog over TLS and HTTPS with certificate files named relative to th
     await stop(agent);
   });
 });
+
+test('http: when the queue is full (a sink that cannot write) clients get 503 + Retry-After, not a request held open', async () => {
+  await withTempDir(async (dir) => {
+    const port = await freePort();
+    await writeFile(join(dir, 'notadir'), '');
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nqueue:\n  max_bytes: 16MiB\nsources:\n  ingest:\n    type: http\n    address: ${port}\n` + `sinks:\n  out:\n    type: file\n    inputs: [ingest]\n    path: ./notadir/out.log\n`,
+    );
+    const agent = startAgent(cfg, { cwd: dir });
+    await listening(agent, 1);
+    const body = Buffer.from(Array.from({ length: 5000 }, (_, i) => JSON.stringify({ i, pad: 'x'.repeat(200) })).join('\n'));
+    const statuses: number[] = [];
+    const one = (): Promise<{ status: number; retryAfter: string | undefined }> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: '/', method: 'POST', agent: false, headers: { 'content-type': 'application/x-ndjson' } }, (res) => {
+          res.resume();
+          const ra = res.headers['retry-after'];
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: typeof ra === 'string' ? ra : undefined }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    let last = { status: 0, retryAfter: undefined as string | undefined };
+    for (let i = 0; i < 40 && last.status !== 503; i++) {
+      last = await one();
+      statuses.push(last.status);
+    }
+    assert.equal(last.status, 503, `statuses: ${statuses.join(',')}`);
+    assert.equal(last.retryAfter, '1');
+    const again = await one();
+    assert.equal(again.status, 503);
+    agent.child.kill('SIGKILL');
+    await agent.exited;
+  });
+});

@@ -304,3 +304,23 @@ test('property: a body cut into any chunks decodes the same (chunked transfer)',
   s.ac.abort();
   await s.done;
 });
+
+test('a queue that fills while a request waits for its append: 503 + Retry-After instead of holding the client; the append still completes', async () => {
+  const s = await new Served().start();
+  s.hold = true;
+  const p = post(s.port, '{"a":1}\n');
+  await new Promise((r) => setTimeout(r, 50));
+  s.full = true;
+  const r = await p;
+  assert.equal(r.status, 503);
+  assert.equal(r.headers['retry-after'], '1');
+  assert.equal(s.source.metrics().refusedWhileWaiting, 1);
+  s.ac.abort();
+  let stopped = false;
+  void s.done.then(() => (stopped = true)); // observed below
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(stopped, false, 'a stop waits for the append in flight');
+  s.release();
+  await s.done;
+  assert.equal(s.text(), '{"a":1}\n');
+});

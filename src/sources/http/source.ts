@@ -14,6 +14,13 @@
  * 413), decoded (`decode.ts`; 400 with the reason), and emitted as one batch: one queue append per
  * request, however many lines, no per-line system calls.
  *
+ * The admission check can pass and the append still wait: the queue fills while (or because) this
+ * request is appended. The queue's append cannot be cancelled yet, so the request is then answered
+ * 503 + `Retry-After: 1` as soon as the queue is seen full (checked every 200 ms on the clock port)
+ * while its append keeps waiting and is written once space frees: the client is not held until it
+ * times out, and its retry may store the events twice (at-least-once, never lost). Counted in
+ * `refusedWhileWaiting`.
+ *
  * An answer that leaves a body unread closes the connection when the body may be large (no
  * Content-Length, or one above 64 KiB), rather than read and discard it.
  *
@@ -28,7 +35,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { isIPv6 } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { gunzip, inflate, type InputType, type ZlibOptions } from 'node:zlib';
-import type { Clock, FileSystem } from '../../core/ports';
+import type { Clock, FileSystem, Timer } from '../../core/ports';
 import type { Source, SourceContext } from '../../core/source';
 import type { HttpSourceConfig } from './config';
 import { acceptsContentType, ACCEPTED_TYPES, decodeBody } from './decode';
@@ -36,6 +43,8 @@ import { HttpEmitError, HttpListenError, HttpTlsFileError } from './errors';
 
 /** An unread body up to this size is read and discarded to keep the connection; above it, the connection closes. */
 const DRAIN_MAX = 64 * 1024;
+/** While an append waits, how often the queue is asked whether it is full. */
+const FULL_CHECK_MS = 200;
 
 export interface HttpSourceMetrics {
   /** Answers by status code. */
@@ -44,6 +53,8 @@ export interface HttpSourceMetrics {
   events: number;
   /** Requests in flight. */
   inFlight: number;
+  /** Requests answered 503 because the queue became full while their append waited (the append still completes). */
+  refusedWhileWaiting: number;
 }
 
 export interface HttpSourceDeps {
@@ -68,7 +79,7 @@ const decompress = (fn: Unzip, body: Buffer, max: number): Promise<Buffer | 'too
 const digest = (s: string | Buffer): Buffer => createHash('sha256').update(s).digest();
 
 export class HttpSource implements Source {
-  private readonly m: HttpSourceMetrics = { responses: {}, events: 0, inFlight: 0 };
+  private readonly m: HttpSourceMetrics = { responses: {}, events: 0, inFlight: 0, refusedWhileWaiting: 0 };
   private readonly tokenDigest: Buffer | null;
   private stopping = false;
   /** Requests reading their body: called on stop so they answer 503 at once. */
@@ -283,14 +294,55 @@ export class HttpSource implements Source {
     if (decoded.events === 0) return this.reply(req, res, 200, { events: 0 });
     if (this.stopping) return this.reply(req, res, 503, { error: 'the agent is stopping' }, { 'retry-after': '1' });
     if (ctx.full?.() === true) return this.reply(req, res, 503, { error: 'the queue is full: retry later' }, { 'retry-after': '1' });
-    try {
-      await ctx.emit({ lines: decoded.lines, events: decoded.events, format: 'events' });
-    } catch (e) {
-      this.failure ??= new HttpEmitError(ctx.id, { cause: e });
-      for (const f of this.idle) f();
-      return this.reply(req, res, 500, { error: 'the queue did not accept the events' });
+    const emitted = ctx.emit({ lines: decoded.lines, events: decoded.events, format: 'events' }).then(
+      () => {
+        this.m.events += decoded.events;
+        return 'durable' as const;
+      },
+      (e: unknown) => {
+        this.failure ??= new HttpEmitError(ctx.id, { cause: e });
+        for (const f of this.idle) f();
+        return 'failed' as const;
+      },
+    );
+    const first = await this.durableOrFull(ctx, emitted);
+    switch (first) {
+      case 'durable':
+        return this.reply(req, res, 200, { events: decoded.events });
+      case 'failed':
+        return this.reply(req, res, 500, { error: 'the queue did not accept the events' });
+      case 'full':
+        // The append cannot be taken back: it is written once space frees. The client is not held
+        // until it times out; it is told to retry, which may store these events twice.
+        this.m.refusedWhileWaiting++;
+        this.reply(req, res, 503, { error: 'the queue is full: retry later (these events may still be stored once space frees)' }, { 'retry-after': '1' });
+        await emitted; // the request stays in flight (a stop waits for it) until its append settles
+        return;
     }
-    this.m.events += decoded.events;
-    this.reply(req, res, 200, { events: decoded.events });
+  }
+
+  /** Whichever comes first: the append settles, or the queue is seen full while it waits (checked every 200 ms). */
+  private durableOrFull(ctx: SourceContext, emitted: Promise<'durable' | 'failed'>): Promise<'durable' | 'failed' | 'full'> {
+    if (ctx.full === undefined) return emitted;
+    const full = ctx.full;
+    return new Promise((resolve) => {
+      let timer: Timer | null = null;
+      let settled = false;
+      const check = (): void => {
+        if (settled) return;
+        if (full()) {
+          settled = true;
+          resolve('full');
+        } else timer = this.deps.clock.setTimer(FULL_CHECK_MS, check);
+      };
+      timer = this.deps.clock.setTimer(FULL_CHECK_MS, check);
+      void emitted.then((r) => {
+        // settles the race; the timer is cancelled so no check runs after the answer
+        if (settled) return;
+        settled = true;
+        timer?.cancel();
+        resolve(r);
+      });
+    });
   }
 }
