@@ -257,9 +257,10 @@ export class SyslogSource implements Source {
     this.m.openConnections++;
     const framer = new SyslogFramer(this.cfg.framing, this.cfg.max_message_bytes);
     const ip = sock.remoteAddress ?? '';
-    let pending: Promise<void> | null = null;
+    let inFlight = 0;
     let stopping = ctx.signal.aborted;
     let closed = false;
+    let done = false;
     const syncCounters = (): void => {
       const c = framer.counters;
       this.m.splitFrames += c.split;
@@ -283,34 +284,37 @@ export class SyslogSource implements Source {
     return new Promise<void>((resolveDone) => {
       const stop = (): void => {
         stopping = true;
-        if (pending === null) sock.destroy();
+        if (inFlight === 0) sock.destroy();
       };
       stops.add(stop);
       const finish = (): void => {
-        if (!closed || pending !== null) return;
+        if (!closed || inFlight > 0 || done) return;
+        done = true;
         stops.delete(stop);
         this.m.openConnections--;
         resolveDone();
       };
+      /** The socket stays paused while any batch of it is not durable; it resumes (or closes, on stop) after. */
       const track = (p: Promise<void> | null): void => {
         if (p === null) return;
-        sock.pause();
-        pending = p;
-        // The connection's only batch in flight: the socket resumes (or closes, on stop) when it is durable.
+        inFlight++;
+        if (!closed) sock.pause();
         void p.then(
           () => {
-            pending = null;
-            if (stopping) sock.destroy();
-            else if (!closed) sock.resume();
+            inFlight--;
+            if (inFlight === 0 && !closed) {
+              if (stopping) sock.destroy();
+              else sock.resume();
+            }
             finish();
           },
           (e: unknown) => {
-            pending = null;
+            inFlight--;
             fail(e);
             sock.destroy();
             finish();
           },
-        );
+        ); // settled here: the connection's done-promise waits for inFlight to reach 0
       };
       sock.on('data', (chunk: Buffer) => {
         // Read already (even while stopping): emitted, then the connection closes.
@@ -321,24 +325,7 @@ export class SyslogSource implements Source {
       });
       sock.on('close', () => {
         closed = true;
-        if (framer.partial) {
-          const p = emitFrames((b) => framer.end(b.add));
-          if (p !== null) {
-            pending = pending === null ? p : Promise.all([pending, p]).then(() => undefined);
-            void pending.then(
-              () => {
-                pending = null;
-                finish();
-              },
-              (e: unknown) => {
-                pending = null;
-                fail(e);
-                finish();
-              },
-            ); // settles the connection once its last frames are durable
-            return;
-          }
-        }
+        if (framer.partial) track(emitFrames((b) => framer.end(b.add)));
         finish();
       });
       if (stopping) stop();
