@@ -1,13 +1,14 @@
 /**
  * The network sources through the real CLI, with real clients: util-linux `logger` for syslog
- * (TCP octet counting, TCP newline framing, RFC 3164, UDP) and `curl` for HTTP (gzip, 401, 413);
+ * (TCP octet counting, TCP newline framing, RFC 3164, UDP), rsyslog forwarding (when installed),
+ * and `curl` for HTTP (gzip, 401, 413);
  * and kill -9 for HTTP: every event a client got a 200 for is in the sink after a restart.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { request, Agent } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { startAgent, waitFor, withTempDir, writeConfig, type RunningAgent } from
 
 const LOGGER = '/usr/bin/logger';
 const CURL = '/usr/bin/curl';
+const RSYSLOGD = '/usr/sbin/rsyslogd';
 
 /** A port nobody listens on right now (listen on 0, read it, close). */
 const freePort = async (): Promise<number> => {
@@ -252,5 +254,43 @@ test('http: when the queue is full (a sink that cannot write) clients get 503 + 
     assert.equal(again.status, 503);
     agent.child.kill('SIGKILL');
     await agent.exited;
+  });
+});
+
+test('syslog: rsyslog forwarding with octet counting (it counts the trailing LF) gives the same messages as logger', { skip: (!existsSync(RSYSLOGD) || !existsSync(LOGGER)) && 'no rsyslogd or logger' }, async () => {
+  await withTempDir(async (dir) => {
+    const [rsPort, port] = [await freePort(), await freePort()];
+    await mkdir(join(dir, 'rs'));
+    // rsyslog in the foreground with its own config and work directory (never the system daemon).
+    await writeFile(
+      join(dir, 'rs.conf'),
+      `global(workDirectory="${join(dir, 'rs')}")\nmodule(load="imtcp")\ninput(type="imtcp" address="127.0.0.1" port="${rsPort}")\n` +
+        `action(type="omfwd" target="127.0.0.1" port="${port}" protocol="tcp" TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")\n`,
+    );
+    const cfg = await writeConfig(dir, `data_dir: ./data\nsources:\n  sys:\n    type: syslog\n    address: ${port}\n    framing: octet_counting\nsinks:\n  out:\n    type: file\n    inputs: [sys]\n    path: ./out.log\n`);
+    const agent = startAgent(cfg, { cwd: dir });
+    await listening(agent, 1);
+    const rs = spawn(RSYSLOGD, ['-n', '-f', join(dir, 'rs.conf'), '-i', join(dir, 'rs.pid')], { stdio: 'ignore' });
+    try {
+      const lines = Array.from({ length: 500 }, (_, i) => `relayed ${i}`);
+      await writeFile(join(dir, 'lines.txt'), `${lines.join('\n')}\n`);
+      // rsyslog may take a moment to listen: retry the first send.
+      await waitFor('rsyslog to take a message', () => spawnSync(LOGGER, ['-n', '127.0.0.1', '-P', String(rsPort), '-T', '--rfc5424', '-t', 'rs', 'first']).status === 0, 10_000);
+      const r = spawnSync(LOGGER, ['-n', '127.0.0.1', '-P', String(rsPort), '-T', '--rfc5424', '-t', 'rs', '-f', join(dir, 'lines.txt')], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const out = join(dir, 'out.log');
+      await waitFor('the relayed messages', async () => events(await readIfAny(out)).filter((e) => String(e['message']).startsWith('relayed')).length === 500, 20_000, agent.stderr);
+      const ev = events(await readFile(out, 'utf8'));
+      assert.deepEqual(
+        ev.filter((e) => String(e['message']).startsWith('relayed')).map((e) => e['message']),
+        lines,
+      );
+      assert.ok(ev.every((e) => e['appname'] === 'rs' && e['source_ip'] === '127.0.0.1'));
+      assert.equal(agent.stderr().includes('badCounts'), false);
+    } finally {
+      rs.kill('SIGTERM');
+      await new Promise((r) => (rs.exitCode !== null ? r(undefined) : rs.once('exit', r)));
+    }
+    await stop(agent);
   });
 });
