@@ -156,7 +156,7 @@ export class SyslogSource implements Source {
     if (!any) return;
     this.lastWarn = now;
     this.warned = { ...this.m };
-    ctx.log.warn('syslog input needed attention (kept unless said otherwise; see docs/sources.md)', { source: ctx.id, ...fields });
+    ctx.log.warn('syslog input problems: lines that are not syslog are kept raw, long frames kept split; refused connections and dropped datagrams are lost (docs/sources.md)', { source: ctx.id, ...fields });
   }
 
   private addressText(): string {
