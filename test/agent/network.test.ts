@@ -294,3 +294,51 @@ test('syslog: rsyslog forwarding with octet counting (it counts the trailing LF)
     await stop(agent);
   });
 });
+
+test('http: SIGTERM while clients post: the agent exits 0, every event answered 200 is in the sink exactly once, nothing else is', async () => {
+  await withTempDir(async (dir) => {
+    const port = await freePort();
+    const cfg = await writeConfig(dir, `data_dir: ./data\nsources:\n  ingest:\n    type: http\n    address: ${port}\nsinks:\n  out:\n    type: file\n    inputs: [ingest]\n    path: ./out.log\n`);
+    const agent = startAgent(cfg, { cwd: dir });
+    await listening(agent, 1);
+    const httpAgent = new Agent({ keepAlive: true, maxSockets: 8 });
+    const acked = new Set<string>();
+    const statuses = new Map<number, number>();
+    let next = 0;
+    let running = true;
+    const postOne = (id: number): Promise<number> =>
+      new Promise((resolve) => {
+        const body = Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: `${id}.${i}` })).join('\n');
+        const req = request({ host: '127.0.0.1', port, path: '/', method: 'POST', agent: httpAgent, headers: { 'content-type': 'application/x-ndjson' } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+          res.on('error', () => resolve(0));
+        });
+        req.on('error', () => resolve(0));
+        req.end(body);
+      });
+    const client = async (): Promise<void> => {
+      while (running) {
+        const id = next++;
+        const status = await postOne(id);
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        if (status === 200) for (let i = 0; i < 20; i++) acked.add(`${id}.${i}`);
+        else if (status === 0) await new Promise((r) => setTimeout(r, 5)); // refused: the agent is gone
+      }
+    };
+    const clients = Array.from({ length: 8 }, () => client());
+    await waitFor('some acknowledged requests', () => acked.size >= 4000, 30_000, agent.stderr);
+    agent.child.kill('SIGTERM');
+    const r = await agent.exited;
+    running = false;
+    await Promise.all(clients);
+    httpAgent.destroy();
+    assert.equal(r.code, 0, agent.stderr());
+    const ids = events(await readFile(join(dir, 'out.log'), 'utf8')).map((e) => String(e['id']));
+    const have = new Set(ids);
+    assert.equal(ids.length, have.size, 'no duplicates after a graceful stop');
+    for (const id of acked) assert.ok(have.has(id), `acknowledged ${id} is in the sink`);
+    // A request whose append started is answered before the agent closes its connection: no stored event goes unacknowledged.
+    assert.equal(have.size, acked.size, `only acknowledged events are stored (statuses: ${JSON.stringify([...statuses])})`);
+  });
+});

@@ -247,6 +247,22 @@ export class HttpSource implements Source {
       // A bug path: the client still gets an answer.
       this.reply(req, res, 500, { error: `internal error: ${e instanceof Error ? e.message : String(e)}` }, {}, false);
     }
+    // In flight until the answer is handed to the OS: a stop closes connections only after that.
+    const sock = req.socket;
+    if (!res.writableFinished && !res.destroyed && !sock.destroyed) {
+      await new Promise<void>((r) => {
+        const done = (): void => {
+          res.off('finish', done);
+          res.off('close', done);
+          sock.off('close', done);
+          r();
+        };
+        res.once('finish', done);
+        res.once('close', done);
+        // a pipelined answer queued behind one that closed the connection is never written
+        sock.once('close', done);
+      });
+    }
   }
 
   private async answer(ctx: SourceContext, req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
