@@ -5,6 +5,8 @@
 import { defineSource, registryOf, type SourceKind } from '../core/component';
 import { FileSource, fileSourceSchema } from './file';
 import { StdinSource, stdinSourceSchema } from './stdin';
+import { syslogSourceKind } from './syslog';
+import { httpSourceKind } from './http';
 
 export type { Source, SourceBatch, SourceContext, Diagnostics } from '../core/source';
 export * as file from './file';
@@ -25,4 +27,6 @@ export const sourceKinds: ReadonlyMap<string, SourceKind> = registryOf([
     canAcknowledge: false,
     create: (config) => new StdinSource(config),
   }),
+  syslogSourceKind,
+  httpSourceKind,
 ]);

@@ -40,7 +40,9 @@ test('the registry builds each source type and says whether it can acknowledge (
   assert.ok(stdin.make(componentContext('pipe')) instanceof StdinSource);
   assert.equal(sourceKinds.get('file')?.canAcknowledge, true);
   assert.equal(sourceKinds.get('stdin')?.canAcknowledge, false);
-  assert.deepEqual([...sourceKinds.keys()].sort(), ['file', 'stdin']);
+  assert.equal(sourceKinds.get('syslog')?.canAcknowledge, false);
+  assert.equal(sourceKinds.get('http')?.canAcknowledge, true);
+  assert.deepEqual([...sourceKinds.keys()].sort(), ['file', 'http', 'stdin', 'syslog']);
   assert.equal(parse({ type: 'stdin', include: ['x'] }).ok, false);
 });
 
