@@ -11,7 +11,8 @@ export { fileSourceSchema } from './config';
 export type { FileSourceConfig, FileSourceConfigInput } from './config';
 export { FileSource } from './source';
 export type { FileSourceMetrics, FileSourceOptions } from './source';
-export { GlobPatternError, PositionDecodeError, SourceEmitError } from './errors';
+export { GlobPatternError, PositionDecodeError } from './errors';
+export { SourceEmitError } from '../errors';
 export { Glob } from './glob';
 
 /** Builds a file source from its parsed config (`fileSourceSchema.parse(...)`). */

@@ -61,9 +61,9 @@ import { resolve } from 'node:path';
 import type { SourcePosition } from '../../queue/types';
 import type { Source, SourceContext } from '../../core/source';
 import type { FileSourceConfig } from './config';
-import { SourceEmitError } from './errors';
+import { SourceEmitError } from '../errors';
 import { Glob } from './glob';
-import { frameLines } from './lines';
+import { frameLines } from '../lines';
 import { decodePosition, encodePosition, fingerprint, tailChecksum, TAIL_CHECK_BYTES } from './position';
 
 const POLL_MIN_MS = 50;

@@ -13,8 +13,8 @@
  */
 import type { Readable } from 'node:stream';
 import type { Source, SourceContext } from '../../core/source';
-import { SourceEmitError } from '../file/errors';
-import { frameLines } from '../file/lines';
+import { SourceEmitError } from '../errors';
+import { frameLines } from '../lines';
 import type { StdinSourceConfig } from './config';
 
 /** Bytes gathered into one batch at most (a little more when one read is larger). */
