@@ -5,11 +5,15 @@
  * file matching the patterns is skipped. `order` then puts the files not held open in the order
  * the source considers them: idle-closed files that did not change are left out (their position
  * is kept), and files at a remembered position's path come first, so a restart gives each
- * position back to the file that had it.
+ * position back to the file that had it. `open` opens one of them and finds out who it is
+ * (`Identities.identify`): a tailer at a remembered position or at the start, or nothing to read.
  */
-import type { FsError, ReadFileSystem, ReadStat } from '../../core/ports';
+import type { FsError, ReadFileHandle, ReadFileSystem, ReadStat } from '../../core/ports';
+import type { SourceContext } from '../../core/source';
 import type { PositionBook } from './book';
 import type { Glob } from './glob';
+import type { Identities, Identity } from './identity';
+import { afterLastLine, Tailer } from './tailer';
 import type { Warnings } from './warnings';
 
 /** An idle-closed, unchanged file whose position was refreshed longer ago than this is refreshed again. */
@@ -34,11 +38,27 @@ export interface Listing {
   readonly seenPaths: Set<string>;
 }
 
+/** What opening a file not held open came to. */
+export type Opened =
+  /** A tailer for it, not yet given its identity (the caller registers both). */
+  | { readonly kind: 'opened'; readonly tailer: Tailer; readonly identity: Identity; readonly resumed: boolean }
+  /** A copy of a file being read: not read while the original is. */
+  | { readonly kind: 'copy' }
+  /** Only resumes were asked for, and it resumes no position. */
+  | { readonly kind: 'unresolved' }
+  /** Nothing to read now (empty, gone, unreadable, already open, not told apart yet). */
+  | { readonly kind: 'skipped' };
+
+const SKIPPED: Opened = { kind: 'skipped' };
+
 export class Discovery {
   constructor(
     private readonly glob: Glob,
     private readonly fs: ReadFileSystem,
     private readonly warnings: Warnings,
+    private readonly ids: Identities,
+    private readonly fingerprintBytes: number,
+    private readonly ctx: Pick<SourceContext, 'id' | 'log'>,
   ) {}
 
   async list(): Promise<Listing> {
@@ -70,6 +90,49 @@ export class Discovery {
       files.push({ path, st, ino: `${st.dev}:${st.ino}` });
     }
     return { files, complete, seenPaths };
+  }
+
+  /**
+   * Opens a matching file we do not hold open and finds out who it is. With `resumeOnly`, only a
+   * file that resumes a remembered position is opened. `startAtEnd`: a new file starts after its
+   * last complete line (`start_at: end`, first scan). `isOpen(ino)`: whether we hold it already.
+   */
+  async open(found: Found, now: number, resumeOnly: boolean, startAtEnd: boolean, isOpen: (ino: string) => boolean): Promise<Opened> {
+    const { path } = found;
+    if (found.st.size === 0) return SKIPPED; // no identity yet
+    let fh: ReadFileHandle;
+    try {
+      fh = await this.fs.openRead(path);
+    } catch (e) {
+      const err = e as FsError;
+      if (err.code !== 'ENOENT') this.warnings.once(path, err.code ?? 'ERR', `cannot open ${path}: ${err.message}; other files keep flowing`);
+      return SKIPPED;
+    }
+    let keep = false;
+    try {
+      // The path may name another file by now (renamed, recreated since the stat): what was opened
+      // is what counts.
+      const st = await fh.stat();
+      const ino = `${st.dev}:${st.ino}`;
+      if (st.type !== 'file' || st.size === 0 || isOpen(ino)) return SKIPPED;
+      const got = await this.ids.identify(fh, st.size, path, this.fingerprintBytes, resumeOnly);
+      if (got === 'unresolved') return { kind: 'unresolved' };
+      if (got === 'copy') {
+        this.ctx.log.debug('file held: a copy of a file being read', { source: this.ctx.id, path });
+        return { kind: 'copy' };
+      }
+      if (got === 'unknown') {
+        this.ctx.log.debug('file held: its first bytes do not tell it apart yet', { source: this.ctx.id, path });
+        return SKIPPED; // the next scan looks again
+      }
+      let { offset, tail } = got;
+      if (!got.resumed && startAtEnd) ({ offset, tail } = await afterLastLine(fh, got.size));
+      keep = true;
+      this.warnings.clear(path);
+      return { kind: 'opened', tailer: new Tailer(fh, ino, path, offset, tail, now), identity: got.identity, resumed: got.resumed };
+    } finally {
+      if (!keep) await fh.close().catch(() => undefined);
+    }
   }
 }
 

@@ -7,13 +7,19 @@
  */
 import type { SourcePosition } from '../../queue/types';
 import type { SourceContext } from '../../core/source';
+import { frameLines } from '../lines';
+import { positionOf } from './book';
 import type { PositionBook } from './book';
+import type { Identities } from './identity';
+import { extendTail } from './position';
+import type { Lines, Tailer } from './tailer';
 
 /** What the emitter counts (part of `FileSourceMetrics`). */
 export interface EmitCounts {
   lines: number;
   bytes: number;
   batches: number;
+  flushedPartialLines: number;
 }
 
 export class Emitter {
@@ -24,8 +30,47 @@ export class Emitter {
     private readonly ctx: SourceContext,
     private readonly maxInFlight: number,
     private readonly book: PositionBook,
+    private readonly ids: Identities,
     private readonly counts: EmitCounts,
   ) {}
+
+  /**
+   * Emits lines read from `t` with its position (just after them); a pending key upgrade rides
+   * along (the old key `null`, the new one set: one durable write).
+   */
+  async fromTailer(t: Tailer, got: Lines): Promise<void> {
+    if (!t.identity) return;
+    const positions: SourcePosition[] = [];
+    const up = t.upgrade;
+    if (up) {
+      t.upgrade = null;
+      if (!this.ids.taken(up.key)) {
+        // (else another file took that key meanwhile: keep the short key, the next scan retries)
+        positions.push({ key: t.identity.key, value: null });
+        this.ids.assign(t, up);
+      }
+    }
+    const id = t.identity;
+    t.emitted(got.endOffset, got.tail);
+    await this.send(got.lines, got.events, t.path, positions, positionOf(id.key, id.fpLen, got.endOffset, got.tail, t.path));
+  }
+
+  /**
+   * Emits the partial lines truncated files left behind (`Remembered.carry`) once no copy took
+   * their positions over within `rotateWaitMs`: each a line of its own, with a `\n` added.
+   */
+  async orphans(now: number, rotateWaitMs: number, maxLine: number): Promise<void> {
+    for (const k of this.book.list()) {
+      if (!k.carry || now - k.since < rotateWaitMs || this.book.get(k.key) !== k) continue;
+      const f = frameLines(k.carry, maxLine, true);
+      const offset = k.offset + k.carry.length;
+      const tail = extendTail(k.tail, k.carry);
+      const { carry: _emitted, ...rest } = k;
+      this.book.remember({ ...rest, offset, tail });
+      this.counts.flushedPartialLines++;
+      await this.send(f.lines, f.events, k.path, [], positionOf(k.key, k.fpLen, offset, tail, k.path));
+    }
+  }
 
   /** The first rejection of `ctx.emit`, once there was one. */
   get failure(): { readonly error: unknown } | null {
@@ -37,7 +82,7 @@ export class Emitter {
    * returns) to the queue with `positions` and the forgotten keys; resolves once fewer than
    * `max_batches_in_flight` batches are in flight.
    */
-  async send(lines: Buffer, events: number, origin: string, positions: SourcePosition[], own: SourcePosition): Promise<void> {
+  private async send(lines: Buffer, events: number, origin: string, positions: SourcePosition[], own: SourcePosition): Promise<void> {
     this.book.takeForgets(positions);
     positions.push(own);
     this.counts.lines += events;

@@ -43,6 +43,16 @@ export interface Identified {
   readonly size: number;
 }
 
+/** What a scan finds about a file we hold open (`Identities.check`). */
+export type HeldCheck =
+  | { readonly kind: 'ok' }
+  /** It grew past its provisional (short) fingerprint: this full one replaces it with the next batch. */
+  | { readonly kind: 'upgrade'; readonly identity: Identity }
+  /** It no longer holds what we read: read it again from the start. */
+  | { readonly kind: 'truncated'; readonly why: string }
+  /** It has no identity (new contents that could not be told apart yet). */
+  | { readonly kind: 'unidentified' };
+
 export type IdentityMatch = { readonly kind: 'remembered'; readonly entry: Remembered } | { readonly kind: 'open'; readonly holder: Holder };
 
 /** Reports a problem with one path once (see `warnings.ts`). */
@@ -113,6 +123,28 @@ export class Identities {
       if (entry) out.push({ kind: 'remembered', entry });
     }
     return out;
+  }
+
+  /**
+   * A file we hold open, of this size now: does it still hold what we read (the size, the
+   * fingerprint, the tail check)? Has it grown past a short fingerprint (to one no other file, open
+   * or remembered, has; a pending upgrade is not looked for again)?
+   */
+  async check(h: Holder & { readonly readOffset: number; readonly upgrade: Identity | null }, size: number, fingerprintBytes: number): Promise<HeldCheck> {
+    const id = h.identity;
+    if (id === null) return { kind: 'unidentified' };
+    if (size < h.readOffset) return { kind: 'truncated', why: `size ${size} is below the read offset ${h.readOffset}` };
+    const want = Math.min(size, fingerprintBytes);
+    const head = await this.readHead(h.fh, Math.max(id.fpLen, want), h.path);
+    if (head === null) return { kind: 'ok' }; // a read error (reported): the next look tells
+    if (head.length < id.fpLen || this.keyOf(head.subarray(0, id.fpLen)) !== id.key || !(await this.stillHolds(h))) {
+      return { kind: 'truncated', why: 'its contents changed' };
+    }
+    if (want > id.fpLen && h.upgrade === null) {
+      const up = await this.fresh(h.fh, size, want, h.path, h);
+      if (up !== null && up !== 'copy') return { kind: 'upgrade', identity: up }; // else keep the short key until they differ
+    }
+    return { kind: 'ok' };
   }
 
   /**

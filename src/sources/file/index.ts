@@ -5,12 +5,14 @@
  *
  * ## Layout
  *   source.ts     `FileSource`: the loop, and what ties the parts together (scan, read, let go)
- *   discovery.ts  the scan: expand the patterns (`glob.ts`), stat the matches, order the new ones
- *   identity.ts   fingerprints, the tail check, matching a file to an identity, `fresh` identities
+ *   discovery.ts  the scan: expand the patterns (`glob.ts`), stat the matches, order and open new ones
+ *   identity.ts   fingerprints, the tail check, matching a file to an identity, `fresh` identities,
+ *                 checking a held file for truncation
  *   book.ts       the position book: positions of files not open, forgetting, idle-closed pins
  *   position.ts   the stored position format (encode/decode), fingerprint and tail-check hashes
  *   tailer.ts     one open file: handle, read offset, partial line, poll schedule, idle deadlines
  *   emitter.ts    batches to the queue, in flight up to a bound, with the positions riding along
+ *                 (key upgrades, forgotten keys); a truncated file's orphaned partial line
  *   warnings.ts   problems with one path, reported once
  * Line framing (`../lines.ts`) and `SourceEmitError` (`../errors.ts`) are shared with stdin.
  * Time comes from a `Clock` (`now()`, monotonic, for every deadline: a wall-clock step never stalls

@@ -5,13 +5,11 @@
  * positions, rotation, idle files — is described in `index.ts`.
  */
 import { resolve } from 'node:path';
-import type { SourcePosition } from '../../queue/types';
-import type { Clock, FsError, ReadFileHandle, ReadFileSystem, ReadStat, Timer } from '../../core/ports';
+import type { Clock, FsError, ReadFileSystem, ReadStat, Timer } from '../../core/ports';
 import { nodeReadFileSystem, systemClock } from '../../core/node-ports';
 import type { Source, SourceContext } from '../../core/source';
 import { SourceEmitError } from '../errors';
-import { frameLines } from '../lines';
-import { PositionBook, positionOf } from './book';
+import { PositionBook } from './book';
 import type { IdleClosed } from './book';
 import type { FileSourceConfig } from './config';
 import { Discovery, order } from './discovery';
@@ -19,9 +17,7 @@ import type { Found } from './discovery';
 import { Emitter } from './emitter';
 import { Glob } from './glob';
 import { Identities } from './identity';
-import { extendTail } from './position';
-import { afterLastLine, Tailer } from './tailer';
-import type { Lines } from './tailer';
+import type { Lines, Tailer } from './tailer';
 import { Warnings } from './warnings';
 
 export interface FileSourceMetrics {
@@ -107,13 +103,14 @@ export class FileSource implements Source {
     const prefix = `${ctx.id}:`;
     const book = new PositionBook(this.cfg);
     const warnings = new Warnings(ctx.log, ctx.id);
+    const ids = new Identities(prefix, book, ctx.log, ctx.id, (path, code, msg) => warnings.once(path, code, msg));
     const run: Run = {
       ctx,
       book,
-      ids: new Identities(prefix, book, ctx.log, ctx.id, (path, code, msg) => warnings.once(path, code, msg)),
+      ids,
       warnings,
-      discovery: new Discovery(this.glob, this.fs, warnings),
-      emitter: new Emitter(ctx, this.cfg.max_batches_in_flight, book, this.m),
+      discovery: new Discovery(this.glob, this.fs, warnings, ids, this.cfg.fingerprint_bytes, ctx),
+      emitter: new Emitter(ctx, this.cfg.max_batches_in_flight, book, ids, this.m),
       tailers: new Map(),
       firstScan: true,
     };
@@ -182,33 +179,25 @@ export class FileSource implements Source {
     for (const c of rest) await this.consider(run, c, now, false);
     run.firstScan = false;
     run.warnings.keepOnly(seenPaths);
-    await this.flushOrphans(run, now);
+    await run.emitter.orphans(now, this.cfg.rotate_wait_ms, this.cfg.max_line_bytes);
     run.book.expire(now);
   }
 
-  /** A file we hold open, seen again by a scan: truncated? fingerprint to extend? */
+  /** A file we hold open, seen again by a scan (its size or mtime changed): truncated? fingerprint to extend? */
   private async checkHeld(run: Run, t: Tailer, size: number): Promise<void> {
-    const id = t.identity;
-    if (id === null) {
-      if (size > 0) await this.identifyTruncated(run, t, size);
-      return;
-    }
-    if (size < t.readOffset) {
-      await this.truncated(run, t, `size ${size} is below the read offset ${t.readOffset}`, size);
-      return;
-    }
-    const want = Math.min(size, this.cfg.fingerprint_bytes);
-    const head = await run.ids.readHead(t.fh, Math.max(id.fpLen, want), t.path);
-    if (head === null) return;
-    if (head.length < id.fpLen || run.ids.keyOf(head.subarray(0, id.fpLen)) !== id.key || !(await run.ids.stillHolds(t))) {
-      await this.truncated(run, t, 'its contents changed', size);
-      return;
-    }
-    if (want > id.fpLen && t.upgrade === null) {
-      // The file grew past its provisional (short) fingerprint: upgrade the key with the next batch,
-      // to one no other file (open, or with a remembered position) has.
-      const up = await run.ids.fresh(t.fh, size, want, t.path, t);
-      if (up !== null && up !== 'copy') t.upgrade = up; // else keep the short key until they differ
+    const v = await run.ids.check(t, size, this.cfg.fingerprint_bytes);
+    switch (v.kind) {
+      case 'ok':
+        return;
+      case 'upgrade':
+        t.upgrade = v.identity;
+        return;
+      case 'truncated':
+        await this.truncated(run, t, v.why, size);
+        return;
+      case 'unidentified':
+        if (size > 0) await this.identifyTruncated(run, t, size);
+        return;
     }
   }
 
@@ -239,46 +228,22 @@ export class FileSource implements Source {
    * remembered position; returns whether the file was handled (opened, or nothing to do).
    */
   private async consider(run: Run, found: Found, now: number, resumeOnly: boolean): Promise<boolean> {
-    const { path } = found;
-    if (found.st.size === 0) return true; // no identity yet
-    let fh: ReadFileHandle;
-    try {
-      fh = await this.fs.openRead(path);
-    } catch (e) {
-      const err = e as FsError;
-      if (err.code !== 'ENOENT') run.warnings.once(path, err.code ?? 'ERR', `cannot open ${path}: ${err.message}; other files keep flowing`);
-      return true;
-    }
-    let keep = false;
-    try {
-      // The path may name another file by now (renamed, recreated since the stat): what was opened
-      // is what counts.
-      const st: ReadStat = await fh.stat();
-      const ino = `${st.dev}:${st.ino}`;
-      if (st.type !== 'file' || st.size === 0 || run.tailers.has(ino)) return true;
-      const got = await run.ids.identify(fh, st.size, path, this.cfg.fingerprint_bytes, resumeOnly);
-      if (got === 'unresolved') return false;
-      if (got === 'copy') {
+    const got = await run.discovery.open(found, now, resumeOnly, run.firstScan && this.cfg.start_at === 'end', (ino) => run.tailers.has(ino));
+    switch (got.kind) {
+      case 'unresolved':
+        return false;
+      case 'copy':
         this.m.copiesHeld++;
-        run.ctx.log.debug('file held: a copy of a file being read', { source: run.ctx.id, path });
         return true; // re-examined at every scan; takes over when the original lets go
+      case 'skipped':
+        return true;
+      case 'opened': {
+        const t = got.tailer;
+        run.ids.assign(t, got.identity);
+        run.tailers.set(t.ino, t);
+        run.ctx.log.info('tailing file', { source: run.ctx.id, path: t.path, offset: t.readOffset, resumed: got.resumed });
+        return true;
       }
-      if (got === 'unknown') {
-        run.ctx.log.debug('file held: its first bytes do not tell it apart yet', { source: run.ctx.id, path });
-        return true; // the next scan looks again
-      }
-      const { identity, resumed } = got;
-      let { offset, tail } = got;
-      if (!resumed && run.firstScan && this.cfg.start_at === 'end') ({ offset, tail } = await afterLastLine(fh, got.size));
-      const t = new Tailer(fh, ino, path, offset, tail, now);
-      run.ids.assign(t, identity);
-      run.tailers.set(ino, t);
-      run.warnings.clear(path);
-      keep = true;
-      run.ctx.log.info('tailing file', { source: run.ctx.id, path, offset, resumed });
-      return true;
-    } finally {
-      if (!keep) await fh.close().catch(() => undefined);
     }
   }
 
@@ -341,37 +306,11 @@ export class FileSource implements Source {
     });
   }
 
-  /** Emits lines of `t` with its position; a pending key upgrade rides along (old key `null`). */
+  /** Emits lines read from `t` (after the split-line warning they may call for). */
   private async emit(run: Run, t: Tailer, got: Lines): Promise<void> {
     if (!t.identity) return;
     if (got.splits > 0) this.splitWarning(run, t, got.splits);
-    const positions: SourcePosition[] = [];
-    const up = t.upgrade;
-    if (up) {
-      t.upgrade = null;
-      if (!run.ids.taken(up.key)) {
-        // (else another file took that key meanwhile: keep the short key, the next scan retries)
-        positions.push({ key: t.identity.key, value: null });
-        run.ids.assign(t, up);
-      }
-    }
-    const id = t.identity;
-    t.emitted(got.endOffset, got.tail);
-    await run.emitter.send(got.lines, got.events, t.path, positions, positionOf(id.key, id.fpLen, got.endOffset, got.tail, t.path));
-  }
-
-  /** Emits the partial line a truncated file left behind once no copy took its position over. */
-  private async flushOrphans(run: Run, now: number): Promise<void> {
-    for (const k of run.book.list()) {
-      if (!k.carry || now - k.since < this.cfg.rotate_wait_ms || run.book.get(k.key) !== k) continue;
-      const f = frameLines(k.carry, this.cfg.max_line_bytes, true);
-      const offset = k.offset + k.carry.length;
-      const tail = extendTail(k.tail, k.carry);
-      const { carry: _emitted, ...rest } = k;
-      run.book.remember({ ...rest, offset, tail });
-      this.m.flushedPartialLines++;
-      await run.emitter.send(f.lines, f.events, k.path, [], positionOf(k.key, k.fpLen, offset, tail, k.path));
-    }
+    await run.emitter.fromTailer(t, got);
   }
 
   /** Stops reading a file; its position is remembered so a copy or a return resumes it. */
