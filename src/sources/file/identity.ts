@@ -53,8 +53,6 @@ export type HeldCheck =
   /** It has no identity (new contents that could not be told apart yet). */
   | { readonly kind: 'unidentified' };
 
-export type IdentityMatch = { readonly kind: 'remembered'; readonly entry: Remembered } | { readonly kind: 'open'; readonly holder: Holder };
-
 /** Reports a problem with one path once (see `warnings.ts`). */
 export type WarnOnce = (path: string, code: string, msg: string) => void;
 
@@ -109,18 +107,13 @@ export class Identities {
     return max;
   }
 
-  /** Every identity (open file or remembered position) whose fingerprint `head` satisfies, longest first. */
-  matches(head: Buffer): IdentityMatch[] {
-    const lens = new Set<number>();
-    for (const l of this.lens.keys()) if (l <= head.length) lens.add(l);
-    for (const l of this.book.lengths()) if (l <= head.length) lens.add(l);
-    const out: IdentityMatch[] = [];
-    for (const l of [...lens].sort((a, b) => b - a)) {
-      const key = this.keyOf(head.subarray(0, l));
-      const holder = this.owners.get(key);
-      if (holder) out.push({ kind: 'open', holder });
-      const entry = this.book.get(key);
-      if (entry) out.push({ kind: 'remembered', entry });
+  /** Every remembered position whose fingerprint `head` satisfies, longest fingerprint first. */
+  remembered(head: Buffer): Remembered[] {
+    const lens = [...this.book.lengths()].filter((l) => l <= head.length).sort((a, b) => b - a);
+    const out: Remembered[] = [];
+    for (const l of lens) {
+      const entry = this.book.get(this.keyOf(head.subarray(0, l)));
+      if (entry) out.push(entry);
     }
     return out;
   }
@@ -157,12 +150,11 @@ export class Identities {
     const head = await this.readHead(fh, Math.min(this.longest(fingerprintBytes), statSize), path);
     if (head === null || head.length === 0) return 'unknown';
     const size = Math.max(statSize, head.length);
-    for (const m of this.matches(head)) {
-      if (m.kind !== 'remembered') continue;
-      const bytes = await this.resumes(fh, size, m.entry, path, resumeOnly);
+    for (const k of this.remembered(head)) {
+      const bytes = await this.resumes(fh, size, k, path, resumeOnly);
       if (bytes === null) continue;
-      this.book.take(m.entry.key);
-      return { identity: { key: m.entry.key, fpLen: m.entry.fpLen }, offset: m.entry.offset, tail: { ...m.entry.tail, bytes }, resumed: true, size };
+      this.book.take(k.key);
+      return { identity: { key: k.key, fpLen: k.fpLen }, offset: k.offset, tail: { ...k.tail, bytes }, resumed: true, size };
     }
     if (resumeOnly) return 'unresolved';
     const fresh = await this.fresh(fh, size, Math.min(size, fingerprintBytes), path, null);

@@ -35,7 +35,7 @@
  * reused while we hold it open), so a rename is seen as a rename. Across restarts and for files we
  * do not hold open only the fingerprint counts, so inode reuse cannot fool it.
  * A file found by a scan is matched against every identity its first bytes satisfy, longest
- * fingerprint first (`Identities.matches`), in two passes over the scan's new paths:
+ * fingerprint first (`Identities.identify`), in two passes over the scan's new paths:
  *  - pass 1, a remembered position (not held by an open file): resume exactly there, if the file's
  *    bytes just before that offset are the ones read there (the tail check, `Identities.resumes`);
  *  - pass 2, for the files no position claimed:
