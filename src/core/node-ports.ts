@@ -139,3 +139,43 @@ export const seededRandom = (seed: number): Random => {
     },
   };
 };
+
+// --- the read side, for sources (`ReadFileSystem`) -----------------------------------------------
+// (Its imports are here rather than at the top so this block stands alone; imports are hoisted.)
+import type { Dirent, Stats } from 'node:fs';
+import type { ReadDirEntry, ReadEntryType, ReadFileHandle, ReadFileSystem, ReadStat } from './ports';
+
+const entryType = (s: Stats | Dirent): ReadEntryType =>
+  s.isFile() ? 'file' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symlink' : 'other';
+
+const readStat = (s: Stats): ReadStat => ({ dev: s.dev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs, type: entryType(s) });
+
+class NodeReadHandle implements ReadFileHandle {
+  constructor(private readonly fh: NodeFileHandle) {}
+
+  async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    const { bytesRead } = await this.fh.read(buffer, offset, length, position);
+    return bytesRead;
+  }
+
+  async stat(): Promise<ReadStat> {
+    return readStat(await this.fh.stat());
+  }
+
+  close(): Promise<void> {
+    return this.fh.close();
+  }
+}
+
+export const nodeReadFileSystem: ReadFileSystem = {
+  async openRead(path: string): Promise<ReadFileHandle> {
+    return new NodeReadHandle(await fsOpen(path, 'r'));
+  },
+  async stat(path: string): Promise<ReadStat> {
+    return readStat(await stat(path));
+  },
+  async readdirTyped(dir: string): Promise<ReadDirEntry[]> {
+    const entries = await readdir(dir, { withFileTypes: true });
+    return entries.map((e) => ({ name: e.name, type: entryType(e) }));
+  },
+};

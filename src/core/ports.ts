@@ -93,3 +93,46 @@ export interface Random {
   /** A number in [0, 1). */
   next(): number;
 }
+
+// --- the read side, for sources ------------------------------------------------------------------
+
+/**
+ * What a file source does with the file system: look at files (by path and by open handle), open
+ * them for reading, read at a position, and list directories with the entries' types (for globs).
+ * Separate from `FileSystem` (the queue's: append, sync, rename), because the two have nothing in
+ * common but `open` and a size: a source never writes, and the queue never needs an inode.
+ * Errors carry a Node-style `code` (`FsError`: ENOENT, EACCES, ENOTDIR, EMFILE …).
+ */
+export type ReadEntryType = 'file' | 'directory' | 'symlink' | 'other';
+
+export interface ReadStat {
+  /** Device and inode: the file's identity while it is held open (an inode is not reused meanwhile). */
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  /** What the path names, symlinks followed (so never `'symlink'`). */
+  readonly type: ReadEntryType;
+}
+
+export interface ReadDirEntry {
+  readonly name: string;
+  /** The entry itself, not followed (a symlink is `'symlink'`). */
+  readonly type: ReadEntryType;
+}
+
+export interface ReadFileHandle {
+  /** Read up to `length` bytes at `position` into `buffer` at `offset`; resolves to bytes read (0 at EOF). */
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  stat(): Promise<ReadStat>;
+  close(): Promise<void>;
+}
+
+export interface ReadFileSystem {
+  /** Opens an existing file read-only. */
+  openRead(path: string): Promise<ReadFileHandle>;
+  /** Follows symlinks; rejects (ENOENT, ENOTDIR, EACCES …) when the path cannot be looked at. */
+  stat(path: string): Promise<ReadStat>;
+  /** The entries of `dir` with their types, in no particular order. Rejects with ENOENT if missing. */
+  readdirTyped(dir: string): Promise<ReadDirEntry[]>;
+}

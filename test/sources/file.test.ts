@@ -152,8 +152,10 @@ test('rename rotation while writing: the old file is read to its end, every line
   for (let round = 0; round < 4; round++) {
     write(2000);
     // A file is only known once a scan has seen it: rotate after the source has started on it.
+    // (Waiting for more events is not enough: they may come from the tail of the file rotated in
+    // the round before, and a file renamed away before any scan saw it is not read: docs/sources.md.)
     const seen = h.events();
-    await h.until('the source to read the current file', () => h.events() > seen);
+    await h.until('the source to read the current file', () => h.events() > seen && h.logs.filter((l) => l.msg === 'tailing file').length > round);
     // Rotate: rename away (no longer matches *.log), new file gets lines at once,
     // and the writer still appends a little to the old file before it reopens.
     renameSync(file, join(dir, `app.log.${round}`));

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { frameLines } from '../../src/sources/file/lines';
+import { frameLines } from '../../src/sources/lines';
 
 test('framing keeps complete lines zero-copy and leaves the partial tail', () => {
   const input = Buffer.from('a\r\nbb\nccc');

@@ -1,7 +1,8 @@
 /**
- * Errors of the sources. One class per failure kind, each with a stable `code`; the cause is chained.
- * Problems with one file at run time (unreadable, vanished, a directory) are not errors: they are
- * reported once through `ctx.log.warn` and the other files keep flowing.
+ * Errors of the file source. One class per failure kind, each with a stable `code`; the cause is
+ * chained. Problems with one file at run time (unreadable, vanished, a directory) are not errors:
+ * they are reported once through `ctx.log.warn` and the other files keep flowing. The error every
+ * source shares (`SourceEmitError`) is in `../errors.ts`.
  */
 
 /** An include/exclude pattern that cannot be compiled (a user mistake in the config). */
@@ -28,11 +29,5 @@ export class PositionDecodeError extends Error {
   }
 }
 
-/** `ctx.emit` rejected (the queue is closed or failed): the source stops; positions did not advance. */
-export class SourceEmitError extends Error {
-  readonly code = 'SLUICE_SOURCE_EMIT_FAILED';
-  constructor(sourceId: string, options: { cause: unknown }) {
-    super(`source ${JSON.stringify(sourceId)} stopped: the queue did not accept a batch`, options);
-    this.name = 'SourceEmitError';
-  }
-}
+/** Re-exported for `src/index.ts`, which imports the source errors from here; new code imports `../errors`. */
+export { SourceEmitError } from '../errors';

@@ -8,11 +8,12 @@
  * `\` escapes the next character. Patterns are absolute (relative ones are resolved by the caller).
  *
  * The walk never follows a symlinked directory through `**` (no loops), but a literal or
- * single-segment match may go through a symlink, as a shell would.
+ * single-segment match may go through a symlink, as a shell would. Directories are listed through
+ * a `ReadFileSystem` port (the real one by default).
  */
-import { readdir } from 'node:fs/promises';
-import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
+import type { ReadDirEntry, ReadFileSystem } from '../../core/ports';
+import { nodeReadFileSystem } from '../../core/node-ports';
 import { GlobPatternError } from './errors';
 
 /** Expands `{a,b}` alternatives (nested too) into plain patterns. */
@@ -182,8 +183,15 @@ export class Glob {
   private readonly patterns: CompiledPattern[] = [];
   private readonly excludes: RegExp[] = [];
 
-  /** @param include absolute patterns; @param exclude absolute patterns matched against whole paths */
-  constructor(include: readonly string[], exclude: readonly string[] = []) {
+  /**
+   * @param include absolute patterns; @param exclude absolute patterns matched against whole paths;
+   * @param fs what `list` walks (the real file system by default)
+   */
+  constructor(
+    include: readonly string[],
+    exclude: readonly string[] = [],
+    private readonly fs: ReadFileSystem = nodeReadFileSystem,
+  ) {
     for (const raw of include) {
       if (!raw.startsWith('/')) throw new GlobPatternError(raw, 'the pattern must be an absolute path');
       for (const p of expandBraces(raw)) this.patterns.push(compilePattern(p));
@@ -216,7 +224,7 @@ export class Glob {
    */
   async list(onError?: (dir: string, err: NodeJS.ErrnoException) => void): Promise<string[]> {
     const found = new Set<string>();
-    for (const p of this.patterns) await walk(p.base, p.segments, 0, found, onError);
+    for (const p of this.patterns) await walk(this.fs, p.base, p.segments, 0, found, onError);
     const out: string[] = [];
     for (const f of found) if (!this.isExcluded(f)) out.push(f);
     return out;
@@ -264,6 +272,7 @@ function matchSegments(segs: readonly Segment[], si: number, parts: readonly str
 }
 
 async function walk(
+  fs: ReadFileSystem,
   dir: string,
   segs: readonly Segment[],
   si: number,
@@ -282,21 +291,21 @@ async function walk(
       found.add(next);
       return;
     }
-    await walk(next, segs, si + 1, found, onError);
+    await walk(fs, next, segs, si + 1, found, onError);
     return;
   }
-  let entries: Dirent[];
+  let entries: ReadDirEntry[];
   try {
-    entries = await readdir(dir, { withFileTypes: true });
+    entries = await fs.readdirTyped(dir);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') onError?.(dir, err);
     return;
   }
   if (seg.kind === 'globstar') {
-    await walk(dir, segs, si + 1, found, onError); // zero directories
+    await walk(fs, dir, segs, si + 1, found, onError); // zero directories
     for (const e of entries) {
-      if (e.isDirectory()) await walk(join(dir, e.name), segs, si, found, onError);
+      if (e.type === 'directory') await walk(fs, join(dir, e.name), segs, si, found, onError);
     }
     return;
   }
@@ -305,6 +314,6 @@ async function walk(
     if (!seg.re.test(e.name)) continue;
     const next = join(dir, e.name);
     if (last) found.add(next);
-    else if (e.isDirectory() || e.isSymbolicLink()) await walk(next, segs, si + 1, found, onError);
+    else if (e.type === 'directory' || e.type === 'symlink') await walk(fs, next, segs, si + 1, found, onError);
   }
 }

@@ -4,7 +4,7 @@
  * Key:   `<sourceId>:<fp>` where `fp` is the first 16 hex digits (64 bits) of the SHA-256 of the
  *        file's first `L` bytes. `L` is normally `fingerprint_bytes` (256); it is the whole file
  *        while the file is shorter, and longer when two live files share their first 256 bytes
- *        (see `source.ts`, "Identity").
+ *        (see `index.ts`, "Identity").
  * Value: version byte 1, offset (6 bytes LE: up to 256 TiB), L (4 bytes LE), the length T (2 bytes
  *        LE, at most 1024) and CRC-32 (4 bytes LE) of the T file bytes just before the offset, then the
  *        path the file had (UTF-8; for diagnostics and for breaking ties after a restart).
@@ -12,6 +12,7 @@
  * The tail check: a file whose fingerprint matches a stored position resumes there only if its
  * bytes just before the offset are the ones that were read. A different file that merely starts
  * with the same bytes (a new file with the same long header, after a rotation) is read as new.
+ * `Tail` is the tail check in memory (`identity.ts` applies it).
  */
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
@@ -65,4 +66,29 @@ export function fingerprint(bytes: Uint8Array): string {
 /** The CRC-32 of the tail-check bytes. */
 export function tailChecksum(bytes: Uint8Array): number {
   return crc32(bytes);
+}
+
+/**
+ * The tail check in memory: CRC-32 of the `len` file bytes just before an offset, and those
+ * bytes themselves while we have them (not for a position loaded from the queue until the file is
+ * found and the bytes read back).
+ */
+export interface Tail {
+  readonly len: number;
+  readonly crc: number;
+  readonly bytes: Buffer | null;
+}
+export const NO_TAIL: Tail = { len: 0, crc: 0, bytes: Buffer.alloc(0) };
+
+/** The tail of `bytes` (copied: the input may be a reused buffer). */
+export function tailOf(bytes: Buffer): Tail {
+  const t = Buffer.from(bytes.subarray(Math.max(0, bytes.length - TAIL_CHECK_BYTES)));
+  return { len: t.length, crc: tailChecksum(t), bytes: t };
+}
+
+/** The tail after `more` bytes that follow the ones `prev` describes. */
+export function extendTail(prev: Tail, more: Buffer): Tail {
+  if (more.length >= TAIL_CHECK_BYTES || prev.bytes === null || prev.bytes.length === 0) return tailOf(more);
+  const keep = Math.min(prev.bytes.length, TAIL_CHECK_BYTES - more.length);
+  return tailOf(Buffer.concat([prev.bytes.subarray(prev.bytes.length - keep), more]));
 }

@@ -12,9 +12,11 @@
  * emitted with a `\n` added, and `run()` resolves.
  */
 import type { Readable } from 'node:stream';
+import type { Clock } from '../../core/ports';
+import { systemClock } from '../../core/node-ports';
 import type { Source, SourceContext } from '../../core/source';
-import { SourceEmitError } from '../file/errors';
-import { frameLines } from '../file/lines';
+import { SourceEmitError } from '../errors';
+import { frameLines } from '../lines';
 import type { StdinSourceConfig } from './config';
 
 /** Bytes gathered into one batch at most (a little more when one read is larger). */
@@ -32,6 +34,8 @@ export class StdinReadError extends Error {
 export interface StdinSourceOptions {
   /** The stream to read (default `process.stdin`). */
   readonly stream?: Readable;
+  /** Times the split-line warnings (at most one every 10 s, on `now()`, monotonic; default `systemClock`). */
+  readonly clock?: Clock;
 }
 
 export interface StdinSourceMetrics {
@@ -56,6 +60,7 @@ export class StdinSource implements Source {
   async run(ctx: SourceContext): Promise<void> {
     const stream = this.options.stream ?? process.stdin;
     const maxLine = this.cfg.max_line_bytes;
+    const clock = this.options.clock ?? systemClock;
     let ended = stream.readableEnded;
     let failed: unknown = undefined;
     let wake: (() => void) | null = null;
@@ -77,12 +82,12 @@ export class StdinSource implements Source {
     stream.on('error', onError);
     ctx.signal.addEventListener('abort', poke);
     let carry: Buffer | null = null;
-    let lastWarn = 0;
+    let lastWarn = -Infinity;
     const emit = async (input: Buffer, final: boolean): Promise<Buffer | null> => {
       const f = frameLines(input, maxLine, final);
       if (f.splits > 0) {
         this.m.splitLines += f.splits;
-        const now = Date.now();
+        const now = clock.now();
         if (now - lastWarn >= 10_000) {
           lastWarn = now;
           ctx.log.warn(`lines longer than max_line_bytes (${maxLine}) were split`, { source: ctx.id, splitLinesTotal: this.m.splitLines });

@@ -1,0 +1,114 @@
+/**
+ * The emitter: hands batches to the queue (`ctx.emit`) without waiting for their durability, up to
+ * `max_batches_in_flight` at a time, with the positions that ride in the same queue record (the
+ * batch's own file position, a replaced key's `null`, and the keys the position book forgot). The
+ * first rejected batch stops the source (`failure`); the batches still in flight are waited for
+ * (`drain`), never abandoned.
+ */
+import type { SourcePosition } from '../../queue/types';
+import type { SourceContext } from '../../core/source';
+import { frameLines } from '../lines';
+import { positionOf } from './book';
+import type { PositionBook } from './book';
+import type { Identities } from './identity';
+import { extendTail } from './position';
+import type { Lines, Tailer } from './tailer';
+
+/** What the emitter counts (part of `FileSourceMetrics`). */
+export interface EmitCounts {
+  lines: number;
+  bytes: number;
+  batches: number;
+  flushedPartialLines: number;
+}
+
+export class Emitter {
+  private readonly inflight = new Set<Promise<void>>();
+  private failed: { readonly error: unknown } | null = null;
+
+  constructor(
+    private readonly ctx: SourceContext,
+    private readonly maxInFlight: number,
+    private readonly book: PositionBook,
+    private readonly ids: Identities,
+    private readonly counts: EmitCounts,
+  ) {}
+
+  /**
+   * Emits lines read from `t` with its position (just after them); a pending key upgrade rides
+   * along (the old key `null`, the new one set: one durable write).
+   */
+  async fromTailer(t: Tailer, got: Lines): Promise<void> {
+    if (!t.identity) return;
+    const positions: SourcePosition[] = [];
+    const up = t.upgrade;
+    if (up) {
+      t.upgrade = null;
+      if (!this.ids.taken(up.key)) {
+        // (else another file took that key meanwhile: keep the short key, the next scan retries)
+        positions.push({ key: t.identity.key, value: null });
+        this.ids.assign(t, up);
+      }
+    }
+    const id = t.identity;
+    t.emitted(got.endOffset, got.tail);
+    await this.send(got.lines, got.events, t.path, positions, positionOf(id.key, id.fpLen, got.endOffset, got.tail, t.path));
+  }
+
+  /**
+   * Emits the partial lines truncated files left behind (`Remembered.carry`) once no copy took
+   * their positions over within `rotateWaitMs`: each a line of its own, with a `\n` added.
+   */
+  async orphans(now: number, rotateWaitMs: number, maxLine: number): Promise<void> {
+    for (const k of this.book.list()) {
+      if (!k.carry || now - k.since < rotateWaitMs || this.book.get(k.key) !== k) continue;
+      const f = frameLines(k.carry, maxLine, true);
+      const offset = k.offset + k.carry.length;
+      const tail = extendTail(k.tail, k.carry);
+      const { carry: _emitted, ...rest } = k;
+      this.book.remember({ ...rest, offset, tail });
+      this.counts.flushedPartialLines++;
+      await this.send(f.lines, f.events, k.path, [], positionOf(k.key, k.fpLen, offset, tail, k.path));
+    }
+  }
+
+  /** The first rejection of `ctx.emit`, once there was one. */
+  get failure(): { readonly error: unknown } | null {
+    return this.failed;
+  }
+
+  /**
+   * Hands `lines` (a view into the source's reused read buffer is fine: `emit` copies it before it
+   * returns) to the queue with `positions` and the forgotten keys; resolves once fewer than
+   * `max_batches_in_flight` batches are in flight.
+   */
+  private async send(lines: Buffer, events: number, origin: string, positions: SourcePosition[], own: SourcePosition): Promise<void> {
+    this.book.takeForgets(positions);
+    positions.push(own);
+    this.counts.lines += events;
+    this.counts.bytes += lines.length;
+    this.counts.batches++;
+    let sent: Promise<void>;
+    try {
+      sent = this.ctx.emit({ lines, events, origin, positions });
+    } catch (e) {
+      sent = Promise.reject(e); // an emit that throws instead of rejecting
+    }
+    const p = sent.then(
+      () => undefined,
+      (e: unknown) => {
+        this.failed ??= { error: e };
+      },
+    );
+    this.inflight.add(p);
+    // Fire and forget on purpose: `p` never rejects (the rejection is kept in `failed` above), and
+    // `drain()` and the bound below wait on `p` itself; this only takes it out of the set.
+    void p.finally(() => this.inflight.delete(p));
+    while (this.inflight.size >= this.maxInFlight) await Promise.race(this.inflight);
+  }
+
+  /** Waits for every batch in flight (resolved or not). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+  }
+}
