@@ -37,7 +37,8 @@ export type {
 
 // --- the sources ---
 export type { Source, SourceBatch, SourceContext, Diagnostics } from './core/source';
-export { GlobPatternError, PositionDecodeError, SourceEmitError } from './sources/file/errors';
+export { GlobPatternError, PositionDecodeError } from './sources/file/errors';
+export { SourceEmitError } from './sources/errors';
 export { StdinReadError } from './sources/stdin/source';
 
 // --- the agent ---

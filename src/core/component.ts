@@ -17,7 +17,7 @@
  */
 import { z } from 'zod';
 import type { Diagnostics } from './diagnostics';
-import type { Clock, FileSystem, Random } from './ports';
+import type { Clock, FileSystem, Random, ReadFileSystem } from './ports';
 import type { Sink } from './sink';
 import type { Source } from './source';
 import { durationSchema } from './units';
@@ -29,7 +29,10 @@ export interface ComponentContext {
   readonly log: Diagnostics;
   readonly clock: Clock;
   readonly random: Random;
+  /** Writing files durably (sinks, the queue). */
   readonly fs: FileSystem;
+  /** Finding, looking at and reading files (the file source). */
+  readonly readFs: ReadFileSystem;
   /** The directory relative paths in the config resolve against. */
   readonly cwd: string;
 }

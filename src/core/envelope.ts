@@ -8,7 +8,7 @@
  *   0       1     version             = 1
  *   1       1     kind                0 = lines, 1 = marker (no data; see below), 2 = events
  *   2       2     source id length S  (UTF-8 bytes, <= 65535)
- *   4       4     origin length O     (UTF-8 bytes; 0 = no origin, e.g. stdin)
+ *   4       4     origin length O     (UTF-8 bytes; 0 = no origin: a source that gives none)
  *   8       8     ingest time         float64, ms since the Unix epoch (wall clock at emit)
  *   16      S     source id
  *   16+S    O     origin (the file path for the file source)
@@ -45,7 +45,7 @@ export interface Envelope {
   readonly recordId: RecordId;
   readonly kind: EnvelopeKind;
   readonly sourceId: string;
-  /** The file the lines came from; `undefined` when the source has no origin (stdin). */
+  /** Where the lines came from (the file path; `"stdin"` for stdin); `undefined` when the source gives none. */
   readonly origin: string | undefined;
   /** Milliseconds since the epoch when the agent received the batch. */
   readonly ingestMs: number;

@@ -36,8 +36,8 @@ import type { ComponentContext } from '../core/component';
 import type { Diagnostics } from '../core/diagnostics';
 import { encodeEnvelope } from '../core/envelope';
 import { EventChannel, type AgentEvent } from '../core/events';
-import { nodeFileSystem, systemClock, systemRandom } from '../core/node-ports';
-import type { Clock, FileSystem, Random, Timer } from '../core/ports';
+import { nodeFileSystem, nodeReadFileSystem, systemClock, systemRandom } from '../core/node-ports';
+import type { Clock, FileSystem, Random, ReadFileSystem, Timer } from '../core/ports';
 import type { Sink } from '../core/sink';
 import type { SourceBatch, SourceContext } from '../core/source';
 import { openQueue } from '../queue';
@@ -53,6 +53,7 @@ export interface AgentPorts {
   readonly clock: Clock;
   readonly random: Random;
   readonly fs: FileSystem;
+  readonly readFs: ReadFileSystem;
 }
 
 export interface AgentOptions {
@@ -141,6 +142,7 @@ export class Agent {
       clock: opts.ports?.clock ?? systemClock,
       random: opts.ports?.random ?? systemRandom,
       fs: opts.ports?.fs ?? nodeFileSystem,
+      readFs: opts.ports?.readFs ?? nodeReadFileSystem,
     };
     const events = new EventChannel<AgentEvent>();
     events.subscribe(reportTo(opts.log));
@@ -163,7 +165,7 @@ export class Agent {
 
   /** What every component factory gets. */
   private componentContext(id: string): ComponentContext {
-    return { id, log: this.log, clock: this.ports.clock, random: this.ports.random, fs: this.ports.fs, cwd: this.cwd };
+    return { id, log: this.log, clock: this.ports.clock, random: this.ports.random, fs: this.ports.fs, readFs: this.ports.readFs, cwd: this.cwd };
   }
 
   /**

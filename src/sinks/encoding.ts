@@ -5,7 +5,7 @@
  *   bytes are written as one slice.
  * - `json`: one object per line, `{"message":…,"source":…,"file":…,"timestamp":…}\n`. `message` is
  *   the line without its `\n` (and without a `\r` before it); `file` is omitted when the source has
- *   no origin (stdin); `timestamp` is the ingest time, ISO 8601 UTC. Bytes that are not valid UTF-8
+ *   no origin (stdin gives `"stdin"`; a source may give none); `timestamp` is the ingest time, ISO 8601 UTC. Bytes that are not valid UTF-8
  *   become U+FFFD; JSON escaping is `JSON.stringify`'s, so the output is always valid JSON.
  *
  * Structured events (`events` records, from network sources) are NDJSON already: `text` writes each

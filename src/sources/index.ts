@@ -18,14 +18,14 @@ export const sourceKinds: ReadonlyMap<string, SourceKind> = registryOf([
     schema: fileSourceSchema,
     // Positions advance only after the queue confirms durability: resumes exactly after a restart.
     canAcknowledge: true,
-    create: (config, ctx) => new FileSource(config, { cwd: ctx.cwd }),
+    create: (config, ctx) => new FileSource(config, { cwd: ctx.cwd, clock: ctx.clock, fs: ctx.readFs }),
   }),
   defineSource({
     type: 'stdin',
     schema: stdinSourceSchema,
     // A pipe cannot be re-read: what it held when the process died is lost to sluice.
     canAcknowledge: false,
-    create: (config) => new StdinSource(config),
+    create: (config, ctx) => new StdinSource(config, { clock: ctx.clock }),
   }),
   syslogSourceKind,
   httpSourceKind,

@@ -3,7 +3,7 @@
  * plus the Linux page cache keep and lose on power loss, and a virtual `Clock` that only moves when
  * the test drives it. Both are seeded, so the same seed replays the same run byte for byte.
  *
- * The model (it honours exactly the semantics written in `src/queue/ports.ts`, no more, no less):
+ * The model (it honours exactly the semantics written in `src/core/ports.ts`, no more, no less):
  *
  * - Files are inodes. Each has a volatile content (what reads see: every write, at once) and a
  *   durable content (what `datasync()` last made durable). Internally the durable content is the

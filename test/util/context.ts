@@ -1,7 +1,7 @@
 import type { ComponentContext } from '../../src/core/component';
 import type { Diagnostics } from '../../src/core/diagnostics';
 import { createDiagnostics } from '../../src/core/diagnostics';
-import { nodeFileSystem, systemClock, systemRandom } from '../../src/core/node-ports';
+import { nodeFileSystem, nodeReadFileSystem, systemClock, systemRandom } from '../../src/core/node-ports';
 
 /** What a component factory gets, on the real ports; `log` silent unless given. */
 export const componentContext = (id: string, log: Diagnostics = createDiagnostics({ level: 'silent' }), cwd = process.cwd()): ComponentContext => ({
@@ -10,5 +10,6 @@ export const componentContext = (id: string, log: Diagnostics = createDiagnostic
   clock: systemClock,
   random: systemRandom,
   fs: nodeFileSystem,
+  readFs: nodeReadFileSystem,
   cwd,
 });

@@ -92,7 +92,7 @@ export class Emitter {
     try {
       sent = this.ctx.emit({ lines, events, origin, positions });
     } catch (e) {
-      sent = Promise.reject(e); // an emit that throws instead of rejecting
+      sent = Promise.reject(e instanceof Error ? e : new Error(String(e))); // an emit that throws instead of rejecting
     }
     const p = sent.then(
       () => undefined,

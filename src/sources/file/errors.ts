@@ -30,4 +30,3 @@ export class PositionDecodeError extends Error {
 }
 
 /** Re-exported for `src/index.ts`, which imports the source errors from here; new code imports `../errors`. */
-export { SourceEmitError } from '../errors';

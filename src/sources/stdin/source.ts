@@ -114,7 +114,7 @@ export class StdinSource implements Source {
         while (total < BATCH_BYTES && !ctx.signal.aborted) {
           const c: unknown = stream.read();
           if (c === null || c === undefined) break;
-          const b = Buffer.isBuffer(c) ? c : Buffer.from(String(c));
+          const b = Buffer.isBuffer(c) ? c : Buffer.from(typeof c === 'string' ? c : JSON.stringify(c));
           chunks.push(b);
           total += b.length;
         }
