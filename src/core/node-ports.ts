@@ -62,7 +62,7 @@ class NodeHandle implements FileHandle {
 
   async stat(): Promise<FileStat> {
     const s = await this.fh.stat();
-    return { size: s.size };
+    return { size: s.size, dev: s.dev, ino: s.ino };
   }
 
   close(): Promise<void> {
@@ -89,7 +89,7 @@ export const nodeFileSystem: FileSystem = {
   async stat(path: string): Promise<FileStat | null> {
     try {
       const s = await stat(path);
-      return { size: s.size };
+      return { size: s.size, dev: s.dev, ino: s.ino };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;

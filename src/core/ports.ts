@@ -23,6 +23,12 @@
 
 export interface FileStat {
   readonly size: number;
+  /**
+   * Device and inode, where the file system has them (the real one does): a path and a handle name
+   * the same file exactly when both are equal.
+   */
+  readonly dev?: number;
+  readonly ino?: number;
 }
 
 export interface FileHandle {
@@ -52,7 +58,10 @@ export interface FileSystem {
   open(path: string, mode: OpenMode): Promise<FileHandle>;
   /** Names (not paths) of the entries in `dir`, in no particular order. Rejects with ENOENT if missing. */
   readdir(dir: string): Promise<string[]>;
-  /** Create `dir` and its parents if missing. */
+  /**
+   * Create `dir` and its parents if missing. Like any new entry, a created directory survives a
+   * crash only after its parent's `syncDir` (`mkdirpDurable` in `./durable-dirs.ts` does both).
+   */
   mkdirp(dir: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;

@@ -13,6 +13,7 @@
  *   ledger.ts    cursor files and segment deletion
  *   consumer.ts  a Consumer: reader + acks + cursor
  */
+import { mkdirpDurable } from '../core/durable-dirs';
 import type { Clock, FileSystem } from '../core/ports';
 import type { AppendOptions, AppendResult, Consumer, FsyncPolicy, Queue, QueueMetrics, QueueOptions, RecoveryReport } from './types';
 import { QueueIoError, QueueUsageError } from './errors';
@@ -154,7 +155,8 @@ class WriteAheadQueue implements Queue {
   async open(consumerNames: readonly string[]): Promise<void> {
     const { fs, dir } = this;
     try {
-      await fs.mkdirp(dir);
+      // Durable before anything in it is acknowledged: a first start then a power loss keeps it.
+      await mkdirpDurable(fs, dir);
     } catch (e) {
       throw ioError(`queue ${dir}: cannot create the directory`, e);
     }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rename, rm, rmdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeEnvelope, encodeEnvelope, EnvelopeError, type Envelope } from '../../src/core/envelope';
@@ -101,12 +101,36 @@ test('the file sink reopens its path after reopen(), so a renamed file is not wr
     const sink = new FileSink(fileSinkSchema.parse({ type: 'file', inputs: ['app'], path }), componentContext('f', log));
     await sink.write([batch('before\n')]);
     await rename(path, `${path}.1`);
-    await sink.write([batch('still old\n')]);
     sink.reopen();
     await sink.write([batch('after\n')]);
     await sink.close();
-    assert.equal(await readFile(`${path}.1`, 'utf8'), 'before\nstill old\n');
+    assert.equal(await readFile(`${path}.1`, 'utf8'), 'before\n');
     assert.equal(await readFile(path, 'utf8'), 'after\n');
+  });
+});
+
+test('without SIGHUP, the file sink notices its file was renamed away or deleted and writes to the path again', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'out.log');
+    const warnings: string[] = [];
+    const log = createDiagnostics({ level: 'warn', write: (l) => warnings.push(l) });
+    const sink = new FileSink(fileSinkSchema.parse({ type: 'file', inputs: ['app'], path }), componentContext('f', log));
+    await sink.write([batch('1\n')]);
+    await rename(path, `${path}.1`); // logrotate without postrotate
+    await sink.write([batch('2\n')]);
+    await rm(path); // an operator's rm
+    await sink.write([batch('3\n')]);
+    await rename(path, `${path}.2`);
+    await writeFile(path, 'other\n'); // someone else's file now has the name
+    await sink.write([batch('4\n')]);
+    await sink.close();
+    assert.equal(await readFile(`${path}.1`, 'utf8'), '1\n');
+    assert.equal(await readFile(`${path}.2`, 'utf8'), '3\n');
+    assert.equal(await readFile(path, 'utf8'), 'other\n4\n');
+    assert.equal(warnings.length, 3);
+    assert.match(warnings[0] ?? '', /out\.log was deleted or renamed away under the sink; writing to the path again/);
+    assert.match(warnings[1] ?? '', /out\.log was deleted or renamed away under the sink/);
+    assert.match(warnings[2] ?? '', /out\.log was replaced by another file under the sink/);
   });
 });
 

@@ -8,12 +8,19 @@
  *   duplicated by the retry) and the handle is dropped, so the retry reopens (and recreates parent
  *   directories): a deleted directory, a path fixed by an operator, a full disk freed, all heal.
  * - `reopen()` (SIGHUP) makes the next write open the path again: logrotate's rename-then-HUP.
+ * - Without SIGHUP too: before each group the sink compares its path with the open file (device +
+ *   inode, one `stat` each); when the file was deleted or renamed away (`rm`, logrotate without
+ *   `postrotate`) it reopens (creates) the path, so no line is written into a file nobody can reach.
+ * - Created files and directories are made durable (an fsync of their parent directory) before the
+ *   first group written into them is acknowledged: a power loss cannot take back acked lines by
+ *   taking back the file's name.
  */
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { sinkSchema } from '../../core/component';
 import type { Envelope } from '../../core/envelope';
-import type { FileHandle } from '../../core/ports';
+import { mkdirpDurable } from '../../core/durable-dirs';
+import type { FileHandle, FileStat } from '../../core/ports';
 import type { Sink, SinkContext } from '../../core/sink';
 import { encodeBatches } from '../encoding';
 
@@ -40,8 +47,7 @@ export class FileSink implements Sink {
   async write(batches: readonly Envelope[]): Promise<void> {
     const bufs = encodeBatches(this.config.encoding, batches);
     if (bufs.length === 0) return;
-    const fh = await this.handle();
-    const before = (await fh.stat()).size;
+    const { fh, size: before } = await this.current();
     try {
       await fh.writev(bufs);
       await fh.datasync();
@@ -57,8 +63,22 @@ export class FileSink implements Sink {
     if (fh) await fh.close();
   }
 
-  private async handle(): Promise<FileHandle> {
-    if (this.fh && !this.reopenWanted) return this.fh;
+  /** The open file and its size, once the path is known to still name it. */
+  private async current(): Promise<{ fh: FileHandle; size: number }> {
+    if (this.fh && !this.reopenWanted) {
+      const [held, onPath] = await Promise.all([this.fh.stat(), this.ctx.fs.stat(this.config.path)]);
+      if (onPath !== null && sameFile(held, onPath)) return { fh: this.fh, size: held.size };
+      this.ctx.log.warn(
+        `sink ${this.ctx.id}: ${this.config.path} was ${onPath === null ? 'deleted or renamed away' : 'replaced by another file'} under the sink; ` +
+          `writing to the path again (send SIGHUP after rotating to say so explicitly)`,
+      );
+      this.reopenWanted = true;
+    }
+    const fh = await this.open();
+    return { fh, size: (await fh.stat()).size };
+  }
+
+  private async open(): Promise<FileHandle> {
     this.reopenWanted = false;
     if (this.fh) {
       const old = this.fh;
@@ -66,8 +86,12 @@ export class FileSink implements Sink {
       await old.close().catch(() => undefined);
       this.ctx.log.info(`sink ${this.ctx.id}: reopening ${this.config.path}`);
     }
-    await this.ctx.fs.mkdirp(dirname(this.config.path));
-    this.fh = await this.ctx.fs.open(this.config.path, 'append');
+    const { fs } = this.ctx;
+    const dir = dirname(this.config.path);
+    await mkdirpDurable(fs, dir);
+    const existed = (await fs.stat(this.config.path)) !== null;
+    this.fh = await fs.open(this.config.path, 'append');
+    if (!existed) await fs.syncDir(dir); // the new file's name is durable before any line in it is acked
     return this.fh;
   }
 
@@ -83,5 +107,8 @@ export class FileSink implements Sink {
     await fh.close().catch(() => undefined);
   }
 }
+
+/** Whether two stats name one file (true when the file system gives no identity to compare). */
+const sameFile = (a: FileStat, b: FileStat): boolean => a.ino === undefined || b.ino === undefined || (a.ino === b.ino && a.dev === b.dev);
 
 export const createFileSink = (config: FileSinkConfig, ctx: SinkContext): Sink => new FileSink(config, ctx);
