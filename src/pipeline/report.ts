@@ -68,7 +68,7 @@ export const describeEvent = (e: AgentEvent): ReportLine | undefined => {
         level: 'warn',
         msg:
           `sink ${e.sink} reads source ${e.source} (${e.sourceType}), which cannot acknowledge: what it holds when the agent dies ` +
-          `(kill -9, power loss) is lost, and it cannot resume after a restart; use a source that can (file) where that matters`,
+          `(kill -9, power loss) is lost, and it cannot resume after a restart; use a source that can acknowledge (file, http) where that matters`,
       };
     case 'agent.api-failed':
       return { level: 'error', msg: `${errorText(e.error)}; change api.address or free the port` };
