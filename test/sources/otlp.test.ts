@@ -153,6 +153,22 @@ test('a record that cannot be stored faithfully is refused alone and counted; th
   }
 });
 
+test('an attribute named __proto__ is an ordinary key, and a timestamp past 2^64 is refused rather than formatted', () => {
+  const d = decodeJson(
+    Buffer.from(
+      JSON.stringify(
+        jsonRequest([
+          { body: { stringValue: 'a' }, attributes: [{ key: '__proto__', value: { stringValue: 'x' } }] },
+          { body: { stringValue: 'b' }, timeUnixNano: 1e300 },
+        ]),
+      ),
+    ),
+  );
+  assert.ok(d.ok);
+  assert.equal(d.rejected, 1);
+  assert.match(d.lines.toString(), /"attributes":\{"__proto__":"x"\}/);
+});
+
 test('a body that is not a request is refused whole with the reason', () => {
   const bad = (d: ReturnType<typeof decodeJson>): string => (d.ok ? 'accepted' : d.reason);
   assert.match(bad(decodeJson(Buffer.from('{"resourceLogs": 3}'))), /resourceLogs is not an array/);
@@ -171,8 +187,9 @@ test('content types: protobuf and JSON (with parameters) are OTLP, anything else
 });
 
 test('timestamps are RFC 3339 with nanoseconds, up to the largest fixed64', () => {
-  assert.equal(rfc3339(0n), '1970-01-01T00:00:00.000000000Z');
-  assert.equal(rfc3339(2n ** 64n - 1n), '2554-07-21T23:34:33.709551615Z');
+  assert.equal(rfc3339('1'), '1970-01-01T00:00:00.000000001Z');
+  assert.equal(rfc3339('1544712660300000001'), '2018-12-13T14:51:00.300000001Z');
+  assert.equal(rfc3339((2n ** 64n - 1n).toString()), '2554-07-21T23:34:33.709551615Z');
 });
 
 test('property: no bytes crash either decoder; what is accepted is NDJSON of objects, one per event', () => {
@@ -226,7 +243,7 @@ test('property: every record of a well-formed request arrives, in order, in both
       assert.deepEqual(events(p.lines), events(j.lines));
       assert.deepEqual(
         events(j.lines).map((e) => e['timestamp'] ?? null),
-        records.map((r) => (r.timeUnixNano === '0' ? null : rfc3339(BigInt(r.timeUnixNano)))),
+        records.map((r) => (r.timeUnixNano === '0' ? null : rfc3339(r.timeUnixNano))),
       );
     }),
     { numRuns: 300 },

@@ -118,37 +118,48 @@ const anyValue = (v: unknown, depth: number): unknown => {
   return null; // an empty AnyValue
 };
 
-/** A repeated KeyValue → an object (a later duplicate key wins). */
+/**
+ * A repeated KeyValue → an object (a later duplicate key wins). Built with `Object.fromEntries`, so a
+ * key such as `__proto__` is an ordinary own property, never the object's prototype.
+ */
 const keyValues = (list: unknown, depth: number, name: string): Obj | Unusable => {
-  const out: Obj = {};
-  if (list === undefined || list === null) return out;
+  if (list === undefined || list === null) return {};
   if (!Array.isArray(list)) return new Unusable(`${name} is not an array`);
+  const entries: [string, unknown][] = [];
   for (const kv of list) {
     if (!isObj(kv)) return new Unusable(`an element of ${name} is not a KeyValue object`);
     const key = kv['key'] ?? '';
     if (typeof key !== 'string') return new Unusable(`a key in ${name} is not a string`);
     const value = anyValue(kv['value'], depth);
     if (value instanceof Unusable) return value;
-    out[key] = value;
+    entries.push([key, value]);
   }
-  return out;
+  return Object.fromEntries(entries);
 };
 
-/** Nanoseconds since the epoch (fixed64) → 0n when unset. */
-const nanos = (v: unknown, name: string): bigint | Unusable => {
-  if (v === undefined || v === null) return 0n;
-  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return BigInt(v);
-  if (typeof v === 'string' && /^\d{1,20}$/.test(v)) {
-    const n = BigInt(v);
-    if (n < 2n ** 64n) return n;
-  }
-  return new Unusable(`${name} is not a count of nanoseconds`);
+/** Nanoseconds since the epoch (fixed64) as decimal digits without leading zeros; '' when unset or 0. */
+const nanos = (v: unknown, name: string): string | Unusable => {
+  if (v === undefined || v === null) return '';
+  let digits: string | undefined;
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 64) digits = BigInt(v).toString();
+  else if (typeof v === 'string' && /^\d{1,20}$/.test(v) && (v.length < 20 || BigInt(v) < 2n ** 64n)) digits = v.replace(/^0+(?=\d)/, '');
+  if (digits === undefined) return new Unusable(`${name} is not a count of nanoseconds`);
+  return digits === '0' ? '' : digits;
 };
 
-/** RFC 3339 in UTC with nine fractional digits. */
-export const rfc3339 = (ns: bigint): string => {
-  const iso = new Date(Number(ns / 1_000_000_000n) * 1000).toISOString();
-  return `${iso.slice(0, -5)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+/** The last second formatted: records of one export mostly share it, and toISOString is the cost. */
+let lastSecond = '';
+let lastIso = '';
+
+/** Nanoseconds since the epoch (decimal digits) → RFC 3339 in UTC with nine fractional digits. */
+export const rfc3339 = (digits: string): string => {
+  const d = digits.padStart(10, '0');
+  const sec = d.slice(0, -9);
+  if (sec !== lastSecond) {
+    lastIso = new Date(Number(sec) * 1000).toISOString().slice(0, -5);
+    lastSecond = sec;
+  }
+  return `${lastIso}.${d.slice(-9)}Z`;
 };
 
 /** A trace or span id: bytes (protobuf) or hex text (JSON) → lowercase hex; undefined when unset or all zeros. */
@@ -185,13 +196,13 @@ const optionalString = (v: unknown, name: string): string | Unusable => {
   return typeof v === 'string' ? v : new Unusable(`${name} is not a string`);
 };
 
+/** What the records of one scope share, serialised once: `,"resources":{…}` and `,"scope":{…}` (or ''). */
 interface Around {
-  readonly resources: Obj;
-  readonly scope: Obj | undefined;
+  readonly tail: string;
 }
 
-/** One LogRecord → its event, or why it cannot be stored. */
-const logRecord = (lr: unknown, around: Around): Obj | Unusable => {
+/** One LogRecord → its event as one JSON line (without LF), or why it cannot be stored. */
+const logRecord = (lr: unknown, around: Around): string | Unusable => {
   if (!isObj(lr)) return new Unusable('the log record is not an object');
   const time = nanos(field(lr, 'timeUnixNano', 'time_unix_nano'), 'timeUnixNano');
   if (time instanceof Unusable) return time;
@@ -219,20 +230,19 @@ const logRecord = (lr: unknown, around: Around): Obj | Unusable => {
 
   const ev: Obj = {};
   if (body !== undefined) ev['message'] = body;
-  const ts = time !== 0n ? time : observed;
-  if (ts !== 0n) ev['timestamp'] = rfc3339(ts);
-  if (observed !== 0n) ev['observed_timestamp'] = rfc3339(observed);
+  const ts = time !== '' ? time : observed;
+  if (ts !== '') ev['timestamp'] = rfc3339(ts);
+  if (observed !== '') ev['observed_timestamp'] = rfc3339(observed);
   if (sevText !== '') ev['severity_text'] = sevText;
   if (sevNum !== 0) ev['severity_number'] = sevNum;
   ev['attributes'] = attributes;
-  ev['resources'] = around.resources;
-  if (around.scope !== undefined) ev['scope'] = around.scope;
   if (traceId !== undefined) ev['trace_id'] = traceId;
   if (spanId !== undefined) ev['span_id'] = spanId;
   if (flags !== 0) ev['flags'] = flags;
   if (dropped !== 0) ev['dropped_attributes_count'] = dropped;
   if (eventName !== '') ev['event_name'] = eventName;
-  return ev;
+  // `ev` is never empty (attributes is always there): its closing brace makes room for the shared tail
+  return `${JSON.stringify(ev).slice(0, -1)}${around.tail}}`;
 };
 
 /** `undefined` → [], an array → itself, anything else → the problem. */
@@ -278,12 +288,13 @@ export const requestToEvents = (req: unknown): OtlpDecoded => {
       if (typeof scope === 'string') return { ok: false, reason: scope };
       const lrs = list(field(sl, 'logRecords', 'log_records'), `${sWhere}.logRecords`);
       if (typeof lrs === 'string') return { ok: false, reason: lrs };
+      const around: Around = { tail: `,"resources":${JSON.stringify(resources)}${scope === undefined ? '' : `,"scope":${JSON.stringify(scope)}`}` };
       for (let l = 0; l < lrs.length; l++) {
-        const ev = logRecord(lrs[l], { resources, scope });
+        const ev = logRecord(lrs[l], around);
         if (ev instanceof Unusable) {
           rejected++;
           firstProblem ??= `${sWhere}.logRecords[${l}]: ${ev.reason}`;
-        } else out.push(JSON.stringify(ev));
+        } else out.push(ev);
       }
     }
   }
