@@ -251,9 +251,10 @@ test('property: every record of a well-formed request arrives, in order, in both
 });
 
 /** A running OtlpSource on a free port whose emit stores batches at once. */
-const serve = async (): Promise<{ port: number; batches: SourceBatch[]; stop: () => Promise<void>; source: OtlpSource }> => {
+const serve = async (): Promise<{ port: number; batches: SourceBatch[]; warnings: string[]; stop: () => Promise<void>; source: OtlpSource }> => {
   const ac = new AbortController();
   const batches: SourceBatch[] = [];
+  const warnings: string[] = [];
   const source = new OtlpSource(otlpSourceSchema.parse({ type: 'otlp', address: '127.0.0.1:0' }), { clock: systemClock, fs: nodeFileSystem, cwd: process.cwd() });
   let announce: (port: number) => void = () => undefined;
   const listening = new Promise<number>((r) => (announce = r));
@@ -268,7 +269,9 @@ const serve = async (): Promise<{ port: number; batches: SourceBatch[]; stop: ()
         const a = typeof v === 'string' ? v : '';
         announce(Number(a.slice(a.lastIndexOf(':') + 1)));
       },
-      warn() {},
+      warn(m, f) {
+        warnings.push(`${m} ${JSON.stringify(f)}`);
+      },
       error() {},
     },
     emit: async (b) => {
@@ -280,6 +283,7 @@ const serve = async (): Promise<{ port: number; batches: SourceBatch[]; stop: ()
   return {
     port,
     batches,
+    warnings,
     source,
     stop: async () => {
       ac.abort();
@@ -326,6 +330,8 @@ test('the source answers in the request encoding: an ExportLogsServiceResponse w
       [['events', 1, ['kept']]],
     );
     assert.equal(s.source.metrics().rejectedRecords, 1);
+    assert.equal(s.warnings.length, 1);
+    assert.match(s.warnings[0] ?? '', /otlp log records refused: 1 since the last report.*"rejectedRecordsTotal":1.*spanId is not 16 hex digits/);
   } finally {
     await s.stop();
   }

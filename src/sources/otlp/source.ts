@@ -14,6 +14,8 @@ import type { OtlpSourceConfig } from './config';
 import { decodeRequest, encodingOf, exportResponse, MEDIA_TYPE, statusBody } from './decode';
 
 export const OTLP_LOGS_PATH = '/v1/logs';
+/** Refused records are warned about on stderr at most this often (the counter is always exact). */
+const WARN_EVERY_MS = 10_000;
 
 export interface OtlpSourceMetrics extends IngestMetrics {
   /** Log records refused alone (reported in a 200's `partialSuccess`). */
@@ -26,6 +28,8 @@ class OtlpProtocol implements IngestProtocol {
   readonly name = 'otlp';
   readonly path = OTLP_LOGS_PATH;
   rejectedRecords = 0;
+  /** Called after records were refused, with why the first of this export was. */
+  onRejected: (problem: string) => void = () => undefined;
 
   contentTypeProblem(header: string | undefined): string | undefined {
     return encodingOf(header) === undefined ? `Content-Type ${header ?? '(none)'} is not OTLP: send application/x-protobuf or application/json` : undefined;
@@ -36,7 +40,10 @@ class OtlpProtocol implements IngestProtocol {
     const encoding = encodingOf(req.headers['content-type']) ?? 'json';
     const d = decodeRequest(encoding, body);
     if (!d.ok) return d;
-    this.rejectedRecords += d.rejected;
+    if (d.rejected > 0) {
+      this.rejectedRecords += d.rejected;
+      this.onRejected(d.firstProblem ?? 'unknown');
+    }
     return { ok: true, lines: d.lines, events: d.events, answer: { type: MEDIA_TYPE[encoding], body: exportResponse(encoding, d.rejected, d.firstProblem) } };
   }
 
@@ -49,8 +56,13 @@ class OtlpProtocol implements IngestProtocol {
 export class OtlpSource implements Source {
   private readonly protocol = new OtlpProtocol();
   private readonly server: IngestServer;
+  private warnedAt = -Infinity;
+  private warnedTotal = 0;
 
-  constructor(cfg: OtlpSourceConfig, deps: OtlpSourceDeps) {
+  constructor(
+    cfg: OtlpSourceConfig,
+    private readonly deps: OtlpSourceDeps,
+  ) {
     this.server = new IngestServer({ address: cfg.address, maxBodyBytes: cfg.max_body_bytes, bearerToken: cfg.auth?.bearer_token, tls: cfg.tls }, this.protocol, deps);
   }
 
@@ -59,6 +71,18 @@ export class OtlpSource implements Source {
   }
 
   run(ctx: SourceContext): Promise<void> {
+    this.protocol.onRejected = (problem) => {
+      const now = this.deps.clock.now();
+      if (now - this.warnedAt < WARN_EVERY_MS) return;
+      this.warnedAt = now;
+      const since = this.protocol.rejectedRecords - this.warnedTotal;
+      this.warnedTotal = this.protocol.rejectedRecords;
+      ctx.log.warn(`otlp log records refused: ${since} since the last report; each export was answered with partialSuccess and its other records kept`, {
+        source: ctx.id,
+        rejectedRecordsTotal: this.protocol.rejectedRecords,
+        latest: problem,
+      });
+    };
     return this.server.run(ctx);
   }
 }
