@@ -169,6 +169,30 @@ test('an attribute named __proto__ is an ordinary key, and a timestamp past 2^64
   assert.match(d.lines.toString(), /"attributes":\{"__proto__":"x"\}/);
 });
 
+/** Protobuf bytes of a request whose one record's body is an array nested `depth` levels deep (built inside out on the wire). */
+const deeplyNested = (depth: number): Buffer => {
+  const varint = (n: number): number[] => {
+    const out: number[] = [];
+    for (; n > 127; n >>>= 7) out.push((n & 127) | 128);
+    out.push(n);
+    return out;
+  };
+  const wrap = (tag: number, inner: Buffer): Buffer => Buffer.concat([Buffer.from([tag, ...varint(inner.length)]), inner]);
+  let v: Buffer = Buffer.from([0x0a, 1, 0x78]); // AnyValue { string_value: "x" }
+  for (let i = 0; i < depth; i++) v = wrap(0x2a, wrap(0x0a, v)); // AnyValue { array_value: ArrayValue { values: [v] } }
+  return wrap(0x0a, wrap(0x12, wrap(0x12, wrap(0x2a, v)))); // request.resource_logs.scope_logs.log_records.body
+};
+
+test('values nested deeper than 32 levels refuse their record; far deeper protobuf is refused whole, without overflowing the stack', () => {
+  const some = decodeProtobuf(deeplyNested(40));
+  assert.ok(some.ok && some.rejected === 1 && some.events === 0);
+  assert.match(some.firstProblem ?? '', /nested deeper than 32 levels/);
+  const deep = decodeProtobuf(deeplyNested(2_000));
+  assert.ok(!deep.ok);
+  const json = decodeJson(Buffer.from(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":${'{"arrayValue":{"values":['.repeat(10_000)}${']}}'.repeat(10_000)}}]}]}]}`));
+  assert.ok(json.ok && json.rejected === 1);
+});
+
 test('a body that is not a request is refused whole with the reason', () => {
   const bad = (d: ReturnType<typeof decodeJson>): string => (d.ok ? 'accepted' : d.reason);
   assert.match(bad(decodeJson(Buffer.from('{"resourceLogs": 3}'))), /resourceLogs is not an array/);
