@@ -9,6 +9,9 @@
  *
  *   - HTTP NDJSON: C keep-alive clients (node:http Agent) each posting bodies of L lines (~100 bytes
  *     a line) one after another; p50/p99 of request latency (send → 200).
+ *   - OTLP/HTTP protobuf: the same clients posting ExportLogsServiceRequests of L log records, shaped
+ *     as an SDK sends them (resource and scope, times, severity, a ~60-byte body, three attributes,
+ *     trace context); each record becomes one JSON event.
  *   - syslog TCP, octet counting: K connections writing ~100-byte RFC 5424 messages as fast as the
  *     TCP window lets them; done when the server has made them all durable.
  *   - References in the same run: a bare node:http server that reads each body and answers 200 (no
@@ -28,11 +31,14 @@ import type { Source, SourceContext } from '../src/core/source';
 import { openQueue } from '../src/queue/index';
 import { HttpSource } from '../src/sources/http/source';
 import { httpSourceSchema } from '../src/sources/http/config';
+import { OtlpSource } from '../src/sources/otlp/source';
+import { otlpSourceSchema } from '../src/sources/otlp/config';
+import { ExportLogsServiceRequest } from '../src/sources/otlp/schema';
 import { SyslogSource } from '../src/sources/syslog/source';
 import { syslogSourceSchema } from '../src/sources/syslog/config';
 import { nodeFileSystem, systemClock } from '../src/core/node-ports';
 
-type Kind = 'http' | 'syslog' | 'http-floor' | 'tcp-floor';
+type Kind = 'http' | 'otlp' | 'syslog' | 'http-floor' | 'tcp-floor';
 type FromServer = { readonly port: number } | { readonly events: number } | { readonly rssMB: number };
 
 const SCALE = Number(process.env['INGEST_SCALE'] ?? 1);
@@ -90,7 +96,9 @@ async function serve(kind: Kind, dir: string, wireSize: number): Promise<void> {
   const source: Source =
     kind === 'http'
       ? new HttpSource(httpSourceSchema.parse({ type: 'http', address: '127.0.0.1:0', path: '/' }), deps)
-      : new SyslogSource(syslogSourceSchema.parse({ type: 'syslog', address: '127.0.0.1:0' }), deps);
+      : kind === 'otlp'
+        ? new OtlpSource(otlpSourceSchema.parse({ type: 'otlp', address: '127.0.0.1:0' }), deps)
+        : new SyslogSource(syslogSourceSchema.parse({ type: 'syslog', address: '127.0.0.1:0' }), deps);
   const ac = new AbortController();
   const ctx: SourceContext = {
     id: 'bench',
@@ -170,6 +178,32 @@ const ndjsonBody = (lines: number, seed: number): Buffer => {
   return Buffer.from(s);
 };
 
+/** An OTLP protobuf export of `records` log records, as an SDK would send it. */
+const otlpBody = (records: number, seed: number): Buffer => {
+  const kv = (key: string, value: Record<string, unknown>): Record<string, unknown> => ({ key, value });
+  const t = 1_796_000_000_000_000_000n;
+  const logRecords = Array.from({ length: records }, (_, i) => ({
+    timeUnixNano: String(t + BigInt(seed * records + i)),
+    observedTimeUnixNano: String(t + BigInt(seed * records + i) + 1000n),
+    severityNumber: 9,
+    severityText: 'INFO',
+    body: { stringValue: `request handled in 12 ms: GET /api/orders/${seed * records + i} 200` },
+    attributes: [kv('http.method', { stringValue: 'GET' }), kv('http.status_code', { intValue: 200 }), kv('user.id', { stringValue: `u${i % 97}` })],
+    traceId: Buffer.from('0af7651916cd43dd8448eb211c80319c', 'hex'),
+    spanId: Buffer.from('b7ad6b7169203331', 'hex'),
+    flags: 1,
+  }));
+  const req = {
+    resourceLogs: [
+      {
+        resource: { attributes: [kv('service.name', { stringValue: 'orders' }), kv('telemetry.sdk.language', { stringValue: 'nodejs' }), kv('host.name', { stringValue: 'web-1' })] },
+        scopeLogs: [{ scope: { name: 'orders-logger', version: '1.0.0' }, logRecords }],
+      },
+    ],
+  };
+  return Buffer.from(ExportLogsServiceRequest.encode(ExportLogsServiceRequest.fromObject(req)).finish());
+};
+
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((s.length * p) / 100))] ?? NaN;
@@ -186,14 +220,17 @@ interface Row {
   readonly rssMB: number;
 }
 
-async function httpCase(name: string, kind: 'http' | 'http-floor', clients: number, lines: number, requestsPerClient: number): Promise<Row> {
+async function httpCase(name: string, kind: 'http' | 'otlp' | 'http-floor', clients: number, lines: number, requestsPerClient: number): Promise<Row> {
   const { server, dir } = await startServer(kind);
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
-  const bodies = Array.from({ length: 4 }, (_, i) => ndjsonBody(lines, i));
+  const otlp = kind === 'otlp';
+  const bodies = Array.from({ length: 4 }, (_, i) => (otlp ? otlpBody(lines, i) : ndjsonBody(lines, i)));
+  const path = otlp ? '/v1/logs' : '/';
+  const type = otlp ? 'application/x-protobuf' : 'application/x-ndjson';
   const lat: number[] = [];
   const post = (body: Buffer): Promise<number> =>
     new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: server.port, path: '/', method: 'POST', agent, headers: { 'content-type': 'application/x-ndjson', 'content-length': body.length } }, (res) => {
+      const req = request({ host: '127.0.0.1', port: server.port, path, method: 'POST', agent, headers: { 'content-type': type, 'content-length': body.length } }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
       });
@@ -220,7 +257,7 @@ async function httpCase(name: string, kind: 'http' | 'http-floor', clients: numb
   await server.waitEvents(base + total);
   const rssMB = await server.stop();
   rmSync(dir, { recursive: true, force: true });
-  return { name, clients, perUnit: `${lines} lines/body`, events: total, seconds, p50: pct(lat, 50), p99: pct(lat, 99), rssMB };
+  return { name, clients, perUnit: `${lines} ${otlp ? 'records' : 'lines'}/body (${(bodies[0]?.length ?? 0).toLocaleString('en-US')} B)`, events: total, seconds, p50: pct(lat, 50), p99: pct(lat, 99), rssMB };
 }
 
 async function syslogCase(name: string, kind: 'syslog' | 'tcp-floor', conns: number, messagesPerConn: number): Promise<Row> {
@@ -260,6 +297,9 @@ async function main(): Promise<void> {
   progress(await httpCase('http ndjson → queue (fsync always)', 'http', 64, 100, r(250)));
   progress(await httpCase('http ndjson → queue (fsync always)', 'http', 64, 1000, r(40)));
   progress(await httpCase('http ndjson → queue (fsync always)', 'http', 1, 100, r(2000)));
+  progress(await httpCase('otlp protobuf → queue (fsync always)', 'otlp', 64, 100, r(250)));
+  progress(await httpCase('otlp protobuf → queue (fsync always)', 'otlp', 64, 1000, r(40)));
+  progress(await httpCase('otlp protobuf → queue (fsync always)', 'otlp', 1, 100, r(2000)));
   progress(await httpCase('reference: bare node:http, read body + 200', 'http-floor', 64, 100, r(250)));
   progress(await httpCase('reference: bare node:http, read body + 200', 'http-floor', 1, 100, r(2000)));
   progress(await syslogCase('syslog tcp → queue (fsync always)', 'syslog', 16, r(125_000)));

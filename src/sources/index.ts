@@ -7,6 +7,7 @@ import { FileSource, fileSourceSchema } from './file';
 import { StdinSource, stdinSourceSchema } from './stdin';
 import { syslogSourceKind } from './syslog';
 import { httpSourceKind } from './http';
+import { otlpSourceKind } from './otlp';
 
 export type { Source, SourceBatch, SourceContext, Diagnostics } from '../core/source';
 export * as file from './file';
@@ -29,4 +30,5 @@ export const sourceKinds: ReadonlyMap<string, SourceKind> = registryOf([
   }),
   syslogSourceKind,
   httpSourceKind,
+  otlpSourceKind,
 ]);

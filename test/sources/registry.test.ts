@@ -42,7 +42,8 @@ test('the registry builds each source type and says whether it can acknowledge (
   assert.equal(sourceKinds.get('stdin')?.canAcknowledge, false);
   assert.equal(sourceKinds.get('syslog')?.canAcknowledge, false);
   assert.equal(sourceKinds.get('http')?.canAcknowledge, true);
-  assert.deepEqual([...sourceKinds.keys()].sort(), ['file', 'http', 'stdin', 'syslog']);
+  assert.equal(sourceKinds.get('otlp')?.canAcknowledge, true);
+  assert.deepEqual([...sourceKinds.keys()].sort(), ['file', 'http', 'otlp', 'stdin', 'syslog']);
   assert.equal(parse({ type: 'stdin', include: ['x'] }).ok, false);
 });
 

@@ -1,364 +1,59 @@
 /**
- * The http source: clients POST batches of events; each request is answered 200 only once its events
- * are durable in the queue (the `emit` that carries them resolved: after the covering fsync under
- * `fsync: always`; group commit shares one fsync among concurrent requests).
- *
- * A request, in order of checks (each answered at once, before the body is read, except the last
- * ones): stopping → 503 + `Connection: close`; other path → 404; not POST → 405; bad or missing
- * bearer token → 401 (compared in constant time: SHA-256 digests of both, `timingSafeEqual`);
- * Content-Type not fit for the decoding, or a Content-Encoding other than gzip/deflate → 415;
- * Content-Length above `max_body_bytes` → 413; queue full (`ctx.full()`) → 503 + `Retry-After: 1`.
- * `Expect: 100-continue` gets its `100 Continue` only after these checks, so a refused client never
- * sends its body. Then the body is read into memory with a hard limit (413 as soon as it passes
- * `max_body_bytes`), decompressed with the same limit on the output (a gzip bomb stops at the limit,
- * 413), decoded (`decode.ts`; 400 with the reason), and emitted as one batch: one queue append per
- * request, however many lines, no per-line system calls.
- *
- * The admission check can pass and the append still wait: the queue fills while (or because) this
- * request is appended. The queue's append cannot be cancelled yet, so the request is then answered
- * 503 + `Retry-After: 1` as soon as the queue is seen full (checked every 200 ms on the clock port)
- * while its append keeps waiting and is written once space frees: the client is not held until it
- * times out, and its retry may store the events twice (at-least-once, never lost). Counted in
- * `refusedWhileWaiting`.
- *
- * An answer that leaves a body unread closes the connection when the body may be large (no
- * Content-Length, or one above 64 KiB), rather than read and discard it.
- *
- * Graceful stop (`ctx.signal`): the listener closes and idle keep-alive connections are closed; a
- * request still sending its body gets 503 + `Connection: close`; a request whose emit started is
- * answered once it resolves (with `Connection: close`); a new request on an open connection gets
- * 503 + `Connection: close`. `run()` resolves when no request is left in flight.
+ * The http source: clients POST batches of events (NDJSON, JSON or text); each request is answered
+ * 200 only once its events are durable in the queue. The server machinery — checks in order, body
+ * limits, gzip bomb guard, 503 + Retry-After on a full queue, graceful stop — is shared with the
+ * otlp source and described in `../http-server.ts`; this file is what is particular to http: the
+ * configured path, the Content-Types that fit the decoding, `decode.ts`, and JSON answers
+ * (`{"events": n}` on 200, `{"error": reason}` otherwise).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import { isIPv6 } from 'node:net';
-import { isAbsolute, resolve } from 'node:path';
-import { gunzip, inflate, type InputType, type ZlibOptions } from 'node:zlib';
-import type { Clock, FileSystem, Timer } from '../../core/ports';
 import type { Source, SourceContext } from '../../core/source';
+import { IngestServer, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
 import type { HttpSourceConfig } from './config';
-import { acceptsContentType, ACCEPTED_TYPES, decodeBody } from './decode';
-import { HttpEmitError, HttpListenError, HttpTlsFileError } from './errors';
+import { acceptsContentType, ACCEPTED_TYPES, decodeBody, type Decoding } from './decode';
 
-/** An unread body up to this size is read and discarded to keep the connection; above it, the connection closes. */
-const DRAIN_MAX = 64 * 1024;
-/** While an append waits, how often the queue is asked whether it is full. */
-const FULL_CHECK_MS = 200;
+export type HttpSourceMetrics = IngestMetrics;
+export type HttpSourceDeps = IngestServerDeps;
 
-export interface HttpSourceMetrics {
-  /** Answers by status code. */
-  responses: Record<number, number>;
-  /** Events made durable. */
-  events: number;
-  /** Requests in flight. */
-  inFlight: number;
-  /** Requests answered 503 because the queue became full while their append waited (the append still completes). */
-  refusedWhileWaiting: number;
+const json = (body: Record<string, unknown>): AnswerBody => ({ type: 'application/json', body: `${JSON.stringify(body)}\n` });
+
+class HttpProtocol implements IngestProtocol {
+  readonly name = 'http';
+  constructor(
+    readonly path: string,
+    private readonly decoding: Decoding,
+  ) {}
+
+  contentTypeProblem(header: string | undefined): string | undefined {
+    if (acceptsContentType(this.decoding, header)) return undefined;
+    return `Content-Type ${header ?? ''} does not fit decoding ${this.decoding} (send one of: ${ACCEPTED_TYPES[this.decoding].join(', ')})`;
+  }
+
+  decode(body: Buffer): IngestDecoded {
+    const d = decodeBody(this.decoding, body);
+    return d.ok ? { ok: true, lines: d.lines, events: d.events, answer: json({ events: d.events }) } : d;
+  }
+
+  error(_req: unknown, _status: number, message: string): AnswerBody {
+    return json({ error: message });
+  }
 }
-
-export interface HttpSourceDeps {
-  readonly clock: Clock;
-  readonly fs: FileSystem;
-  readonly cwd: string;
-}
-
-type BodyOutcome = { readonly kind: 'body'; readonly body: Buffer } | { readonly kind: 'too-large' } | { readonly kind: 'gone' } | { readonly kind: 'stopping' };
-
-type Unzip = (buf: InputType, options: ZlibOptions, cb: (err: Error | null, result: Buffer) => void) => void;
-
-const decompress = (fn: Unzip, body: Buffer, max: number): Promise<Buffer | 'too-large' | Error> =>
-  new Promise((res) => {
-    // maxOutputLength makes zlib stop (RangeError) once the output passes the limit: a bomb costs at most `max` bytes.
-    fn(body, { maxOutputLength: max + 1 }, (err, out) => {
-      if (err) res(err instanceof RangeError || (err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE' ? 'too-large' : err);
-      else res(out.length > max ? 'too-large' : out);
-    });
-  });
-
-const digest = (s: string | Buffer): Buffer => createHash('sha256').update(s).digest();
 
 export class HttpSource implements Source {
-  private readonly m: HttpSourceMetrics = { responses: {}, events: 0, inFlight: 0, refusedWhileWaiting: 0 };
-  private readonly tokenDigest: Buffer | null;
-  private stopping = false;
-  /** Requests reading their body: called on stop so they answer 503 at once. */
-  private readonly readers = new Set<() => void>();
-  private readonly idle = new Set<() => void>();
-  private failure: Error | undefined = undefined;
+  private readonly server: IngestServer;
 
-  constructor(
-    private readonly cfg: HttpSourceConfig,
-    private readonly deps: HttpSourceDeps,
-  ) {
-    this.tokenDigest = cfg.auth === undefined ? null : digest(cfg.auth.bearer_token);
+  constructor(cfg: HttpSourceConfig, deps: HttpSourceDeps) {
+    this.server = new IngestServer(
+      { address: cfg.address, maxBodyBytes: cfg.max_body_bytes, bearerToken: cfg.auth?.bearer_token, tls: cfg.tls },
+      new HttpProtocol(cfg.path, cfg.decoding),
+      deps,
+    );
   }
 
   metrics(): Readonly<HttpSourceMetrics> {
-    return { ...this.m, responses: { ...this.m.responses } };
+    return this.server.metrics();
   }
 
-  private addressText(): string {
-    const { host, port } = this.cfg.address;
-    return `${isIPv6(host) ? `[${host}]` : host}:${port}`;
-  }
-
-  private async readTlsFile(id: string, path: string): Promise<Buffer> {
-    const full = isAbsolute(path) ? path : resolve(this.deps.cwd, path);
-    try {
-      const fh = await this.deps.fs.open(full, 'read');
-      try {
-        const { size } = await fh.stat();
-        const buf = Buffer.alloc(size);
-        let got = 0;
-        while (got < size) {
-          const n = await fh.read(buf, got, size - got, got);
-          if (n === 0) break;
-          got += n;
-        }
-        return buf.subarray(0, got);
-      } finally {
-        await fh.close();
-      }
-    } catch (e) {
-      throw new HttpTlsFileError(id, full, { cause: e });
-    }
-  }
-
-  private async makeServer(id: string): Promise<Server> {
-    const tls = this.cfg.tls;
-    if (tls === undefined) return createHttpServer();
-    const [cert, key, ca] = await Promise.all([
-      this.readTlsFile(id, tls.cert_file),
-      this.readTlsFile(id, tls.key_file),
-      tls.ca_file === undefined ? Promise.resolve(undefined) : this.readTlsFile(id, tls.ca_file),
-    ]);
-    return createHttpsServer({ cert, key, ...(ca === undefined ? {} : { ca }), requestCert: tls.verify_client, rejectUnauthorized: tls.verify_client });
-  }
-
-  async run(ctx: SourceContext): Promise<void> {
-    const server = await this.makeServer(ctx.id);
-    const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
-      this.m.inFlight++;
-      // The handler answers every request itself and never rejects; the count tells run() when all are answered.
-      void this.handle(ctx, req, res, expectContinue).finally(() => {
-        this.m.inFlight--;
-        if (this.m.inFlight === 0) for (const f of this.idle) f();
-      });
-    };
-    server.on('request', onRequest(false));
-    server.on('checkContinue', onRequest(true));
-    await new Promise<void>((res, rej) => {
-      const onError = (e: unknown): void => rej(new HttpListenError(ctx.id, this.addressText(), { cause: e }));
-      server.once('error', onError);
-      server.listen({ host: this.cfg.address.host, port: this.cfg.address.port, backlog: 511 }, () => {
-        server.off('error', onError);
-        res();
-      });
-    });
-    server.on('error', (e) => ctx.log.warn('http listener error', { source: ctx.id, error: e }));
-    const addr = server.address();
-    ctx.log.info(`http source listening on ${this.cfg.tls ? 'https' : 'http'}`, {
-      source: ctx.id,
-      address: typeof addr === 'object' && addr !== null ? `${isIPv6(addr.address) ? `[${addr.address}]` : addr.address}:${addr.port}` : this.addressText(),
-      path: this.cfg.path,
-    });
-    let wake: () => void = () => undefined;
-    const stopped = new Promise<void>((r) => (wake = r));
-    this.idle.add(() => {
-      if (this.failure !== undefined) wake();
-    });
-    if (ctx.signal.aborted) wake();
-    else ctx.signal.addEventListener('abort', () => wake(), { once: true });
-    await stopped;
-    this.stopping = true;
-    server.close(); // no new connections
-    server.closeIdleConnections();
-    for (const r of [...this.readers]) r();
-    while (this.m.inFlight > 0) {
-      await new Promise<void>((r) => {
-        const f = (): void => {
-          this.idle.delete(f);
-          r();
-        };
-        this.idle.add(f);
-      });
-    }
-    server.closeAllConnections();
-    if (this.failure !== undefined) throw this.failure;
-  }
-
-  private reply(req: IncomingMessage, res: ServerResponse, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}, bodyRead = true): void {
-    this.m.responses[status] = (this.m.responses[status] ?? 0) + 1;
-    if (!bodyRead) {
-      const len = Number(req.headers['content-length'] ?? NaN);
-      if (!(len <= DRAIN_MAX)) headers['connection'] = 'close';
-    }
-    if (this.stopping) headers['connection'] = 'close';
-    if (res.headersSent) {
-      res.end();
-      return;
-    }
-    const text = `${JSON.stringify(body)}\n`;
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
-    res.end(text);
-  }
-
-  private authorized(req: IncomingMessage): boolean {
-    if (this.tokenDigest === null) return true;
-    const h = req.headers['authorization'];
-    if (h === undefined) return false;
-    const m = /^\s*bearer\s+(\S+)\s*$/i.exec(h);
-    if (!m) return false;
-    return timingSafeEqual(digest(m[1] as string), this.tokenDigest);
-  }
-
-  private readBody(req: IncomingMessage, max: number): Promise<BodyOutcome> {
-    return new Promise<BodyOutcome>((res) => {
-      const chunks: Buffer[] = [];
-      let total = 0;
-      let settled = false;
-      const settle = (o: BodyOutcome): void => {
-        if (settled) return;
-        settled = true;
-        this.readers.delete(onStop);
-        req.off('data', onData);
-        if (o.kind !== 'body') req.pause();
-        res(o);
-      };
-      const onStop = (): void => settle({ kind: 'stopping' });
-      const onData = (c: Buffer): void => {
-        total += c.length;
-        if (total > max) settle({ kind: 'too-large' });
-        else chunks.push(c);
-      };
-      this.readers.add(onStop);
-      req.on('data', onData);
-      req.once('end', () => settle({ kind: 'body', body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total) }));
-      req.once('error', () => settle({ kind: 'gone' }));
-      req.once('close', () => settle({ kind: 'gone' }));
-    });
-  }
-
-  private async handle(ctx: SourceContext, req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
-    try {
-      await this.answer(ctx, req, res, expectContinue);
-    } catch (e) {
-      // A bug path: the client still gets an answer.
-      this.reply(req, res, 500, { error: `internal error: ${e instanceof Error ? e.message : String(e)}` }, {}, false);
-    }
-    // In flight until the answer is handed to the OS: a stop closes connections only after that.
-    const sock = req.socket;
-    if (!res.writableFinished && !res.destroyed && !sock.destroyed) {
-      await new Promise<void>((r) => {
-        const done = (): void => {
-          res.off('finish', done);
-          res.off('close', done);
-          sock.off('close', done);
-          r();
-        };
-        res.once('finish', done);
-        res.once('close', done);
-        // a pipelined answer queued behind one that closed the connection is never written
-        sock.once('close', done);
-      });
-    }
-  }
-
-  private async answer(ctx: SourceContext, req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
-    const max = this.cfg.max_body_bytes;
-    const early = (status: number, error: string, headers: Record<string, string> = {}): void => this.reply(req, res, status, { error }, headers, false);
-    if (this.stopping || this.failure !== undefined) return early(503, 'the agent is stopping', { 'retry-after': '1', connection: 'close' });
-    const path = (req.url ?? '/').split('?')[0];
-    if (path !== this.cfg.path) return early(404, `not found: POST events to ${this.cfg.path}`);
-    if (req.method !== 'POST') return early(405, 'method not allowed: use POST', { allow: 'POST' });
-    if (!this.authorized(req)) return early(401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
-    const type = req.headers['content-type'];
-    if (!acceptsContentType(this.cfg.decoding, type)) {
-      return early(415, `Content-Type ${type ?? ''} does not fit decoding ${this.cfg.decoding} (send one of: ${ACCEPTED_TYPES[this.cfg.decoding].join(', ')})`);
-    }
-    const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-    let unzip: Unzip | null = null;
-    if (encoding === 'gzip' || encoding === 'x-gzip') unzip = gunzip;
-    else if (encoding === 'deflate') unzip = inflate;
-    else if (encoding !== 'identity' && encoding !== '') return early(415, `Content-Encoding ${encoding} is not supported (gzip, deflate or none)`);
-    const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > max) return early(413, `body of ${declared} bytes is above max_body_bytes (${max})`, { connection: 'close' });
-    if (ctx.full?.() === true) return early(503, 'the queue is full: retry later', { 'retry-after': '1' });
-    if (expectContinue) res.writeContinue();
-
-    const got = await this.readBody(req, max);
-    switch (got.kind) {
-      case 'gone':
-        return; // the client went away: nobody to answer, nothing taken
-      case 'stopping':
-        return early(503, 'the agent is stopping', { 'retry-after': '1', connection: 'close' });
-      case 'too-large':
-        return early(413, `body above max_body_bytes (${max})`, { connection: 'close' });
-      case 'body':
-        break;
-    }
-    let body = got.body;
-    if (unzip !== null) {
-      const out = await decompress(unzip, body, max);
-      if (out === 'too-large') return this.reply(req, res, 413, { error: `decompressed body above max_body_bytes (${max})` });
-      if (out instanceof Error) return this.reply(req, res, 400, { error: `body cannot be decompressed (${encoding}): ${out.message}` });
-      body = out;
-    }
-    const decoded = decodeBody(this.cfg.decoding, body);
-    if (!decoded.ok) return this.reply(req, res, 400, { error: decoded.reason });
-    if (decoded.events === 0) return this.reply(req, res, 200, { events: 0 });
-    if (this.stopping) return this.reply(req, res, 503, { error: 'the agent is stopping' }, { 'retry-after': '1' });
-    if (ctx.full?.() === true) return this.reply(req, res, 503, { error: 'the queue is full: retry later' }, { 'retry-after': '1' });
-    const emitted = ctx.emit({ lines: decoded.lines, events: decoded.events, format: 'events' }).then(
-      () => {
-        this.m.events += decoded.events;
-        return 'durable' as const;
-      },
-      (e: unknown) => {
-        this.failure ??= new HttpEmitError(ctx.id, { cause: e });
-        for (const f of this.idle) f();
-        return 'failed' as const;
-      },
-    );
-    const first = await this.durableOrFull(ctx, emitted);
-    switch (first) {
-      case 'durable':
-        return this.reply(req, res, 200, { events: decoded.events });
-      case 'failed':
-        return this.reply(req, res, 500, { error: 'the queue did not accept the events' });
-      case 'full':
-        // The append cannot be taken back: it is written once space frees. The client is not held
-        // until it times out; it is told to retry, which may store these events twice.
-        this.m.refusedWhileWaiting++;
-        this.reply(req, res, 503, { error: 'the queue is full: retry later (these events may still be stored once space frees)' }, { 'retry-after': '1' });
-        await emitted; // the request stays in flight (a stop waits for it) until its append settles
-        return;
-    }
-  }
-
-  /** Whichever comes first: the append settles, or the queue is seen full while it waits (checked every 200 ms). */
-  private durableOrFull(ctx: SourceContext, emitted: Promise<'durable' | 'failed'>): Promise<'durable' | 'failed' | 'full'> {
-    if (ctx.full === undefined) return emitted;
-    const full = ctx.full;
-    return new Promise((resolve) => {
-      let timer: Timer | null = null;
-      let settled = false;
-      const check = (): void => {
-        if (settled) return;
-        if (full()) {
-          settled = true;
-          resolve('full');
-        } else timer = this.deps.clock.setTimer(FULL_CHECK_MS, check);
-      };
-      timer = this.deps.clock.setTimer(FULL_CHECK_MS, check);
-      void emitted.then((r) => {
-        // settles the race; the timer is cancelled so no check runs after the answer
-        if (settled) return;
-        settled = true;
-        timer?.cancel();
-        resolve(r);
-      });
-    });
+  run(ctx: SourceContext): Promise<void> {
+    return this.server.run(ctx);
   }
 }

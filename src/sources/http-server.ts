@@ -1,0 +1,402 @@
+/**
+ * The HTTP server the request-driven sources share (`http`, `otlp`): each request is answered 200
+ * only once its events are durable in the queue (the `emit` that carries them resolved: after the
+ * covering fsync under `fsync: always`; group commit shares one fsync among concurrent requests).
+ * What differs between the sources is an `IngestProtocol`: the path, which Content-Types fit, how a
+ * body becomes events, and how an answer's body is written (the http source answers JSON; OTLP
+ * answers in the request's own encoding).
+ *
+ * A request, in order of checks (each answered at once, before the body is read, except the last
+ * ones): stopping → 503 + `Connection: close`; other path → 404; not POST → 405; bad or missing
+ * bearer token → 401 (compared in constant time: SHA-256 digests of both, `timingSafeEqual`);
+ * Content-Type not fit for the protocol, or a Content-Encoding other than gzip/deflate → 415;
+ * Content-Length above `max_body_bytes` → 413; queue full (`ctx.full()`) → 503 + `Retry-After: 1`.
+ * `Expect: 100-continue` gets its `100 Continue` only after these checks, so a refused client never
+ * sends its body. Then the body is read into memory with a hard limit (413 as soon as it passes
+ * `max_body_bytes`), decompressed with the same limit on the output (a gzip bomb stops at the limit,
+ * 413), decoded (the protocol's `decode`; 400 with the reason), and emitted as one batch: one queue
+ * append per request, however many events, no per-event system calls.
+ *
+ * The admission check can pass and the append still wait: the queue fills while (or because) this
+ * request is appended. The queue's append cannot be cancelled yet, so the request is then answered
+ * 503 + `Retry-After: 1` as soon as the queue is seen full (checked every 200 ms on the clock port)
+ * while its append keeps waiting and is written once space frees: the client is not held until it
+ * times out, and its retry may store the events twice (at-least-once, never lost). Counted in
+ * `refusedWhileWaiting`. (One second: the OpenTelemetry JS exporter drops a batch whose Retry-After
+ * exceeds what is left of its 10 s export deadline.)
+ *
+ * An answer that leaves a body unread closes the connection when the body may be large (no
+ * Content-Length, or one above 64 KiB), rather than read and discard it.
+ *
+ * Graceful stop (`ctx.signal`): the listener closes and idle keep-alive connections are closed; a
+ * request still sending its body gets 503 + `Connection: close`; a request whose emit started is
+ * answered once it resolves (with `Connection: close`); a new request on an open connection gets
+ * 503 + `Connection: close`. `run()` resolves when no request is left in flight.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { isIPv6 } from 'node:net';
+import { isAbsolute, resolve } from 'node:path';
+import { gunzip, inflate, type InputType, type ZlibOptions } from 'node:zlib';
+import type { Clock, FileSystem, Timer } from '../core/ports';
+import type { SourceContext } from '../core/source';
+import { HttpEmitError, HttpListenError, HttpTlsFileError } from './errors';
+import type { ListenAddress, TlsConfig } from './http-config';
+
+/** The body of an answer and its media type. */
+export interface AnswerBody {
+  readonly type: string;
+  readonly body: string | Uint8Array;
+}
+
+/** What a protocol made of a request body: events to store (and the 200's body), or why it refuses it (400). */
+export type IngestDecoded =
+  | { readonly ok: true; readonly lines: Buffer; readonly events: number; readonly answer: AnswerBody }
+  | { readonly ok: false; readonly reason: string };
+
+/** What one request-driven source does differently from another. */
+export interface IngestProtocol {
+  /** The source type, for log lines (`http`, `otlp`). */
+  readonly name: string;
+  /** The one path that accepts POSTs; other paths get 404. */
+  readonly path: string;
+  /** Why this Content-Type does not fit (415), or undefined when it does. */
+  contentTypeProblem(header: string | undefined): string | undefined;
+  /** Body (decompressed) → events. Never throws, whatever the bytes. */
+  decode(body: Buffer, req: IncomingMessage): IngestDecoded;
+  /** The body of a refusal (4xx, 5xx) with its reason. */
+  error(req: IncomingMessage, status: number, message: string): AnswerBody;
+}
+
+export interface IngestServerOptions {
+  readonly address: ListenAddress;
+  readonly maxBodyBytes: number;
+  readonly bearerToken?: string | undefined;
+  readonly tls?: TlsConfig | undefined;
+}
+
+export interface IngestServerDeps {
+  readonly clock: Clock;
+  readonly fs: FileSystem;
+  readonly cwd: string;
+}
+
+/** An unread body up to this size is read and discarded to keep the connection; above it, the connection closes. */
+const DRAIN_MAX = 64 * 1024;
+/** While an append waits, how often the queue is asked whether it is full. */
+const FULL_CHECK_MS = 200;
+
+export interface IngestMetrics {
+  /** Answers by status code. */
+  responses: Record<number, number>;
+  /** Events made durable. */
+  events: number;
+  /** Requests in flight. */
+  inFlight: number;
+  /** Requests answered 503 because the queue became full while their append waited (the append still completes). */
+  refusedWhileWaiting: number;
+}
+
+type BodyOutcome = { readonly kind: 'body'; readonly body: Buffer } | { readonly kind: 'too-large' } | { readonly kind: 'gone' } | { readonly kind: 'stopping' };
+
+type Unzip = (buf: InputType, options: ZlibOptions, cb: (err: Error | null, result: Buffer) => void) => void;
+
+const decompress = (fn: Unzip, body: Buffer, max: number): Promise<Buffer | 'too-large' | Error> =>
+  new Promise((res) => {
+    // maxOutputLength makes zlib stop (RangeError) once the output passes the limit: a bomb costs at most `max` bytes.
+    fn(body, { maxOutputLength: max + 1 }, (err, out) => {
+      if (err) res(err instanceof RangeError || (err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE' ? 'too-large' : err);
+      else res(out.length > max ? 'too-large' : out);
+    });
+  });
+
+const digest = (s: string | Buffer): Buffer => createHash('sha256').update(s).digest();
+
+export class IngestServer {
+  private readonly m: IngestMetrics = { responses: {}, events: 0, inFlight: 0, refusedWhileWaiting: 0 };
+  private readonly tokenDigest: Buffer | null;
+  private stopping = false;
+  /** Requests reading their body: called on stop so they answer 503 at once. */
+  private readonly readers = new Set<() => void>();
+  private readonly idle = new Set<() => void>();
+  private failure: Error | undefined = undefined;
+
+  constructor(
+    private readonly cfg: IngestServerOptions,
+    private readonly protocol: IngestProtocol,
+    private readonly deps: IngestServerDeps,
+  ) {
+    this.tokenDigest = cfg.bearerToken === undefined ? null : digest(cfg.bearerToken);
+  }
+
+  metrics(): Readonly<IngestMetrics> {
+    return { ...this.m, responses: { ...this.m.responses } };
+  }
+
+  private addressText(): string {
+    const { host, port } = this.cfg.address;
+    return `${isIPv6(host) ? `[${host}]` : host}:${port}`;
+  }
+
+  private async readTlsFile(id: string, path: string): Promise<Buffer> {
+    const full = isAbsolute(path) ? path : resolve(this.deps.cwd, path);
+    try {
+      const fh = await this.deps.fs.open(full, 'read');
+      try {
+        const { size } = await fh.stat();
+        const buf = Buffer.alloc(size);
+        let got = 0;
+        while (got < size) {
+          const n = await fh.read(buf, got, size - got, got);
+          if (n === 0) break;
+          got += n;
+        }
+        return buf.subarray(0, got);
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      throw new HttpTlsFileError(id, full, { cause: e });
+    }
+  }
+
+  private async makeServer(id: string): Promise<Server> {
+    const tls = this.cfg.tls;
+    if (tls === undefined) return createHttpServer();
+    const [cert, key, ca] = await Promise.all([
+      this.readTlsFile(id, tls.cert_file),
+      this.readTlsFile(id, tls.key_file),
+      tls.ca_file === undefined ? Promise.resolve(undefined) : this.readTlsFile(id, tls.ca_file),
+    ]);
+    return createHttpsServer({ cert, key, ...(ca === undefined ? {} : { ca }), requestCert: tls.verify_client, rejectUnauthorized: tls.verify_client });
+  }
+
+  async run(ctx: SourceContext): Promise<void> {
+    const server = await this.makeServer(ctx.id);
+    const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+      this.m.inFlight++;
+      // The handler answers every request itself and never rejects; the count tells run() when all are answered.
+      void this.handle(ctx, req, res, expectContinue).finally(() => {
+        this.m.inFlight--;
+        if (this.m.inFlight === 0) for (const f of this.idle) f();
+      });
+    };
+    server.on('request', onRequest(false));
+    server.on('checkContinue', onRequest(true));
+    await new Promise<void>((res, rej) => {
+      const onError = (e: unknown): void => rej(new HttpListenError(ctx.id, this.addressText(), { cause: e }));
+      server.once('error', onError);
+      server.listen({ host: this.cfg.address.host, port: this.cfg.address.port, backlog: 511 }, () => {
+        server.off('error', onError);
+        res();
+      });
+    });
+    server.on('error', (e) => ctx.log.warn('http listener error', { source: ctx.id, error: e }));
+    const addr = server.address();
+    ctx.log.info(`${this.protocol.name} source listening on ${this.cfg.tls ? 'https' : 'http'}`, {
+      source: ctx.id,
+      address: typeof addr === 'object' && addr !== null ? `${isIPv6(addr.address) ? `[${addr.address}]` : addr.address}:${addr.port}` : this.addressText(),
+      path: this.protocol.path,
+    });
+    let wake: () => void = () => undefined;
+    const stopped = new Promise<void>((r) => (wake = r));
+    this.idle.add(() => {
+      if (this.failure !== undefined) wake();
+    });
+    if (ctx.signal.aborted) wake();
+    else ctx.signal.addEventListener('abort', () => wake(), { once: true });
+    await stopped;
+    this.stopping = true;
+    server.close(); // no new connections
+    server.closeIdleConnections();
+    for (const r of [...this.readers]) r();
+    while (this.m.inFlight > 0) {
+      await new Promise<void>((r) => {
+        const f = (): void => {
+          this.idle.delete(f);
+          r();
+        };
+        this.idle.add(f);
+      });
+    }
+    server.closeAllConnections();
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private reply(req: IncomingMessage, res: ServerResponse, status: number, answer: AnswerBody, headers: Record<string, string> = {}, bodyRead = true): void {
+    this.m.responses[status] = (this.m.responses[status] ?? 0) + 1;
+    if (!bodyRead) {
+      const len = Number(req.headers['content-length'] ?? NaN);
+      if (!(len <= DRAIN_MAX)) headers['connection'] = 'close';
+    }
+    if (this.stopping) headers['connection'] = 'close';
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.writeHead(status, { 'content-type': answer.type, 'content-length': String(Buffer.byteLength(answer.body)), ...headers });
+    res.end(answer.body);
+  }
+
+  /** A refusal with its reason, in the protocol's shape. */
+  private fail(req: IncomingMessage, res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}, bodyRead = true): void {
+    this.reply(req, res, status, this.protocol.error(req, status, message), headers, bodyRead);
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    if (this.tokenDigest === null) return true;
+    const h = req.headers['authorization'];
+    if (h === undefined) return false;
+    const m = /^\s*bearer\s+(\S+)\s*$/i.exec(h);
+    if (!m) return false;
+    return timingSafeEqual(digest(m[1] as string), this.tokenDigest);
+  }
+
+  private readBody(req: IncomingMessage, max: number): Promise<BodyOutcome> {
+    return new Promise<BodyOutcome>((res) => {
+      const chunks: Buffer[] = [];
+      let total = 0;
+      let settled = false;
+      const settle = (o: BodyOutcome): void => {
+        if (settled) return;
+        settled = true;
+        this.readers.delete(onStop);
+        req.off('data', onData);
+        if (o.kind !== 'body') req.pause();
+        res(o);
+      };
+      const onStop = (): void => settle({ kind: 'stopping' });
+      const onData = (c: Buffer): void => {
+        total += c.length;
+        if (total > max) settle({ kind: 'too-large' });
+        else chunks.push(c);
+      };
+      this.readers.add(onStop);
+      req.on('data', onData);
+      req.once('end', () => settle({ kind: 'body', body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total) }));
+      req.once('error', () => settle({ kind: 'gone' }));
+      req.once('close', () => settle({ kind: 'gone' }));
+    });
+  }
+
+  private async handle(ctx: SourceContext, req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
+    try {
+      await this.answer(ctx, req, res, expectContinue);
+    } catch (e) {
+      // A bug path: the client still gets an answer.
+      this.fail(req, res, 500, `internal error: ${e instanceof Error ? e.message : String(e)}`, {}, false);
+    }
+    // In flight until the answer is handed to the OS: a stop closes connections only after that.
+    const sock = req.socket;
+    if (!res.writableFinished && !res.destroyed && !sock.destroyed) {
+      await new Promise<void>((r) => {
+        const done = (): void => {
+          res.off('finish', done);
+          res.off('close', done);
+          sock.off('close', done);
+          r();
+        };
+        res.once('finish', done);
+        res.once('close', done);
+        // a pipelined answer queued behind one that closed the connection is never written
+        sock.once('close', done);
+      });
+    }
+  }
+
+  private async answer(ctx: SourceContext, req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
+    const max = this.cfg.maxBodyBytes;
+    const early = (status: number, error: string, headers: Record<string, string> = {}): void => this.fail(req, res, status, error, headers, false);
+    if (this.stopping || this.failure !== undefined) return early(503, 'the agent is stopping', { 'retry-after': '1', connection: 'close' });
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== this.protocol.path) return early(404, `not found: POST events to ${this.protocol.path}`);
+    if (req.method !== 'POST') return early(405, 'method not allowed: use POST', { allow: 'POST' });
+    if (!this.authorized(req)) return early(401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
+    const typeProblem = this.protocol.contentTypeProblem(req.headers['content-type']);
+    if (typeProblem !== undefined) return early(415, typeProblem);
+    const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+    let unzip: Unzip | null = null;
+    if (encoding === 'gzip' || encoding === 'x-gzip') unzip = gunzip;
+    else if (encoding === 'deflate') unzip = inflate;
+    else if (encoding !== 'identity' && encoding !== '') return early(415, `Content-Encoding ${encoding} is not supported (gzip, deflate or none)`);
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (declared > max) return early(413, `body of ${declared} bytes is above max_body_bytes (${max})`, { connection: 'close' });
+    if (ctx.full?.() === true) return early(503, 'the queue is full: retry later', { 'retry-after': '1' });
+    if (expectContinue) res.writeContinue();
+
+    const got = await this.readBody(req, max);
+    switch (got.kind) {
+      case 'gone':
+        return; // the client went away: nobody to answer, nothing taken
+      case 'stopping':
+        return early(503, 'the agent is stopping', { 'retry-after': '1', connection: 'close' });
+      case 'too-large':
+        return early(413, `body above max_body_bytes (${max})`, { connection: 'close' });
+      case 'body':
+        break;
+    }
+    let body = got.body;
+    if (unzip !== null) {
+      const out = await decompress(unzip, body, max);
+      if (out === 'too-large') return this.fail(req, res, 413, `decompressed body above max_body_bytes (${max})`);
+      if (out instanceof Error) return this.fail(req, res, 400, `body cannot be decompressed (${encoding}): ${out.message}`);
+      body = out;
+    }
+    const decoded = this.protocol.decode(body, req);
+    if (!decoded.ok) return this.fail(req, res, 400, decoded.reason);
+    if (decoded.events === 0) return this.reply(req, res, 200, decoded.answer);
+    if (this.stopping) return this.fail(req, res, 503, 'the agent is stopping', { 'retry-after': '1' });
+    if (ctx.full?.() === true) return this.fail(req, res, 503, 'the queue is full: retry later', { 'retry-after': '1' });
+    const emitted = ctx.emit({ lines: decoded.lines, events: decoded.events, format: 'events' }).then(
+      () => {
+        this.m.events += decoded.events;
+        return 'durable' as const;
+      },
+      (e: unknown) => {
+        this.failure ??= new HttpEmitError(ctx.id, { cause: e });
+        for (const f of this.idle) f();
+        return 'failed' as const;
+      },
+    );
+    const first = await this.durableOrFull(ctx, emitted);
+    switch (first) {
+      case 'durable':
+        return this.reply(req, res, 200, decoded.answer);
+      case 'failed':
+        return this.fail(req, res, 500, 'the queue did not accept the events');
+      case 'full':
+        // The append cannot be taken back: it is written once space frees. The client is not held
+        // until it times out; it is told to retry, which may store these events twice.
+        this.m.refusedWhileWaiting++;
+        this.fail(req, res, 503, 'the queue is full: retry later (these events may still be stored once space frees)', { 'retry-after': '1' });
+        await emitted; // the request stays in flight (a stop waits for it) until its append settles
+        return;
+    }
+  }
+
+  /** Whichever comes first: the append settles, or the queue is seen full while it waits (checked every 200 ms). */
+  private durableOrFull(ctx: SourceContext, emitted: Promise<'durable' | 'failed'>): Promise<'durable' | 'failed' | 'full'> {
+    if (ctx.full === undefined) return emitted;
+    const full = ctx.full;
+    return new Promise((resolve) => {
+      let timer: Timer | null = null;
+      let settled = false;
+      const check = (): void => {
+        if (settled) return;
+        if (full()) {
+          settled = true;
+          resolve('full');
+        } else timer = this.deps.clock.setTimer(FULL_CHECK_MS, check);
+      };
+      timer = this.deps.clock.setTimer(FULL_CHECK_MS, check);
+      void emitted.then((r) => {
+        // settles the race; the timer is cancelled so no check runs after the answer
+        if (settled) return;
+        settled = true;
+        timer?.cancel();
+        resolve(r);
+      });
+    });
+  }
+}
