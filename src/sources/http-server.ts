@@ -37,12 +37,12 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { isIPv6 } from 'node:net';
-import { isAbsolute, resolve } from 'node:path';
 import { gunzip, inflate, type InputType, type ZlibOptions } from 'node:zlib';
 import type { Clock, FileSystem, Timer } from '../core/ports';
 import type { SourceContext } from '../core/source';
 import { HttpEmitError, HttpListenError, HttpTlsFileError } from './errors';
-import type { ListenAddress, TlsConfig } from './http-config';
+import type { ListenAddress, TlsConfig } from './net-config';
+import { readTlsMaterial } from './tls-files';
 
 /** The body of an answer and its media type. */
 export interface AnswerBody {
@@ -139,37 +139,11 @@ export class IngestServer {
     return `${isIPv6(host) ? `[${host}]` : host}:${port}`;
   }
 
-  private async readTlsFile(id: string, path: string): Promise<Buffer> {
-    const full = isAbsolute(path) ? path : resolve(this.deps.cwd, path);
-    try {
-      const fh = await this.deps.fs.open(full, 'read');
-      try {
-        const { size } = await fh.stat();
-        const buf = Buffer.alloc(size);
-        let got = 0;
-        while (got < size) {
-          const n = await fh.read(buf, got, size - got, got);
-          if (n === 0) break;
-          got += n;
-        }
-        return buf.subarray(0, got);
-      } finally {
-        await fh.close();
-      }
-    } catch (e) {
-      throw new HttpTlsFileError(id, full, { cause: e });
-    }
-  }
-
   private async makeServer(id: string): Promise<Server> {
     const tls = this.cfg.tls;
     if (tls === undefined) return createHttpServer();
-    const [cert, key, ca] = await Promise.all([
-      this.readTlsFile(id, tls.cert_file),
-      this.readTlsFile(id, tls.key_file),
-      tls.ca_file === undefined ? Promise.resolve(undefined) : this.readTlsFile(id, tls.ca_file),
-    ]);
-    return createHttpsServer({ cert, key, ...(ca === undefined ? {} : { ca }), requestCert: tls.verify_client, rejectUnauthorized: tls.verify_client });
+    const material = await readTlsMaterial(this.deps.fs, this.deps.cwd, tls, (path, cause) => new HttpTlsFileError(id, path, { cause }));
+    return createHttpsServer({ ...material, requestCert: tls.verify_client, rejectUnauthorized: tls.verify_client });
   }
 
   async run(ctx: SourceContext): Promise<void> {

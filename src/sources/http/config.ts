@@ -4,10 +4,10 @@
  */
 import { z } from 'zod';
 import { sizeSchema } from '../../core/units';
-import { authSchema, listenAddressSchema, tlsSchema } from '../http-config';
+import { authSchema, listenAddressSchema, tlsSchema } from '../net-config';
 
-export { parseListenAddress, tlsSchema } from '../http-config';
-export type { ListenAddress, TlsConfig } from '../http-config';
+export { parseListenAddress, tlsSchema } from '../net-config';
+export type { ListenAddress, TlsConfig } from '../net-config';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { sizeSchema } from '../../core/units';
-import { authSchema, listenAddressSchema, tlsSchema } from '../http-config';
+import { authSchema, listenAddressSchema, tlsSchema } from '../net-config';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

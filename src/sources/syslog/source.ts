@@ -25,11 +25,11 @@
  * the rest as `message` text) and counted. Counters are on `metrics()` and warned about on stderr at
  * most every 10 s.
  */
+import { readTlsMaterial } from '../tls-files';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { isAbsolute, resolve } from 'node:path';
 import type { Clock, FileSystem } from '../../core/ports';
 import type { Source, SourceContext } from '../../core/source';
 import type { SyslogSourceConfig } from './config';
@@ -164,40 +164,12 @@ export class SyslogSource implements Source {
     return `${isIPv6(host) ? `[${host}]` : host}:${port}`;
   }
 
-  private async readTlsFile(path: string): Promise<Buffer> {
-    const full = isAbsolute(path) ? path : resolve(this.deps.cwd, path);
-    try {
-      const fh = await this.deps.fs.open(full, 'read');
-      try {
-        const { size } = await fh.stat();
-        const buf = Buffer.alloc(size);
-        let got = 0;
-        while (got < size) {
-          const n = await fh.read(buf, got, size - got, got);
-          if (n === 0) break;
-          got += n;
-        }
-        return buf.subarray(0, got);
-      } finally {
-        await fh.close();
-      }
-    } catch (e) {
-      throw new SyslogTlsFileError(this.ctx?.id ?? '', full, { cause: e });
-    }
-  }
-
   private async makeServer(): Promise<{ server: Server; event: 'connection' | 'secureConnection' }> {
     const tls = this.cfg.tls;
     if (tls === undefined) return { server: createNetServer(), event: 'connection' };
-    const [cert, key, ca] = await Promise.all([
-      this.readTlsFile(tls.cert_file),
-      this.readTlsFile(tls.key_file),
-      tls.ca_file === undefined ? Promise.resolve(undefined) : this.readTlsFile(tls.ca_file),
-    ]);
+    const material = await readTlsMaterial(this.deps.fs, this.deps.cwd, tls, (path, cause) => new SyslogTlsFileError(this.ctx?.id ?? '', path, { cause }));
     const server = createTlsServer({
-      cert,
-      key,
-      ...(ca === undefined ? {} : { ca }),
+      ...material,
       requestCert: tls.verify_client,
       rejectUnauthorized: tls.verify_client,
     });

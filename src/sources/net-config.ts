@@ -1,5 +1,5 @@
 /**
- * Config pieces the request-driven sources share (`http`, `otlp`): the listen address, TLS files and
+ * Config pieces the network sources share (`syslog`, `http`, `otlp`): the listen address, TLS files and
  * a secret that may come from the environment. Each source builds its own strict schema from them.
  */
 import { z } from 'zod';
