@@ -57,6 +57,14 @@ export interface Rejection {
   readonly events: number;
 }
 
+/** A dead-lettered payload as kept: what `resend` sends again. */
+export interface StoredPayload {
+  readonly payload: Buffer;
+  readonly contentType: string;
+  readonly firstEventId: number;
+  readonly lastEventId: number;
+}
+
 export type WriteResult =
   | { readonly status: 'delivered' }
   | {
@@ -82,7 +90,7 @@ export interface Sink {
    * Send one dead-lettered payload again as it was stored (`sluice dead-letter replay`). Sinks
    * that cannot (a local file has nothing to refuse) leave it out.
    */
-  resend?(payload: Buffer, contentType: string, opts: WriteOptions): Promise<WriteResult>;
+  resend?(entry: StoredPayload, opts: WriteOptions): Promise<WriteResult>;
   /** Reopen the destination before the next write (SIGHUP: the file was rotated away). */
   reopen(): void;
   /** Release the destination. Called once, after the last write settled. */
