@@ -187,7 +187,8 @@ export class SinkRunner {
       const left = deadline - this.clock.now();
       if (left <= 0) break;
       const linger = new AbortController();
-      const t = this.clock.setTimer(left, () => linger.abort());
+      // Keeps the process alive: records in hand are work to do (an unref'd timer would let it exit).
+      const t = this.clock.setTimer(left, () => linger.abort(), { keepAlive: true });
       let more: QueueRecord[];
       try {
         more = await this.consumer.read({ maxBytes: maxBytes - bytes, maxRecords: READ_MAX_RECORDS - records.length, signal: AbortSignal.any([linger.signal, this.readSignal]) });

@@ -83,13 +83,14 @@ const lines = (from: number, to: number, pad = ''): string => {
 };
 
 /** The CLI without blocking this process (the receiver lives here: `cli()` would stall it). */
-const cliAsync = (args: readonly string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+const cliAsync = (args: readonly string[], cwd: string, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (input !== undefined) child.stdin?.end(input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.stdout?.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 
@@ -183,6 +184,25 @@ test('http sink: a 400 is dead-lettered with the response, later data is still d
     const messages = new Set(rx.accepted.values());
     assert.ok(messages.has('poison 1') && messages.has('poison 2'));
     assert.match(cli(['dead-letter', 'list', '--config', cfg], { cwd: dir }).stdout, /^0 entries$/m);
+    await rx.close();
+  });
+});
+
+test('stdin ending while the runner lingers for more: the agent delivers before it exits, and 401 is retried and reported as an error', async () => {
+  await withTempDir(async (dir) => {
+    const rx = new Receiver();
+    let unauthorized = 0;
+    rx.answer = () => (unauthorized++ < 1 ? { status: 401, body: 'token expired' } : { status: 200 });
+    await rx.listen();
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nsources:\n  in:\n    type: stdin\nsinks:\n  central:\n    type: http\n    inputs: [in]\n    uri: http://127.0.0.1:${rx.port}/\n` +
+        `    encoding: json\n    max_backoff: 200ms\n    batch: { timeout: 300ms }\n`,
+    );
+    const r = await cliAsync(['run', '--config', cfg], dir, 'a\nb\n');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual([...rx.accepted.values()].sort(), ['a', 'b']);
+    assert.match(r.stderr, /ERROR sink central: write failed.*HTTP 401 Unauthorized: token expired.*needs an operator/);
     await rx.close();
   });
 });
