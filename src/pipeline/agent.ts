@@ -303,8 +303,10 @@ export class Agent {
     if (!drained) {
       if (exitCode === EXIT.ok && this.stopRequests < 2 && byStop === false) exitCode = EXIT.failure;
       this.hardStop.abort();
-      // A write in flight cannot be interrupted; give it a moment to finish so it is acked (not
-      // replayed as a duplicate after the restart). No new write starts after the hard stop.
+      // The hard stop aborts each write's signal: a sink that can interrupt its I/O (http) answers
+      // errored at once and its group is replayed after the restart. A local write cannot be
+      // interrupted; give it a moment to finish so it is acked (not replayed as a duplicate). No
+      // new write starts after the hard stop.
       await Promise.race([Promise.all(sinkLoops), this.delay(this.stopRequests >= 2 ? 300 : IN_FLIGHT_GRACE_MS)]);
     }
     if (this.stopRequests >= 2 && !drained) exitCode = EXIT.failure;
