@@ -30,6 +30,8 @@ class Receiver {
   /** Accepted events by event id (a duplicate delivery overwrites its own entry). */
   readonly accepted = new Map<number, string>();
   acceptedRequests = 0;
+  /** Event ids delivered again with another message (ids must be deterministic: never). */
+  conflicts = 0;
   answer: (events: Seen['events'], body: Buffer) => Answer = () => ({ status: 200 });
   private server: Server | undefined;
   port = 0;
@@ -64,7 +66,11 @@ class Receiver {
     this.seen.push({ key: String(req.headers['idempotency-key']), status: a.status, events });
     if (a.status >= 200 && a.status < 300) {
       this.acceptedRequests++;
-      for (const e of events) this.accepted.set(e.event_id, e.message);
+      for (const e of events) {
+        const before = this.accepted.get(e.event_id);
+        if (before !== undefined && before !== e.message) this.conflicts++;
+        this.accepted.set(e.event_id, e.message);
+      }
     }
     res.writeHead(a.status, a.headers);
     res.end(a.body ?? '');
@@ -99,7 +105,7 @@ const stop = async (a: RunningAgent): Promise<number | null> => {
   return (await a.exited).code;
 };
 
-test('http sink: connections refused, then 503 with Retry-After, then 200, with kill -9 between: every line arrives, keys name the event ids', async () => {
+test('http sink: connections refused, then 503 with Retry-After, then 200, with kill -9 of sluice twice: every line arrives, replays keep their ids, keys name the event ids', async () => {
   await withTempDir(async (dir) => {
     await mkdir(join(dir, 'logs'));
     const rx = new Receiver();
@@ -117,13 +123,19 @@ test('http sink: connections refused, then 503 with Retry-After, then 200, with 
     await rx.listen();
     agent = startAgent(cfg, { cwd: dir });
     await appendFile(join(dir, 'logs', 'app.log'), lines(2000, 4000));
-    await waitFor('every line accepted', () => rx.accepted.size >= 4000, 30_000, () => `${rx.accepted.size} accepted\n${agent.stderr()}`);
+    await waitFor('some lines accepted', () => rx.accepted.size > 0, 30_000, () => `${rx.accepted.size} accepted\n${agent.stderr()}`);
     assert.ok(rx.seen.some((s) => s.status === 503), 'the receiver answered 503 first');
+    agent.child.kill('SIGKILL'); // while delivering: what was sent and not acked is sent again, with the same ids
+    await agent.exited;
+    await appendFile(join(dir, 'logs', 'app.log'), lines(4000, 5000));
+    agent = startAgent(cfg, { cwd: dir });
+    await waitFor('every line accepted', () => rx.accepted.size >= 5000, 30_000, () => `${rx.accepted.size} accepted\n${agent.stderr()}`);
     assert.equal(await stop(agent), 0, agent.stderr());
 
     const messages = new Set(rx.accepted.values());
-    for (let i = 0; i < 4000; i++) assert.ok(messages.has(`line ${i}`), `line ${i} missing`);
-    assert.equal(rx.accepted.size, 4000, 'one event id per line');
+    for (let i = 0; i < 5000; i++) assert.ok(messages.has(`line ${i}`), `line ${i} missing`);
+    assert.equal(rx.accepted.size, 5000, 'one event id per line');
+    assert.equal(rx.conflicts, 0, 'a replayed event id always carries the same line');
     for (const s of rx.seen) {
       const m = /^[A-Za-z0-9-]+:central:(\d+)-(\d+)$/.exec(s.key);
       assert.ok(m, `idempotency key ${s.key}`);
