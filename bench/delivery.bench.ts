@@ -59,11 +59,19 @@ interface Row {
 }
 
 let received = 0;
+let receivedLines = 0;
 let requests = 0;
+
+const countLines = (c: Buffer): void => {
+  for (let i = c.indexOf(10); i !== -1; i = c.indexOf(10, i + 1)) receivedLines++;
+};
 
 const startReceiver = async (): Promise<{ port: number; close: () => void }> => {
   const server = createServer((req, res) => {
-    req.on('data', (c: Buffer) => (received += c.length));
+    req.on('data', (c: Buffer) => {
+      received += c.length;
+      countLines(c);
+    });
     req.on('end', () => {
       requests++;
       res.writeHead(200);
@@ -74,10 +82,12 @@ const startReceiver = async (): Promise<{ port: number; close: () => void }> => 
   return { port: (server.address() as AddressInfo).port, close: () => server.close() };
 };
 
-const runAgent = async (name: string, input: string, bytes: number, sink: string, done: () => number): Promise<Row> => {
+/** Runs until `done()` reaches `goal` (bytes in the sink file, or lines the receiver got). */
+const runAgent = async (name: string, input: string, goal: number, sink: string, done: () => number): Promise<Row> => {
   rmSync(join(dir, 'data'), { recursive: true, force: true });
   rmSync(join(dir, 'sink.log'), { force: true });
   received = 0;
+  receivedLines = 0;
   requests = 0;
   const config = join(dir, 'sluice.yaml');
   writeFileSync(
@@ -97,13 +107,13 @@ const runAgent = async (name: string, input: string, bytes: number, sink: string
     } catch {
       break;
     }
-    if (done() >= bytes) break;
+    if (done() >= goal) break;
     await sleep(10);
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   child.kill('SIGTERM');
   const code = await exited;
-  if (done() < bytes) throw new Error(`${name}: ${done()} bytes delivered, expected ${bytes} (agent exit ${String(code)})`);
+  if (done() < goal) throw new Error(`${name}: ${done()} delivered, expected ${goal} (agent exit ${String(code)})`);
   if (code !== 0) throw new Error(`${name}: agent exited with ${String(code)}`);
   return { name, seconds, cpuS: last.cpuS, rssMB: last.hwmMB, requests: sink.includes('type: http') ? requests : undefined };
 };
@@ -128,6 +138,7 @@ const main = async (): Promise<void> => {
   rows.push(await runAgent('reference: file → queue → **file sink**', input, bytes, `    type: file\n    inputs: [app]\n    path: ${out}\n`, fileSize));
   rows.push(await runAgent('file → queue → **http sink**, text, concurrency 4', input, bytes, http(4), () => received));
   rows.push(await runAgent('same, concurrency 1', input, bytes, http(1), () => received));
+  rows.push(await runAgent('same, `encoding: json` (NDJSON with event_id), concurrency 4', input, LINES, http(4, 'json'), () => receivedLines));
   rx.close();
   const f = (n: number | undefined, d = 2): string => (n === undefined ? 'n/a' : n.toFixed(d));
   console.log(`${LINES.toLocaleString('en-US')} lines, ${mb.toFixed(1)} MB, 2 cores shared by agent and receiver; \`fsync: always\` on the queue\n`);
@@ -139,7 +150,7 @@ const main = async (): Promise<void> => {
       `| ${r.name} | ${f(r.seconds)} | ${Math.round(LINES / r.seconds).toLocaleString('en-US')} | ${f(mb / r.seconds, 1)} | ${f(r.cpuS)} | ${f(r.rssMB, 1)} | ${r.requests ?? ''} | ${f(r.seconds / ref.seconds, 1)}× |`,
     );
   }
-  console.log(`\ntarget (issue 12): >= 100 MB/s for the http sink with concurrency 4`);
+  console.log(`\nMB/s counts the input's bytes (the json body is larger). target (issue 12): >= 100 MB/s for the http sink, uncompressed, concurrency 4`);
 };
 
 main()
