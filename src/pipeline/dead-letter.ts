@@ -80,6 +80,8 @@ export const deadLetterDir = (dataDir: string, sink: string): string => join(dat
 export class DeadLetterStore {
   private used: number | undefined;
   private ready = false;
+  /** Writes one at a time (groups in flight can be refused together): the bound is checked against what is really there. */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly fs: FileSystem,
@@ -175,7 +177,13 @@ export class DeadLetterStore {
     return names.filter((n) => n.endsWith(SUFFIX));
   }
 
-  private async write(name: string, r: Rejection, wallMs: number): Promise<string> {
+  private write(name: string, r: Rejection, wallMs: number): Promise<string> {
+    const p = this.tail.then(() => this.writeNow(name, r, wallMs));
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+
+  private async writeNow(name: string, r: Rejection, wallMs: number): Promise<string> {
     if (!this.ready) {
       await mkdirpDurable(this.fs, this.dir);
       // A crash between the temporary file and its rename leaves a `.tmp`: never an entry.
