@@ -15,7 +15,7 @@
  * fsynced (created with `mkdirpDurable`), all before `put` resolves; the runner acks the group only
  * after that. A crash between leaves at most a `.tmp` file, which the next `open` removes.
  *
- * Bound: `max_bytes` over every entry. A `put` past it rejects with `DeadLetterFullError`; the
+ * Bound: `max_bytes` over every entry (an empty store takes one entry of any size). A `put` past it rejects with `DeadLetterFullError`; the
  * runner then waits and tries again (backpressure: the sink stops acking, the queue holds the data)
  * until entries are replayed or removed.
  */
@@ -208,7 +208,8 @@ export class DeadLetterStore {
     const path = join(this.dir, name);
     const previous = (await this.fs.stat(path))?.size ?? 0;
     const used = await this.usedBytes();
-    if (used - previous + size > this.maxBytes) throw new DeadLetterFullError(this.dir, used, this.maxBytes);
+    // An empty store takes one entry of any size: one larger than the bound would wait for ever.
+    if (used - previous > 0 && used - previous + size > this.maxBytes) throw new DeadLetterFullError(this.dir, used, this.maxBytes);
     const tmp = `${path}${TMP}`;
     const fh = await this.fs.open(tmp, 'truncate');
     try {
