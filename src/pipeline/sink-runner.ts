@@ -269,6 +269,8 @@ export class SinkRunner {
     for (;;) {
       const result = await this.attempt(batches);
       if (result.status === 'errored') {
+        // Cut off by the hard stop (its signal aborted the write): not a destination failure to report.
+        if (this.hardStop.aborted) return false;
         attempt++;
         this.counters.errors++;
         this.failedAttempts++;
