@@ -61,8 +61,14 @@ export const prometheusMetrics = async (o: AgentContext): Promise<() => Promise<
   counter('sluice_sink_errors_total', 'Failed write attempts per sink (each is retried).', ['sink'], (s) => {
     for (const [id, c] of m.sinks) s({ sink: id }, c.errors);
   });
-  counter('sluice_sink_invalid_records_total', 'Queue records a sink could not decode (reported and skipped).', ['sink'], (s) => {
+  counter('sluice_sink_invalid_records_total', 'Queue records a sink could not decode (reported and dead-lettered).', ['sink'], (s) => {
     for (const [id, c] of m.sinks) s({ sink: id }, c.invalidRecords);
+  });
+  counter('sluice_sink_dead_lettered_events_total', 'Events a sink put in its dead-letter store (refused for good, or undecodable).', ['sink'], (s) => {
+    for (const [id, c] of m.sinks) s({ sink: id }, c.deadLetteredEvents);
+  });
+  gauge('sluice_sink_dead_letter_blocked', '1 while the dead-letter store cannot take an entry (full or failing): the sink waits.', ['sink'], (s) => {
+    for (const [id, c] of m.sinks) s({ sink: id }, c.deadLetterBlocked);
   });
   gauge('sluice_sink_failing', '1 while the sink is failing and retrying.', ['sink'], (s) => {
     for (const [id, c] of m.sinks) s({ sink: id }, c.failing);

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, ConfigReadError } from '../config/errors';
 import { BUILTIN_FILE, loadConfigFile, parseConfig } from '../config/load';
 import { createDiagnostics, errorText, isLogLevel, LOG_LEVELS, type LogLevel } from '../core/diagnostics';
+import { DeadLetterUsageError, HELP_DEAD_LETTER, runDeadLetter } from './dead-letter';
 import { DEFAULT_CONFIG_FILE, DEFAULT_CONFIG_YAML, DEFAULT_DESCRIPTION } from './defaults';
 import { agentRegistry } from './registry';
 import { runAgent } from './run';
@@ -38,6 +39,7 @@ Usage:
   sluice run [--config FILE] [--log-level LEVEL]   run the agent in the foreground
   sluice validate [--config FILE]                 check a config without starting anything
   sluice top [--api URL | --config FILE]          watch a running agent (rates, backlog, failing sinks)
+  sluice dead-letter list|replay [--config FILE]  inspect or resend what destinations refused
   sluice help [COMMAND]                           show help
   sluice --version                                print the version
 
@@ -125,7 +127,7 @@ export const runCli = async (argv: readonly string[], io: CliIo = defaultIo): Pr
         return EXIT_CODES.ok;
       case 'help': {
         const topic = rest[0];
-        io.out(topic === 'run' ? HELP_RUN : topic === 'validate' ? HELP_VALIDATE : topic === 'top' ? HELP_TOP : HELP_MAIN);
+        io.out(topic === 'run' ? HELP_RUN : topic === 'validate' ? HELP_VALIDATE : topic === 'top' ? HELP_TOP : topic === 'dead-letter' ? HELP_DEAD_LETTER : HELP_MAIN);
         return EXIT_CODES.ok;
       }
       case '--version':
@@ -164,12 +166,14 @@ export const runCli = async (argv: readonly string[], io: CliIo = defaultIo): Pr
       }
       case 'top':
         return await runTop(rest, io);
+      case 'dead-letter':
+        return await runDeadLetter(rest, io);
       default:
         if (command.startsWith('-')) throw new UsageError(`sluice: unknown flag ${command} (see sluice --help)`);
-        throw new UsageError(`sluice: unknown command ${JSON.stringify(command)} (valid: run, validate, top, help; see sluice --help)`);
+        throw new UsageError(`sluice: unknown command ${JSON.stringify(command)} (valid: run, validate, top, dead-letter, help; see sluice --help)`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof TopUsageError) {
+    if (err instanceof UsageError || err instanceof TopUsageError || err instanceof DeadLetterUsageError) {
       io.err(`${err.message}\n`);
       return EXIT_CODES.usage;
     }

@@ -5,11 +5,17 @@
 import type { AgentConfig } from '../config/load';
 
 /** The guarantee of one route, from what its ends can acknowledge. */
-export const routeGuarantee = (source: { readonly type: string; readonly canAcknowledge: boolean }, sink: { readonly canAcknowledge: boolean }): string => {
+export const routeGuarantee = (
+  source: { readonly type: string; readonly canAcknowledge: boolean },
+  sink: { readonly canAcknowledge: boolean; readonly usesEventIds?: boolean },
+): string => {
   if (!source.canAcknowledge) {
     return `best effort across crashes: ${source.type} cannot acknowledge, so what it holds when the agent dies is lost (nothing once queued)`;
   }
   if (!sink.canAcknowledge) return 'at most once into the destination: the sink does not confirm delivery';
+  if (sink.usesEventIds === true) {
+    return 'no loss; at least once (a retried or replayed request can repeat events), each repeat with the same event ids and Idempotency-Key: exactly once into a receiver that deduplicates by them';
+  }
   return 'no loss; exactly once after a graceful stop; after kill -9, at least once (duplicates bounded by queue.cursor_flush_interval)';
 };
 

@@ -34,6 +34,8 @@ export interface ResolvedSink {
   readonly id: string;
   readonly type: string;
   readonly canAcknowledge: boolean;
+  /** Sends event ids as idempotency keys (refused with `queue.fsync: never`). */
+  readonly usesEventIds: boolean;
   /** The keys every sink has (`inputs`, `encoding`, `max_backoff`), from `sinkBaseSchema`. */
   readonly base: SinkBaseConfig;
   readonly create: (ctx: ComponentContext) => Sink;
@@ -286,6 +288,7 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
       id,
       type: kind.type,
       canAcknowledge: kind.canAcknowledge,
+      usesEventIds: kind.usesEventIds,
       base: r.config,
       create: r.make,
     });
@@ -296,6 +299,16 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
   let fsync: FsyncPolicy = { mode: 'always' };
   if (q?.fsync === 'interval') fsync = { mode: 'interval', intervalMs: q.fsync_interval_ms ?? DEFAULT_FSYNC_INTERVAL_MS };
   else if (q?.fsync === 'never') fsync = { mode: 'never' };
+  // Under fsync: never a power loss can take back appended records, and their ids are then given
+  // to new records: a destination deduplicating by event id would drop those new events as
+  // duplicates. Refused rather than mixing an epoch into the ids (docs/sinks.md "Event ids").
+  if (fsync.mode === 'never') {
+    for (const s of sinks) {
+      if (s.usesEventIds) {
+        pc.add(['queue', 'fsync'], `sink ${s.id} (${s.type}) sends event ids as idempotency keys, which fsync: never can reuse after a power loss; use fsync: always or interval`);
+      }
+    }
+  }
   if (q?.fsync_interval_ms !== undefined && q.fsync !== 'interval') {
     pc.add(['queue', 'fsync_interval_ms'], `only used with fsync: interval (fsync is ${q.fsync})`, true);
   }

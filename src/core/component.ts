@@ -12,15 +12,21 @@
  *     by such a source gets a start-up warning naming both.
  *   - a sink that can acknowledge resolves `write` only once its destination has the data.
  *
- * Shared sink keys (`inputs`, `encoding`, `max_backoff`, and later batching and request settings)
- * come from one base schema, `sinkBaseSchema`; a sink type extends it with its own keys.
+ * Shared sink keys (`inputs`, `encoding`, `max_backoff`, `batch`, `request`, `dead_letter`) come
+ * from one base schema, `sinkBaseSchema`; a sink type extends it with its own keys. The runner
+ * (`src/pipeline/sink-runner.ts`) applies the shared ones, so no sink implements retries, batching
+ * or concurrency itself.
+ *
+ * `usesEventIds`: the sink sends event ids (record id + line index) to its destination as
+ * idempotency keys. Ids can be reused after a power loss under `queue.fsync: never`, so the config
+ * refuses such a sink with that policy.
  */
 import { z } from 'zod';
 import type { Diagnostics } from './diagnostics';
 import type { Clock, FileSystem, Random, ReadFileSystem } from './ports';
 import type { Sink } from './sink';
 import type { Source } from './source';
-import { durationSchema } from './units';
+import { durationSchema, sizeSchema } from './units';
 
 /** What a factory gets besides its config: who it is, where to report, and the ports. */
 export interface ComponentContext {
@@ -35,6 +41,8 @@ export interface ComponentContext {
   readonly readFs: ReadFileSystem;
   /** The directory relative paths in the config resolve against. */
   readonly cwd: string;
+  /** This agent's id: created once, kept in `<data_dir>/agent_id` (part of idempotency keys). */
+  readonly agentId: string;
 }
 
 export interface SourceDefinition<C> {
@@ -52,6 +60,17 @@ const sinkBaseShape = {
   encoding: z.enum(['text', 'json']).default('text'),
   /** Cap of the retry backoff after failed writes (default 30s). */
   max_backoff: durationSchema.optional(),
+  /**
+   * How much one write carries at most, and how long the runner lingers for more when the queue has
+   * less (default: 4MiB, 100000 events, 0: no linger). A single queue record is never split.
+   */
+  batch: z
+    .strictObject({ max_bytes: sizeSchema.optional(), max_events: z.int().min(1).optional(), timeout: durationSchema.optional() })
+    .optional(),
+  /** One write's time limit (default 30s) and how many writes are in flight at once (default 1). */
+  request: z.strictObject({ timeout: durationSchema.optional(), concurrency: z.int().min(1).max(64).optional() }).optional(),
+  /** Bound of the sink's dead-letter store (default 1GiB); at the bound the sink waits (backpressure). */
+  dead_letter: z.strictObject({ max_bytes: sizeSchema.optional() }).optional(),
 };
 export const sinkBaseSchema = z.strictObject(sinkBaseShape);
 export type SinkBaseConfig = z.output<typeof sinkBaseSchema>;
@@ -61,13 +80,24 @@ export type SinkBaseConfig = z.output<typeof sinkBaseSchema>;
  * order "valid keys: …" messages list them in). Strict.
  */
 export const sinkSchema = <T extends string, S extends z.ZodRawShape>(type: T, own: S) =>
-  z.strictObject({ type: z.literal(type), inputs: sinkBaseShape.inputs, ...own, encoding: sinkBaseShape.encoding, max_backoff: sinkBaseShape.max_backoff });
+  z.strictObject({
+    type: z.literal(type),
+    inputs: sinkBaseShape.inputs,
+    ...own,
+    encoding: sinkBaseShape.encoding,
+    max_backoff: sinkBaseShape.max_backoff,
+    batch: sinkBaseShape.batch,
+    request: sinkBaseShape.request,
+    dead_letter: sinkBaseShape.dead_letter,
+  });
 
 export interface SinkDefinition<C extends SinkBaseConfig> {
   readonly type: string;
   /** Validates the whole `sinks.<id>` entry, `type` included; extends `sinkBaseSchema`. */
   readonly schema: z.ZodType<C>;
   readonly canAcknowledge: boolean;
+  /** Sends event ids as idempotency keys (refused with `queue.fsync: never`). Default false. */
+  readonly usesEventIds?: boolean;
   readonly create: (config: C, ctx: ComponentContext) => Sink;
 }
 
@@ -75,6 +105,7 @@ export interface SinkDefinition<C extends SinkBaseConfig> {
 export interface ComponentKind<T, Base> {
   readonly type: string;
   readonly canAcknowledge: boolean;
+  readonly usesEventIds: boolean;
   /** The zod schema (for error messages: which keys are valid). */
   readonly schema: z.ZodType;
   /** Validate one entry as written in the YAML (with its `type` key). */
@@ -92,10 +123,12 @@ const kind = <C extends Base, T, Base>(d: {
   readonly type: string;
   readonly schema: z.ZodType<C>;
   readonly canAcknowledge: boolean;
+  readonly usesEventIds?: boolean;
   readonly create: (config: C, ctx: ComponentContext) => T;
 }): ComponentKind<T, Base> => ({
   type: d.type,
   canAcknowledge: d.canAcknowledge,
+  usesEventIds: d.usesEventIds ?? false,
   schema: d.schema,
   parse(raw: unknown): ParseOutcome<T, Base> {
     const r = d.schema.safeParse(raw);

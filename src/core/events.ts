@@ -67,6 +67,8 @@ export type AgentEvent =
       readonly error: unknown;
       /** Failures since the last report that were counted, not reported. */
       readonly unreported: number;
+      /** Needs an operator (HTTP 401/403/404): reported as an error, every time. */
+      readonly alert?: boolean;
     }
   | { readonly type: 'sink.recovered'; readonly sink: string; readonly failedAttempts: number }
   /**
@@ -86,8 +88,27 @@ export type AgentEvent =
       readonly oldestAgeSeconds: number | undefined;
     }
   | { readonly type: 'sink.caught-up'; readonly sink: string; readonly backlogEvents: number; readonly behindMs: number }
-  /** A record whose envelope cannot be decoded: it can never be delivered (acked, counted). */
+  /** A record whose envelope cannot be decoded: it can never be delivered (dead-lettered, then acked, counted). */
   | { readonly type: 'sink.record-invalid'; readonly sink: string; readonly recordId: number; readonly events: number; readonly error: unknown }
+  /** A payload the destination refused for good (or an undecodable record) is in the dead-letter store, fsynced. */
+  | {
+      readonly type: 'sink.dead-lettered';
+      readonly sink: string;
+      /** The entry's path. */
+      readonly file: string;
+      readonly reason: string;
+      readonly status: number | undefined;
+      readonly firstEventId: number;
+      readonly lastEventId: number;
+      readonly events: number;
+      readonly bytes: number;
+    }
+  /**
+   * The dead-letter store cannot take an entry (full, or a disk error): the sink waits and tries
+   * again, acking nothing meanwhile (an episode; ends with `sink.dead-letter-resumed`).
+   */
+  | { readonly type: 'sink.dead-letter-blocked'; readonly sink: string; readonly error: unknown }
+  | { readonly type: 'sink.dead-letter-resumed'; readonly sink: string; readonly waitedMs: number }
   /** The sink's first cursor persist of this run failed (the cursor timer retries). */
   | { readonly type: 'sink.cursor-deferred'; readonly sink: string; readonly error: unknown }
   /** The sink's loop ended with an error: the agent stops gracefully (exit 1). */

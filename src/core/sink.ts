@@ -1,13 +1,29 @@
 /**
- * The contract between the pipeline and a sink. The pipeline reads a group of records from the
- * sink's queue consumer, hands the batches this sink subscribes to (`inputs`) to `write`, and
- * acknowledges the group to the queue only when `write` resolves. So `write` must resolve only once
- * every byte is where the sink promises it to be (the file sink: written and fdatasynced), and must
- * reject otherwise; the pipeline then retries the same group with backoff, forever.
+ * The delivery contract between the pipeline and a sink (Vector's Driver + RetryLogic, in one
+ * call). The pipeline's runner (`src/pipeline/sink-runner.ts`) reads a group of records from the
+ * sink's queue consumer, hands the batches this sink subscribes to (`inputs`) to `write`, and acts
+ * on the result:
+ *
+ *   delivered  every batch is where the sink promises it to be (the file sink: written and
+ *              fdatasynced; the http sink: a 2xx): the group is acked.
+ *   errored    nothing permanent happened: the runner retries the same group with capped
+ *              exponential backoff and full jitter, forever, waiting at least `retryAfterMs` when the
+ *              destination said so (HTTP `Retry-After`). A `write` that rejects is `errored` too.
+ *   rejected   the destination refused these payloads for good (HTTP 400): each one goes, exactly as
+ *              sent and with the reason, into the sink's dead-letter store (fsynced) and only then is
+ *              the group acked. Any part of the group not listed was delivered.
+ *
+ * Retries, batching (`batch`), the per-request timeout and the concurrency (`request`) live once,
+ * in the runner: a sink does one attempt per call and never sleeps.
+ *
+ * `signal` aborts when the request's timeout passes (`request.timeout`) or on the agent's hard
+ * stop; a sink that can interrupt its I/O does so and answers `errored`.
  *
  * Every batch carries the id of the queue record it came from (`Envelope.recordId`). Ids are never
- * reused, so event `i` of a batch has the deterministic id `recordId + i`: a sink may use it as an
- * idempotency key (exactly-once into a destination that deduplicates).
+ * reused (under `fsync: always | interval`), so event `i` of a batch has the deterministic id
+ * `recordId + i`: a sink may use it as an idempotency key (exactly-once into a destination that
+ * deduplicates). Sinks that do declare `usesEventIds`, and the config refuses them with
+ * `fsync: never`.
  */
 import type { ComponentContext, SinkBaseConfig } from './component';
 import type { Envelope } from './envelope';
@@ -17,13 +33,64 @@ export type Encoding = SinkBaseConfig['encoding'];
 /** What a sink's factory gets: its id, diagnostics and the ports. */
 export type SinkContext = ComponentContext;
 
+export interface WriteOptions {
+  /** Aborts at the request timeout or on the hard stop. */
+  readonly signal: AbortSignal;
+}
+
+/** One payload the destination refused for good: what the dead-letter store keeps. */
+export interface Rejection {
+  /** Exactly the bytes that were refused (as sent: encoded, before compression). */
+  readonly payload: Buffer;
+  /** How to read `payload` again (`application/x-ndjson`, `text/plain`). */
+  readonly contentType: string;
+  /** Why, in words (e.g. `HTTP 400 Bad Request`). */
+  readonly reason: string;
+  /** The destination's status code, when it has one. */
+  readonly status?: number;
+  /** The first KiB of the destination's answer. */
+  readonly response?: string;
+  /** Event ids (record id + line index) of the first and last event in `payload`. */
+  readonly firstEventId: number;
+  readonly lastEventId: number;
+  /** Events in `payload`. */
+  readonly events: number;
+}
+
+/** A dead-lettered payload as kept: what `resend` sends again. */
+export interface StoredPayload {
+  readonly payload: Buffer;
+  readonly contentType: string;
+  readonly firstEventId: number;
+  readonly lastEventId: number;
+}
+
+export type WriteResult =
+  | { readonly status: 'delivered' }
+  | {
+      readonly status: 'errored';
+      readonly error: unknown;
+      /** Do not retry before this many ms (the destination's `Retry-After`). */
+      readonly retryAfterMs?: number;
+      /** Needs an operator (HTTP 401/403/404: credentials, a proxy, a path): reported as an error. */
+      readonly alert?: boolean;
+    }
+  | { readonly status: 'rejected'; readonly rejections: readonly Rejection[] };
+
+export const DELIVERED: WriteResult = { status: 'delivered' };
+
 export interface Sink {
   /**
-   * Deliver these batches (in order). Resolves when they are written; rejects if any is not, in
-   * which case the sink leaves its destination as it was before the call where it can (the file sink
+   * One attempt at delivering these batches (in order). On `errored` (or a rejection of the
+   * promise) the sink leaves its destination as it was before the call where it can (the file sink
    * truncates a partial write away), so a retry does not duplicate.
    */
-  write(batches: readonly Envelope[]): Promise<void>;
+  write(batches: readonly Envelope[], opts: WriteOptions): Promise<WriteResult>;
+  /**
+   * Send one dead-lettered payload again as it was stored (`sluice dead-letter replay`). Sinks
+   * that cannot (a local file has nothing to refuse) leave it out.
+   */
+  resend?(entry: StoredPayload, opts: WriteOptions): Promise<WriteResult>;
   /** Reopen the destination before the next write (SIGHUP: the file was rotated away). */
   reopen(): void;
   /** Release the destination. Called once, after the last write settled. */

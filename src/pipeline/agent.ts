@@ -29,6 +29,7 @@
  * are listeners on that one channel. Time, randomness and files come from the ports (`Clock`,
  * `Random`, `FileSystem`), the real ones unless the caller passes others.
  */
+import { randomUUID } from 'node:crypto';
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BUILTIN_FILE, type AgentConfig, type ResolvedSource } from '../config/load';
@@ -44,7 +45,8 @@ import { openQueue } from '../queue';
 import type { AppendResult, Queue } from '../queue/types';
 import { AgentMetrics } from './metrics';
 import { reportTo } from './report';
-import { DEFAULT_RETRY, SinkRunner } from './sink-runner';
+import { DEFAULT_DEAD_LETTER_MAX_BYTES, DeadLetterStore, deadLetterDir } from './dead-letter';
+import { DEFAULT_DELIVERY, DEFAULT_RETRY, SinkRunner } from './sink-runner';
 import { SAMPLE_EVERY_MS, StatusTracker } from './status';
 
 export type AgentConfigT = AgentConfig;
@@ -122,6 +124,8 @@ export class Agent {
     private readonly ports: AgentPorts,
     private readonly cwd: string,
     private readonly startApi: ApiStarter | undefined,
+    /** Created once, kept in `<data_dir>/agent_id`. */
+    readonly agentId: string,
   ) {
     events.subscribe((e) => this.metrics.observe(e));
     this.status = new StatusTracker({
@@ -160,12 +164,19 @@ export class Agent {
     for (const note of queue.recovery.notes) events.emit({ type: 'queue.recovery-note', note });
     const small = await diskTooSmall(c.dataDir, c.queue.maxBytes, queue.metrics().bytesOnDisk);
     if (small !== undefined) events.emit({ type: 'queue.disk-small', dataDir: c.dataDir, maxBytes: c.queue.maxBytes, roomBytes: small });
-    return new Agent(c, opts.log, queue, events, ports, opts.cwd ?? process.cwd(), opts.startApi);
+    let agentId: string;
+    try {
+      agentId = await loadAgentId(ports.fs, c.dataDir);
+    } catch (err) {
+      await queue.close();
+      throw err;
+    }
+    return new Agent(c, opts.log, queue, events, ports, opts.cwd ?? process.cwd(), opts.startApi, agentId);
   }
 
   /** What every component factory gets. */
   private componentContext(id: string): ComponentContext {
-    return { id, log: this.log, clock: this.ports.clock, random: this.ports.random, fs: this.ports.fs, readFs: this.ports.readFs, cwd: this.cwd };
+    return { id, log: this.log, clock: this.ports.clock, random: this.ports.random, fs: this.ports.fs, readFs: this.ports.readFs, cwd: this.cwd, agentId: this.agentId };
   }
 
   /**
@@ -220,6 +231,14 @@ export class Agent {
           counters: this.metrics.sink(s.id),
           hardStop: this.hardStop.signal,
           retry: { ...DEFAULT_RETRY, capMs: s.base.max_backoff ?? DEFAULT_RETRY.capMs },
+          delivery: {
+            maxBytes: s.base.batch?.max_bytes ?? DEFAULT_DELIVERY.maxBytes,
+            maxEvents: s.base.batch?.max_events ?? DEFAULT_DELIVERY.maxEvents,
+            lingerMs: s.base.batch?.timeout ?? DEFAULT_DELIVERY.lingerMs,
+            timeoutMs: s.base.request?.timeout ?? DEFAULT_DELIVERY.timeoutMs,
+            concurrency: s.base.request?.concurrency ?? DEFAULT_DELIVERY.concurrency,
+          },
+          deadLetter: new DeadLetterStore(this.ports.fs, deadLetterDir(c.dataDir, s.id), s.id, s.base.dead_letter?.max_bytes ?? DEFAULT_DEAD_LETTER_MAX_BYTES),
           clock: this.ports.clock,
           random: this.ports.random,
         }),
@@ -284,8 +303,10 @@ export class Agent {
     if (!drained) {
       if (exitCode === EXIT.ok && this.stopRequests < 2 && byStop === false) exitCode = EXIT.failure;
       this.hardStop.abort();
-      // A write in flight cannot be interrupted; give it a moment to finish so it is acked (not
-      // replayed as a duplicate after the restart). No new write starts after the hard stop.
+      // The hard stop aborts each write's signal: a sink that can interrupt its I/O (http) answers
+      // errored at once and its group is replayed after the restart. A local write cannot be
+      // interrupted; give it a moment to finish so it is acked (not replayed as a duplicate). No
+      // new write starts after the hard stop.
       await Promise.race([Promise.all(sinkLoops), this.delay(this.stopRequests >= 2 ? 300 : IN_FLIGHT_GRACE_MS)]);
     }
     if (this.stopRequests >= 2 && !drained) exitCode = EXIT.failure;
@@ -434,6 +455,38 @@ export class Agent {
     return r.nextId;
   }
 }
+
+/**
+ * The agent's id (part of the http sink's idempotency keys): created once, on the first start, in
+ * `<data_dir>/agent_id` (written, fdatasynced, renamed into place, directory fsynced), read after.
+ */
+export const loadAgentId = async (fs: FileSystem, dataDir: string): Promise<string> => {
+  const path = join(dataDir, 'agent_id');
+  if ((await fs.stat(path)) !== null) {
+    const fh = await fs.open(path, 'read');
+    try {
+      const buf = Buffer.alloc(128);
+      const n = await fh.read(buf, 0, buf.length, 0);
+      const id = buf.toString('utf8', 0, n).trim();
+      if (/^[A-Za-z0-9-]{8,64}$/.test(id)) return id;
+    } finally {
+      await fh.close();
+    }
+  }
+  // First start, or a file cut short by a crash before its rename (then never used by a request).
+  const id = randomUUID();
+  const tmp = `${path}.tmp`;
+  const fh = await fs.open(tmp, 'truncate');
+  try {
+    await fh.writev([Buffer.from(`${id}\n`)]);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await fs.rename(tmp, path);
+  await fs.syncDir(dataDir);
+  return id;
+};
 
 /** After the drain deadline, how long a write already in flight may take to finish. */
 const IN_FLIGHT_GRACE_MS = 2000;

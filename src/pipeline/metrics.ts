@@ -23,8 +23,14 @@ export interface SinkCounters {
   skippedEvents: number;
   /** Failed write attempts. */
   errors: number;
-  /** Records whose envelope could not be decoded (reported and acked, never delivered). */
+  /** Records whose envelope could not be decoded (reported, dead-lettered and acked, never delivered). */
   invalidRecords: number;
+  /** Events put in the dead-letter store (refused for good, or in undecodable records). */
+  deadLetteredEvents: number;
+  /** Dead-letter entries written. */
+  deadLetterEntries: number;
+  /** 1 while the dead-letter store cannot take an entry (the sink waits). */
+  deadLetterBlocked: number;
   /** 1 while the sink is failing (between a failed write and the next successful one). */
   failing: number;
   /** The last write error, while failing. */
@@ -87,6 +93,9 @@ export class AgentMetrics {
         skippedEvents: 0,
         errors: 0,
         invalidRecords: 0,
+        deadLetteredEvents: 0,
+        deadLetterEntries: 0,
+        deadLetterBlocked: 0,
         failing: 0,
         lastError: undefined,
         oldestIngestMs: NaN,
@@ -115,6 +124,18 @@ export class AgentMetrics {
       }
       case 'sink.record-invalid':
         this.sink(e.sink).invalidRecords++;
+        break;
+      case 'sink.dead-lettered': {
+        const c = this.sink(e.sink);
+        c.deadLetteredEvents += e.events;
+        c.deadLetterEntries++;
+        break;
+      }
+      case 'sink.dead-letter-blocked':
+        this.sink(e.sink).deadLetterBlocked = 1;
+        break;
+      case 'sink.dead-letter-resumed':
+        this.sink(e.sink).deadLetterBlocked = 0;
         break;
       case 'queue.full':
         this.queueFull = true;

@@ -107,7 +107,11 @@ export const describeEvent = (e: AgentEvent): ReportLine | undefined => {
       return { level: 'error', msg: `source ${e.source}: failed: ${errorText(e.error)}` };
     case 'sink.failing': {
       const more = e.unreported > 0 ? `; ${e.unreported} more failure(s) since the last report` : '';
-      return { level: 'warn', msg: `sink ${e.sink}: write failed, retrying in ${e.retryInMs}ms (${errorText(e.error)})${more}`, fields: { attempt: e.attempt } };
+      return {
+        level: e.alert === true ? 'error' : 'warn',
+        msg: `sink ${e.sink}: write failed, retrying in ${e.retryInMs}ms (${errorText(e.error)})${e.alert === true ? '; this needs an operator' : ''}${more}`,
+        fields: { attempt: e.attempt },
+      };
     }
     case 'sink.recovered':
       return { level: 'info', msg: `sink ${e.sink}: write succeeded after ${e.failedAttempts} failed attempt(s)` };
@@ -121,6 +125,16 @@ export const describeEvent = (e: AgentEvent): ReportLine | undefined => {
       return { level: 'info', msg: `sink ${e.sink}: caught up (${count(e.backlogEvents)} events behind, after ${duration(e.behindMs / 1000)})` };
     case 'sink.record-invalid':
       return { level: 'error', msg: `sink ${e.sink}: skipping record ${e.recordId}: ${errorText(e.error)}`, fields: { events: e.events } };
+    case 'sink.dead-lettered':
+      return {
+        level: 'error',
+        msg: `sink ${e.sink}: ${e.events} event(s) (ids ${e.firstEventId}-${e.lastEventId}) refused for good (${e.reason}); kept in ${e.file} (see sluice dead-letter)`,
+        fields: { bytes: e.bytes },
+      };
+    case 'sink.dead-letter-blocked':
+      return { level: 'error', msg: `sink ${e.sink}: cannot keep a refused payload (${errorText(e.error)}); the sink waits and retries, acking nothing meanwhile` };
+    case 'sink.dead-letter-resumed':
+      return { level: 'info', msg: `sink ${e.sink}: dead-letter store writable again after ${Math.round(e.waitedMs)}ms` };
     case 'sink.cursor-deferred':
       return { level: 'warn', msg: `sink ${e.sink}: cannot persist its cursor yet (${errorText(e.error)}); the cursor timer retries` };
     case 'sink.stopped':

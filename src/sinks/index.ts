@@ -4,14 +4,18 @@
  */
 import { defineSink, registryOf, type SinkKind } from '../core/component';
 import { createFileSink, fileSinkSchema } from './file';
+import { createHttpSink, httpSinkSchema } from './http';
 import { createStdoutSink, stdoutSinkSchema } from './stdout';
 
 export const sinkKinds: ReadonlyMap<string, SinkKind> = registryOf([
   // Both write, then resolve: the file sink after fdatasync, stdout once the OS has the bytes.
   defineSink({ type: 'file', schema: fileSinkSchema, canAcknowledge: true, create: createFileSink }),
   defineSink({ type: 'stdout', schema: stdoutSinkSchema, canAcknowledge: true, create: createStdoutSink }),
+  // Delivered on a 2xx; sends event ids as idempotency keys (refused with queue.fsync: never).
+  defineSink({ type: 'http', schema: httpSinkSchema, canAcknowledge: true, usesEventIds: true, create: createHttpSink }),
 ]);
 
 export type { Sink, SinkContext, Encoding } from '../core/sink';
 export { FileSink, fileSinkSchema, createFileSink } from './file';
 export { StreamSink, stdoutSinkSchema, createStdoutSink, StdoutSinkError } from './stdout';
+export { HttpSink, httpSinkSchema, createHttpSink, HttpStatusError, parseRetryAfter } from './http';

@@ -60,7 +60,7 @@ test('an unknown top-level key is refused with its file, line, column and the va
 
 test('an unknown key inside a sink names the sink and the valid keys', () => {
   const [p] = problems(EXAMPLE.replace('    path: /srv', '    pth: x\n    path: /srv'));
-  assert.match(p ?? '', /^sluice\.yaml:17:5: sinks\.archive\.pth: unknown key \(valid keys: type, inputs, path, encoding, max_backoff\)$/);
+  assert.match(p ?? '', /^sluice\.yaml:17:5: sinks\.archive\.pth: unknown key \(valid keys: type, inputs, path, encoding, max_backoff, batch, request, dead_letter\)$/);
 });
 
 test('an unknown source type lists the valid types', () => {

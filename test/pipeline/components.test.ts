@@ -13,7 +13,7 @@ import { defineSink, defineSource, registryOf, sinkSchema, type Registry } from 
 import { createDiagnostics } from '../../src/core/diagnostics';
 import type { Envelope } from '../../src/core/envelope';
 import type { AgentEvent } from '../../src/core/events';
-import type { Sink } from '../../src/core/sink';
+import { DELIVERED, type Sink } from '../../src/core/sink';
 import { sinkKinds } from '../../src/sinks';
 import { Agent } from '../../src/pipeline/agent';
 
@@ -50,7 +50,7 @@ const captureSink = defineSink({
           return Promise.reject(Object.assign(new Error('destination down'), { code: 'ECONNREFUSED' }));
         }
         captured.push(batches.map((b) => ({ ...b, lines: Buffer.from(b.lines) })));
-        return Promise.resolve();
+        return Promise.resolve(DELIVERED);
       },
       reopen() {},
       close: () => Promise.resolve(),

@@ -12,4 +12,5 @@ export const componentContext = (id: string, log: Diagnostics = createDiagnostic
   fs: nodeFileSystem,
   readFs: nodeReadFileSystem,
   cwd,
+  agentId: 'test-agent',
 });

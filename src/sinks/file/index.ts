@@ -21,7 +21,7 @@ import { sinkSchema } from '../../core/component';
 import type { Envelope } from '../../core/envelope';
 import { mkdirpDurable } from '../../core/durable-dirs';
 import type { FileHandle, FileStat } from '../../core/ports';
-import type { Sink, SinkContext } from '../../core/sink';
+import { DELIVERED, type Sink, type SinkContext, type WriteResult } from '../../core/sink';
 import { encodeBatches } from '../encoding';
 
 export const fileSinkSchema = sinkSchema('file', { path: z.string().min(1) });
@@ -44,9 +44,13 @@ export class FileSink implements Sink {
     this.reopenWanted = true;
   }
 
-  async write(batches: readonly Envelope[]): Promise<void> {
+  /**
+   * Delivered once written and fdatasynced. A failure rejects (the contract's `errored`); the
+   * signal is not used: a local write is not interrupted half way (the undo needs it whole).
+   */
+  async write(batches: readonly Envelope[]): Promise<WriteResult> {
     const bufs = encodeBatches(this.config.encoding, batches);
-    if (bufs.length === 0) return;
+    if (bufs.length === 0) return DELIVERED;
     const { fh, size: before } = await this.current();
     try {
       await fh.writev(bufs);
@@ -55,6 +59,7 @@ export class FileSink implements Sink {
       await this.undo(fh, before);
       throw err;
     }
+    return DELIVERED;
   }
 
   async close(): Promise<void> {

@@ -14,7 +14,7 @@ import type { z } from 'zod';
 import type { Envelope } from '../../core/envelope';
 import { sinkSchema } from '../../core/component';
 import { encodeBatches } from '../encoding';
-import type { Sink, SinkContext } from '../../core/sink';
+import { DELIVERED, type Sink, type SinkContext, type WriteResult } from '../../core/sink';
 
 export const stdoutSinkSchema = sinkSchema('stdout', {});
 export type StdoutSinkConfig = z.output<typeof stdoutSinkSchema>;
@@ -44,12 +44,13 @@ export class StreamSink implements Sink {
     // Nothing to reopen: a standard stream is inherited, not opened.
   }
 
-  write(batches: readonly Envelope[]): Promise<void> {
+  /** Delivered once the OS has the last byte; a broken stream rejects (the contract's `errored`). */
+  write(batches: readonly Envelope[]): Promise<WriteResult> {
     const bufs = encodeBatches(this.config.encoding, batches);
-    if (bufs.length === 0) return Promise.resolve();
+    if (bufs.length === 0) return Promise.resolve(DELIVERED);
     if (this.broken) return Promise.reject(this.failure(this.broken));
     const stream = this.stream;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<WriteResult>((resolve, reject) => {
       let i = 0;
       let settled = false;
       const finish = (err?: Error | null): void => {
@@ -59,7 +60,7 @@ export class StreamSink implements Sink {
         stream.removeListener('error', onError);
         stream.removeListener('close', onClose);
         if (err) reject(this.failure(err));
-        else resolve();
+        else resolve(DELIVERED);
       };
       const onError = (err: Error): void => finish(err);
       const onClose = (): void => finish(this.broken ?? new Error('stream closed'));

@@ -1,0 +1,161 @@
+/**
+ * Remote delivery end to end: a 1,000,000-line file (~100 bytes a line) tailed from the beginning
+ * into the http sink, posting to a local receiver (a node:http server in this process that reads
+ * every body and answers 200), queue `fsync: always`. Spawns the real CLI, detects completion by the
+ * receiver having every byte, reads the agent's CPU time and peak RSS from /proc, then SIGTERMs it.
+ * The reference, measured in the same run: the same agent delivering into a file sink.
+ *
+ *   npm run bench -- delivery            (LINES=200000 to try a smaller file)
+ */
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const LINES = Number(process.env['LINES'] ?? 1_000_000);
+const cli = join(__dirname, '..', 'src', 'cli', 'main.js');
+const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-delivery-'));
+const TICK = 100; // USER_HZ on Linux
+
+const makeInput = (path: string): number => {
+  const fd = openSync(path, 'w');
+  const pad = 'x'.repeat(100);
+  let chunk = '';
+  let bytes = 0;
+  for (let i = 0; i < LINES; i++) {
+    // ~100 bytes: a timestamp-ish prefix, a counter, padding to 99 chars + newline
+    const head = `2026-11-26T15:00:00.000Z INFO request id=${i} path=/api/v1/items status=200 `;
+    chunk += `${head}${pad.slice(0, Math.max(1, 99 - head.length))}\n`;
+    if (chunk.length > 1 << 20) {
+      bytes += writeSync(fd, chunk);
+      chunk = '';
+    }
+  }
+  bytes += writeSync(fd, chunk);
+  closeSync(fd);
+  return bytes;
+};
+
+const procStat = (pid: number): { cpuS: number; hwmMB: number } => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return { cpuS: (utime + stime) / TICK, hwmMB: hwm / 1024 };
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Row {
+  name: string;
+  seconds: number;
+  cpuS: number;
+  rssMB: number;
+  requests: number | undefined;
+}
+
+let received = 0;
+let receivedLines = 0;
+let requests = 0;
+
+const countLines = (c: Buffer): void => {
+  for (let i = c.indexOf(10); i !== -1; i = c.indexOf(10, i + 1)) receivedLines++;
+};
+
+const startReceiver = async (): Promise<{ port: number; close: () => void }> => {
+  const server = createServer((req, res) => {
+    req.on('data', (c: Buffer) => {
+      received += c.length;
+      countLines(c);
+    });
+    req.on('end', () => {
+      requests++;
+      res.writeHead(200);
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as AddressInfo).port, close: () => server.close() };
+};
+
+/** Runs until `done()` reaches `goal` (bytes in the sink file, or lines the receiver got). */
+const runAgent = async (name: string, input: string, goal: number, sink: string, done: () => number): Promise<Row> => {
+  rmSync(join(dir, 'data'), { recursive: true, force: true });
+  rmSync(join(dir, 'sink.log'), { force: true });
+  received = 0;
+  receivedLines = 0;
+  requests = 0;
+  const config = join(dir, 'sluice.yaml');
+  writeFileSync(
+    config,
+    `data_dir: ${join(dir, 'data')}\nqueue:\n  fsync: always\nsources:\n  app:\n    type: file\n    include: ["${input}"]\n    start_at: beginning\n` +
+      `sinks:\n  out:\n${sink}`,
+  );
+  const t0 = process.hrtime.bigint();
+  const child = spawn(process.execPath, [cli, 'run', '--config', config, '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('spawn failed');
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  let last = { cpuS: 0, hwmMB: 0 };
+  for (;;) {
+    try {
+      last = procStat(pid);
+    } catch {
+      break;
+    }
+    if (done() >= goal) break;
+    await sleep(10);
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  child.kill('SIGTERM');
+  const code = await exited;
+  if (done() < goal) throw new Error(`${name}: ${done()} delivered, expected ${goal} (agent exit ${String(code)})`);
+  if (code !== 0) throw new Error(`${name}: agent exited with ${String(code)}`);
+  return { name, seconds, cpuS: last.cpuS, rssMB: last.hwmMB, requests: sink.includes('type: http') ? requests : undefined };
+};
+
+const main = async (): Promise<void> => {
+  const input = join(dir, 'in.log');
+  const bytes = makeInput(input);
+  const mb = bytes / 1e6;
+  const rx = await startReceiver();
+  const http = (concurrency: number, encoding = 'text'): string =>
+    `    type: http\n    inputs: [app]\n    uri: http://127.0.0.1:${rx.port}/ingest\n    encoding: ${encoding}\n` +
+    `    batch: { max_bytes: 4MiB, timeout: 100ms }\n    request: { timeout: 30s, concurrency: ${concurrency} }\n`;
+  const out = join(dir, 'sink.log');
+  const fileSize = (): number => {
+    try {
+      return statSync(out).size;
+    } catch {
+      return 0;
+    }
+  };
+  const rows: Row[] = [];
+  rows.push(await runAgent('reference: file → queue → **file sink**', input, bytes, `    type: file\n    inputs: [app]\n    path: ${out}\n`, fileSize));
+  rows.push(await runAgent('file → queue → **http sink**, text, concurrency 4', input, bytes, http(4), () => received));
+  rows.push(await runAgent('same, concurrency 1', input, bytes, http(1), () => received));
+  rows.push(await runAgent('same, `encoding: json` (NDJSON with event_id), concurrency 4', input, LINES, http(4, 'json'), () => receivedLines));
+  rx.close();
+  const f = (n: number | undefined, d = 2): string => (n === undefined ? 'n/a' : n.toFixed(d));
+  console.log(`${LINES.toLocaleString('en-US')} lines, ${mb.toFixed(1)} MB, 2 cores shared by agent and receiver; \`fsync: always\` on the queue\n`);
+  console.log('| run | seconds | lines/s | MB/s | CPU s (agent) | peak RSS MB (agent) | requests | time vs reference |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const ref = rows[0] as Row;
+  for (const r of rows) {
+    console.log(
+      `| ${r.name} | ${f(r.seconds)} | ${Math.round(LINES / r.seconds).toLocaleString('en-US')} | ${f(mb / r.seconds, 1)} | ${f(r.cpuS)} | ${f(r.rssMB, 1)} | ${r.requests ?? ''} | ${f(r.seconds / ref.seconds, 1)}× |`,
+    );
+  }
+  console.log(`\nMB/s counts the input's bytes (the json body is larger). target (issue 12): >= 100 MB/s for the http sink, uncompressed, concurrency 4`);
+};
+
+main()
+  .catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(() => rmSync(dir, { recursive: true, force: true }));
