@@ -18,6 +18,8 @@ const flagsFor = (mode: OpenMode): string => {
       return 'w';
     case 'exclusive':
       return 'wx';
+    case 'update':
+      return 'r+';
   }
 };
 
@@ -50,6 +52,15 @@ class NodeHandle implements FileHandle {
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     const { bytesRead } = await this.fh.read(buffer, offset, length, position);
     return bytesRead;
+  }
+
+  async writeAt(data: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done, position + done);
+      if (bytesWritten === 0) throw Object.assign(new Error('pwrite wrote 0 bytes'), { code: 'EIO' });
+      done += bytesWritten;
+    }
   }
 
   datasync(): Promise<void> {

@@ -188,7 +188,7 @@ class WriteAheadQueue implements Queue {
       };
       for (const [name, start] of r.starts) {
         const acks = new AckTracker(name, start);
-        const cursor = this.ledger.add(name, start, r.withFile.has(name), () => acks.acked);
+        const cursor = this.ledger.add(name, start, r.withFile.get(name) ?? null, () => acks.acked);
         const reader = this.side.add(start);
         this.consumers.set(name, new QueueConsumer(name, this.writer, this.side, reader, acks, this.ledger, cursor, hooks));
       }
@@ -243,6 +243,7 @@ class WriteAheadQueue implements Queue {
     } catch (e) {
       first = e;
     }
+    await this.ledger.closeFiles();
     try {
       await this.writer.closeActive();
     } catch (e) {
