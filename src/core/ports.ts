@@ -88,6 +88,13 @@ export interface FileSystem {
   syncDir(dir: string): Promise<void>;
   /** Whether a process with this pid is alive (for stale lock files). The sim says false after a crash. */
   processAlive(pid: number): boolean;
+  /**
+   * Who the live process `pid` is, as a token no other process with that pid shares (Linux: the
+   * boot id and the process's start time, from /proc), or null when no process has that pid or the
+   * platform cannot tell. A lock file records its writer's token, so a lock naming a pid that a new,
+   * unrelated process got since (a container restart) is known to be stale.
+   */
+  processStart?(pid: number): string | null;
   /** The pid of this process (the sim gives each "boot" its own). */
   readonly pid: number;
 }

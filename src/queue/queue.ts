@@ -200,6 +200,10 @@ class WriteAheadQueue implements Queue {
     this.recovery = { segments: this.segments.length, ...report };
     this.writer.start();
     this.ledger.startTimer();
+    // A consumer without a cursor file (new, or its file lost) gets one now, while the disk may have
+    // room: later persists overwrite it in place and never need space. A failure is reported (an
+    // event) and retried on the timer.
+    await this.ledger.persistAll().catch(() => undefined);
     await this.ledger.deleteEligible();
   }
 

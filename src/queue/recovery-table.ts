@@ -27,7 +27,7 @@ export const SECTOR = 512;
 export const ATTRIBUTES = {
   /** The `lock` file, when it exists already (or the directory is open in this process). */
   lock: {
-    holder: ['live-process', 'open-in-this-process', 'dead-process', 'own-pid', 'unreadable'],
+    holder: ['live-process', 'open-in-this-process', 'dead-process', 'pid-reused', 'own-pid', 'unreadable'],
   },
   /** A file that is neither a segment, nor the lock, nor the cursor of a configured consumer. */
   file: { what: ['temp', 'unknown', 'foreign-cursor'] },
@@ -118,6 +118,13 @@ export const TABLE: readonly Row[] = [
     action: 'take-over',
     reported: 'note',
     test: 'a lock left by a dead process is taken over',
+  },
+  {
+    label: 'lock naming a live pid that another process has now (its start time is not the one recorded)',
+    when: { kind: 'lock', holder: 'pid-reused' },
+    action: 'take-over',
+    reported: 'note',
+    test: 'a lock file naming a live pid that another process has now (pid reused) is taken over',
   },
   {
     label: 'lock with our own pid and no open queue here (a close that could not remove it)',

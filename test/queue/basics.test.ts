@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeFileSystem, openQueue, QueueLockedError, QueueUsageError, RecordTooLargeError } from '../../src/queue/index';
 import type { FileHandle, FileSystem } from '../../src/core/ports';
@@ -266,6 +267,41 @@ test('a lock left by a dead process is taken over', async () => {
     writeFileSync(join(dir, 'lock'), '2147483646\n');
     const q = await openQueue({ dir, consumers: [] });
     assert.ok(q.recovery.notes.some((n) => n.includes('stale lock')));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a lock file naming a live pid that another process has now (pid reused) is taken over', { skip: nodeFileSystem.processStart?.(process.pid) == null ? 'no /proc here: a process start time cannot be read' : false }, async () => {
+  const { dir, cleanup } = tempDir();
+  // An unrelated live process: the pid a container restart handed out again.
+  const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    const pid = other.pid as number;
+    const token = nodeFileSystem.processStart?.(pid) as string;
+    assert.ok(token.length > 0);
+    // Written by the process that had this pid before (another start time): stale.
+    writeFileSync(join(dir, 'lock'), `${pid} ${token.replace(/:\d+$/, ':1')}\n`);
+    const q = await openQueue({ dir, consumers: [] });
+    assert.ok(q.recovery.notes.some((n) => n.includes('stale lock') && n.includes('another process has now')), q.recovery.notes.join('\n'));
+    await q.close();
+    // Written by that very process (its own start token): it holds the directory.
+    writeFileSync(join(dir, 'lock'), `${pid} ${token}\n`);
+    await assert.rejects(openQueue({ dir, consumers: [] }), (e: unknown) => e instanceof QueueLockedError && e.message.includes(String(pid)));
+  } finally {
+    other.kill('SIGKILL');
+    cleanup();
+  }
+});
+
+test('the lock file records the pid and the start token of the process holding the queue', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: [] });
+    const [pid, token] = readFileSync(join(dir, 'lock'), 'utf8').trim().split(' ');
+    assert.equal(Number(pid), process.pid);
+    assert.equal(token, nodeFileSystem.processStart?.(process.pid) ?? undefined);
     await q.close();
   } finally {
     cleanup();

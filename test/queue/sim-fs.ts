@@ -576,6 +576,11 @@ export class SimFileSystem implements FileSystem {
     return new SimFileSystem({ ...this.opts, ...opts, seed: opts.seed ?? this.disk.rng.int(4294967296) }, this.disk);
   }
 
+  /** A token for the live process `pid` (pids are never reused on the simulated machine), or null. */
+  processStart(pid: number): string | null {
+    return this.processAlive(pid) ? `sim-process-${pid}` : null;
+  }
+
   /** True for the pid of any process running on this machine now. */
   processAlive(pid: number): boolean {
     for (const view of this.disk.live) if (view.pid === pid) return true;
