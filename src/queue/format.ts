@@ -160,8 +160,13 @@ export function encodeCursor(id: number): Buffer {
   return b;
 }
 
-/** The id in a version 1 cursor file, or null if the bytes are not a valid one. */
+/** The id in a cursor file of either version (its bytes), or null if it holds no valid cursor. */
 export function decodeCursor(b: Buffer): number | null {
+  return decodeCursorFile(b)?.id ?? null;
+}
+
+/** The id in a version 1 cursor file, or null if the bytes are not a valid one. */
+function decodeCursorV1(b: Buffer): number | null {
   if (b.length !== CURSOR_BYTES) return null;
   if (b.readUInt32LE(0) !== CURSOR_MAGIC) return null;
   if ((crc32(b.subarray(8)) >>> 0) !== b.readUInt32LE(4)) return null;
@@ -219,7 +224,8 @@ export type CursorRead =
   | null;
 
 export function decodeCursorFile(b: Buffer): CursorRead {
-  const v1 = b.length >= CURSOR_BYTES ? decodeCursor(b.subarray(0, CURSOR_BYTES)) : null;
+  if (b.length > CURSOR_FILE_BYTES) return null;
+  const v1 = b.length >= CURSOR_BYTES ? decodeCursorV1(b.subarray(0, CURSOR_BYTES)) : null;
   // Slot 0 still holding the version 1 cursor (a migration in progress) is an older copy, not damage.
   const a = v1 !== null ? 'empty' : decodeSlot(b.subarray(0, CURSOR_SLOT), 0);
   const z = decodeSlot(b.subarray(CURSOR_SLOT, CURSOR_FILE_BYTES), 1);
