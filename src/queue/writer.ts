@@ -450,7 +450,7 @@ export class Writer implements LogView {
           e.reject?.(new RecordTooLargeError(this.dir, e.frameLen, this.maxBytes - this.active.seg.size, 'maxBytes'));
           continue;
         }
-        return 'max-bytes';
+        return this.noSpace !== null ? 'disk-full' : 'max-bytes';
       }
       if (hasData && size + e.frameLen > this.o.segmentBytes) {
         if (k > 0 || snap > 0) {
@@ -546,7 +546,13 @@ export class Writer implements LogView {
     if (this.m.bytesOnDisk + e.frameLen <= this.maxBytes) return true;
     if (this.active.seg.hasData && this.unsynced.length === 0 && space.allPersistedUpTo(this.active.seg.endId)) {
       // Everything is consumed but the active segment holds the space: roll so it can go.
-      await this.roll(e.id);
+      try {
+        await this.roll(e.id);
+      } catch (err) {
+        if (!isNoSpace(err)) throw err;
+        this.noSpace = err; // no room for the new segment's head either: wait as for a full disk
+        return false;
+      }
       await space.deleteEligible();
       if (this.m.bytesOnDisk + e.frameLen <= this.maxBytes) return true;
     }
