@@ -9,8 +9,18 @@
 
 /** What the queue reports about itself, in the background (nobody awaits these operations). */
 export type QueueEvent =
-  /** Appends wait for space: `max_bytes` is reached (an episode; ends with `queue.space`). */
-  | { readonly type: 'queue.full'; readonly bytesOnDisk: number; readonly maxBytes: number }
+  /**
+   * Appends wait for space (an episode; ends with `queue.space`): `max_bytes` is reached, or
+   * (`reason: 'disk-full'`) the disk refused a write (ENOSPC, EDQUOT: `error`); the queue retries
+   * when it deleted a segment and every few hundred milliseconds. No `reason`: `max-bytes`.
+   */
+  | {
+      readonly type: 'queue.full';
+      readonly bytesOnDisk: number;
+      readonly maxBytes: number;
+      readonly reason?: 'max-bytes' | 'disk-full';
+      readonly error?: unknown;
+    }
   | { readonly type: 'queue.space'; readonly waitedMs: number }
   /** A consumer's cursor could not be persisted (an episode per consumer; ends with `queue.cursor-persisted`). */
   | { readonly type: 'queue.cursor-persist-failed'; readonly consumer: string; readonly error: unknown }

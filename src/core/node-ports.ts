@@ -5,6 +5,7 @@
  */
 import { open as fsOpen, readdir, mkdir, rename, unlink, stat } from 'node:fs/promises';
 import type { FileHandle as NodeFileHandle } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Clock, FileHandle, FileStat, FileSystem, OpenMode, Random, Timer } from './ports';
 
@@ -18,6 +19,8 @@ const flagsFor = (mode: OpenMode): string => {
       return 'w';
     case 'exclusive':
       return 'wx';
+    case 'update':
+      return 'r+';
   }
 };
 
@@ -50,6 +53,15 @@ class NodeHandle implements FileHandle {
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     const { bytesRead } = await this.fh.read(buffer, offset, length, position);
     return bytesRead;
+  }
+
+  async writeAt(data: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done, position + done);
+      if (bytesWritten === 0) throw Object.assign(new Error('pwrite wrote 0 bytes'), { code: 'EIO' });
+      done += bytesWritten;
+    }
   }
 
   datasync(): Promise<void> {
@@ -111,7 +123,32 @@ export const nodeFileSystem: FileSystem = {
       return (e as NodeJS.ErrnoException).code === 'EPERM';
     }
   },
+  processStart(pid: number): string | null {
+    try {
+      // Field 22 of /proc/<pid>/stat (after the parenthesised name, which may hold spaces) is the
+      // start time in clock ticks since boot: with the boot id, one process for the life of the machine.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const start = fields[19];
+      if (start === undefined || !/^\d+$/.test(start)) return null;
+      return `${bootId()}:${start}`;
+    } catch {
+      return null;
+    }
+  },
   pid: process.pid,
+};
+
+let boot: string | null = null;
+const bootId = (): string => {
+  if (boot === null) {
+    try {
+      boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    } catch {
+      boot = 'unknown-boot';
+    }
+  }
+  return boot;
 };
 
 export const systemClock: Clock = {

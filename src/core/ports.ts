@@ -19,6 +19,16 @@
  * - After a crash, an unsynced append may be missing entirely or cut at any byte (torn write); bytes
  *   that were never written never appear (no garbage beyond what was written; a real disk may write
  *   zeros in a torn sector, and a sim may model that too: readers must tolerate it).
+ * - `writeAt` overwrites in place (pwrite). Until `datasync()` returns, a crash may leave the old
+ *   bytes, the new ones, or a prefix of the new ones followed by the old ones (a prefix tear), so a
+ *   record that must survive a torn overwrite needs a second copy elsewhere in the file (the queue's
+ *   cursor files keep two slots in separate sectors). Overwriting bytes the file already has needs
+ *   no new space (on file systems that do not copy on write: ext4, xfs, tmpfs).
+ * - A full disk (`ENOSPC`, or `EDQUOT` for a quota): a write needing blocks that are not free writes
+ *   what fits and rejects (Linux: a short write, then ENOSPC on the rest), so a prefix of the
+ *   buffers may be in the file; `truncate` back to the old size removes it. Creating an empty file
+ *   needs an inode, not data space. A `datasync()` error is never "the disk is full, retry": the
+ *   kernel may have dropped the dirty pages (fsyncgate), so it is an I/O failure.
  */
 
 export interface FileStat {
@@ -38,6 +48,11 @@ export interface FileHandle {
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   /** fdatasync: the data and size of this file are durable when this resolves. */
   datasync(): Promise<void>;
+  /**
+   * Write `data` at `position` (pwrite; the handle must be opened `update` or `truncate`), extending
+   * the file if it ends before. Visible at once, durable after datasync; see the contract above.
+   */
+  writeAt(data: Uint8Array, position: number): Promise<void>;
   /** Cut the file to `length` bytes (used by recovery to drop a torn tail); durable after datasync. */
   truncate(length: number): Promise<void>;
   stat(): Promise<FileStat>;
@@ -52,7 +67,9 @@ export type OpenMode =
   /** write from offset 0; created, or truncated if it exists */
   | 'truncate'
   /** write from offset 0; fails with code EEXIST if it exists */
-  | 'exclusive';
+  | 'exclusive'
+  /** read + write in place (`writeAt`); the file must exist (ENOENT), nothing is truncated */
+  | 'update';
 
 export interface FileSystem {
   open(path: string, mode: OpenMode): Promise<FileHandle>;
@@ -71,6 +88,13 @@ export interface FileSystem {
   syncDir(dir: string): Promise<void>;
   /** Whether a process with this pid is alive (for stale lock files). The sim says false after a crash. */
   processAlive(pid: number): boolean;
+  /**
+   * Who the live process `pid` is, as a token no other process with that pid shares (Linux: the
+   * boot id and the process's start time, from /proc), or null when no process has that pid or the
+   * platform cannot tell. A lock file records its writer's token, so a lock naming a pid that a new,
+   * unrelated process got since (a container restart) is known to be stale.
+   */
+  processStart?(pid: number): string | null;
   /** The pid of this process (the sim gives each "boot" its own). */
   readonly pid: number;
 }

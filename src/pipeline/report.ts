@@ -42,9 +42,15 @@ export const describeEvent = (e: AgentEvent): ReportLine | undefined => {
         level: 'warn',
         msg:
           `queue.max_bytes (${MiB(e.maxBytes)}) is more than the disk of ${e.dataDir} can hold for the queue (${MiB(e.roomBytes)}): ` +
-          `if that disk fills up the agent stops (exit 1) until space is freed; lower queue.max_bytes or give data_dir more room`,
+          `if that disk fills up, sources wait (as when max_bytes is reached) until sinks catch up or space is freed; lower queue.max_bytes or give data_dir more room`,
       };
     case 'queue.full':
+      if (e.reason === 'disk-full') {
+        return {
+          level: 'warn',
+          msg: `queue: the disk of the queue is full (${errorText(e.error)}) with ${MiB(e.bytesOnDisk)} queued; sources wait until sinks catch up or space is freed`,
+        };
+      }
       return { level: 'info', msg: `queue: max_bytes reached (${MiB(e.bytesOnDisk)} of ${MiB(e.maxBytes)}); sources wait until sinks catch up` };
     case 'queue.space':
       return { level: 'info', msg: `queue: space again after ${Math.round(e.waitedMs)}ms; sources resume` };

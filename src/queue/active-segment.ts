@@ -7,6 +7,7 @@ import type { Clock, FileHandle, FileSystem } from '../core/ports';
 import type { FsyncPolicy, QueueMetrics } from './types';
 import { FRAME_HEADER, encodeFrame, snapshotPositions } from './format';
 import { newSegment, type Segment, type SegmentList } from './segment';
+import { isNoSpace } from './util';
 
 export interface ActiveSegmentOptions {
   readonly dir: string;
@@ -24,6 +25,8 @@ export class ActiveSegment {
   snapshotLen = FRAME_HEADER;
   /** When the last fdatasync returned (for `interval`). */
   lastSyncAt = 0;
+  /** The open could not append its snapshot (disk full): it goes in front of the first record. */
+  private owed = false;
 
   constructor(private readonly o: ActiveSegmentOptions) {}
 
@@ -41,12 +44,40 @@ export class ActiveSegment {
     this.seg = last;
     this.fh = await this.o.fs.open(last.path, 'append');
     const snap = encodeFrame('snapshot', nextId, 0, Buffer.alloc(0), snapshotPositions(positions));
-    await this.fh.writev([snap]);
+    try {
+      await this.fh.writev([snap]);
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      // A full disk must not stop the start: the tail is made durable without the snapshot (so the
+      // torn-tail rule's "durable before it" holds for the snapshot written later, in front of the
+      // first record), and whatever part of it landed is cut off.
+      await this.fh.truncate(last.size);
+      await this.sync();
+      this.owed = true;
+      return;
+    }
     this.snapshotLen = snap.length;
     await this.sync();
     last.size += snap.length;
     last.durableSize = last.size;
     this.o.metrics.bytesOnDisk += snap.length;
+  }
+
+  /** The snapshot frame the open owes (id: the next record's), or null when none is owed. */
+  owedSnapshot(nextId: number, positions: ReadonlyMap<string, Uint8Array>): Buffer | null {
+    return this.owed ? encodeFrame('snapshot', nextId, 0, Buffer.alloc(0), snapshotPositions(positions)) : null;
+  }
+
+  /** The owed snapshot (`len` bytes) was written in front of the first record. */
+  owedWritten(len: number): void {
+    this.owed = false;
+    this.snapshotLen = len;
+  }
+
+  /** After a write refused for lack of space: cut the file back to `size` and make the cut durable. */
+  async cutBack(size: number): Promise<void> {
+    await this.fh.truncate(size);
+    await this.timedSync(this.fh);
   }
 
   /** One writev at the end of the active segment. */
@@ -86,7 +117,15 @@ export class ActiveSegment {
     const seg = newSegment(dir, firstId);
     const fh = await fs.open(seg.path, 'exclusive');
     const snap = encodeFrame('snapshot', firstId, 0, Buffer.alloc(0), snapshotPositions(positions));
-    await fh.writev([snap]);
+    try {
+      await fh.writev([snap]);
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      // No room for the new segment's head: undo its creation; the caller keeps the old one active.
+      await fh.close();
+      await fs.unlink(seg.path);
+      throw err;
+    }
     this.snapshotLen = snap.length;
     seg.size = snap.length;
     metrics.bytesOnDisk += snap.length;
@@ -104,6 +143,7 @@ export class ActiveSegment {
     this.o.segments.push(seg);
     this.seg = seg;
     this.fh = fh;
+    this.owed = false;
   }
 
   private async timedSync(fh: FileHandle): Promise<void> {

@@ -15,7 +15,12 @@ export const FRAME_VERSION = 1;
 export const FRAME_MAX = 0x7fff_0000;
 
 export const CURSOR_MAGIC = 0x434c53f1; // F1 53 4C 43 "\xF1SLC"
+/** Size of a version 1 cursor file (one copy, replaced by rename). */
 export const CURSOR_BYTES = 24;
+/** A version 2 cursor file: two slots, each in its own 512-byte sector, overwritten in place. */
+export const CURSOR_SLOT = 512;
+export const CURSOR_FILE_BYTES = 2 * CURSOR_SLOT;
+const CURSOR_SLOT_USED = 32;
 
 export type FrameKind = 'data' | 'snapshot';
 const KIND_DATA = 1;
@@ -155,14 +160,82 @@ export function encodeCursor(id: number): Buffer {
   return b;
 }
 
-/** The id in a cursor file, or null if the bytes are not a valid cursor. */
+/** The id in a cursor file of either version (its bytes), or null if it holds no valid cursor. */
 export function decodeCursor(b: Buffer): number | null {
+  return decodeCursorFile(b)?.id ?? null;
+}
+
+/** The id in a version 1 cursor file, or null if the bytes are not a valid one. */
+function decodeCursorV1(b: Buffer): number | null {
   if (b.length !== CURSOR_BYTES) return null;
   if (b.readUInt32LE(0) !== CURSOR_MAGIC) return null;
   if ((crc32(b.subarray(8)) >>> 0) !== b.readUInt32LE(4)) return null;
   if (b.readUInt32LE(16) !== 1) return null;
   const id = b.readUInt32LE(8) + b.readUInt32LE(12) * 0x1_0000_0000;
   return Number.isSafeInteger(id) ? id : null;
+}
+
+// version 2, two slots at 0 and 512, each (in a 512-byte sector, the rest zeros):
+// 0 u32 magic | 4 u32 crc32 of bytes 8..32 | 8 u64 id | 16 u32 version (2) | 20 u32 slot | 24 u64 sequence
+// The slot with the higher sequence (and a good checksum) is the cursor; a write goes to the other one.
+
+/** The 512-byte image of slot `seq % 2` holding `id`, to write at `cursorSlotOffset(seq)`. */
+export function encodeCursorSlot(id: number, seq: number): Buffer {
+  const b = Buffer.alloc(CURSOR_SLOT);
+  b.writeUInt32LE(CURSOR_MAGIC, 0);
+  b.writeUInt32LE(id % 0x1_0000_0000, 8);
+  b.writeUInt32LE(Math.floor(id / 0x1_0000_0000), 12);
+  b.writeUInt32LE(2, 16);
+  b.writeUInt32LE(seq % 2, 20);
+  b.writeUInt32LE(seq % 0x1_0000_0000, 24);
+  b.writeUInt32LE(Math.floor(seq / 0x1_0000_0000), 28);
+  b.writeUInt32LE(crc32(b.subarray(8, CURSOR_SLOT_USED)) >>> 0, 4);
+  return b;
+}
+
+export const cursorSlotOffset = (seq: number): number => (seq % 2) * CURSOR_SLOT;
+
+/** A whole new version 2 cursor file holding `id` in slot `seq % 2` (the other slot zeros). */
+export function encodeCursorFile(id: number, seq: number): Buffer {
+  const b = Buffer.alloc(CURSOR_FILE_BYTES);
+  encodeCursorSlot(id, seq).copy(b, cursorSlotOffset(seq));
+  return b;
+}
+
+type SlotRead = { readonly id: number; readonly seq: number } | 'empty' | 'damaged';
+
+function decodeSlot(b: Buffer, slot: number): SlotRead {
+  if (b.length < CURSOR_SLOT_USED) return b.every((x) => x === 0) ? 'empty' : 'damaged';
+  const s = b.subarray(0, CURSOR_SLOT_USED);
+  if (s.every((x) => x === 0)) return 'empty';
+  if (s.readUInt32LE(0) !== CURSOR_MAGIC || s.readUInt32LE(16) !== 2 || s.readUInt32LE(20) !== slot) return 'damaged';
+  if ((crc32(s.subarray(8)) >>> 0) !== s.readUInt32LE(4)) return 'damaged';
+  const id = s.readUInt32LE(8) + s.readUInt32LE(12) * 0x1_0000_0000;
+  const seq = s.readUInt32LE(24) + s.readUInt32LE(28) * 0x1_0000_0000;
+  return Number.isSafeInteger(id) && Number.isSafeInteger(seq) ? { id, seq } : 'damaged';
+}
+
+/** What a cursor file holds (`b`: its first `CURSOR_FILE_BYTES` bytes, or all of it if shorter). */
+export type CursorRead =
+  /** Version 2: the newest valid slot; `otherDamaged`: the other slot is damaged (torn), not just unwritten or older. */
+  | { readonly format: 2; readonly id: number; readonly seq: number; readonly otherDamaged: boolean }
+  /** Version 1 (24 bytes, or a migration to version 2 cut short before its first slot was complete). */
+  | { readonly format: 1; readonly id: number; readonly seq: 0 }
+  | null;
+
+export function decodeCursorFile(b: Buffer): CursorRead {
+  if (b.length > CURSOR_FILE_BYTES) return null;
+  const v1 = b.length >= CURSOR_BYTES ? decodeCursorV1(b.subarray(0, CURSOR_BYTES)) : null;
+  // Slot 0 still holding the version 1 cursor (a migration in progress) is an older copy, not damage.
+  const a = v1 !== null ? 'empty' : decodeSlot(b.subarray(0, CURSOR_SLOT), 0);
+  const z = decodeSlot(b.subarray(CURSOR_SLOT, CURSOR_FILE_BYTES), 1);
+  const best = typeof a === 'object' && (typeof z !== 'object' || a.seq > z.seq) ? a : typeof z === 'object' ? z : null;
+  if (best !== null) {
+    const other = best === a ? z : a;
+    return { format: 2, id: best.id, seq: best.seq, otherDamaged: other === 'damaged' };
+  }
+  // Version 1 at offset 0: a file from before, or one whose migration wrote slot 1 only in part.
+  return v1 === null ? null : { format: 1, id: v1, seq: 0 };
 }
 
 // ---- file names -----------------------------------------------------------------------------

@@ -2,8 +2,14 @@
  * The ledger: what consumers have acknowledged becomes durable (cursor files), and what every
  * consumer has passed is deleted (segment files).
  *
- * - A cursor is persisted atomically (temp file, fdatasync, rename, fsync of the directory) on a
- *   timer (`cursorFlushMs`), on `flushCursor()`, while appends wait for space, and on close.
+ * - A cursor is persisted on a timer (`cursorFlushMs`), on `flushCursor()`, while appends wait for
+ *   space, and on close. A cursor file (version 2, `./format.ts`) has two slots, each in its own
+ *   sector, with a sequence number and a checksum: a persist overwrites the older slot in place
+ *   (pwrite + fdatasync), so it never needs new space (a full disk cannot stop the deletions that
+ *   would free it) and a torn write falls back to the other copy. Only creating the file (a new
+ *   consumer, or a missing or damaged file) writes a temp file, fdatasyncs it and renames it over.
+ *   A version 1 file (one copy, 24 bytes) is migrated in place: the first persist writes slot 1,
+ *   which leaves the version 1 bytes at offset 0 as the fallback.
  * - Deletion goes by persisted cursors, not in-memory acks: after a crash every record at or after
  *   each consumer's cursor file is still there (an acked but unpersisted record is redelivered).
  *   A segment goes only when it is not the last, every persisted cursor is at or past its end id,
@@ -13,10 +19,10 @@
  *   `queue.segment-delete-failed` per segment), and counted in metrics.
  */
 import type { QueueEvent } from '../core/events';
-import type { Clock, FileSystem, Timer } from '../core/ports';
+import type { Clock, FileHandle, FileSystem, Timer } from '../core/ports';
 import { join, basename } from 'node:path';
 import type { FsyncPolicy, QueueMetrics } from './types';
-import { cursorName, cursorTempName, encodeCursor } from './format';
+import { cursorName, cursorSlotOffset, cursorTempName, encodeCursorFile, encodeCursorSlot } from './format';
 import { closeReadHandle, type Segment, type SegmentList } from './segment';
 import { ioError, isCode } from './util';
 
@@ -26,6 +32,10 @@ export class Cursor {
   persisted: number;
   /** Whether a valid cursor file exists (read on open or written since). */
   hasFile: boolean;
+  /** Sequence number of the file's newest copy (0: a version 1 file, to migrate); null without a file. */
+  seq: number | null;
+  /** The cursor file, open for writes in place (while they succeed). */
+  fh: FileHandle | null = null;
   /** In a failure episode: the last attempt to persist failed. */
   failing = false;
   /** Persists of this cursor run one after the other. */
@@ -34,16 +44,17 @@ export class Cursor {
   constructor(
     readonly name: string,
     start: number,
-    hasFile: boolean,
+    seq: number | null,
     /** The consumer's low-water mark (what would be persisted now). */
     readonly acked: () => number,
   ) {
     this.persisted = start;
-    this.hasFile = hasFile;
+    this.hasFile = seq !== null;
+    this.seq = seq;
   }
 
   get dirty(): boolean {
-    return this.acked() !== this.persisted || !this.hasFile;
+    return this.acked() !== this.persisted || this.seq === null || this.seq === 0;
   }
 }
 
@@ -74,8 +85,8 @@ export class Ledger {
 
   constructor(private readonly o: LedgerOptions) {}
 
-  add(name: string, start: number, hasFile: boolean, acked: () => number): Cursor {
-    const c = new Cursor(name, start, hasFile, acked);
+  add(name: string, start: number, seq: number | null, acked: () => number): Cursor {
+    const c = new Cursor(name, start, seq, acked);
     this.cursors.push(c);
     return c;
   }
@@ -107,20 +118,10 @@ export class Ledger {
 
   private async persist(c: Cursor): Promise<void> {
     const id = c.acked();
-    if (id === c.persisted && c.hasFile) return;
-    const { fs, dir } = this.o;
-    const tmp = join(dir, cursorTempName(c.name));
-    const dst = join(dir, cursorName(c.name));
+    if (id === c.persisted && !c.dirty) return;
+    const { dir } = this.o;
     try {
-      const fh = await fs.open(tmp, 'truncate');
-      try {
-        await fh.writev([encodeCursor(id)]);
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-      await fs.rename(tmp, dst);
-      await fs.syncDir(dir);
+      if (c.seq === null || !(await this.overwrite(c, id))) await this.create(c, id);
     } catch (e) {
       const err = ioError(`queue ${dir}: cannot persist the cursor of consumer ${c.name}`, e);
       this.o.metrics.cursorPersistFailures++;
@@ -139,6 +140,66 @@ export class Ledger {
     // Not awaited: the caller waits for its cursor, not for deletions (which never reject; their
     // failures are reported as events).
     void this.deleteEligible();
+  }
+
+  /**
+   * Writes `id` into the older slot of `c`'s file, in place, and fdatasyncs it. False if the file
+   * is gone (deleted by hand): then it is created again.
+   */
+  private async overwrite(c: Cursor, id: number): Promise<boolean> {
+    const seq = (c.seq ?? 0) + 1;
+    try {
+      c.fh ??= await this.o.fs.open(join(this.o.dir, cursorName(c.name)), 'update');
+    } catch (e) {
+      if (isCode(e, 'ENOENT')) return false;
+      throw e;
+    }
+    try {
+      await c.fh.writeAt(encodeCursorSlot(id, seq), cursorSlotOffset(seq));
+      await c.fh.datasync();
+    } catch (e) {
+      // The slot may be torn: the next attempt writes the same slot again (the other one stands).
+      await this.closeCursor(c);
+      throw e;
+    }
+    c.seq = seq;
+    return true;
+  }
+
+  /** Creates `c`'s file (version 2, first copy in slot 1): temp file, fdatasync, rename, directory fsync. */
+  private async create(c: Cursor, id: number): Promise<void> {
+    const { fs, dir } = this.o;
+    const tmp = join(dir, cursorTempName(c.name));
+    const dst = join(dir, cursorName(c.name));
+    await this.closeCursor(c);
+    try {
+      const fh = await fs.open(tmp, 'truncate');
+      try {
+        await fh.writev([encodeCursorFile(id, 1)]);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      // A full disk: do not leave a partial temp file holding blocks (recovery would remove it too).
+      await fs.unlink(tmp).catch(() => undefined);
+      throw e;
+    }
+    await fs.rename(tmp, dst);
+    await fs.syncDir(dir);
+    c.seq = 1;
+  }
+
+  private async closeCursor(c: Cursor): Promise<void> {
+    const fh = c.fh;
+    c.fh = null;
+    // A handle that fails to close is gone either way; the next persist opens the file again.
+    if (fh !== null) await fh.close().catch(() => undefined);
+  }
+
+  /** Closes the cursor files held open for writes in place (after the last persist). */
+  async closeFiles(): Promise<void> {
+    for (const c of this.cursors) await this.closeCursor(c);
   }
 
   /** Starts the background persist timer. */

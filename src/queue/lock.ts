@@ -1,8 +1,16 @@
 /**
  * The directory lock: one writer per queue directory.
  *
- * Across processes: a `lock` file created exclusively, holding the owner's pid; a lock whose pid is
- * not alive is stale and taken over. Inside one process: a process-wide registry of the
+ * Across processes: a `lock` file created exclusively (O_EXCL), holding the owner's pid and its
+ * start token (`FileSystem.processStart`: on Linux the boot id and the process's start time from
+ * /proc). A lock is stale, and taken over, when its pid is not alive, or when the live process with
+ * that pid has another start token: the pid was reused (after a container restart a pid is handed
+ * out again, often to an unrelated process). Why not a unix socket bound in the directory (live
+ * holder = connect() answers): taking over its stale socket file races like a stale lock file does
+ * (unlink + bind by two starters), and it needs a listener kept in the process; pid + start time
+ * names exactly one process for the life of the machine, so it is as sound within one pid namespace
+ * and adds nothing to run. Limit (any pid scheme): two agents in separate pid namespaces (two
+ * containers) sharing one data_dir volume cannot see each other; give each its own data_dir. Inside one process: a process-wide registry of the
  * directories this process holds, keyed by resolved path and independent of the `FileSystem`
  * object (F7 in test/queue/FINDINGS.md: two objects forwarding to one disk must not both win).
  * The registry lives on `globalThis` under a `Symbol.for` key, so two copies of this module loaded
@@ -94,7 +102,8 @@ export class DirectoryLock {
         try {
           const fh = await fs.open(path, 'exclusive');
           try {
-            await fh.writev([Buffer.from(`${fs.pid}\n`)]);
+            const token = fs.processStart?.(fs.pid) ?? null;
+            await fh.writev([Buffer.from(token === null ? `${fs.pid}\n` : `${fs.pid} ${token}\n`)]);
             await fh.datasync();
           } finally {
             await fh.close();
@@ -104,8 +113,8 @@ export class DirectoryLock {
         } catch (e) {
           if (!isCode(e, 'EEXIST')) throw ioError(`queue ${dir}: cannot create ${path}`, e);
         }
-        const pid = await readLockPid(fs, path);
-        const finding = classify(fs, pid, otherHolders(key, fs.pid, me).length > 0);
+        const { pid, token } = await readLock(fs, path);
+        const finding = classify(fs, pid, token, otherHolders(key, fs.pid, me).length > 0);
         const row = decide(finding);
         switch (row.action) {
           case 'refuse':
@@ -152,24 +161,30 @@ export class DirectoryLock {
  * (same pid, any file system object) is registered and alive; then a lock with our pid, or one
  * still empty (that open is writing it), is theirs.
  */
-function classify(fs: FileSystem, pid: number | null, openHere: boolean): FindingOf<'lock'> {
+function classify(fs: FileSystem, pid: number | null, token: string | null, openHere: boolean): FindingOf<'lock'> {
   if (pid === null) return { kind: 'lock', holder: openHere ? 'open-in-this-process' : 'unreadable' };
   if (pid === fs.pid) return { kind: 'lock', holder: openHere ? 'open-in-this-process' : 'own-pid' };
-  return { kind: 'lock', holder: fs.processAlive(pid) ? 'live-process' : 'dead-process' };
+  if (!fs.processAlive(pid)) return { kind: 'lock', holder: 'dead-process' };
+  // A lock written with a start token: the live process with that pid must be the one that wrote it.
+  const now = token === null ? null : (fs.processStart?.(pid) ?? null);
+  return { kind: 'lock', holder: now !== null && now !== token ? 'pid-reused' : 'live-process' };
 }
 
-async function readLockPid(fs: FileSystem, path: string): Promise<number | null> {
+/** The pid in a lock file (null: empty or unreadable) and the start token after it (null: none, an older lock). */
+async function readLock(fs: FileSystem, path: string): Promise<{ pid: number | null; token: string | null }> {
   try {
     const fh = await fs.open(path, 'read');
     try {
-      const b = Buffer.alloc(32);
-      const n = await fh.read(b, 0, 32, 0);
-      const pid = Number.parseInt(b.toString('utf8', 0, n).trim(), 10);
-      return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+      const b = Buffer.alloc(256);
+      const n = await fh.read(b, 0, b.length, 0);
+      const [p, t] = b.toString('utf8', 0, n).trim().split(/\s+/);
+      const pid = Number.parseInt(p ?? '', 10);
+      if (!Number.isSafeInteger(pid) || pid <= 0) return { pid: null, token: null };
+      return { pid, token: t !== undefined && t.length > 0 ? t : null };
     } finally {
       await fh.close();
     }
   } catch {
-    return null;
+    return { pid: null, token: null };
   }
 }

@@ -188,7 +188,7 @@ class WriteAheadQueue implements Queue {
       };
       for (const [name, start] of r.starts) {
         const acks = new AckTracker(name, start);
-        const cursor = this.ledger.add(name, start, r.withFile.has(name), () => acks.acked);
+        const cursor = this.ledger.add(name, start, r.withFile.get(name) ?? null, () => acks.acked);
         const reader = this.side.add(start);
         this.consumers.set(name, new QueueConsumer(name, this.writer, this.side, reader, acks, this.ledger, cursor, hooks));
       }
@@ -200,6 +200,10 @@ class WriteAheadQueue implements Queue {
     this.recovery = { segments: this.segments.length, ...report };
     this.writer.start();
     this.ledger.startTimer();
+    // A consumer without a cursor file (new, or its file lost) gets one now, while the disk may have
+    // room: later persists overwrite it in place and never need space. A failure is reported (an
+    // event) and retried on the timer.
+    await this.ledger.persistAll().catch(() => undefined);
     await this.ledger.deleteEligible();
   }
 
@@ -243,6 +247,7 @@ class WriteAheadQueue implements Queue {
     } catch (e) {
       first = e;
     }
+    await this.ledger.closeFiles();
     try {
       await this.writer.closeActive();
     } catch (e) {

@@ -27,12 +27,12 @@ export const SECTOR = 512;
 export const ATTRIBUTES = {
   /** The `lock` file, when it exists already (or the directory is open in this process). */
   lock: {
-    holder: ['live-process', 'open-in-this-process', 'dead-process', 'own-pid', 'unreadable'],
+    holder: ['live-process', 'open-in-this-process', 'dead-process', 'pid-reused', 'own-pid', 'unreadable'],
   },
   /** A file that is neither a segment, nor the lock, nor the cursor of a configured consumer. */
   file: { what: ['temp', 'unknown', 'foreign-cursor'] },
   /** The cursor file of a configured consumer. */
-  cursor: { state: ['missing', 'damaged', 'unreadable', 'beyond-log-end'] },
+  cursor: { state: ['missing', 'damaged', 'one-copy-damaged', 'old-format', 'unreadable', 'beyond-log-end'] },
   /** The segment files as a whole, or one of them. */
   segment: { state: ['none', 'empty'] },
   /** Record ids missing where no damage explains them. */
@@ -65,8 +65,12 @@ export interface ActionsByKind {
   lock: 'refuse' | 'take-over';
   /** delete the file / leave it alone. */
   file: 'delete' | 'leave';
-  /** reset: start at the oldest retained record; refuse: reject the open; ids-from-cursor: new ids start at the cursor. */
-  cursor: 'reset' | 'refuse' | 'ids-from-cursor';
+  /**
+   * reset: start at the oldest retained record; refuse: reject the open; ids-from-cursor: new ids
+   * start at the cursor; use-other-copy: start at the other slot's cursor; migrate: start at the
+   * version 1 cursor, rewritten in place as version 2 on the next persist.
+   */
+  cursor: 'reset' | 'refuse' | 'ids-from-cursor' | 'use-other-copy' | 'migrate';
   /** create the first segment / keep the empty one. */
   segment: 'create' | 'keep';
   /** count the missing events as lost (those at or above the lowest cursor) and go on. */
@@ -116,6 +120,13 @@ export const TABLE: readonly Row[] = [
     test: 'a lock left by a dead process is taken over',
   },
   {
+    label: 'lock naming a live pid that another process has now (its start time is not the one recorded)',
+    when: { kind: 'lock', holder: 'pid-reused' },
+    action: 'take-over',
+    reported: 'note',
+    test: 'a lock file naming a live pid that another process has now (pid reused) is taken over',
+  },
+  {
     label: 'lock with our own pid and no open queue here (a close that could not remove it)',
     when: { kind: 'lock', holder: 'own-pid' },
     action: 'take-over',
@@ -160,11 +171,25 @@ export const TABLE: readonly Row[] = [
     test: 'a missing cursor file starts the consumer at the oldest retained record',
   },
   {
-    label: 'cursor file damaged (size, magic, checksum)',
+    label: 'cursor file damaged (both copies, or a version 1 file: size, magic, checksum)',
     when: { kind: 'cursor', state: 'damaged' },
     action: 'reset',
     reported: 'cursorsReset, note',
     test: 'a damaged cursor file starts the consumer at the oldest retained record',
+  },
+  {
+    label: 'one copy of the cursor damaged (a torn in-place write), the other valid',
+    when: { kind: 'cursor', state: 'one-copy-damaged' },
+    action: 'use-other-copy',
+    reported: 'note (resumes at the other copy: at most the deliveries of one persist again)',
+    test: 'a cursor file with one damaged copy falls back to the other copy instead of the oldest record',
+  },
+  {
+    label: 'cursor file in the version 1 format (one copy, replaced by rename)',
+    when: { kind: 'cursor', state: 'old-format' },
+    action: 'migrate',
+    reported: 'note (rewritten in place as two copies on the first persist, no new space needed)',
+    test: 'a version 1 cursor file is read and migrated in place to two copies',
   },
   {
     label: 'cursor file unreadable (EIO, EACCES: an I/O error, not damage)',

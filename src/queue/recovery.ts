@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import type { FileSystem } from '../core/ports';
 import type { QueueMetrics, RecoveryReport } from './types';
-import { CURSOR_PREFIX, LOCK_FILE, TEMP_PREFIX, cursorName, decodeCursor, parseSegmentName, segmentName } from './format';
+import { CURSOR_FILE_BYTES, CURSOR_PREFIX, LOCK_FILE, TEMP_PREFIX, cursorName, decodeCursorFile, parseSegmentName, segmentName } from './format';
 import { decide } from './recovery-table';
 import { classifyDamage, scanSegment, type SegmentScan } from './recovery-scan';
 import type { SegmentList } from './segment';
@@ -34,8 +34,11 @@ export interface Recovered {
   readonly nextId: number;
   /** Where each configured consumer starts, in configuration order. */
   readonly starts: ReadonlyMap<string, number>;
-  /** Consumers whose cursor file was read and valid. */
-  readonly withFile: ReadonlySet<string>;
+  /**
+   * Consumers whose cursor file was read and valid, with the sequence number of its newest copy
+   * (0 for a version 1 file): the next persist writes the other slot, in place.
+   */
+  readonly withFile: ReadonlyMap<string, number>;
   /** The report, but for `segments` (counted once the writer has its active segment). */
   readonly report: Omit<RecoveryReport, 'segments'>;
 }
@@ -95,7 +98,7 @@ export async function recover(input: RecoveryInput): Promise<Recovered> {
   // ---- cursors first: events lost below every consumer's cursor were delivered already ----
   const oldest = segIds[0] ?? 0;
   const starts = new Map<string, number>();
-  const withFile = new Set<string>();
+  const withFile = new Map<string, number>();
   for (const name of input.consumers) {
     const file = cursorName(name);
     cursorFiles.delete(file);
@@ -105,10 +108,30 @@ export async function recover(input: RecoveryInput): Promise<Recovered> {
     try {
       const fh = await fs.open(join(dir, file), 'read');
       try {
-        const b = Buffer.alloc(64);
-        const n = await fh.read(b, 0, 64, 0);
-        id = decodeCursor(b.subarray(0, n));
+        const b = Buffer.alloc(CURSOR_FILE_BYTES);
+        const n = await fh.read(b, 0, CURSOR_FILE_BYTES, 0);
+        const got = decodeCursorFile(b.subarray(0, n));
         state = 'damaged';
+        if (got !== null) {
+          id = got.id;
+          withFile.set(name, got.seq);
+          const found = got.format === 1 ? 'old-format' : got.otherDamaged ? 'one-copy-damaged' : null;
+          if (found !== null) {
+            const row = decide({ kind: 'cursor', state: found });
+            switch (row.action) {
+              case 'use-other-copy':
+                notes.push(`consumer ${name}: one copy of the cursor in ${file} is damaged (a torn write); resuming at the other copy, ${got.id}`);
+                break;
+              case 'migrate':
+                notes.push(`consumer ${name}: cursor file ${file} is in the version 1 format; it is rewritten in place as version 2 on the next persist`);
+                break;
+              case 'reset':
+              case 'refuse':
+              case 'ids-from-cursor':
+                unsupported(row);
+            }
+          }
+        }
       } finally {
         await fh.close();
       }
@@ -120,7 +143,6 @@ export async function recover(input: RecoveryInput): Promise<Recovered> {
       }
     }
     if (id !== null) {
-      withFile.add(name);
       starts.set(name, id);
       continue;
     }
@@ -136,6 +158,8 @@ export async function recover(input: RecoveryInput): Promise<Recovered> {
         starts.set(name, oldest);
         break;
       case 'ids-from-cursor':
+      case 'use-other-copy':
+      case 'migrate':
         unsupported(row);
     }
   }
@@ -269,6 +293,8 @@ export async function recover(input: RecoveryInput): Promise<Recovered> {
         break;
       case 'reset':
       case 'refuse':
+      case 'use-other-copy':
+      case 'migrate':
         unsupported(row);
     }
   }

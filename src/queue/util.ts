@@ -41,6 +41,9 @@ export class Fifo<T> {
 export const isCode = (e: unknown, code: string): boolean =>
   typeof e === 'object' && e !== null && (e as Partial<FsError>).code === code;
 
+/** The disk (or the user's quota) is full: backpressure, not a failure. */
+export const isNoSpace = (e: unknown): boolean => isCode(e, 'ENOSPC') || isCode(e, 'EDQUOT');
+
 export const ioError = (what: string, cause: unknown): QueueIoError => {
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new QueueIoError(`${what}: ${detail}`, { cause });

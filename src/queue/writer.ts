@@ -18,11 +18,19 @@ import { FRAME_HEADER, encodePositions, writeFrameHeader } from './format';
 import { ActiveSegment } from './active-segment';
 import { DataSignal, type CommittedRecord, type LogView } from './log-view';
 import { indexFrame, type Segment, type SegmentList } from './segment';
-import { Fifo, ioError } from './util';
+import { Fifo, ioError, isNoSpace } from './util';
 
 const MiB = 1024 * 1024;
 /** Upper bound on one commit's write (the rest goes in the next commit). */
 const MAX_COMMIT_BYTES = 32 * MiB;
+/**
+ * While the disk is full (ENOSPC, EDQUOT), how often the writer tries again when nothing woke it (a
+ * segment deleted wakes it at once): space can be freed by anything on the machine.
+ */
+export const NO_SPACE_RETRY_MS = 500;
+
+/** Why appends wait: `maxBytes` reached, or the disk itself is full. */
+type Blocked = 'max-bytes' | 'disk-full';
 
 /** One append: waits in `pending`, then `unsynced`, then lives on as a cache entry. */
 interface Entry extends CommittedRecord {
@@ -93,6 +101,8 @@ export class Writer implements LogView {
   private closed = false;
   private failed: Error | null = null;
   private fullSince = 0;
+  /** The disk said ENOSPC/EDQUOT: appends wait and retry on a timer or when space is freed. */
+  private noSpace: unknown = null;
 
   constructor(private readonly o: WriterOptions) {
     ({ dir: this.dir, policy: this.policy, maxBytes: this.maxBytes, segments: this.segments, metrics: this.m } = o);
@@ -240,9 +250,9 @@ export class Writer implements LogView {
           await this.waitWriter(null);
           continue;
         }
-        let blocked = false;
-        if (this.pending.length > 0) blocked = !(await this.writeBatch());
-        if (blocked && this.closing && this.unsynced.length === 0 && this.inflight === null) {
+        let blocked: Blocked | null = null;
+        if (this.pending.length > 0) blocked = await this.writeBatch();
+        if (blocked !== null && this.closing && this.unsynced.length === 0 && this.inflight === null) {
           // Closing while appends wait for space that no consumer will free now: refuse them.
           this.rejectPending(new QueueClosedError(`queue ${this.dir} closed while the append waited for space (maxBytes)`));
           continue;
@@ -256,9 +266,8 @@ export class Writer implements LogView {
           } else if (this.inflight !== null) {
             if (!this.inflight.settled) await this.waitWriter(null); // the sync returning, or a new append
             if (this.inflight?.settled === true) await this.finishSync();
-          } else if (blocked) {
-            this.setFull(true);
-            await this.waitWriter(null);
+          } else if (blocked !== null) {
+            await this.waitForSpace(blocked);
           }
           continue;
         }
@@ -270,7 +279,7 @@ export class Writer implements LogView {
             case 'interval': {
               const due = this.active.lastSyncAt + this.policy.intervalMs;
               const now = this.o.clock.now();
-              if (now >= due || blocked || this.closing) {
+              if (now >= due || blocked !== null || this.closing) {
                 await this.active.sync();
                 this.publish(this.takeUnsynced());
               } else if (this.pending.length === 0) {
@@ -279,9 +288,8 @@ export class Writer implements LogView {
               break;
             }
           }
-        } else if (blocked) {
-          this.setFull(true);
-          await this.waitWriter(null);
+        } else if (blocked !== null) {
+          await this.waitForSpace(blocked);
         }
       }
     } catch (e) {
@@ -328,58 +336,184 @@ export class Writer implements LogView {
     this.publish(s.entries);
   }
 
+  /**
+   * Appends cannot be written now: wait until the ledger frees space (it wakes the writer), or, when
+   * the disk itself is full, at most `NO_SPACE_RETRY_MS` (anything on the machine may free space).
+   */
+  private async waitForSpace(why: Blocked): Promise<void> {
+    this.setFull(true, why);
+    switch (why) {
+      case 'max-bytes':
+        await this.waitWriter(null);
+        break;
+      case 'disk-full': {
+        const deleted = this.m.deletedSegments;
+        await this.freeDisk();
+        // Deleted a segment: try again at once; else wait for a deletion or the next re-check.
+        if (this.m.deletedSegments === deleted) await this.waitWriter(NO_SPACE_RETRY_MS);
+        break;
+      }
+    }
+  }
+
+  /**
+   * The disk is full: persist cursors (in place, no new space) and delete what every consumer has
+   * passed; when all of it was consumed but the active segment holds the space, roll so it can go
+   * (which needs room for the new segment's snapshot: if there is none, the roll is undone).
+   */
+  private async freeDisk(): Promise<void> {
+    const space = this.space;
+    if (space === null) return;
+    // A failure is reported by the ledger (an event, a counter); the writer frees what it can anyway.
+    await space.persistAll().catch(() => undefined);
+    await space.deleteEligible();
+    const next = this.pending.peek();
+    if (next === undefined || !this.active.seg.hasData || this.unsynced.length > 0 || this.inflight !== null) return;
+    if (!space.allPersistedUpTo(this.active.seg.endId)) return;
+    try {
+      await this.roll(next.id);
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      return;
+    }
+    await space.deleteEligible();
+  }
+
   /** Appends wait for space (an episode: `queue.full` when it starts, `queue.space` when it ends). */
-  private setFull(full: boolean): void {
+  private setFull(full: boolean, why: Blocked = 'max-bytes'): void {
     if (full === this.m.full) return;
     const now = this.o.clock.now();
     this.m.full = full;
     if (full) {
       this.fullSince = now;
-      this.o.emit({ type: 'queue.full', bytesOnDisk: this.m.bytesOnDisk, maxBytes: this.maxBytes });
+      const error = this.noSpace;
+      this.o.emit(
+        why === 'disk-full' && error !== null
+          ? { type: 'queue.full', reason: 'disk-full', bytesOnDisk: this.m.bytesOnDisk, maxBytes: this.maxBytes, error }
+          : { type: 'queue.full', reason: 'max-bytes', bytesOnDisk: this.m.bytesOnDisk, maxBytes: this.maxBytes },
+      );
     } else {
+      this.noSpace = null;
       this.m.fullMsTotal += now - this.fullSince;
       this.o.emit({ type: 'queue.space', waitedMs: now - this.fullSince });
     }
   }
 
-  /** Writes as many pending appends as fit (one writev per segment touched). False if none fit. */
-  private async writeBatch(): Promise<boolean> {
+  /**
+   * Writes as many pending appends as fit (one writev per segment touched); null if some were
+   * written, else why none could be. An append's bookkeeping (offsets, index, positions, bytes on
+   * disk) is applied only once its write returned, so a write the disk refuses for lack of space is
+   * cut back and its appends stay pending, in order, to be written again.
+   */
+  private async writeBatch(): Promise<Blocked | null> {
     let wrote = false;
     const n = this.pending.length;
-    if (this.hdrArena.length < n * FRAME_HEADER) this.hdrArena = Buffer.allocUnsafe(n * FRAME_HEADER * 2);
+    if (this.hdrArena.length < (n + 1) * FRAME_HEADER) this.hdrArena = Buffer.allocUnsafe((n + 1) * FRAME_HEADER * 2);
     const arena = this.hdrArena;
     let bufs: Uint8Array[] = [];
+    /** Appends in `bufs` (the first `k` of `pending`), where the next frame goes, the bytes on disk then. */
+    let k = 0;
+    let size = this.active.seg.size;
+    let bytes = this.m.bytesOnDisk;
+    let hasData = this.active.seg.hasData;
+    let snap = 0;
     let batchBytes = 0;
+    const restart = (): void => {
+      // (Again) at the end of the active segment, nothing in `bufs`: after a roll.
+      bufs = [];
+      size = this.active.seg.size;
+      bytes = this.m.bytesOnDisk;
+      hasData = this.active.seg.hasData;
+      snap = 0;
+      // The snapshot an open could not append (the disk was full) goes in front of the first record.
+      const first = this.pending.peek();
+      const frame = first === undefined ? null : this.active.owedSnapshot(first.id, this.writtenPositions);
+      if (frame === null) return;
+      bufs.push(frame);
+      snap = frame.length;
+      size += snap;
+      bytes += snap;
+    };
+    restart();
     for (let taken = 0; taken < n; ) {
-      const e = this.pending.peek();
+      const e = this.pending.at(k);
       if (e === undefined) break;
-      if (this.m.bytesOnDisk + e.frameLen > this.maxBytes) {
-        if (wrote || bufs.length > 0) break;
-        if (await this.freeSpace(e)) continue;
+      if (bytes + e.frameLen > this.maxBytes) {
+        if (wrote || k > 0) break;
+        if (await this.freeSpace(e)) {
+          restart();
+          continue;
+        }
         if (this.segments.length === 1 && !this.active.seg.hasData) {
           // Nothing left to free: this record can never fit (positions snapshot grew since it was checked).
           this.pending.shift();
           e.reject?.(new RecordTooLargeError(this.dir, e.frameLen, this.maxBytes - this.active.seg.size, 'maxBytes'));
           continue;
         }
-        return false;
+        return this.noSpace !== null ? 'disk-full' : 'max-bytes';
       }
-      if (this.active.seg.hasData && this.active.seg.size + e.frameLen > this.o.segmentBytes) {
-        if (bufs.length > 0) {
-          await this.active.write(bufs);
-          bufs = [];
+      if (hasData && size + e.frameLen > this.o.segmentBytes) {
+        if (k > 0 || snap > 0) {
+          if (!(await this.flush(bufs, k, snap))) return wrote ? null : 'disk-full';
+          wrote = true;
+          k = 0;
         }
-        await this.roll(e.id);
+        try {
+          await this.roll(e.id);
+        } catch (err) {
+          if (!isNoSpace(err)) throw err;
+          this.noSpace = err; // the new segment could not be created: the old one stays active
+          return wrote ? null : 'disk-full';
+        }
+        restart();
         continue;
       }
-      this.pending.shift();
+      const at = taken * FRAME_HEADER;
       taken++;
-      const at = taken * FRAME_HEADER - FRAME_HEADER;
+      k++;
       writeFrameHeader(arena, at, 'data', e.id, e.events, e.payload, e.meta);
       bufs.push(arena.subarray(at, at + FRAME_HEADER));
       if (e.payload.length > 0) bufs.push(e.payload);
       if (e.meta !== null) bufs.push(e.meta);
-      const seg = this.active.seg;
+      size += e.frameLen;
+      bytes += e.frameLen;
+      hasData = true;
+      batchBytes += e.frameLen;
+      if (batchBytes >= MAX_COMMIT_BYTES) break;
+    }
+    if (k > 0 || snap > 0) {
+      if (await this.flush(bufs, k, snap)) wrote = true;
+      else if (!wrote) return 'disk-full';
+    }
+    if (wrote) this.setFull(false);
+    return wrote ? null : 'max-bytes';
+  }
+
+  /**
+   * One writev of the first `k` pending appends (after an owed snapshot of `snap` bytes), then
+   * their bookkeeping; they move to `unsynced`. False if the disk is full: whatever part of the
+   * write landed is cut off again, and the appends stay pending.
+   */
+  private async flush(bufs: readonly Uint8Array[], k: number, snap: number): Promise<boolean> {
+    const seg = this.active.seg;
+    const before = seg.size;
+    try {
+      await this.active.write(bufs);
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      this.noSpace = err;
+      // Linux writes what fits, then says ENOSPC: cut that prefix off (and make the cut durable,
+      // should an fdatasync in flight have caught the prefix), so the file holds whole frames only.
+      await this.active.cutBack(before);
+      return false;
+    }
+    if (snap > 0) {
+      this.active.owedWritten(snap);
+      seg.size += snap;
+      this.m.bytesOnDisk += snap;
+    }
+    for (let i = 0; i < k; i++) {
+      const e = this.pending.shift() as Entry;
       const start = seg.size;
       seg.size += e.frameLen;
       seg.hasData = true;
@@ -395,13 +529,8 @@ export class Writer implements LogView {
         }
       }
       this.unsynced.push(e);
-      wrote = true;
-      batchBytes += e.frameLen;
-      if (batchBytes >= MAX_COMMIT_BYTES) break;
     }
-    if (bufs.length > 0) await this.active.write(bufs);
-    if (wrote) this.setFull(false);
-    return wrote;
+    return true;
   }
 
   /**
@@ -417,7 +546,13 @@ export class Writer implements LogView {
     if (this.m.bytesOnDisk + e.frameLen <= this.maxBytes) return true;
     if (this.active.seg.hasData && this.unsynced.length === 0 && space.allPersistedUpTo(this.active.seg.endId)) {
       // Everything is consumed but the active segment holds the space: roll so it can go.
-      await this.roll(e.id);
+      try {
+        await this.roll(e.id);
+      } catch (err) {
+        if (!isNoSpace(err)) throw err;
+        this.noSpace = err; // no room for the new segment's head either: wait as for a full disk
+        return false;
+      }
       await space.deleteEligible();
       if (this.m.bytesOnDisk + e.frameLen <= this.maxBytes) return true;
     }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeFileSystem, openQueue, QueueLockedError, QueueUsageError, RecordTooLargeError } from '../../src/queue/index';
 import type { FileHandle, FileSystem } from '../../src/core/ports';
@@ -217,7 +218,8 @@ test('the cursor is persisted by flushCursor and survives without close', async 
     await a.flushCursor();
     const cursor = readdirSync(dir).filter((n) => n.startsWith('cursor.'));
     assert.deepEqual(cursor, ['cursor.a']);
-    assert.equal(statSync(join(dir, 'cursor.a')).size, 24);
+    // Version 2: two 512-byte slots, written once in full so later persists overwrite in place.
+    assert.equal(statSync(join(dir, 'cursor.a')).size, 1024);
     assert.equal(readdirSync(dir).filter((n) => n.startsWith('tmp.')).length, 0);
     await q.close();
   } finally {
@@ -265,6 +267,41 @@ test('a lock left by a dead process is taken over', async () => {
     writeFileSync(join(dir, 'lock'), '2147483646\n');
     const q = await openQueue({ dir, consumers: [] });
     assert.ok(q.recovery.notes.some((n) => n.includes('stale lock')));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a lock file naming a live pid that another process has now (pid reused) is taken over', { skip: nodeFileSystem.processStart?.(process.pid) == null ? 'no /proc here: a process start time cannot be read' : false }, async () => {
+  const { dir, cleanup } = tempDir();
+  // An unrelated live process: the pid a container restart handed out again.
+  const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    const pid = other.pid as number;
+    const token = nodeFileSystem.processStart?.(pid) as string;
+    assert.ok(token.length > 0);
+    // Written by the process that had this pid before (another start time): stale.
+    writeFileSync(join(dir, 'lock'), `${pid} ${token.replace(/:\d+$/, ':1')}\n`);
+    const q = await openQueue({ dir, consumers: [] });
+    assert.ok(q.recovery.notes.some((n) => n.includes('stale lock') && n.includes('another process has now')), q.recovery.notes.join('\n'));
+    await q.close();
+    // Written by that very process (its own start token): it holds the directory.
+    writeFileSync(join(dir, 'lock'), `${pid} ${token}\n`);
+    await assert.rejects(openQueue({ dir, consumers: [] }), (e: unknown) => e instanceof QueueLockedError && e.message.includes(String(pid)));
+  } finally {
+    other.kill('SIGKILL');
+    cleanup();
+  }
+});
+
+test('the lock file records the pid and the start token of the process holding the queue', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const q = await openQueue({ dir, consumers: [] });
+    const [pid, token] = readFileSync(join(dir, 'lock'), 'utf8').trim().split(' ');
+    assert.equal(Number(pid), process.pid);
+    assert.equal(token, nodeFileSystem.processStart?.(process.pid) ?? undefined);
     await q.close();
   } finally {
     cleanup();
@@ -594,6 +631,7 @@ test('reading records one at a time from disk reads the file in large chunks, no
 function bind(h: FileHandle): FileHandle {
   return {
     writev: (b) => h.writev(b),
+    writeAt: (d, p) => h.writeAt(d, p),
     read: (b, o, l, p) => h.read(b, o, l, p),
     datasync: () => h.datasync(),
     truncate: (n) => h.truncate(n),
@@ -602,10 +640,11 @@ function bind(h: FileHandle): FileHandle {
   };
 }
 
-test('after a write fails (disk full), reads reject with SLUICE_QUEUE_IO instead of returning nothing at once for ever', async () => {
+test('after a write fails (an I/O error), reads reject with SLUICE_QUEUE_IO instead of returning nothing at once for ever', async () => {
   const { dir, cleanup } = tempDir();
   try {
-    // ENOSPC from the segment writes once the flag is set: the real disk's answer when it is full.
+    // EIO from the segment writes once the flag is set (ENOSPC is backpressure, not a failure: see
+    // the disk-full tests).
     let full = false;
     const fs: FileSystem = {
       ...nodeFileSystem,
@@ -621,7 +660,8 @@ test('after a write fails (disk full), reads reject with SLUICE_QUEUE_IO instead
           truncate: (n) => fh.truncate(n),
           stat: () => fh.stat(),
           close: () => fh.close(),
-          writev: (bufs) => (full ? Promise.reject(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })) : fh.writev(bufs)),
+          writeAt: (d, p) => fh.writeAt(d, p),
+          writev: (bufs) => (full ? Promise.reject(Object.assign(new Error('i/o error'), { code: 'EIO' })) : fh.writev(bufs)),
         };
       },
     };
@@ -635,7 +675,7 @@ test('after a write fails (disk full), reads reject with SLUICE_QUEUE_IO instead
     for (let i = 0; i < 3; i++) {
       await assert.rejects(a.read({ signal: new AbortController().signal }), (e: unknown) => {
         assert.equal((e as { code?: string }).code, 'SLUICE_QUEUE_IO');
-        assert.match((e as Error).message, /no space left on device/);
+        assert.match((e as Error).message, /i\/o error/);
         return true;
       });
     }
@@ -657,6 +697,7 @@ function countingReads(): { fs: FileSystem; reads: () => number } {
       if (mode !== 'read' || !path.includes('seg-')) return fh;
       return {
         writev: (bufs) => fh.writev(bufs),
+        writeAt: (d, p) => fh.writeAt(d, p),
         read: (b, o, l, p) => {
           reads++;
           return fh.read(b, o, l, p);

@@ -17,7 +17,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { openQueue } from '../../src/queue/index';
-import { encodeCursor, encodeFrame } from '../../src/queue/format';
+import { decodeCursorFile, encodeCursor, encodeFrame } from '../../src/queue/format';
 import type { Queue } from '../../src/queue/types';
 import { readAvailable, tempDir, text } from './helpers';
 
@@ -269,14 +269,76 @@ test('a damaged cursor file starts the consumer at the oldest retained record', 
     const a = q.consumer('a');
     for (const r of await readAvailable(a)) a.ack(r.id);
     await q.close();
+    // Both copies (slots at 0 and 512): one damaged copy falls back to the other (next test).
     const b = readFileSync(join(dir, 'cursor.a'));
     b[9] = b[9]! ^ 0x01;
+    b[512 + 9] = b[512 + 9]! ^ 0x01;
     writeFileSync(join(dir, 'cursor.a'), b);
     q = await openQueue({ dir, ...OPTS });
     assert.deepEqual(q.recovery.cursorsReset, ['a']);
     assert.ok(q.recovery.notes.some((n) => n.includes('damaged')));
     assert.deepEqual(names(await readAvailable(q.consumer('a'))), expectedNames(4));
     await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a cursor file with one damaged copy falls back to the other copy instead of the oldest record', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 6);
+    let q = await openQueue({ dir, ...OPTS });
+    const a = q.consumer('a');
+    const recs = await readAvailable(a);
+    for (const r of recs.slice(0, 3)) a.ack(r.id);
+    await a.flushCursor();
+    for (const r of recs.slice(3)) a.ack(r.id);
+    await a.flushCursor(); // overwrites the other slot in place
+    await q.close();
+    assert.equal(statSync(join(dir, 'cursor.a')).size, 1024);
+    // A torn write of the newest copy: the other slot holds the one before.
+    const b = readFileSync(join(dir, 'cursor.a'));
+    const newest = decodeCursorFile(b);
+    assert.ok(newest?.format === 2 && newest.id === 12);
+    const at = (newest.seq % 2) * 512 + 9;
+    b[at] = b[at]! ^ 0x01;
+    writeFileSync(join(dir, 'cursor.a'), b);
+    q = await openQueue({ dir, ...OPTS });
+    assert.deepEqual(q.recovery.cursorsReset, []);
+    assert.ok(q.recovery.notes.some((n) => n.includes('one copy of the cursor')), q.recovery.notes.join('\n'));
+    assert.deepEqual(names(await readAvailable(q.consumer('a'))), expectedNames(6, [0, 1, 2]));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a version 1 cursor file is read and migrated in place to two copies', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 4); // ids: rec-0 0, rec-1 1, rec-2 3, rec-3 6
+    const v1 = encodeCursor(3);
+    writeFileSync(join(dir, 'cursor.a'), v1);
+    let q = await openQueue({ dir, ...OPTS });
+    assert.deepEqual(q.recovery.cursorsReset, []);
+    assert.ok(q.recovery.notes.some((n) => n.includes('version 1')), q.recovery.notes.join('\n'));
+    const a = q.consumer('a');
+    const got = await readAvailable(a);
+    assert.deepEqual(names(got), expectedNames(4, [0, 1]));
+    await q.close(); // the first persist migrates: slot 1 written, the version 1 bytes left at offset 0
+    const file = readFileSync(join(dir, 'cursor.a'));
+    assert.equal(file.length, 1024);
+    assert.deepEqual(file.subarray(0, 24), v1);
+    assert.deepEqual(decodeCursorFile(file), { format: 2, id: 3, seq: 1, otherDamaged: false });
+    q = await openQueue({ dir, ...OPTS });
+    assert.ok(!q.recovery.notes.some((n) => n.includes('version 1')), q.recovery.notes.join('\n'));
+    const b = q.consumer('a');
+    const again = await readAvailable(b);
+    assert.deepEqual(names(again), expectedNames(4, [0, 1]));
+    for (const r of again) b.ack(r.id);
+    await q.close(); // sequence 2 overwrites slot 0 (the version 1 bytes) in place
+    assert.deepEqual(decodeCursorFile(readFileSync(join(dir, 'cursor.a'))), { format: 2, id: 7, seq: 2, otherDamaged: false });
   } finally {
     cleanup();
   }

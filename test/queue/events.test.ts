@@ -61,7 +61,8 @@ test('a cursor the timer cannot persist is reported once per episode and counted
   const c = q.consumer('c');
   for (const fill of ['a', 'b']) await w.run(q.append(sized(10, fill)));
   for (const r of await w.readOnce(q)) c.ack(r.id);
-  w.setFault((syscall, path) => (syscall === 'open' && path.includes('tmp.cursor') ? 'EIO' : null));
+  // The cursor file exists (created at open): persists overwrite it in place.
+  w.setFault((syscall, path) => ((syscall === 'open' || syscall === 'pwrite') && path.includes('cursor.') ? 'EIO' : null));
   await w.sleep(550); // five timer rounds, each failing
   assert.deepEqual(types(w.events, 'queue.cursor'), ['queue.cursor-persist-failed']);
   const failed = w.events.find((e) => e.type === 'queue.cursor-persist-failed');
@@ -144,7 +145,8 @@ test('a cursor the full writer cannot persist is reported, and the append procee
   const w = world(4);
   const q = await w.open({ segmentBytes: 4096, maxBytes: 8192, cursorFlushMs: 60_000 });
   const c = q.consumer('c');
-  w.setFault((syscall, path) => (syscall === 'writev' && path.includes('tmp.cursor') ? 'ENOSPC' : null));
+  // Persists overwrite the cursor file in place (no new space, so never ENOSPC): an I/O error.
+  w.setFault((syscall, path) => (syscall === 'pwrite' && path.includes('cursor.') ? 'EIO' : null));
   const appends = ['a', 'b', 'c'].map((fill) => q.append(sized(3000, fill)));
   await w.sleep(20);
   for (const r of await w.readOnce(q)) c.ack(r.id); // wakes the full writer: it persists cursors at once

@@ -64,6 +64,7 @@ for (const r of REGRESSIONS) {
 function lyingDatasync(fs: FileSystem): FileSystem {
   const wrap = (h: FileHandle): FileHandle => ({
     writev: (b) => h.writev(b),
+    writeAt: (d, p) => h.writeAt(d, p),
     read: (b, o, l, p) => h.read(b, o, l, p),
     datasync: () => Promise.resolve(),
     truncate: (n) => h.truncate(n),

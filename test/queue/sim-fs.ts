@@ -30,8 +30,12 @@
  *   interleave differently per seed but identically for one seed. `readdir` lists in a seeded
  *   random order, as a real directory lists in hash order.
  *
+ * - Free space (`capacity`): file data is counted in whole blocks, for every file with an entry or
+ *   an open handle; a write that needs more lands what fits and rejects with ENOSPC. `writeAt`
+ *   overwrites in place (a torn overwrite keeps new bytes up to a point, old ones after it).
+ *
  * Not modelled: cross-directory rename atomicity (it is logged as two entry changes), hard links,
- * permissions, free-space accounting, bit rot (use `corrupt()` to flip bytes on purpose).
+ * permissions, space for directories and inodes, bit rot (use `corrupt()` to flip bytes on purpose).
  */
 import { posix } from 'node:path';
 import type { Clock, FileHandle, FileStat, FileSystem, FsError, OpenMode, Timer } from '../../src/core/ports';
@@ -252,6 +256,8 @@ class SimFile {
   stable: number;
   /** The durable bytes after `stable` (cut off the volatile view by a truncate since the last sync). */
   durTail: Buffer;
+  /** Durable bytes were overwritten in place since the last sync (a tear then keeps old bytes after the cut). */
+  overwritten = false;
 
   constructor(readonly ino: number) {
     this.data = Buffer.alloc(0);
@@ -284,6 +290,25 @@ class SimFile {
     this.size = end;
   }
 
+  /** Overwrite (or extend) at `pos`, in place: bytes below `stable` that change leave the stable prefix. */
+  writeAt(pos: number, bytes: Uint8Array): void {
+    if (pos < this.stable) {
+      this.overwritten = true;
+      // The durable bytes [pos, stable) now differ from the volatile ones: keep them in `durTail`.
+      this.durTail = Buffer.concat([this.data.subarray(pos, this.stable), this.durTail]);
+      this.stable = pos;
+    }
+    if (pos > this.size) this.append(Buffer.alloc(pos - this.size));
+    const end = pos + bytes.length;
+    if (end > this.size) {
+      const keep = this.size - pos;
+      this.data.set(bytes.subarray(0, keep), pos);
+      this.append(bytes.subarray(keep));
+    } else {
+      this.data.set(bytes, pos);
+    }
+  }
+
   truncate(length: number): void {
     if (length < this.stable) {
       this.durTail = Buffer.concat([this.data.subarray(length, this.stable), this.durTail]);
@@ -300,6 +325,7 @@ class SimFile {
   sync(): void {
     this.stable = this.size;
     this.durTail = EMPTY;
+    this.overwritten = false;
   }
 
   /** Replace all content (after a crash): everything is durable. */
@@ -308,6 +334,7 @@ class SimFile {
     this.size = content.length;
     this.stable = content.length;
     this.durTail = EMPTY;
+    this.overwritten = false;
   }
 }
 
@@ -364,6 +391,15 @@ export interface SimFaults {
 
 export interface SimOptions {
   readonly seed: number;
+  /**
+   * Free-space accounting: the disk holds this many bytes of file data (counted in `blockSize`
+   * blocks, per file: every file with a directory entry or an open handle). A write needing more
+   * writes the blocks that fit and rejects with ENOSPC, as Linux does (a short write, then ENOSPC).
+   * Only for a new disk (later boots share the disk's; tests may change `disk.capacity`). Default: no limit.
+   */
+  readonly capacity?: number;
+  /** The allocation unit of `capacity` (default 4096, a page). */
+  readonly blockSize?: number;
   /** Attach a virtual clock: steps then take 0–`maxLatencyMs` virtual ms (some still resolve on microtasks). */
   readonly clock?: SimClock;
   readonly maxLatencyMs?: number;
@@ -378,6 +414,9 @@ export interface SimOptions {
 export class SimDisk {
   readonly root = new SimDir();
   readonly rng: Rng;
+  /** Bytes of file data the disk holds (null: no limit); see `SimOptions.capacity`. */
+  capacity: number | null = null;
+  blockSize = 4096;
   private inodes = 0;
   private pids = 4242;
   crashes = 0;
@@ -394,6 +433,42 @@ export class SimDisk {
 
   nextPid(): number {
     return this.pids++;
+  }
+
+  /** Bytes allocated now: whole blocks of every file reachable from the root or held open by a live process. */
+  used(): number {
+    const files = new Set<SimFile>();
+    const walk = (dir: SimDir): void => {
+      for (const node of dir.entries.values()) {
+        if (node.kind === 'dir') walk(node);
+        else files.add(node);
+      }
+    };
+    walk(this.root);
+    for (const view of this.live) for (const f of view.openFiles.keys()) files.add(f);
+    let bytes = 0;
+    for (const f of files) bytes += this.blocks(f.size);
+    return bytes;
+  }
+
+  /** `size` bytes rounded up to whole blocks. */
+  blocks(size: number): number {
+    return Math.ceil(size / this.blockSize) * this.blockSize;
+  }
+
+  /** How many bytes of a write that makes `file` end at `end` fit (all of them when there is room). */
+  fits(file: SimFile, end: number): number {
+    if (this.capacity === null || end <= file.size) return Math.max(0, end - file.size);
+    const free = this.capacity - this.used();
+    const extra = this.blocks(end) - this.blocks(file.size);
+    if (extra <= free) return end - file.size;
+    const room = this.blocks(file.size) + Math.max(0, Math.floor(free / this.blockSize)) * this.blockSize;
+    return Math.max(0, Math.min(end, room) - file.size);
+  }
+
+  /** Free bytes (Infinity without a capacity). */
+  free(): number {
+    return this.capacity === null ? Number.POSITIVE_INFINITY : this.capacity - this.used();
   }
 }
 
@@ -441,10 +516,17 @@ export class SimFileSystem implements FileSystem {
   /** One line per completed step when tracing is on (for failure reports). */
   trace: string[] | null = null;
   private readonly crashListeners: (() => void)[] = [];
+  /** @internal Files this process holds open (they keep their blocks after an unlink), with a count. */
+  readonly openFiles = new Map<SimFile, number>();
 
   constructor(opts: SimOptions, disk?: SimDisk) {
     this.opts = opts;
-    this.disk = disk ?? new SimDisk(opts.seed);
+    if (disk === undefined) {
+      disk = new SimDisk(opts.seed);
+      if (opts.capacity !== undefined) disk.capacity = opts.capacity;
+      if (opts.blockSize !== undefined) disk.blockSize = opts.blockSize;
+    }
+    this.disk = disk;
     this.rng = disk === undefined ? this.disk.rng.fork() : createRng(opts.seed);
     this.pid = this.disk.nextPid();
     this.clock = opts.clock;
@@ -494,6 +576,11 @@ export class SimFileSystem implements FileSystem {
     return new SimFileSystem({ ...this.opts, ...opts, seed: opts.seed ?? this.disk.rng.int(4294967296) }, this.disk);
   }
 
+  /** A token for the live process `pid` (pids are never reused on the simulated machine), or null. */
+  processStart(pid: number): string | null {
+    return this.processAlive(pid) ? `sim-process-${pid}` : null;
+  }
+
   /** True for the pid of any process running on this machine now. */
   processAlive(pid: number): boolean {
     for (const view of this.disk.live) if (view.pid === pid) return true;
@@ -528,12 +615,17 @@ export class SimFileSystem implements FileSystem {
             file.truncate(0);
           }
           break;
+        case 'update':
+          if (existing === undefined) throw this.err('ENOENT', 'open', p);
+          file = existing;
+          break;
         default: {
           const never: never = mode;
           throw new TypeError(`unknown open mode ${String(never)}`);
         }
       }
-      return new SimHandle(this, file, p, mode === 'read');
+      this.openFiles.set(file, (this.openFiles.get(file) ?? 0) + 1);
+      return new SimHandle(this, file, p, mode === 'read', mode === 'append');
     });
   }
 
@@ -718,10 +810,17 @@ export class SimFileSystem implements FileSystem {
           node.sync();
           files.set(p, 'kept');
         } else {
+          // The volatile bytes reached the disk up to `cut`, the durable ones stand after it (an
+          // overwrite in place torn: new bytes, then old ones; an append torn: just the prefix).
           const cut = rng.range(stable, size - 1);
-          const content = Buffer.from(node.data.subarray(0, cut));
-          if (zeroFill && cut > stable && rng.chance(0.4)) {
-            content.fill(0, rng.range(stable, cut - 1));
+          const durable = node.overwritten ? node.durable() : node.data.subarray(0, stable);
+          let content = Buffer.from(node.data.subarray(0, cut));
+          if (durable.length > cut) content = Buffer.concat([content, durable.subarray(cut)]);
+          // Zeros only where the file grew (the size reached the disk, the data did not): an overwrite
+          // of bytes the disk had leaves old or new bytes, never zeros.
+          const grewFrom = Math.max(stable, durable.length);
+          if (zeroFill && cut > grewFrom && rng.chance(0.4)) {
+            content.fill(0, rng.range(grewFrom, cut - 1), cut);
             files.set(p, 'torn-zeroed');
           } else {
             files.set(p, 'torn');
@@ -937,6 +1036,7 @@ class SimHandle implements FileHandle {
     private readonly file: SimFile,
     private readonly path: string,
     private readonly readOnly: boolean,
+    private readonly appendOnly: boolean,
   ) {}
 
   writev(buffers: readonly Uint8Array[]): Promise<void> {
@@ -949,11 +1049,46 @@ class SimHandle implements FileHandle {
       () => {
         this.check('writev');
         if (this.readOnly) throw this.fs.err('EBADF', 'writev', this.path);
+        const fit = this.fs.disk.fits(this.file, this.file.size + bytes.length);
+        if (fit < bytes.length) {
+          // Linux: a short write of what fits, then ENOSPC for the rest.
+          this.file.append(bytes.subarray(0, fit));
+          throw this.fs.err('ENOSPC', 'writev', this.path, `no space left on device (wrote ${fit} of ${bytes.length} bytes)`);
+        }
         this.file.append(bytes);
       },
       (rng) => {
         if (this.closed || this.readOnly) return;
-        this.file.append(bytes.subarray(0, rng.int(bytes.length + 1)));
+        const fit = this.fs.disk.fits(this.file, this.file.size + bytes.length);
+        this.file.append(bytes.subarray(0, Math.min(fit, rng.int(bytes.length + 1))));
+      },
+    );
+  }
+
+  writeAt(data: Uint8Array, position: number): Promise<void> {
+    const bytes = Buffer.from(data); // copied at the syscall, as in writev
+    return this.fs.step(
+      'pwrite',
+      this.path,
+      () => {
+        this.check('pwrite');
+        if (this.readOnly) throw this.fs.err('EBADF', 'pwrite', this.path);
+        // O_APPEND: Linux ignores the position of a pwrite and appends; the queue must not rely on it.
+        if (this.appendOnly) throw this.fs.err('EINVAL', 'pwrite', this.path, 'pwrite on a file opened for append');
+        const end = position + bytes.length;
+        const fit = this.fs.disk.fits(this.file, end);
+        if (fit < Math.max(0, end - this.file.size)) {
+          const n = Math.max(0, this.file.size + fit - position);
+          this.file.writeAt(position, bytes.subarray(0, n));
+          throw this.fs.err('ENOSPC', 'pwrite', this.path, `no space left on device (wrote ${n} of ${bytes.length} bytes)`);
+        }
+        this.file.writeAt(position, bytes);
+      },
+      (rng) => {
+        if (this.closed || this.readOnly || this.appendOnly) return;
+        const end = position + bytes.length;
+        const room = Math.max(0, this.file.size + this.fs.disk.fits(this.file, end) - position);
+        this.file.writeAt(position, bytes.subarray(0, Math.min(room, rng.int(bytes.length + 1))));
       },
     );
   }
@@ -994,6 +1129,9 @@ class SimHandle implements FileHandle {
     return this.fs.step('close', this.path, () => {
       this.check('close');
       this.closed = true;
+      const n = (this.fs.openFiles.get(this.file) ?? 1) - 1;
+      if (n <= 0) this.fs.openFiles.delete(this.file);
+      else this.fs.openFiles.set(this.file, n);
     });
   }
 

@@ -47,6 +47,11 @@ export interface RunConfig {
    * it kept (pages written out of order). The recovery table cuts the tail there (torn-tail rule).
    */
   readonly holes: boolean;
+  /**
+   * The disk's capacity in bytes (4 KiB blocks), or null for no limit: smaller than what `maxBytes`
+   * needs, so the disk fills first and ENOSPC must be backpressure (the queue waits, never fails).
+   */
+  readonly capacity: number | null;
 }
 
 export function configFor(seed: number): RunConfig {
@@ -73,6 +78,7 @@ export function configFor(seed: number): RunConfig {
     lockProbe: false,
     growConsumers: false,
     holes: false,
+    capacity: null,
   };
   // Drawn last so the draws above stay what they were for every seed. Names that need encoding in a
   // file name (space, slash, non-ASCII) in some runs.
@@ -81,6 +87,14 @@ export function configFor(seed: number): RunConfig {
   cfg.lockProbe = rng.chance(0.3);
   cfg.growConsumers = rng.chance(0.2);
   cfg.holes = rng.chance(0.3);
+  if (rng.chance(0.25)) {
+    // Room for the lock, every cursor file (a consumer may be added) and a temp cursor, one whole
+    // segment (it may run a block past segmentBytes) and the next segment's head, plus up to two
+    // segments more: less than maxBytes needs, in most runs. (With less, a queue whose consumers
+    // have read everything cannot roll away from the segment that fills the disk: docs/queue.md.)
+    const segBlocks = segmentBytes / 4096 + 1;
+    cfg.capacity = 4096 * (1 + (cfg.consumers.length + 1) + 1 + segBlocks + 1 + rng.int(segBlocks * 2 + 1));
+  }
   return cfg;
 }
 
@@ -94,6 +108,8 @@ export interface RunStats {
   gracefulRestarts: number;
   faultRestarts: number;
   backpressureWaits: number;
+  /** Episodes of appends waiting because the disk was full (`queue.full` with reason disk-full). */
+  diskFullWaits: number;
   corruptRecordsReported: number;
   truncatedBytes: number;
 }
@@ -232,7 +248,7 @@ export function describeFailure(r: RunResult, lines = 60): string {
   return [
     r.failure === null ? `simulation seed ${r.seed} passed` : `simulation seed ${r.seed} failed: ${r.failure}`,
     `replay: SLUICE_SIM_SEED=${r.seed} node scripts/test.js test/queue/property${r.shrunkTo !== undefined ? `  (shortest failing prefix: ${r.shrunkTo} actions)` : ''}`,
-    `config: consumers=${c.consumers.join(',')} segmentBytes=${c.segmentBytes} maxBytes=${c.maxBytes} fsync=${JSON.stringify(c.fsync)} cursorFlushMs=${c.cursorFlushMs} crashes=${c.crashKinds.join('/')} faults=${JSON.stringify(c.faults ?? null)} actions=${c.actions} timedSteps=${c.timedSteps} bigEvents=${c.bigEvents} pipelined=${c.pipelined} lockProbe=${c.lockProbe}`,
+    `config: consumers=${c.consumers.join(',')} segmentBytes=${c.segmentBytes} maxBytes=${c.maxBytes} fsync=${JSON.stringify(c.fsync)} cursorFlushMs=${c.cursorFlushMs} crashes=${c.crashKinds.join('/')} faults=${JSON.stringify(c.faults ?? null)} actions=${c.actions} timedSteps=${c.timedSteps} bigEvents=${c.bigEvents} pipelined=${c.pipelined} lockProbe=${c.lockProbe} capacity=${c.capacity ?? 'none'}`,
     `trace (last ${lines} actions):`,
     ...r.trace.slice(-lines).map((l) => `  ${l}`),
     ...(r.fsTrace.length > 0 ? [`file system steps of the failing boot (last ${r.fsTrace.length}):`, ...r.fsTrace.map((l) => `    ${l}`)] : []),
@@ -250,6 +266,7 @@ export const emptyStats = (): RunStats => ({
   gracefulRestarts: 0,
   faultRestarts: 0,
   backpressureWaits: 0,
+  diskFullWaits: 0,
   corruptRecordsReported: 0,
   truncatedBytes: 0,
 });
@@ -280,7 +297,13 @@ class Run {
   ) {
     this.rng = createRng(cfg.seed);
     this.clock = new SimClock();
-    this.fs = new SimFileSystem({ seed: cfg.seed, clock: this.clock, timedSteps: cfg.timedSteps, ...(cfg.faults ? { faults: cfg.faults } : {}) });
+    this.fs = new SimFileSystem({
+      seed: cfg.seed,
+      clock: this.clock,
+      timedSteps: cfg.timedSteps,
+      ...(cfg.faults ? { faults: cfg.faults } : {}),
+      ...(cfg.capacity !== null ? { capacity: cfg.capacity } : {}),
+    });
     if (opts.fsTrace === true) this.fs.trace = [];
     this.fs.mkdirDurable(this.dir);
     this.maxActions = Math.min(cfg.actions, opts.maxActions ?? Number.POSITIVE_INFINITY);
@@ -1001,6 +1024,9 @@ class Run {
       segmentBytes: this.cfg.segmentBytes,
       maxBytes: this.cfg.maxBytes,
       cursorFlushMs: this.cfg.cursorFlushMs,
+      onEvent: (e) => {
+        if (e.type === 'queue.full' && e.reason === 'disk-full') this.stats.diskFullWaits++;
+      },
       fs: this.queueFs(),
       clock: this.clock,
     };
