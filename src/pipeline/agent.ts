@@ -351,7 +351,8 @@ export class Agent {
         attempt++;
         const retryInMs = Math.round(this.ports.random.next() * Math.min(SOURCE_RESTART_CAP_MS, SOURCE_RESTART_BASE_MS * 2 ** Math.min(attempt, 20)));
         this.events.emit({ type: 'source.restarting', source: s.id, attempt, retryInMs, error });
-        await this.delay(retryInMs, this.stopSources.signal);
+        // Kept alive: a source waiting to restart is work to do, the process must not end under it.
+        await this.delay(retryInMs, this.stopSources.signal, true);
         if (this.stopSources.signal.aborted) return true;
       }
     }
@@ -387,11 +388,11 @@ export class Agent {
     return { cancel: () => current.cancel() };
   }
 
-  /** Waits `ms` (or until `signal` aborts); the timer does not keep the process alive. */
-  private delay(ms: number, signal?: AbortSignal): Promise<void> {
+  /** Waits `ms` (or until `signal` aborts); the timer keeps the process alive only with `keepAlive`. */
+  private delay(ms: number, signal?: AbortSignal, keepAlive = false): Promise<void> {
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();
-      const t = this.ports.clock.setTimer(ms, done);
+      const t = this.ports.clock.setTimer(ms, done, { keepAlive });
       function done(): void {
         t.cancel();
         signal?.removeEventListener('abort', done);
