@@ -35,6 +35,11 @@ export interface ComponentContext {
   readonly readFs: ReadFileSystem;
   /** The directory relative paths in the config resolve against. */
   readonly cwd: string;
+  /**
+   * The agent's `data_dir`, where a component may keep a small state file of its own under
+   * `sources/` or `sinks/` (the file source: what `start_at: end` skipped). Absent in unit tests.
+   */
+  readonly dataDir?: string;
 }
 
 export interface SourceDefinition<C> {

@@ -18,7 +18,8 @@ export const sourceKinds: ReadonlyMap<string, SourceKind> = registryOf([
     schema: fileSourceSchema,
     // Positions advance only after the queue confirms durability: resumes exactly after a restart.
     canAcknowledge: true,
-    create: (config, ctx) => new FileSource(config, { cwd: ctx.cwd, clock: ctx.clock, fs: ctx.readFs }),
+    create: (config, ctx) =>
+      new FileSource(config, { cwd: ctx.cwd, clock: ctx.clock, fs: ctx.readFs, ...(ctx.dataDir !== undefined ? { state: { fs: ctx.fs, dataDir: ctx.dataDir } } : {}) }),
   }),
   defineSource({
     type: 'stdin',

@@ -141,9 +141,18 @@ export class PositionBook {
     this.replace(r, rest);
   }
 
-  /** Unpins the idle-closed files a complete scan did not see. */
-  unpinUnseen(seen: ReadonlySet<string>): void {
-    for (const ino of [...this.idle.keys()]) if (!seen.has(ino)) this.unpin(ino);
+  /**
+   * Unpins the idle-closed files a complete scan did not see (renamed away or deleted): their
+   * positions count as remembered now, so the scan looks for a renamed file (`follow.ts`).
+   */
+  unpinUnseen(seen: ReadonlySet<string>, now: number): void {
+    for (const ino of [...this.idle.keys()]) {
+      if (seen.has(ino)) continue;
+      const r = this.idle.get(ino);
+      this.unpin(ino);
+      const after = r && this.entries.get(r.key);
+      if (after) this.touch(after, now);
+    }
   }
 
   private replace(old: Remembered, r: Remembered): void {

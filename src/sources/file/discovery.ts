@@ -13,6 +13,7 @@ import type { SourceContext } from '../../core/source';
 import type { PositionBook } from './book';
 import type { Glob } from './glob';
 import type { Identities, Identity } from './identity';
+import { NO_TAIL } from './position';
 import { afterLastLine, Tailer } from './tailer';
 import type { Warnings } from './warnings';
 
@@ -52,6 +53,9 @@ export type Opened =
 const SKIPPED: Opened = { kind: 'skipped' };
 
 export class Discovery {
+  /** Copies held (`dev:ino` → when first seen as one): after `copyWindowMs` they are files of their own. */
+  private readonly copies = new Map<string, number>();
+
   constructor(
     private readonly glob: Glob,
     private readonly fs: ReadFileSystem,
@@ -59,7 +63,14 @@ export class Discovery {
     private readonly ids: Identities,
     private readonly fingerprintBytes: number,
     private readonly ctx: Pick<SourceContext, 'id' | 'log'>,
+    /** How long a file equal to one being read is taken for copytruncate's copy (its original truncated soon). */
+    private readonly copyWindowMs: number,
   ) {}
+
+  /** Forgets held copies a scan no longer found (bounded memory). */
+  keepCopies(seen: ReadonlySet<string>): void {
+    for (const ino of [...this.copies.keys()]) if (!seen.has(ino)) this.copies.delete(ino);
+  }
 
   async list(): Promise<Listing> {
     let complete = true;
@@ -115,12 +126,23 @@ export class Discovery {
       const st = await fh.stat();
       const ino = `${st.dev}:${st.ino}`;
       if (st.type !== 'file' || st.size === 0 || isOpen(ino)) return SKIPPED;
-      const got = await this.ids.identify(fh, st.size, path, this.fingerprintBytes, resumeOnly);
+      let got = await this.ids.identify(fh, st.size, path, ino, this.fingerprintBytes, resumeOnly);
       if (got === 'unresolved') return { kind: 'unresolved' };
       if (got === 'copy') {
-        this.ctx.log.debug('file held: a copy of a file being read', { source: this.ctx.id, path });
-        return { kind: 'copy' };
+        const since = this.copies.get(ino) ?? now;
+        this.copies.set(ino, since);
+        if (now - since < this.copyWindowMs) {
+          this.ctx.log.debug('file held: a copy of a file being read', { source: this.ctx.id, path });
+          return { kind: 'copy' };
+        }
+        // Still equal and the original was not truncated: not copytruncate's copy but a file of its own.
+        const id = await this.ids.lookalike(fh, st.size, this.fingerprintBytes, ino, path);
+        if (id === null) return SKIPPED;
+        this.copies.delete(ino);
+        this.ctx.log.info('file equal to one being read, and not a rotated copy: read as a file of its own', { source: this.ctx.id, path });
+        got = { identity: id, offset: 0, tail: NO_TAIL, resumed: false, size: st.size };
       }
+      this.copies.delete(ino);
       if (got === 'unknown') {
         this.ctx.log.debug('file held: its first bytes do not tell it apart yet', { source: this.ctx.id, path });
         return SKIPPED; // the next scan looks again
@@ -153,7 +175,7 @@ export function order(candidates: readonly Found[], book: PositionBook, complete
     if (k) book.unpin(c.ino);
     rest.push(c);
   }
-  if (complete) book.unpinUnseen(seenIno);
+  if (complete) book.unpinUnseen(seenIno, now);
   const known = book.paths();
   const byOwnPath: Found[] = [];
   const others: Found[] = [];
