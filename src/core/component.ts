@@ -42,12 +42,28 @@ export interface ComponentContext {
   readonly dataDir?: string;
 }
 
+/**
+ * What a component takes from or puts into the world outside the agent, as far as the config
+ * checks need it to refuse setups that cannot work (two sources on standard input, a sink writing
+ * a file its own source reads, two sinks writing one file). Paths are absolute.
+ */
+export interface ComponentIo {
+  /** A resource only one source may use (`standard input`). */
+  readonly exclusive?: string;
+  /** Whether the source would read the file at this absolute path (a file source's patterns). */
+  readonly reads?: (path: string) => boolean;
+  /** The file a sink writes. */
+  readonly writes?: string;
+}
+
 export interface SourceDefinition<C> {
   readonly type: string;
   /** Validates the whole `sources.<id>` entry, `type` included. */
   readonly schema: z.ZodType<C>;
   readonly canAcknowledge: boolean;
   readonly create: (config: C, ctx: ComponentContext) => Source;
+  /** What it reads (for the config checks); relative paths resolve against the working directory. */
+  readonly io?: (config: C) => ComponentIo;
 }
 
 const sinkBaseShape = {
@@ -74,6 +90,8 @@ export interface SinkDefinition<C extends SinkBaseConfig> {
   readonly schema: z.ZodType<C>;
   readonly canAcknowledge: boolean;
   readonly create: (config: C, ctx: ComponentContext) => Sink;
+  /** What it writes (for the config checks); relative paths resolve against the working directory. */
+  readonly io?: (config: C) => ComponentIo;
 }
 
 /** A component definition with its config type erased: what a registry holds. */
@@ -87,7 +105,7 @@ export interface ComponentKind<T, Base> {
 }
 
 export type ParseOutcome<T, Base> =
-  | { readonly ok: true; readonly config: Base; readonly make: (ctx: ComponentContext) => T }
+  | { readonly ok: true; readonly config: Base; readonly make: (ctx: ComponentContext) => T; readonly io: ComponentIo }
   | { readonly ok: false; readonly issues: readonly z.core.$ZodIssue[] };
 
 export type SourceKind = ComponentKind<Source, unknown>;
@@ -98,6 +116,7 @@ const kind = <C extends Base, T, Base>(d: {
   readonly schema: z.ZodType<C>;
   readonly canAcknowledge: boolean;
   readonly create: (config: C, ctx: ComponentContext) => T;
+  readonly io?: (config: C) => ComponentIo;
 }): ComponentKind<T, Base> => ({
   type: d.type,
   canAcknowledge: d.canAcknowledge,
@@ -106,7 +125,7 @@ const kind = <C extends Base, T, Base>(d: {
     const r = d.schema.safeParse(raw);
     if (!r.success) return { ok: false, issues: r.error.issues };
     const config = r.data;
-    return { ok: true, config, make: (ctx) => d.create(config, ctx) };
+    return { ok: true, config, make: (ctx) => d.create(config, ctx), io: d.io?.(config) ?? {} };
   },
 });
 
