@@ -171,3 +171,17 @@ test('two files with identical contents (replicas) are both read, and each resum
   await h2.stop();
   assert.equal(h2.events(), 6);
 });
+
+test('a copy of an idle-closed file that is still there is read as a file of its own', async (t) => {
+  const dir = tempDir(t);
+  const body = numbered('same', 0, 20);
+  writeFileSync(join(dir, 'a.log'), body);
+  const h = new Harness(source(dir, { close_idle_ms: 100 })).start();
+  await h.until('a', () => h.events() === 20);
+  await h.until('a closed because idle', () => h.logs.some((l) => l.msg === 'file let go'));
+  copyFileSync(join(dir, 'a.log'), join(dir, 'b.log'));
+  await h.until('the copy, in full', () => h.events() === 40);
+  await pause(300);
+  await h.stop();
+  assert.equal(h.events(), 40);
+});

@@ -44,6 +44,12 @@ export interface Remembered {
    * bytes are emitted as a line of their own (never lost).
    */
   readonly carry?: Buffer;
+  /**
+   * `dev:ino` of the file that had the position, when it was let go in this run (not stored: after
+   * a restart content alone decides). While a file with this inode is still at `path`, no other
+   * file resumes the position (a replica of it is a file of its own).
+   */
+  readonly ino?: string;
   /** Set while the file is closed because idle and still there: the position is never forgotten then. */
   readonly idle?: IdleClosed;
 }

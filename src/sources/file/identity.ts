@@ -75,6 +75,8 @@ export class Identities {
     private readonly log: Diagnostics,
     private readonly sourceId: string,
     private readonly warnOnce: WarnOnce,
+    /** `dev:ino` of the file at a path now, null if none. */
+    private readonly inoAt: (path: string) => Promise<string | null>,
   ) {}
 
   keyOf(head: Uint8Array): string {
@@ -178,6 +180,7 @@ export class Identities {
     if (head === null || head.length === 0) return 'unknown';
     const size = Math.max(statSize, head.length);
     for (const k of this.remembered(head, ino)) {
+      if (k.ino !== undefined && k.ino !== ino && (await this.inoAt(k.path)) === k.ino) continue; // its own file is still there
       const bytes = await this.resumes(fh, size, k, path, resumeOnly);
       if (bytes === null) continue;
       this.book.take(k.key);

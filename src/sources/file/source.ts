@@ -113,7 +113,15 @@ export class FileSource implements Source {
     const prefix = `${ctx.id}:`;
     const book = new PositionBook(this.cfg);
     const warnings = new Warnings(ctx.log, ctx.id);
-    const ids = new Identities(prefix, book, ctx.log, ctx.id, (path, code, msg) => warnings.once(path, code, msg));
+    const inoAt = async (path: string): Promise<string | null> => {
+      try {
+        const st = await this.fs.stat(path);
+        return `${st.dev}:${st.ino}`;
+      } catch {
+        return null;
+      }
+    };
+    const ids = new Identities(prefix, book, ctx.log, ctx.id, (path, code, msg) => warnings.once(path, code, msg), inoAt);
     const run: Run = {
       ctx,
       book,
@@ -403,7 +411,8 @@ export class FileSource implements Source {
     }
     if (id) {
       const pin = idle ? { idle } : {};
-      run.book.remember({ key: id.key, fpLen: id.fpLen, offset: t.emittedOffset, tail: t.emittedTail, path: t.path, since: this.clock.now(), ...pin });
+      // With its inode: another file does not take this position while this one is still at its path.
+      run.book.remember({ key: id.key, fpLen: id.fpLen, offset: t.emittedOffset, tail: t.emittedTail, path: t.path, since: this.clock.now(), ino: t.ino, ...pin });
     }
     run.tailers.delete(t.ino);
     await t.close();
