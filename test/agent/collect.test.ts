@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, copyFileSync, mkdirSync, renameSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { cli, seededRandom, sleep, startAgent, tally, waitFor, withTempDir, writeConfig, type RunningAgent } from './helpers';
 
 /**
@@ -166,5 +167,20 @@ test('validate refuses configs that cannot work, with one line naming the place 
       assert.equal(r.code, 2, `${c.name}: ${r.stdout}${r.stderr}`);
       assert.match(r.stderr, c.want, c.name);
     }
+  });
+});
+
+test('app.log.1.gz under app.log*: no binary lines, one warning', async () => {
+  await withTempDir(async (dir) => {
+    mkdirSync(join(dir, 'logs'));
+    writeFileSync(join(dir, 'logs', 'app.log'), lines('W', 0, 10));
+    writeFileSync(join(dir, 'logs', 'app.log.1.gz'), gzipSync(lines('OLD', 0, 1000)));
+    const cfg = await writeConfig(dir, config().replace('./logs/*.log', './logs/app.log*'));
+    const a = startAgent(cfg, { cwd: dir });
+    await waitFor('app.log', async () => tally(await out(dir), 'W', 10).missing.length === 0, 20_000, () => a.stderr());
+    await sleep(300);
+    await stopAgent(a, 'SIGTERM');
+    assert.equal(await out(dir), lines('W', 0, 10));
+    assert.equal(a.stderr().split('\n').filter((l) => l.includes('gzip-compressed')).length, 1, a.stderr());
   });
 });

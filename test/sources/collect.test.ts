@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, copyFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import type { Clock } from '../../src/core/ports';
 import { nodeFileSystem } from '../../src/core/node-ports';
 import { fileSourceSchema } from '../../src/sources/file/config';
@@ -184,4 +185,18 @@ test('a copy of an idle-closed file that is still there is read as a file of its
   await pause(300);
   await h.stop();
   assert.equal(h.events(), 40);
+});
+
+test('a compressed rotated file matching the patterns (app.log.1.gz under app.log*) is skipped and reported once, never read as lines', async (t) => {
+  const dir = tempDir(t);
+  const log = join(dir, 'app.log');
+  writeFileSync(log, numbered('a', 0, 10));
+  writeFileSync(join(dir, 'app.log.1.gz'), gzipSync(numbered('old', 0, 100)));
+  const h = new Harness(source(dir, { include: [join(dir, 'app.log*')] })).start();
+  await h.until('app.log', () => h.events() === 10);
+  await pause(300); // several scans
+  await h.stop();
+  assert.equal(h.text(), numbered('a', 0, 10));
+  const warned = h.warnings().filter((w) => w.msg.includes('gzip-compressed'));
+  assert.equal(warned.length, 1, JSON.stringify(h.warnings()));
 });
