@@ -8,12 +8,13 @@
  * name existing sources; at least one source and one sink). Zod issue paths are mapped back to
  * YAML nodes (`parseDocument` + `LineCounter`), so a message points at the offending key.
  */
+import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { z } from 'zod';
 import type { FsyncPolicy } from '../queue/types';
-import type { ComponentContext, Registry, SinkBaseConfig } from '../core/component';
+import type { ComponentContext, ComponentIo, Registry, SinkBaseConfig } from '../core/component';
 import type { Sink } from '../core/sink';
 import type { Source } from '../core/source';
 import { ConfigError, ConfigReadError, type ConfigProblem } from './errors';
@@ -248,6 +249,8 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
   const t = { sources: rawSources.data, sinks: rawSinks.data };
 
   const sources: ResolvedSource[] = [];
+  const sourceIo = new Map<string, ComponentIo>();
+  const exclusive = new Map<string, string>();
   const sourceIds = Object.keys(t.sources);
   if (sourceIds.length === 0) pc.add(['sources'], 'no source configured (add one, e.g. `pipe: { type: stdin }`)');
   for (const id of sourceIds) {
@@ -260,8 +263,18 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
     }
     const r = kind.parse(entry);
     if (!r.ok) pc.addIssues(r.issues, ['sources', id], kind.schema);
-    else sources.push({ id, type: kind.type, canAcknowledge: kind.canAcknowledge, create: r.make });
+    else {
+      sources.push({ id, type: kind.type, canAcknowledge: kind.canAcknowledge, create: r.make });
+      sourceIo.set(id, r.io);
+      const ex = r.io.exclusive;
+      if (ex !== undefined) {
+        const first = exclusive.get(ex);
+        if (first === undefined) exclusive.set(ex, id);
+        else pc.add(['sources', id, 'type'], `sources.${first} reads ${ex} already: two sources would split its lines between them (keep one, and list it in the inputs of every sink that needs it)`);
+      }
+    }
   }
+  const written = new Map<string, string>();
 
   const sinks: ResolvedSink[] = [];
   const sinkIds = Object.keys(t.sinks);
@@ -284,6 +297,20 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
         pc.add(['sinks', id, 'inputs', i], `unknown source ${JSON.stringify(input)} (valid: ${sourceIds.join(', ') || 'none configured'})`);
       }
     });
+    const out = r.io.writes;
+    if (out !== undefined) {
+      const real = canonicalPath(out);
+      const first = written.get(real);
+      if (first !== undefined) {
+        pc.add(['sinks', id, 'path'], `the same file as sinks.${first}.path (${real}): two sinks writing one file interleave and cut each other's lines (give each sink its own path)`);
+      } else written.set(real, id);
+      for (const input of r.config.inputs) {
+        const reads = sourceIo.get(input)?.reads;
+        if (reads && (reads(out) || reads(real))) {
+          pc.add(['sinks', id, 'path'], `source ${input} (an input of this sink) reads ${out}: the sink would read its own output again and again (write outside its include patterns, or add the path to its exclude)`);
+        }
+      }
+    }
     sinks.push({
       id,
       type: kind.type,
@@ -350,6 +377,19 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
     sources,
     sinks,
   };
+};
+
+/** The path with its symlinks resolved as far as it exists (two names of one file compare equal). */
+const canonicalPath = (path: string): string => {
+  try {
+    return realpathSync(path);
+  } catch {
+    try {
+      return join(realpathSync(dirname(path)), basename(path));
+    } catch {
+      return path;
+    }
+  }
 };
 
 /** Read and check a config file. */

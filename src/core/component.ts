@@ -43,6 +43,25 @@ export interface ComponentContext {
   readonly cwd: string;
   /** This agent's id: created once, kept in `<data_dir>/agent_id` (part of idempotency keys). */
   readonly agentId: string;
+  /**
+   * The agent's `data_dir`, where a component may keep a small state file of its own under
+   * `sources/` or `sinks/` (the file source: what `start_at: end` skipped). Absent in unit tests.
+   */
+  readonly dataDir?: string;
+}
+
+/**
+ * What a component takes from or puts into the world outside the agent, as far as the config
+ * checks need it to refuse setups that cannot work (two sources on standard input, a sink writing
+ * a file its own source reads, two sinks writing one file). Paths are absolute.
+ */
+export interface ComponentIo {
+  /** A resource only one source may use (`standard input`). */
+  readonly exclusive?: string;
+  /** Whether the source would read the file at this absolute path (a file source's patterns). */
+  readonly reads?: (path: string) => boolean;
+  /** The file a sink writes. */
+  readonly writes?: string;
 }
 
 export interface SourceDefinition<C> {
@@ -51,6 +70,8 @@ export interface SourceDefinition<C> {
   readonly schema: z.ZodType<C>;
   readonly canAcknowledge: boolean;
   readonly create: (config: C, ctx: ComponentContext) => Source;
+  /** What it reads (for the config checks); relative paths resolve against the working directory. */
+  readonly io?: (config: C) => ComponentIo;
 }
 
 const sinkBaseShape = {
@@ -99,6 +120,8 @@ export interface SinkDefinition<C extends SinkBaseConfig> {
   /** Sends event ids as idempotency keys (refused with `queue.fsync: never`). Default false. */
   readonly usesEventIds?: boolean;
   readonly create: (config: C, ctx: ComponentContext) => Sink;
+  /** What it writes (for the config checks); relative paths resolve against the working directory. */
+  readonly io?: (config: C) => ComponentIo;
 }
 
 /** A component definition with its config type erased: what a registry holds. */
@@ -113,7 +136,7 @@ export interface ComponentKind<T, Base> {
 }
 
 export type ParseOutcome<T, Base> =
-  | { readonly ok: true; readonly config: Base; readonly make: (ctx: ComponentContext) => T }
+  | { readonly ok: true; readonly config: Base; readonly make: (ctx: ComponentContext) => T; readonly io: ComponentIo }
   | { readonly ok: false; readonly issues: readonly z.core.$ZodIssue[] };
 
 export type SourceKind = ComponentKind<Source, unknown>;
@@ -125,6 +148,7 @@ const kind = <C extends Base, T, Base>(d: {
   readonly canAcknowledge: boolean;
   readonly usesEventIds?: boolean;
   readonly create: (config: C, ctx: ComponentContext) => T;
+  readonly io?: (config: C) => ComponentIo;
 }): ComponentKind<T, Base> => ({
   type: d.type,
   canAcknowledge: d.canAcknowledge,
@@ -134,7 +158,7 @@ const kind = <C extends Base, T, Base>(d: {
     const r = d.schema.safeParse(raw);
     if (!r.success) return { ok: false, issues: r.error.issues };
     const config = r.data;
-    return { ok: true, config, make: (ctx) => d.create(config, ctx) };
+    return { ok: true, config, make: (ctx) => d.create(config, ctx), io: d.io?.(config) ?? {} };
   },
 });
 

@@ -31,7 +31,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { statfs } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { BUILTIN_FILE, type AgentConfig, type ResolvedSource } from '../config/load';
 import type { ComponentContext } from '../core/component';
 import type { Diagnostics } from '../core/diagnostics';
@@ -176,7 +176,17 @@ export class Agent {
 
   /** What every component factory gets. */
   private componentContext(id: string): ComponentContext {
-    return { id, log: this.log, clock: this.ports.clock, random: this.ports.random, fs: this.ports.fs, readFs: this.ports.readFs, cwd: this.cwd, agentId: this.agentId };
+    return {
+      id,
+      log: this.log,
+      clock: this.ports.clock,
+      random: this.ports.random,
+      fs: this.ports.fs,
+      readFs: this.ports.readFs,
+      cwd: this.cwd,
+      agentId: this.agentId,
+      dataDir: resolve(this.cwd, this.config.dataDir),
+    };
   }
 
   /**

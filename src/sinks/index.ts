@@ -2,6 +2,7 @@
  * The sink registry: every sink type the config accepts, by its `type`. Adding a sink type means
  * one folder beside this file, one line here, and its docs (docs/architecture.md).
  */
+import { resolve } from 'node:path';
 import { defineSink, registryOf, type SinkKind } from '../core/component';
 import { createFileSink, fileSinkSchema } from './file';
 import { createHttpSink, httpSinkSchema } from './http';
@@ -9,7 +10,7 @@ import { createStdoutSink, stdoutSinkSchema } from './stdout';
 
 export const sinkKinds: ReadonlyMap<string, SinkKind> = registryOf([
   // Both write, then resolve: the file sink after fdatasync, stdout once the OS has the bytes.
-  defineSink({ type: 'file', schema: fileSinkSchema, canAcknowledge: true, create: createFileSink }),
+  defineSink({ type: 'file', schema: fileSinkSchema, canAcknowledge: true, create: createFileSink, io: (c) => ({ writes: resolve(c.path) }) }),
   defineSink({ type: 'stdout', schema: stdoutSinkSchema, canAcknowledge: true, create: createStdoutSink }),
   // Delivered on a 2xx; sends event ids as idempotency keys (refused with queue.fsync: never).
   defineSink({ type: 'http', schema: httpSinkSchema, canAcknowledge: true, usesEventIds: true, create: createHttpSink }),

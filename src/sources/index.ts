@@ -3,7 +3,8 @@
  * means one folder beside this file, one line here, and its docs (docs/architecture.md).
  */
 import { defineSource, registryOf, type SourceKind } from '../core/component';
-import { FileSource, fileSourceSchema } from './file';
+import { resolve } from 'node:path';
+import { FileSource, fileSourceSchema, Glob } from './file';
 import { StdinSource, stdinSourceSchema } from './stdin';
 import { syslogSourceKind } from './syslog';
 import { httpSourceKind } from './http';
@@ -19,7 +20,15 @@ export const sourceKinds: ReadonlyMap<string, SourceKind> = registryOf([
     schema: fileSourceSchema,
     // Positions advance only after the queue confirms durability: resumes exactly after a restart.
     canAcknowledge: true,
-    create: (config, ctx) => new FileSource(config, { cwd: ctx.cwd, clock: ctx.clock, fs: ctx.readFs }),
+    create: (config, ctx) =>
+      new FileSource(config, { cwd: ctx.cwd, clock: ctx.clock, fs: ctx.readFs, ...(ctx.dataDir !== undefined ? { state: { fs: ctx.fs, dataDir: ctx.dataDir } } : {}) }),
+    io: (config) => {
+      const glob = new Glob(
+        config.include.map((p) => resolve(p)),
+        config.exclude.map((p) => resolve(p)),
+      );
+      return { reads: (path) => glob.matches(path) };
+    },
   }),
   defineSource({
     type: 'stdin',
@@ -27,6 +36,7 @@ export const sourceKinds: ReadonlyMap<string, SourceKind> = registryOf([
     // A pipe cannot be re-read: what it held when the process died is lost to sluice.
     canAcknowledge: false,
     create: (config, ctx) => new StdinSource(config, { clock: ctx.clock }),
+    io: () => ({ exclusive: 'standard input' }),
   }),
   syslogSourceKind,
   httpSourceKind,

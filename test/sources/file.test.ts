@@ -301,7 +301,8 @@ test('a new file whose contents are a prefix of a file being read is held, and r
   const dir = tempDir(t);
   const body = numbered('same', 0, 20);
   writeFileSync(join(dir, 'a.log'), body + numbered('a', 0, 5));
-  const h = new Harness(source(dir)).start();
+  // Within the copy window (rotate_wait_ms): after it, an equal file is read as a look-alike (issue 9).
+  const h = new Harness(source(dir, { rotate_wait_ms: 60_000 })).start();
   await h.until('a', () => h.events() === 25);
   writeFileSync(join(dir, 'b.log'), body); // looks like a copy of a.log
   await new Promise((r) => setTimeout(r, 200));
@@ -563,7 +564,7 @@ test('a file the agent may not read (EACCES) is reported once and the other file
   assert.equal(about[0]?.fields?.['code'], 'EACCES');
 });
 
-test('copytruncate in the middle of a line: the line is read whole from the copy, or its held part emitted when there is no copy', async (t) => {
+test('copytruncate in the middle of a line: the line is read whole from the copy, whether the copy matches the patterns or not', async (t) => {
   const dir = tempDir(t);
   const file = join(dir, 'app.log');
   writeFileSync(file, 'first\nparti');
@@ -582,7 +583,7 @@ test('copytruncate in the middle of a line: the line is read whole from the copy
   const dir2 = tempDir(t);
   const file2 = join(dir2, 'app.log');
   writeFileSync(file2, 'first\nparti');
-  const h2 = new Harness(source(dir2, { rotate_wait_ms: 100 })).start(); // the copy does not match
+  const h2 = new Harness(source(dir2, { rotate_wait_ms: 100 })).start(); // the copy does not match: it is followed (issue 9)
   await h2.until('first', () => h2.events() === 1);
   await new Promise((r) => setTimeout(r, 100));
   appendFileSync(file2, 'al line\n');
@@ -591,7 +592,7 @@ test('copytruncate in the middle of a line: the line is read whole from the copy
   appendFileSync(file2, 'new\n');
   await h2.until('all', () => h2.events() === 3, 5000);
   await h2.stop();
-  assert.deepEqual(lines(h2.text()).sort(), ['first', 'new', 'parti']);
+  assert.deepEqual(lines(h2.text()).sort(), ['first', 'new', 'partial line']);
 });
 
 test('copytruncate of files that all start with the same long header: the copy takes over, the new contents are read once', async (t) => {

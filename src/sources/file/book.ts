@@ -44,6 +44,12 @@ export interface Remembered {
    * bytes are emitted as a line of their own (never lost).
    */
   readonly carry?: Buffer;
+  /**
+   * `dev:ino` of the file that had the position, when it was let go in this run (not stored: after
+   * a restart content alone decides). While a file with this inode is still at `path`, no other
+   * file resumes the position (a replica of it is a file of its own).
+   */
+  readonly ino?: string;
   /** Set while the file is closed because idle and still there: the position is never forgotten then. */
   readonly idle?: IdleClosed;
 }
@@ -141,9 +147,18 @@ export class PositionBook {
     this.replace(r, rest);
   }
 
-  /** Unpins the idle-closed files a complete scan did not see. */
-  unpinUnseen(seen: ReadonlySet<string>): void {
-    for (const ino of [...this.idle.keys()]) if (!seen.has(ino)) this.unpin(ino);
+  /**
+   * Unpins the idle-closed files a complete scan did not see (renamed away or deleted): their
+   * positions count as remembered now, so the scan looks for a renamed file (`follow.ts`).
+   */
+  unpinUnseen(seen: ReadonlySet<string>, now: number): void {
+    for (const ino of [...this.idle.keys()]) {
+      if (seen.has(ino)) continue;
+      const r = this.idle.get(ino);
+      this.unpin(ino);
+      const after = r && this.entries.get(r.key);
+      if (after) this.touch(after, now);
+    }
   }
 
   private replace(old: Remembered, r: Remembered): void {

@@ -37,8 +37,12 @@ export const fileSourceSchema = z.strictObject({
   fingerprint_bytes: sizeSchema.pipe(z.int().min(16).max(64 * KiB)).default(256),
   /** Size of one read (and so of the largest batch). */
   read_buffer_bytes: sizeSchema.pipe(z.int().min(4 * KiB).max(64 * MiB)).default(MiB),
-  /** A partial last line is emitted (with a `\n` added) after the file has not grown for this long. 0 = never. */
-  idle_flush_ms: z.int().min(0).max(3_600_000).default(1000),
+  /**
+   * Opt-in: a partial last line is emitted (with a `\n` added) after the file has not grown for this
+   * long. 0 (the default) = only when the file is finished (rotated away and drained, deleted,
+   * truncated): a writer pausing mid-line never splits the line.
+   */
+  idle_flush_ms: z.int().min(0).max(3_600_000).default(0),
   /** A file that was renamed away or deleted is read to its end and let go after it has not grown for this long. */
   rotate_wait_ms: z.int().min(0).max(3_600_000).default(5000),
   /** A file still matching the patterns that has not grown for this long is closed (its position kept) and reopened when it changes. 0 = never. */

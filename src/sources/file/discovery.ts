@@ -13,6 +13,7 @@ import type { SourceContext } from '../../core/source';
 import type { PositionBook } from './book';
 import type { Glob } from './glob';
 import type { Identities, Identity } from './identity';
+import { NO_TAIL } from './position';
 import { afterLastLine, Tailer } from './tailer';
 import type { Warnings } from './warnings';
 
@@ -52,6 +53,11 @@ export type Opened =
 const SKIPPED: Opened = { kind: 'skipped' };
 
 export class Discovery {
+  /** Copies held (`dev:ino` → when first seen as one): after `copyWindowMs` they are files of their own. */
+  private readonly copies = new Map<string, number>();
+  /** Compressed files found (`dev:ino` → `size:mtime`): not opened again while unchanged. */
+  private readonly compressed = new Map<string, string>();
+
   constructor(
     private readonly glob: Glob,
     private readonly fs: ReadFileSystem,
@@ -59,7 +65,20 @@ export class Discovery {
     private readonly ids: Identities,
     private readonly fingerprintBytes: number,
     private readonly ctx: Pick<SourceContext, 'id' | 'log'>,
+    /** How long a file equal to one being read is taken for copytruncate's copy (its original truncated soon). */
+    private readonly copyWindowMs: number,
   ) {}
+
+  /** Reported once per path (a file looked at only to follow a rename is not reported). */
+  private compressedWarning(path: string, format: string): void {
+    this.warnings.once(path, 'COMPRESSED', `${path} is ${format}-compressed: not read as lines (skipped; add its suffix to exclude to silence this)`);
+  }
+
+  /** Forgets held copies and compressed files a scan no longer found (bounded memory). */
+  keepCopies(seen: ReadonlySet<string>): void {
+    for (const ino of [...this.copies.keys()]) if (!seen.has(ino)) this.copies.delete(ino);
+    for (const ino of [...this.compressed.keys()]) if (!seen.has(ino)) this.compressed.delete(ino);
+  }
 
   async list(): Promise<Listing> {
     let complete = true;
@@ -100,6 +119,13 @@ export class Discovery {
   async open(found: Found, now: number, resumeOnly: boolean, startAtEnd: boolean, isOpen: (ino: string) => boolean): Promise<Opened> {
     const { path } = found;
     if (found.st.size === 0) return SKIPPED; // no identity yet
+    const sig = `${found.st.size}:${found.st.mtimeMs}`;
+    const known = this.compressed.get(found.ino);
+    if (known !== undefined && known.startsWith(`${sig}:`)) {
+      if (resumeOnly) return { kind: 'unresolved' }; // reported by the second pass, if the patterns match it
+      this.compressedWarning(path, known.slice(sig.length + 1));
+      return SKIPPED;
+    }
     let fh: ReadFileHandle;
     try {
       fh = await this.fs.openRead(path);
@@ -115,12 +141,31 @@ export class Discovery {
       const st = await fh.stat();
       const ino = `${st.dev}:${st.ino}`;
       if (st.type !== 'file' || st.size === 0 || isOpen(ino)) return SKIPPED;
-      const got = await this.ids.identify(fh, st.size, path, this.fingerprintBytes, resumeOnly);
+      const magic = await this.ids.readHead(fh, MAGIC_BYTES, path);
+      const format = magic === null ? null : compression(magic);
+      if (format !== null) {
+        this.compressed.set(ino, `${st.size}:${st.mtimeMs}:${format}`);
+        if (resumeOnly) return { kind: 'unresolved' };
+        this.compressedWarning(path, format);
+        return SKIPPED;
+      }
+      let got = await this.ids.identify(fh, st.size, path, ino, this.fingerprintBytes, resumeOnly);
       if (got === 'unresolved') return { kind: 'unresolved' };
       if (got === 'copy') {
-        this.ctx.log.debug('file held: a copy of a file being read', { source: this.ctx.id, path });
-        return { kind: 'copy' };
+        const since = this.copies.get(ino) ?? now;
+        this.copies.set(ino, since);
+        if (now - since < this.copyWindowMs) {
+          this.ctx.log.debug('file held: a copy of a file being read', { source: this.ctx.id, path });
+          return { kind: 'copy' };
+        }
+        // Still equal and the original was not truncated: not copytruncate's copy but a file of its own.
+        const id = await this.ids.lookalike(fh, st.size, this.fingerprintBytes, ino, path);
+        if (id === null) return SKIPPED;
+        this.copies.delete(ino);
+        this.ctx.log.info('file equal to one being read, and not a rotated copy: read as a file of its own', { source: this.ctx.id, path });
+        got = { identity: id, offset: 0, tail: NO_TAIL, resumed: false, size: st.size };
       }
+      this.copies.delete(ino);
       if (got === 'unknown') {
         this.ctx.log.debug('file held: its first bytes do not tell it apart yet', { source: this.ctx.id, path });
         return SKIPPED; // the next scan looks again
@@ -134,6 +179,24 @@ export class Discovery {
       if (!keep) await fh.close().catch(() => undefined);
     }
   }
+}
+
+/** Bytes needed to recognise a compressed file. */
+const MAGIC_BYTES = 6;
+
+/**
+ * The compression format a file's first bytes announce (gzip, zstd, bzip2, xz), or null. A file
+ * that starts so is not text: rotated logs compressed by logrotate (`app.log.1.gz` under `app.log*`)
+ * would be delivered as binary "lines". A text line starting with `BZh` and a digit is taken for
+ * bzip2 only with the block magic after it.
+ */
+export function compression(head: Uint8Array): string | null {
+  const b = (i: number): number => head[i] ?? -1;
+  if (b(0) === 0x1f && b(1) === 0x8b) return 'gzip';
+  if (b(0) === 0x28 && b(1) === 0xb5 && b(2) === 0x2f && b(3) === 0xfd) return 'zstd';
+  if (b(0) === 0xfd && b(1) === 0x37 && b(2) === 0x7a && b(3) === 0x58 && b(4) === 0x5a && b(5) === 0x00) return 'xz';
+  if (b(0) === 0x42 && b(1) === 0x5a && b(2) === 0x68 && b(3) >= 0x31 && b(3) <= 0x39 && b(4) === 0x31 && b(5) === 0x41) return 'bzip2';
+  return null;
 }
 
 /**
@@ -153,7 +216,7 @@ export function order(candidates: readonly Found[], book: PositionBook, complete
     if (k) book.unpin(c.ino);
     rest.push(c);
   }
-  if (complete) book.unpinUnseen(seenIno);
+  if (complete) book.unpinUnseen(seenIno, now);
   const known = book.paths();
   const byOwnPath: Found[] = [];
   const others: Found[] = [];

@@ -11,6 +11,9 @@ import type { PositionBook, Remembered } from './book';
 import { fingerprint, NO_TAIL, tailChecksum } from './position';
 import type { Tail } from './position';
 
+/** Between the fingerprint and a look-alike's `dev:ino` in its key. */
+const LOOKALIKE = '@';
+
 /** How much of two same-fingerprint files is compared to tell a copy from identical headers. */
 const COMPARE_BYTES = 64 * 1024;
 
@@ -72,10 +75,33 @@ export class Identities {
     private readonly log: Diagnostics,
     private readonly sourceId: string,
     private readonly warnOnce: WarnOnce,
+    /** `dev:ino` of the file at a path now, null if none. */
+    private readonly inoAt: (path: string) => Promise<string | null>,
   ) {}
 
   keyOf(head: Uint8Array): string {
     return this.prefix + fingerprint(head);
+  }
+
+  /** Whether `head` (exactly `id.fpLen` bytes) is what `id` was taken from (a look-alike's `@dev:ino` aside). */
+  private holdsKey(head: Uint8Array, id: Identity): boolean {
+    const at = id.key.indexOf(LOOKALIKE, this.prefix.length);
+    return this.keyOf(head) === (at < 0 ? id.key : id.key.slice(0, at));
+  }
+
+  /**
+   * The identity of a look-alike: a file equal to one being read (a replica, an identical
+   * rewrite under a new inode) that stayed so past the copy window, so it is not copytruncate's
+   * copy. Its key is the fingerprint plus its `dev:ino`, so it is told from the other after a
+   * restart too (`remembered` looks for this key first). Null while the file cannot be read.
+   */
+  async lookalike(fh: ReadFileHandle, size: number, fingerprintBytes: number, ino: string, path: string): Promise<Identity | null> {
+    const len = Math.min(size, fingerprintBytes);
+    const head = await this.readHead(fh, len, path);
+    if (head === null || head.length < len || len === 0) return null;
+    const key = `${this.keyOf(head)}${LOOKALIKE}${ino}`;
+    if (this.owners.has(key)) return null;
+    return { key, fpLen: len };
   }
 
   /** Whether an open file or a remembered position has this key. */
@@ -108,11 +134,14 @@ export class Identities {
   }
 
   /** Every remembered position whose fingerprint `head` satisfies, longest fingerprint first. */
-  remembered(head: Buffer): Remembered[] {
+  remembered(head: Buffer, ino: string): Remembered[] {
     const lens = [...this.book.lengths()].filter((l) => l <= head.length).sort((a, b) => b - a);
     const out: Remembered[] = [];
     for (const l of lens) {
-      const entry = this.book.get(this.keyOf(head.subarray(0, l)));
+      const key = this.keyOf(head.subarray(0, l));
+      const own = this.book.get(`${key}${LOOKALIKE}${ino}`); // a look-alike's own position first
+      if (own) out.push(own);
+      const entry = this.book.get(key);
       if (entry) out.push(entry);
     }
     return out;
@@ -130,7 +159,7 @@ export class Identities {
     const want = Math.min(size, fingerprintBytes);
     const head = await this.readHead(h.fh, Math.max(id.fpLen, want), h.path);
     if (head === null) return { kind: 'ok' }; // a read error (reported): the next look tells
-    if (head.length < id.fpLen || this.keyOf(head.subarray(0, id.fpLen)) !== id.key || !(await this.stillHolds(h))) {
+    if (head.length < id.fpLen || !this.holdsKey(head.subarray(0, id.fpLen), id) || !(await this.stillHolds(h))) {
       return { kind: 'truncated', why: 'its contents changed' };
     }
     if (want > id.fpLen && h.upgrade === null) {
@@ -146,11 +175,12 @@ export class Identities {
    * (then `'unresolved'`) — a new identity at offset 0 (`fresh`), `'copy'` of an open file, or
    * `'unknown'` while its bytes cannot tell it apart (or cannot be read).
    */
-  async identify(fh: ReadFileHandle, statSize: number, path: string, fingerprintBytes: number, resumeOnly: boolean): Promise<Identified | 'copy' | 'unknown' | 'unresolved'> {
+  async identify(fh: ReadFileHandle, statSize: number, path: string, ino: string, fingerprintBytes: number, resumeOnly: boolean): Promise<Identified | 'copy' | 'unknown' | 'unresolved'> {
     const head = await this.readHead(fh, Math.min(this.longest(fingerprintBytes), statSize), path);
     if (head === null || head.length === 0) return 'unknown';
     const size = Math.max(statSize, head.length);
-    for (const k of this.remembered(head)) {
+    for (const k of this.remembered(head, ino)) {
+      if (k.ino !== undefined && k.ino !== ino && (await this.inoAt(k.path)) === k.ino) continue; // its own file is still there
       const bytes = await this.resumes(fh, size, k, path, resumeOnly);
       if (bytes === null) continue;
       this.book.take(k.key);
@@ -261,7 +291,7 @@ export class Identities {
     }
     const head = await this.readHead(h.fh, id.fpLen, h.path);
     if (head === null) return true;
-    return head.length === id.fpLen && this.keyOf(head) === id.key;
+    return head.length === id.fpLen && this.holdsKey(head, id);
   }
 
   /** The first `len` bytes (fewer if the file is shorter); null after a read error (reported when `path` is given). */

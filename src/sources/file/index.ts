@@ -7,7 +7,10 @@
  *   source.ts     `FileSource`: the loop, and what ties the parts together (scan, read, let go)
  *   discovery.ts  the scan: expand the patterns (`glob.ts`), stat the matches, order and open new ones
  *   identity.ts   fingerprints, the tail check, matching a file to an identity, `fresh` identities,
- *                 checking a held file for truncation
+ *                 look-alikes, checking a held file for truncation
+ *   follow.ts     finding a file renamed away from the patterns (or copytruncate's copy) while not
+ *                 held: same directory, name starting with the old name's stem, identity decides
+ *   started.ts    `start_at: end` made durable: the first start's positions in `<data_dir>/sources/`
  *   book.ts       the position book: positions of files not open, forgetting, idle-closed pins
  *   position.ts   the stored position format (encode/decode), fingerprint and tail-check hashes
  *   tailer.ts     one open file: handle, read offset, partial line, poll schedule, idle deadlines
@@ -40,13 +43,21 @@
  *    bytes just before that offset are the ones read there (the tail check, `Identities.resumes`);
  *  - pass 2, for the files no position claimed:
  *    a file being read (another inode, same first bytes): the contents are compared (first 64 KiB).
- *    If the newcomer is no longer than it and equal, it is a copy (copytruncate's copy, a hard
- *    link): it is not read while the original is. When the original is truncated or let go, its
+ *    If the newcomer is no longer than it and equal, it is a copy (copytruncate's copy): it is not
+ *    read while the original is — for the copy window, `max(rotate_wait_ms, 3 × glob_interval_ms)`.
+ *    Still equal after it, with the original not truncated, it is a look-alike (a replica): read as
+ *    a file of its own under `<fp>@<dev:ino>` (`Identities.lookalike`; `remembered` looks for that
+ *    key first, so each replica resumes its own position after a restart). Two files held at the
+ *    same time are never one file. When the original is truncated or let go, its
  *    position is released and the copy takes it over from that offset (so lines written between
  *    our last read and the truncation are read from the copy). If they differ (identical headers),
  *    the newcomer gets a longer fingerprint `L` = first differing byte + 1 and is read as a new file;
- *    otherwise a new file (`start_at` applies to files present at the first scan only; files that
- *    appear later are read from their beginning, so nothing written before we noticed is lost).
+ *    otherwise a new file (`start_at: end` applies to files present at the first scan of the
+ *    source's first start only (`started.ts`); files that appear later, or while the agent was
+ *    stopped, are read from their beginning, so nothing written before we noticed is lost).
+ *  - after both passes, positions no matching file resumed are looked for outside the patterns
+ *    (`follow.ts`): a file renamed away while we did not hold it, or copytruncate's copy, is read
+ *    to its end (resume only, never a new identity).
  *    A new file never takes the key of a remembered position (`Identities.fresh` lengthens `L`).
  *
  * ## Positions
@@ -64,7 +75,9 @@
  *
  * ## Rotation
  * Rename: the open file keeps being read through its fd; when it no longer matches the patterns (or
- * is deleted) it is read to its end and let go once it has not grown for `rotate_wait_ms`.
+ * is deleted) it is read to its end and let go once it has not grown for `rotate_wait_ms` (its
+ * partial last line, if any, emitted then: the only times a partial line is emitted are a finished
+ * file and the opt-in `idle_flush_ms`). A file renamed away while not held is found by `follow.ts`.
  * Copytruncate: a size below our read offset, or bytes that are no longer the ones we read (the
  * fingerprint, and the tail check of the emitted offset; looked at by every scan and after every
  * read that returns data) mean the file was truncated: its identity is released at the emitted

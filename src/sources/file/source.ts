@@ -5,7 +5,7 @@
  * positions, rotation, idle files — is described in `index.ts`.
  */
 import { resolve } from 'node:path';
-import type { Clock, FsError, ReadFileSystem, ReadStat, Timer } from '../../core/ports';
+import type { Clock, FileSystem, FsError, ReadFileSystem, ReadStat, Timer } from '../../core/ports';
 import { nodeReadFileSystem, systemClock } from '../../core/node-ports';
 import type { Source, SourceContext } from '../../core/source';
 import { SourceEmitError } from '../errors';
@@ -15,8 +15,11 @@ import type { FileSourceConfig } from './config';
 import { Discovery, order } from './discovery';
 import type { Found } from './discovery';
 import { Emitter } from './emitter';
+import { Follower } from './follow';
 import { Glob } from './glob';
 import { Identities } from './identity';
+import { positionOf } from './book';
+import { StartState } from './started';
 import type { Lines, Tailer } from './tailer';
 import { Warnings } from './warnings';
 
@@ -45,6 +48,8 @@ export interface FileSourceOptions {
   readonly clock?: Clock;
   /** How files are found, looked at and read (default: the real file system). */
   readonly fs?: ReadFileSystem;
+  /** Where `start_at: end` records what it skipped (`started.ts`); without it every start is a first start. */
+  readonly state?: { readonly fs: FileSystem; readonly dataDir: string };
 }
 
 /** What one run has: the parts that need the context (the source id, the log, `emit`). */
@@ -55,9 +60,12 @@ interface Run {
   readonly warnings: Warnings;
   readonly discovery: Discovery;
   readonly emitter: Emitter;
+  readonly follower: Follower;
   /** The open files, by `dev:ino`. */
   readonly tailers: Map<string, Tailer>;
   firstScan: boolean;
+  /** `start_at: end` applies at this start (the source never started before with it). */
+  startAtEnd: boolean;
 }
 
 export class FileSource implements Source {
@@ -68,6 +76,7 @@ export class FileSource implements Source {
   /** Every read goes into this one buffer: `emit` copies the lines before it returns (the SourceContext contract). */
   private readonly scratch: Buffer;
   private run_: Run | null = null;
+  private readonly state: FileSourceOptions['state'];
   private readonly m: FileSourceMetrics = {
     lines: 0,
     bytes: 0,
@@ -84,6 +93,7 @@ export class FileSource implements Source {
     this.cfg = config;
     this.clock = options.clock ?? systemClock;
     this.fs = options.fs ?? nodeReadFileSystem;
+    this.state = options.state;
     const cwd = options.cwd ?? process.cwd();
     this.glob = new Glob(
       config.include.map((p) => resolve(cwd, p)),
@@ -103,18 +113,40 @@ export class FileSource implements Source {
     const prefix = `${ctx.id}:`;
     const book = new PositionBook(this.cfg);
     const warnings = new Warnings(ctx.log, ctx.id);
-    const ids = new Identities(prefix, book, ctx.log, ctx.id, (path, code, msg) => warnings.once(path, code, msg));
+    const inoAt = async (path: string): Promise<string | null> => {
+      try {
+        const st = await this.fs.stat(path);
+        return `${st.dev}:${st.ino}`;
+      } catch {
+        return null;
+      }
+    };
+    const ids = new Identities(prefix, book, ctx.log, ctx.id, (path, code, msg) => warnings.once(path, code, msg), inoAt);
     const run: Run = {
       ctx,
       book,
       ids,
       warnings,
-      discovery: new Discovery(this.glob, this.fs, warnings, ids, this.cfg.fingerprint_bytes, ctx),
+      discovery: new Discovery(this.glob, this.fs, warnings, ids, this.cfg.fingerprint_bytes, ctx, Math.max(this.cfg.rotate_wait_ms, 3 * this.cfg.glob_interval_ms)),
       emitter: new Emitter(ctx, this.cfg.max_batches_in_flight, book, ids, this.m),
+      follower: new Follower(this.glob, this.fs),
       tailers: new Map(),
       firstScan: true,
+      startAtEnd: this.cfg.start_at === 'end',
     };
     this.run_ = run;
+    const started = this.state && run.startAtEnd ? new StartState(this.state.fs, this.state.dataDir, ctx.id) : null;
+    if (started) {
+      try {
+        const before = await started.load();
+        if (before) {
+          run.startAtEnd = false;
+          book.load(before, prefix, this.clock.now(), ctx.log, ctx.id); // the queue's positions, loaded next, win
+        }
+      } catch (e) {
+        ctx.log.warn(`cannot read the start_at state of this source: ${(e as Error).message}; start_at: end applies again`, { source: ctx.id });
+      }
+    }
     book.load(ctx.positions, prefix, this.clock.now(), ctx.log, ctx.id);
     const signal = ctx.signal;
     let nextScan = 0;
@@ -122,7 +154,9 @@ export class FileSource implements Source {
       while (!signal.aborted && run.emitter.failure === null) {
         let now = this.clock.now();
         if (now >= nextScan) {
+          const first = run.firstScan;
           await this.scan(run);
+          if (first && started && run.startAtEnd) await this.saveStart(run, started);
           now = this.clock.now();
           nextScan = now + this.cfg.glob_interval_ms;
         }
@@ -177,10 +211,31 @@ export class FileSource implements Source {
       rest = unresolved;
     }
     for (const c of rest) await this.consider(run, c, now, false);
+    await this.follow(run, files, now);
+    if (complete) run.discovery.keepCopies(new Set(files.map((f) => f.ino)));
     run.firstScan = false;
     run.warnings.keepOnly(seenPaths);
     await run.emitter.orphans(now, this.cfg.rotate_wait_ms, this.cfg.max_line_bytes);
     run.book.expire(now);
+  }
+
+  /**
+   * After the first scan of the first start with `start_at: end`: every open file's position is
+   * made durable (`started.ts`) before anything is read, so a restart resumes there.
+   */
+  private async saveStart(run: Run, started: StartState): Promise<void> {
+    const positions = [];
+    for (const t of run.tailers.values()) {
+      const id = t.identity;
+      if (id) positions.push(positionOf(id.key, id.fpLen, t.emittedOffset, t.emittedTail, t.path));
+    }
+    try {
+      await started.save(positions);
+    } catch (e) {
+      run.ctx.log.warn(`cannot record where start_at: end started (${(e as Error).message}): a restart before these files get a line skips what they got meanwhile`, {
+        source: run.ctx.id,
+      });
+    }
   }
 
   /** A file we hold open, seen again by a scan (its size or mtime changed): truncated? fingerprint to extend? */
@@ -224,11 +279,39 @@ export class FileSource implements Source {
   }
 
   /**
+   * Remembered positions that no matching file resumed: their files may have been renamed away from
+   * the patterns while we did not hold them (stopped, idle-closed) or be copytruncate's copy
+   * (`follow.ts`). Such a file is read to its end and let go.
+   */
+  private async follow(run: Run, files: readonly Found[], now: number): Promise<void> {
+    if (run.book.size === 0) return;
+    const scanned = new Set<string>();
+    for (const f of files) scanned.add(f.ino);
+    const windowMs = Math.max(this.cfg.rotate_wait_ms, 3 * this.cfg.glob_interval_ms);
+    const found = await run.follower.candidates(run.book, now, run.firstScan, windowMs, (ino) => scanned.has(ino) || run.tailers.has(ino));
+    for (const f of found) {
+      const got = await run.discovery.open(f, now, true, false, (ino) => run.tailers.has(ino));
+      if (got.kind !== 'opened') continue;
+      const t = got.tailer;
+      t.inGlob = false;
+      t.goneSince = now;
+      run.ids.assign(t, got.identity);
+      run.tailers.set(t.ino, t);
+      run.ctx.log.info('file renamed away from the patterns (or a rotated copy): reading it to its end', {
+        source: run.ctx.id,
+        path: t.path,
+        offset: t.readOffset,
+        size: f.st.size,
+      });
+    }
+  }
+
+  /**
    * A matching file we do not hold open. With `resumeOnly`, it is opened only if it resumes a
    * remembered position; returns whether the file was handled (opened, or nothing to do).
    */
   private async consider(run: Run, found: Found, now: number, resumeOnly: boolean): Promise<boolean> {
-    const got = await run.discovery.open(found, now, resumeOnly, run.firstScan && this.cfg.start_at === 'end', (ino) => run.tailers.has(ino));
+    const got = await run.discovery.open(found, now, resumeOnly, run.firstScan && run.startAtEnd, (ino) => run.tailers.has(ino));
     switch (got.kind) {
       case 'unresolved':
         return false;
@@ -318,9 +401,18 @@ export class FileSource implements Source {
     if (flush) await this.flushCarry(run, t);
     const id = t.identity;
     run.ids.assign(t, null);
+    if (!t.inGlob) {
+      try {
+        const st = await t.fh.stat();
+        run.follower.drained(t.path, t.ino, st.size, st.mtimeMs);
+      } catch {
+        // looked at again by the next scan: harmless
+      }
+    }
     if (id) {
       const pin = idle ? { idle } : {};
-      run.book.remember({ key: id.key, fpLen: id.fpLen, offset: t.emittedOffset, tail: t.emittedTail, path: t.path, since: this.clock.now(), ...pin });
+      // With its inode: another file does not take this position while this one is still at its path.
+      run.book.remember({ key: id.key, fpLen: id.fpLen, offset: t.emittedOffset, tail: t.emittedTail, path: t.path, since: this.clock.now(), ino: t.ino, ...pin });
     }
     run.tailers.delete(t.ino);
     await t.close();
