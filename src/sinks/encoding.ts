@@ -31,9 +31,12 @@ export const encodeBatches = (encoding: Encoding, batches: readonly Envelope[]):
   return out;
 };
 
-/** One JSON object per line of the batch, as one buffer. */
-export const encodeJson = (b: Envelope): Buffer => {
-  const lines = b.lines;
+/**
+ * One JSON object per line of the batch, as one buffer. `lines` may be a run of the batch's lines
+ * (a sink that splits a batch); with `firstEventId` each object starts with its `event_id`.
+ */
+export const encodeJson = (b: Envelope, lines: Buffer = b.lines, firstEventId?: number): Buffer => {
+  let id = firstEventId ?? 0;
   const tail =
     `,"source":${JSON.stringify(b.sourceId)}` +
     (b.origin === undefined ? '' : `,"file":${JSON.stringify(b.origin)}`) +
@@ -46,15 +49,19 @@ export const encodeJson = (b: Envelope): Buffer => {
     const next = nl === -1 ? n : nl + 1;
     if (nl === -1) nl = n;
     const end = nl > start && lines[nl - 1] === CR ? nl - 1 : nl;
-    parts.push(`{"message":${JSON.stringify(lines.toString('utf8', start, end))}${tail}`);
+    const head = firstEventId === undefined ? '{' : `{"event_id":${id++},`;
+    parts.push(`${head}"message":${JSON.stringify(lines.toString('utf8', start, end))}${tail}`);
     start = next;
   }
   return Buffer.from(parts.join(''), 'utf8');
 };
 
-/** Each event object of an `events` batch with `source` and `timestamp` added where absent. */
-export const encodeEventsJson = (b: Envelope): Buffer => {
-  const lines = b.lines;
+/**
+ * Each event object of an `events` batch with `source` and `timestamp` added where absent. With
+ * `firstEventId`, `event_id` comes first and is always sluice's (an own `event_id` is overwritten).
+ */
+export const encodeEventsJson = (b: Envelope, lines: Buffer = b.lines, firstEventId?: number): Buffer => {
+  let id = firstEventId ?? 0;
   const timestamp = new Date(b.ingestMs).toISOString();
   const parts: string[] = [];
   let start = 0;
@@ -72,7 +79,8 @@ export const encodeEventsJson = (b: Envelope): Buffer => {
     }
     obj['source'] ??= b.sourceId;
     obj['timestamp'] ??= timestamp;
-    parts.push(`${JSON.stringify(obj)}\n`);
+    const out = firstEventId === undefined ? obj : Object.assign({ event_id: id }, obj, { event_id: id++ });
+    parts.push(`${JSON.stringify(out)}\n`);
   }
   return Buffer.from(parts.join(''), 'utf8');
 };

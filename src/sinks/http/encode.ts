@@ -13,9 +13,9 @@
  */
 import type { Envelope } from '../../core/envelope';
 import type { Encoding } from '../../core/sink';
+import { encodeEventsJson, encodeJson } from '../encoding';
 
 const NL = 0x0a;
-const CR = 0x0d;
 
 export interface Part {
   readonly batch: Envelope;
@@ -73,55 +73,7 @@ export const contentTypeOf = (encoding: Encoding): string => (encoding === 'json
 /** The body as slices (no copy for `text`). */
 export const encodeParts = (encoding: Encoding, parts: readonly Part[]): Buffer[] => {
   if (encoding === 'text') return parts.map((p) => p.lines);
-  return parts.map((p) => (p.batch.kind === 'events' ? eventsJson(p) : linesJson(p)));
-};
-
-const linesJson = (p: Part): Buffer => {
-  const b = p.batch;
-  const lines = p.lines;
-  const tail =
-    `,"source":${JSON.stringify(b.sourceId)}` +
-    (b.origin === undefined ? '' : `,"file":${JSON.stringify(b.origin)}`) +
-    `,"timestamp":"${new Date(b.ingestMs).toISOString()}"}\n`;
-  const parts: string[] = [];
-  let id = b.recordId + p.first;
-  let start = 0;
-  const n = lines.length;
-  while (start < n) {
-    let nl = lines.indexOf(NL, start);
-    const next = nl === -1 ? n : nl + 1;
-    if (nl === -1) nl = n;
-    const end = nl > start && lines[nl - 1] === CR ? nl - 1 : nl;
-    parts.push(`{"event_id":${id++},"message":${JSON.stringify(lines.toString('utf8', start, end))}${tail}`);
-    start = next;
-  }
-  return Buffer.from(parts.join(''), 'utf8');
-};
-
-const eventsJson = (p: Part): Buffer => {
-  const b = p.batch;
-  const lines = p.lines;
-  const timestamp = new Date(b.ingestMs).toISOString();
-  const parts: string[] = [];
-  let id = b.recordId + p.first;
-  let start = 0;
-  while (start < lines.length) {
-    let nl = lines.indexOf(NL, start);
-    if (nl === -1) nl = lines.length;
-    const text = lines.toString('utf8', start, nl);
-    start = nl + 1;
-    let obj: Record<string, unknown>;
-    try {
-      const v: unknown = JSON.parse(text);
-      obj = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { message: text };
-    } catch {
-      obj = { message: text };
-    }
-    obj['source'] ??= b.sourceId;
-    obj['timestamp'] ??= timestamp;
-    // event_id first, and always sluice's (an own `event_id` field is overwritten).
-    parts.push(`${JSON.stringify(Object.assign({ event_id: id }, obj, { event_id: id }))}\n`);
-    id++;
-  }
-  return Buffer.from(parts.join(''), 'utf8');
+  return parts.map((p) =>
+    p.batch.kind === 'events' ? encodeEventsJson(p.batch, p.lines, p.batch.recordId + p.first) : encodeJson(p.batch, p.lines, p.batch.recordId + p.first),
+  );
 };
