@@ -7,45 +7,15 @@
  *   npm run bench -- pipeline            (LINES=500000 to try a smaller file)
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeInput, procStat, sleep } from './agent-util';
 
 const LINES = Number(process.env['LINES'] ?? 2_000_000);
 const cli = join(__dirname, '..', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-pipeline-'));
-const TICK = 100; // USER_HZ on Linux
 
-const makeInput = (path: string): number => {
-  const fd = openSync(path, 'w');
-  const pad = 'x'.repeat(100);
-  let chunk = '';
-  let bytes = 0;
-  for (let i = 0; i < LINES; i++) {
-    // ~100 bytes: a timestamp-ish prefix, a counter, padding to 99 chars + newline
-    const head = `2026-11-26T15:00:00.000Z INFO request id=${i} path=/api/v1/items status=200 `;
-    chunk += `${head}${pad.slice(0, Math.max(1, 99 - head.length))}\n`;
-    if (chunk.length > 1 << 20) {
-      bytes += writeSync(fd, chunk);
-      chunk = '';
-    }
-  }
-  bytes += writeSync(fd, chunk);
-  closeSync(fd);
-  return bytes;
-};
-
-const procStat = (pid: number): { cpuS: number; hwmMB: number } => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { cpuS: (utime + stime) / TICK, hwmMB: hwm / 1024 };
-};
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Row {
   name: string;
@@ -116,7 +86,7 @@ const runAgent = async (input: string, bytes: number, maxBytes?: string): Promis
 
 const main = async (): Promise<void> => {
   const input = join(dir, 'in.log');
-  const bytes = makeInput(input);
+  const bytes = makeInput(input, LINES);
   const mb = bytes / 1e6;
   const cat = runCat(input);
   const agent = await runAgent(input, bytes);
