@@ -127,7 +127,14 @@ export const runCli = async (argv: readonly string[], io: CliIo = defaultIo): Pr
         return EXIT_CODES.ok;
       case 'help': {
         const topic = rest[0];
-        io.out(topic === 'run' ? HELP_RUN : topic === 'validate' ? HELP_VALIDATE : topic === 'top' ? HELP_TOP : topic === 'dead-letter' ? HELP_DEAD_LETTER : HELP_MAIN);
+        const topics: Readonly<Record<string, string>> = { run: HELP_RUN, validate: HELP_VALIDATE, top: HELP_TOP, 'dead-letter': HELP_DEAD_LETTER };
+        if (topic === undefined) {
+          io.out(HELP_MAIN);
+          return EXIT_CODES.ok;
+        }
+        const text = topics[topic];
+        if (text === undefined) throw new UsageError(`sluice help: no command ${JSON.stringify(topic)} (commands: ${Object.keys(topics).join(', ')}; see sluice --help)`);
+        io.out(text);
         return EXIT_CODES.ok;
       }
       case '--version':

@@ -11,7 +11,7 @@
 import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { z } from 'zod';
 import type { FsyncPolicy } from '../queue/types';
 import type { ComponentContext, ComponentIo, Registry, SinkBaseConfig } from '../core/component';
@@ -234,7 +234,23 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
       }),
     );
   }
-  const raw = interpolate(doc.toJS({ maxAliasCount: 100 }) as unknown, env);
+  let js: unknown;
+  try {
+    js = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // An alias expanding without bound (a "billion laughs" document) is refused, never expanded.
+    let at: number | undefined;
+    visit(doc, {
+      Alias(_key, node) {
+        at = node.range?.[0];
+        return visit.BREAK;
+      },
+    });
+    const pos = at === undefined ? { line: 0, col: 0 } : lc.linePos(at);
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new ConfigError([{ file, line: pos.line, col: pos.col, key: '', message: `YAML: aliases expand too far (${why}); write the values out instead` }]);
+  }
+  const raw = interpolate(js, env);
   const pc = new ProblemCollector(file, doc, lc, raw, [...registry.sources.keys()], [...registry.sinks.keys()]);
   if (raw === null || raw === undefined || typeof raw !== 'object' || Array.isArray(raw)) {
     pc.add([], 'the config must be a mapping with data_dir, sources and sinks');

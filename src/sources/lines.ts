@@ -23,7 +23,9 @@ export interface Framed {
 /**
  * Frames `input` into complete lines.
  * @param maxLine longest line content (without its `\n`) kept whole; longer ones are cut into
- *   pieces of `maxLine` bytes, each given a `\n`. A partial tail longer than `maxLine` is cut too,
+ *   pieces of at most `maxLine` bytes, each given a `\n`, on a UTF-8 character boundary (a cut that
+ *   would fall inside a multi-byte character moves back up to 3 bytes to its start), so each piece
+ *   of UTF-8 text is valid UTF-8 and the JSON encoding never writes U+FFFD for a split. A partial tail longer than `maxLine` is cut too,
  *   so the bytes held back are never more than `maxLine`.
  * @param flushPartial also emit the partial tail (a `\n` is appended): idle flush, EOF.
  */
@@ -60,11 +62,15 @@ function frameSlow(input: Buffer, maxLine: number, flushPartial: boolean): Frame
     // Emit [from, to) as pieces of maxLine bytes, each followed by a newline; return where the unsplit rest starts.
     let a = from;
     while (to - a > maxLine) {
-      push(input.subarray(a, a + maxLine));
+      let end = a + maxLine;
+      // Back off to the start of a UTF-8 character (continuation bytes are 10xxxxxx), keeping progress.
+      for (let k = 0; k < 3 && end - 1 > a && ((input[end] as number) & 0xc0) === 0x80; k++) end--;
+      if (((input[end] as number) & 0xc0) === 0x80) end = a + maxLine; // not UTF-8 text: cut where it was
+      push(input.subarray(a, end));
       push(NL);
       events++;
       splits++;
-      a += maxLine;
+      a = end;
     }
     return a;
   };

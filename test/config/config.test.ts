@@ -173,3 +173,16 @@ test('a source or sink without type lists the valid types', () => {
   const [p] = problems(EXAMPLE.replace('    type: stdin\n', '    typo: stdin\n'));
   assert.match(p ?? '', /^sluice\.yaml:12:5: sources\.pipe\.type: missing \(valid types: file, stdin, syslog, http, otlp\)$/);
 });
+
+test('a YAML alias bomb is a config error at the first alias, never expanded', () => {
+  const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+  for (const [i, name] of ['b', 'c', 'd', 'e'].entries()) {
+    const prev = 'abcd'[i] as string;
+    levels.push(`${name}: &${name} [${Array.from({ length: 9 }, () => `*${prev}`).join(',')}]`);
+  }
+  const text = `${levels.join('\n')}\ndata_dir: x\nsources: {}\nsinks: {}\n`;
+  assert.throws(
+    () => parse(text),
+    (err: unknown) => err instanceof ConfigError && /^sluice\.yaml:2:8: YAML: aliases expand too far/.test(err.describe()),
+  );
+});

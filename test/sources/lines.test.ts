@@ -37,3 +37,17 @@ test('framing any bytes loses nothing: lines plus the kept tail are the input, w
     }),
   );
 });
+
+test('a long line of UTF-8 text is split on character boundaries: every piece decodes as it was written', () => {
+  const text = 'é😀abc€'.repeat(40); // 2-, 4-, 1- and 3-byte characters
+  for (let maxLine = 16; maxLine <= 40; maxLine++) {
+    const f = frameLines(Buffer.from(`${text}\n`), maxLine, false);
+    const pieces = f.lines.toString('utf8').split('\n').slice(0, -1);
+    assert.ok(f.splits > 0);
+    assert.equal(pieces.join(''), text, `maxLine ${maxLine}: no character was cut`);
+    for (const p of pieces) {
+      assert.ok(!p.includes('\ufffd'), `maxLine ${maxLine}: a piece holds a replacement character`);
+      assert.ok(Buffer.byteLength(p) <= maxLine);
+    }
+  }
+});
