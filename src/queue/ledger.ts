@@ -76,6 +76,8 @@ export interface LedgerOptions {
 export class Ledger {
   private readonly cursors: Cursor[] = [];
   private deleting = false;
+  /** The deletion pass in flight (or the last one). */
+  private deletion: Promise<void> = Promise.resolve();
   private deleteAgain = false;
   /** Deletions whose directory fsync failed: synced again on the next pass. */
   private dirSyncOwed = false;
@@ -230,12 +232,22 @@ export class Ledger {
   }
 
   /** Deletes every segment all consumers have passed. Never rejects: failures become events. */
-  async deleteEligible(): Promise<void> {
+  deleteEligible(): Promise<void> {
     if (this.deleting) {
       this.deleteAgain = true;
-      return;
+      return this.deletion;
     }
     this.deleting = true;
+    this.deletion = this.deleteNow();
+    return this.deletion;
+  }
+
+  /** Resolves once no deletion runs (close waits for it: a reopen must not race its unlinks). */
+  async deletionsSettled(): Promise<void> {
+    while (this.deleting) await this.deletion;
+  }
+
+  private async deleteNow(): Promise<void> {
     const { fs, dir, segments, metrics: m } = this.o;
     let last: Segment | null = null;
     try {

@@ -247,6 +247,9 @@ class WriteAheadQueue implements Queue {
     } catch (e) {
       first = e;
     }
+    // A deletion the last persist started must end before the lock goes: a reopen lists the
+    // segments, and must not find one that this queue is about to unlink.
+    await this.ledger.deletionsSettled();
     await this.ledger.closeFiles();
     try {
       await this.writer.closeActive();

@@ -611,3 +611,22 @@ test('copytruncate of files that all start with the same long header: the copy t
   await h.stop();
   assertExactlyOnce(h.text(), header + numbered('a', 0, 110) + header + numbered('b', 0, 20));
 });
+
+test('a symlink matched by the patterns whose target does not exist is reported once, and read once its target appears', async (t) => {
+  const dir = tempDir(t);
+  const target = join(dir, 'later', 'real.txt');
+  symlinkSync(target, join(dir, 'link.log'));
+  writeFileSync(join(dir, 'ok.log'), 'ok\n');
+  const h = new Harness(source(dir)).start();
+  await h.until('ok.log read', () => h.events() === 1);
+  // several scans (30 ms apart) pass while the link stays broken
+  await new Promise((r) => setTimeout(r, 300));
+  const about = h.warnings().filter((w) => w.msg.includes('link.log'));
+  assert.equal(about.length, 1, JSON.stringify(h.warnings()));
+  assert.match(about[0]?.msg ?? '', /is a symlink to a file that does not exist/);
+  mkdirSync(join(dir, 'later'));
+  writeFileSync(target, 'through the link\n');
+  await h.until('the link read', () => h.events() === 2);
+  await h.stop();
+  assert.deepEqual(h.text().trimEnd().split('\n').sort(), ['ok', 'through the link']);
+});
