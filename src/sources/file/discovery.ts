@@ -8,6 +8,7 @@
  * position back to the file that had it. `open` opens one of them and finds out who it is
  * (`Identities.identify`): a tailer at a remembered position or at the start, or nothing to read.
  */
+import { basename, dirname } from 'node:path';
 import type { FsError, ReadFileHandle, ReadFileSystem, ReadStat } from '../../core/ports';
 import type { SourceContext } from '../../core/source';
 import type { PositionBook } from './book';
@@ -97,6 +98,9 @@ export class Discovery {
         if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') {
           seenPaths.add(path);
           this.warnings.once(path, err.code ?? 'ERR', `cannot stat ${path}: ${err.message}`);
+        } else if (await this.isBrokenSymlink(path)) {
+          seenPaths.add(path);
+          this.warnings.once(path, 'EBROKENLINK', `${path} matches the patterns but is a symlink to a file that does not exist; skipped until it does`);
         }
         continue;
       }
@@ -177,6 +181,19 @@ export class Discovery {
       return { kind: 'opened', tailer: new Tailer(fh, ino, path, offset, tail, now), identity: got.identity, resumed: got.resumed };
     } finally {
       if (!keep) await fh.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Whether `path` (listed a moment ago, now ENOENT on stat) is still there as a symlink: then its
+   * target is missing (a broken link), not a file that vanished in a rotation. Only on that rare path.
+   */
+  private async isBrokenSymlink(path: string): Promise<boolean> {
+    try {
+      const name = basename(path);
+      return (await this.fs.readdirTyped(dirname(path))).some((e) => e.name === name && e.type === 'symlink');
+    } catch {
+      return false;
     }
   }
 }
