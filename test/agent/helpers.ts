@@ -1,6 +1,8 @@
 /** Helpers for end-to-end tests that spawn the real CLI (`node dist/src/cli/main.js`). */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -112,3 +114,23 @@ export const tally = (text: string, prefix: string, total: number): { missing: n
   });
   return { missing, duplicates, foreign };
 };
+
+/** A port nobody listens on right now (listen on 0, read it, close). */
+export const freePort = async (): Promise<number> => {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const a = srv.address();
+  await new Promise((r) => srv.close(r));
+  if (a === null || typeof a === 'string') throw new Error('no port');
+  return a.port;
+};
+
+/** The file's text, or '' while it does not exist yet. */
+export const readIfAny = async (path: string): Promise<string> => (existsSync(path) ? readFile(path, 'utf8') : '');
+
+/** One object per non-empty line of NDJSON text. */
+export const ndjsonObjects = (text: string): Record<string, unknown>[] =>
+  text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -10,33 +10,17 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { request, Agent } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { gzipSync } from 'node:zlib';
-import { startAgent, waitFor, withTempDir, writeConfig, type RunningAgent } from './helpers';
+import { startAgent, waitFor, withTempDir, writeConfig, type RunningAgent, freePort, ndjsonObjects as events, readIfAny } from './helpers';
 
 const LOGGER = '/usr/bin/logger';
 const CURL = '/usr/bin/curl';
 const RSYSLOGD = '/usr/sbin/rsyslogd';
 
-/** A port nobody listens on right now (listen on 0, read it, close). */
-const freePort = async (): Promise<number> => {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const a = srv.address();
-  await new Promise((r) => srv.close(r));
-  if (a === null || typeof a === 'string') throw new Error('no port');
-  return a.port;
-};
 
-const readIfAny = async (path: string): Promise<string> => (existsSync(path) ? readFile(path, 'utf8') : '');
 
-const events = (text: string): Record<string, unknown>[] =>
-  text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 const listening = async (agent: RunningAgent, n: number): Promise<void> =>
   waitFor('the sources to listen', () => agent.stderr().split('listening on').length > n, 20_000, agent.stderr);

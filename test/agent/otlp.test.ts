@@ -7,39 +7,23 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, request } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ROOT_CONTEXT, TraceFlags, trace } from '@opentelemetry/api';
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter } from '@opentelemetry/sdk-logs';
 import { OTLPLogExporter as JsonExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPLogExporter as ProtoExporter } from '@opentelemetry/exporter-logs-otlp-proto';
-import { startAgent, waitFor, withTempDir, writeConfig, type RunningAgent } from './helpers';
+import { startAgent, waitFor, withTempDir, writeConfig, type RunningAgent, freePort, ndjsonObjects as events, readIfAny } from './helpers';
 
 type ExportCallback = Parameters<LogRecordExporter['export']>[1];
 type ExportResult = Parameters<ExportCallback>[0];
 /** The SDK's CompressionAlgorithm enum (its value is the string 'gzip'), named without importing a transitive package. */
 type Compression = NonNullable<NonNullable<ConstructorParameters<typeof ProtoExporter>[0]>['compression']>;
 
-const freePort = async (): Promise<number> => {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const a = srv.address();
-  await new Promise((r) => srv.close(r));
-  if (a === null || typeof a === 'string') throw new Error('no port');
-  return a.port;
-};
 
-const readIfAny = async (path: string): Promise<string> => (existsSync(path) ? readFile(path, 'utf8') : '');
 
-const events = (text: string): Record<string, unknown>[] =>
-  text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 const listening = async (agent: RunningAgent): Promise<void> => waitFor('the otlp source to listen', () => agent.stderr().includes('otlp source listening on'), 20_000, agent.stderr);
 
