@@ -25,10 +25,11 @@ test('SIGTERM in the middle of a backlog, then restarts: every line is delivered
     await mkdir(join(dir, 'logs'));
     const input = numbered(0, TOTAL);
     await writeFile(join(dir, 'logs', 'app.log'), input);
-    // A tiny shutdown_timeout so a stop really leaves part of the backlog in the queue.
+    // A tiny shutdown_timeout so a stop really leaves part of the backlog in the queue, and small
+    // reads (one fsync'd record per 4 KiB) so the backlog takes seconds on a fast machine too.
     const cfg = await writeConfig(
       dir,
-      `data_dir: ./data\nshutdown_timeout: 5ms\nsources:\n  app:\n    type: file\n    include: ["./logs/app.log"]\n` +
+      `data_dir: ./data\nshutdown_timeout: 5ms\nsources:\n  app:\n    type: file\n    include: ["./logs/app.log"]\n    read_buffer_bytes: 4KiB\n` +
         `sinks:\n  out:\n    type: file\n    inputs: [app]\n    path: ./out.log\n`,
     );
     const out = join(dir, 'out.log');
