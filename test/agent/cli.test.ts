@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cli, startAgent, waitFor, withTempDir, writeConfig } from './helpers';
+import { CLI, cli, startAgent, waitFor, withTempDir, writeConfig } from './helpers';
 
 test('sluice --help and sluice run --help print usage and exit 0', async () => {
   await withTempDir(async (dir) => {
@@ -170,4 +171,10 @@ test('help for a command that does not exist says so and exits 2', async () => {
     assert.equal(ok.code, 0);
     assert.match(ok.stdout, /^Usage: sluice validate/);
   });
+});
+
+test('the built sluice bin is executable, so `npx sluice` in a checkout runs it', () => {
+  const mode = statSync(CLI).mode;
+  assert.ok((mode & 0o111) !== 0, `dist/src/cli/main.js has mode ${(mode & 0o777).toString(8)}`);
+  assert.match(readFileSync(CLI, 'utf8'), /^#!\/usr\/bin\/env node\n/);
 });
