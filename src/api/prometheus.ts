@@ -5,7 +5,7 @@
  * docs/operations.md.
  */
 import type { AgentContext } from './context';
-import type { Histogram } from '../pipeline/metrics';
+import type { Histogram, SinkCounters, SourceCounters } from '../pipeline/metrics';
 
 type Set = (labels: Record<string, string>, v: number) => void;
 
@@ -46,33 +46,26 @@ export const prometheusMetrics = async (o: AgentContext): Promise<() => Promise<
     });
   };
 
-  counter('sluice_source_events_total', 'Events made durable in the queue, per source.', ['source'], (s) => {
-    for (const [id, c] of m.sources) s({ source: id }, c.events);
-  });
-  counter('sluice_source_bytes_total', 'Bytes of lines made durable in the queue, per source.', ['source'], (s) => {
-    for (const [id, c] of m.sources) s({ source: id }, c.bytes);
-  });
-  counter('sluice_sink_events_total', 'Events written by each sink.', ['sink'], (s) => {
-    for (const [id, c] of m.sinks) s({ sink: id }, c.events);
-  });
-  counter('sluice_sink_bytes_total', 'Bytes of lines written by each sink.', ['sink'], (s) => {
-    for (const [id, c] of m.sinks) s({ sink: id }, c.bytes);
-  });
-  counter('sluice_sink_errors_total', 'Failed write attempts per sink (each is retried).', ['sink'], (s) => {
-    for (const [id, c] of m.sinks) s({ sink: id }, c.errors);
-  });
-  counter('sluice_sink_invalid_records_total', 'Queue records a sink could not decode (reported and dead-lettered).', ['sink'], (s) => {
-    for (const [id, c] of m.sinks) s({ sink: id }, c.invalidRecords);
-  });
-  counter('sluice_sink_dead_lettered_events_total', 'Events a sink put in its dead-letter store (refused for good, or undecodable).', ['sink'], (s) => {
-    for (const [id, c] of m.sinks) s({ sink: id }, c.deadLetteredEvents);
-  });
-  gauge('sluice_sink_dead_letter_blocked', '1 while the dead-letter store cannot take an entry (full or failing): the sink waits.', ['sink'], (s) => {
-    for (const [id, c] of m.sinks) s({ sink: id }, c.deadLetterBlocked);
-  });
-  gauge('sluice_sink_failing', '1 while the sink is failing and retrying.', ['sink'], (s) => {
-    for (const [id, c] of m.sinks) s({ sink: id }, c.failing);
-  });
+  type Kind = typeof counter;
+  /** One series per source (or sink) with the value `pick` reads from its counters. */
+  const perSource = (kind: Kind, name: string, help: string, pick: (c: SourceCounters) => number): void =>
+    kind(name, help, ['source'], (s) => {
+      for (const [id, c] of m.sources) s({ source: id }, pick(c));
+    });
+  const perSink = (kind: Kind, name: string, help: string, pick: (c: SinkCounters) => number): void =>
+    kind(name, help, ['sink'], (s) => {
+      for (const [id, c] of m.sinks) s({ sink: id }, pick(c));
+    });
+
+  perSource(counter, 'sluice_source_events_total', 'Events made durable in the queue, per source.', (c) => c.events);
+  perSource(counter, 'sluice_source_bytes_total', 'Bytes of lines made durable in the queue, per source.', (c) => c.bytes);
+  perSink(counter, 'sluice_sink_events_total', 'Events written by each sink.', (c) => c.events);
+  perSink(counter, 'sluice_sink_bytes_total', 'Bytes of lines written by each sink.', (c) => c.bytes);
+  perSink(counter, 'sluice_sink_errors_total', 'Failed write attempts per sink (each is retried).', (c) => c.errors);
+  perSink(counter, 'sluice_sink_invalid_records_total', 'Queue records a sink could not decode (reported and dead-lettered).', (c) => c.invalidRecords);
+  perSink(counter, 'sluice_sink_dead_lettered_events_total', 'Events a sink put in its dead-letter store (refused for good, or undecodable).', (c) => c.deadLetteredEvents);
+  perSink(gauge, 'sluice_sink_dead_letter_blocked', '1 while the dead-letter store cannot take an entry (full or failing): the sink waits.', (c) => c.deadLetterBlocked);
+  perSink(gauge, 'sluice_sink_failing', '1 while the sink is failing and retrying.', (c) => c.failing);
   gauge('sluice_sink_backlog_events', 'Events durable in the queue that the sink has not acknowledged yet.', ['sink'], (s) => {
     for (const id of m.sinks.keys()) s({ sink: id }, o.status.backlogOf(id));
   });
