@@ -20,6 +20,11 @@
  *
  * After a 413 split, a half that was delivered is sent again when the other half errors (the whole
  * group is retried): at-least-once, with the same idempotency key.
+ *
+ * With `encoding: json` every request also names its sender, `Sluice-Sender: <agent id>:<sink id>`,
+ * and `Sluice-Acked-Below` (`acked-below.ts`): a sluice http source uses them with the `event_id`s
+ * to take each event exactly once (`src/sources/http/dedup.ts`). Dead-letter replays carry neither
+ * (they are appended as sent: at least once).
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -29,6 +34,7 @@ import { z } from 'zod';
 import { sinkSchema } from '../../core/component';
 import type { Envelope } from '../../core/envelope';
 import type { Rejection, Sink, SinkContext, StoredPayload, WriteOptions, WriteResult } from '../../core/sink';
+import { AckedBelow } from './acked-below';
 import { contentTypeOf, encodeParts, eventCount, idRange, partsOf, splitParts, type Part } from './encode';
 
 const gzip = promisify(gzipCb);
@@ -76,6 +82,9 @@ export class HttpSink implements Sink {
   private readonly agent: http.Agent;
   private readonly url: URL;
   private readonly contentType: string;
+  /** Only with `encoding: json` (text bodies carry no event ids). */
+  private readonly acked: AckedBelow | undefined;
+  private readonly sender: string;
 
   constructor(
     private readonly config: HttpSinkConfig,
@@ -85,18 +94,30 @@ export class HttpSink implements Sink {
     const options = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: (config.request?.concurrency ?? 1) + 1 };
     this.agent = this.url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
     this.contentType = contentTypeOf(config.encoding);
+    this.acked = config.encoding === 'json' ? new AckedBelow() : undefined;
+    this.sender = `${ctx.agentId}:${ctx.id}`;
   }
 
   async write(batches: readonly Envelope[], opts: WriteOptions): Promise<WriteResult> {
     const parts = partsOf(batches);
     if (parts.length === 0) return { status: 'delivered' };
-    return this.send(parts, opts.signal);
+    const acked = this.acked;
+    if (acked === undefined) return this.send(parts, opts.signal, false);
+    const { first, last } = idRange(parts);
+    const late = acked.begin(first, last);
+    let result: WriteResult = { status: 'errored', error: new Error('write did not finish') };
+    try {
+      result = await this.send(parts, opts.signal, !late);
+      return result;
+    } finally {
+      acked.end(first, result.status !== 'errored');
+    }
   }
 
   async resend(entry: StoredPayload, opts: WriteOptions): Promise<WriteResult> {
     let answer: Answer;
     try {
-      answer = await this.post([entry.payload], entry.contentType, this.key(entry.firstEventId, entry.lastEventId), opts.signal);
+      answer = await this.post([entry.payload], entry.contentType, this.key(entry.firstEventId, entry.lastEventId), opts.signal, false);
     } catch (error) {
       return { status: 'errored', error: opts.signal.aborted ? (opts.signal.reason ?? error) : error };
     }
@@ -116,12 +137,12 @@ export class HttpSink implements Sink {
   }
 
   /** One request for `parts`; after a 413, each half on its own. */
-  private async send(parts: readonly Part[], signal: AbortSignal): Promise<WriteResult> {
+  private async send(parts: readonly Part[], signal: AbortSignal, identify: boolean): Promise<WriteResult> {
     const body = encodeParts(this.config.encoding, parts);
     const { first, last } = idRange(parts);
     let answer: Answer;
     try {
-      answer = await this.post(body, this.contentType, this.key(first, last), signal);
+      answer = await this.post(body, this.contentType, this.key(first, last), signal, identify);
     } catch (error) {
       return { status: 'errored', error: signal.aborted ? (signal.reason ?? error) : error };
     }
@@ -131,9 +152,9 @@ export class HttpSink implements Sink {
     const events = eventCount(parts);
     if (events <= 1) return this.reject(answer, Buffer.concat(body), this.contentType, first, last, events);
     const [left, right] = splitParts(parts);
-    const a = await this.send(left, signal);
+    const a = await this.send(left, signal, identify);
     if (a.status === 'errored') return a;
-    const b = await this.send(right, signal);
+    const b = await this.send(right, signal, identify);
     if (b.status === 'errored') return b;
     const rejections = [...(a.status === 'rejected' ? a.rejections : []), ...(b.status === 'rejected' ? b.rejections : [])];
     return rejections.length > 0 ? { status: 'rejected', rejections } : { status: 'delivered' };
@@ -171,9 +192,15 @@ export class HttpSink implements Sink {
     return `${this.ctx.agentId}:${this.ctx.id}:${first}-${last}`;
   }
 
-  private async post(body: readonly Buffer[], contentType: string, key: string, signal: AbortSignal): Promise<Answer> {
+  /** With `identify`, the request names its sender and how far it was acked (exactly once into a sluice http source). */
+  private async post(body: readonly Buffer[], contentType: string, key: string, signal: AbortSignal, identify: boolean): Promise<Answer> {
     let chunks = body;
     const headers: Record<string, string> = { ...this.config.headers, 'content-type': contentType, 'idempotency-key': key };
+    if (identify) {
+      headers['sluice-sender'] = this.sender;
+      const w = this.acked?.current();
+      if (w !== undefined) headers['sluice-acked-below'] = String(w);
+    }
     if (this.config.compression === 'gzip') {
       chunks = [await gzip(body.length === 1 ? (body[0] as Buffer) : Buffer.concat(body))];
       headers['content-encoding'] = 'gzip';

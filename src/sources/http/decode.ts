@@ -22,6 +22,12 @@ const LF = 10;
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+/** An event's `event_id` (set by a sluice http sink): a non-negative safe integer, or -1. */
+const eventIdOf = (v: Record<string, unknown>): number => {
+  const id = v['event_id'];
+  return typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 ? id : -1;
+};
+
 const problem = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 const text = (body: Buffer): string => {
@@ -47,14 +53,17 @@ const eachLine = (s: string, fn: (line: string, n: number) => string | undefined
   return undefined;
 };
 
-export const decodeNdjson = (body: Buffer): Decoded => {
+/** With `ids`, each event's `event_id` (or -1) is pushed to it, in order. */
+export const decodeNdjson = (body: Buffer, ids?: number[]): Decoded => {
   const out: string[] = [];
   const err = eachLine(text(body), (raw, n) => {
     const line = raw.trim();
     if (line === '') return undefined;
     if (line.charCodeAt(0) !== 123 /* { */) return `line ${n}: not a JSON object`;
     try {
-      if (!isObject(JSON.parse(line))) return `line ${n}: not a JSON object`;
+      const v: unknown = JSON.parse(line);
+      if (!isObject(v)) return `line ${n}: not a JSON object`;
+      ids?.push(eventIdOf(v));
     } catch (e) {
       return `line ${n}: ${problem(e)}`;
     }
@@ -64,7 +73,7 @@ export const decodeNdjson = (body: Buffer): Decoded => {
   return err === undefined ? done(out) : { ok: false, reason: err };
 };
 
-export const decodeJson = (body: Buffer): Decoded => {
+export const decodeJson = (body: Buffer, ids?: number[]): Decoded => {
   const s = text(body);
   if (s.trim() === '') return done([]);
   let v: unknown;
@@ -73,12 +82,16 @@ export const decodeJson = (body: Buffer): Decoded => {
   } catch (e) {
     return { ok: false, reason: `body is not JSON: ${problem(e)}` };
   }
-  if (isObject(v)) return done([JSON.stringify(v)]);
+  if (isObject(v)) {
+    ids?.push(eventIdOf(v));
+    return done([JSON.stringify(v)]);
+  }
   if (!Array.isArray(v)) return { ok: false, reason: 'body is neither a JSON object nor an array of objects' };
   const out: string[] = [];
   for (let i = 0; i < v.length; i++) {
     const el: unknown = v[i];
     if (!isObject(el)) return { ok: false, reason: `element ${i} of the array is not a JSON object` };
+    ids?.push(eventIdOf(el));
     out.push(JSON.stringify(el));
   }
   return done(out);
@@ -93,12 +106,13 @@ export const decodeText = (body: Buffer): Decoded => {
   return done(out);
 };
 
-export const decodeBody = (decoding: Decoding, body: Buffer): Decoded => {
+/** With `ids` (ndjson and json only: text lines have none), each event's `event_id` or -1. */
+export const decodeBody = (decoding: Decoding, body: Buffer, ids?: number[]): Decoded => {
   switch (decoding) {
     case 'ndjson':
-      return decodeNdjson(body);
+      return decodeNdjson(body, ids);
     case 'json':
-      return decodeJson(body);
+      return decodeJson(body, ids);
     case 'text':
       return decodeText(body);
   }
@@ -119,6 +133,28 @@ export const acceptsContentType = (decoding: Decoding, header: string | undefine
   if (decoding === 'json' && type.startsWith('application/') && type.endsWith('+json')) return true;
   if (decoding === 'text' && type.startsWith('text/')) return true;
   return false;
+};
+
+/** The lines of `lines` whose `keep[i]` is 1, as one new buffer (runs of kept lines are copied whole). */
+export const selectLines = (lines: Buffer, keep: Uint8Array): Buffer => {
+  const parts: Buffer[] = [];
+  let start = 0;
+  let i = 0;
+  let runStart = -1;
+  while (start < lines.length) {
+    let nl = lines.indexOf(LF, start);
+    if (nl === -1) nl = lines.length - 1;
+    if (keep[i] === 1) {
+      if (runStart === -1) runStart = start;
+    } else if (runStart !== -1) {
+      parts.push(lines.subarray(runStart, start));
+      runStart = -1;
+    }
+    start = nl + 1;
+    i++;
+  }
+  if (runStart !== -1) parts.push(lines.subarray(runStart, start));
+  return Buffer.concat(parts);
 };
 
 /** Lines in an NDJSON buffer (for tests and counters). */

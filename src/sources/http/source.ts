@@ -5,19 +5,36 @@
  * otlp source and described in `../http-server.ts`; this file is what is particular to http: the
  * configured path, the Content-Types that fit the decoding, `decode.ts`, and JSON answers
  * (`{"events": n}` on 200, `{"error": reason}` otherwise).
+ *
+ * Exactly once from a sluice http sink: a request with a `Sluice-Sender` header goes through
+ * `dedup.ts` (each sender's event ids remembered in the same queue record as the events). The
+ * shared server calls `ctx.emit` with the lines `decode` returned; this source hands the server a
+ * context whose `emit` looks those lines up (by identity) to find who sent them and their ids,
+ * appends only the events not taken before, and resolves once all of them are durable. The
+ * server's machinery (checks, limits, 503 on a full queue, graceful stop) is unchanged by it.
  */
+import type { IncomingMessage } from 'node:http';
+import type { SourcePosition } from '../../core/records';
 import type { Source, SourceContext } from '../../core/source';
 import { IngestServer, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
 import type { HttpSourceConfig } from './config';
-import { acceptsContentType, ACCEPTED_TYPES, decodeBody, type Decoding } from './decode';
+import { acceptsContentType, ACCEPTED_TYPES, decodeBody, selectLines, type Decoding } from './decode';
+import { Dedup, SENDER_PATTERN, type DedupMetrics, type Identified } from './dedup';
 
-export type HttpSourceMetrics = IngestMetrics;
+/** The server's counters (`events`: events appended, duplicates not included) and the deduplication's. */
+export type HttpSourceMetrics = IngestMetrics & DedupMetrics;
 export type HttpSourceDeps = IngestServerDeps;
 
 const json = (body: Record<string, unknown>): AnswerBody => ({ type: 'application/json', body: `${JSON.stringify(body)}\n` });
 
+/** A header sent more than once is refused like a malformed one. */
+const oneHeader = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? ',' : v);
+
 class HttpProtocol implements IngestProtocol {
   readonly name = 'http';
+  /** Decoded bodies (their `lines` buffer) from a sender that identified itself, until emitted. */
+  readonly identified = new WeakMap<Buffer, Identified>();
+
   constructor(
     readonly path: string,
     private readonly decoding: Decoding,
@@ -28,9 +45,23 @@ class HttpProtocol implements IngestProtocol {
     return `Content-Type ${header ?? ''} does not fit decoding ${this.decoding} (send one of: ${ACCEPTED_TYPES[this.decoding].join(', ')})`;
   }
 
-  decode(body: Buffer): IngestDecoded {
-    const d = decodeBody(this.decoding, body);
-    return d.ok ? { ok: true, lines: d.lines, events: d.events, answer: json({ events: d.events }) } : d;
+  decode(body: Buffer, req: IncomingMessage): IngestDecoded {
+    const sender = oneHeader(req.headers['sluice-sender']);
+    const acked = oneHeader(req.headers['sluice-acked-below']);
+    if (sender !== undefined && !SENDER_PATTERN.test(sender)) {
+      return { ok: false, reason: 'header Sluice-Sender: expected <agent id>:<sink id> (letters, digits, _ . : -, at most 200)' };
+    }
+    let ackedBelow: number | undefined;
+    if (acked !== undefined) {
+      ackedBelow = /^\d{1,16}$/.test(acked) ? Number(acked) : NaN;
+      if (!Number.isSafeInteger(ackedBelow)) return { ok: false, reason: 'header Sluice-Acked-Below: expected an event id (a non-negative integer)' };
+    }
+    // Text lines carry no event ids: a sender's text body is appended as from any client.
+    const ids: number[] | undefined = sender !== undefined && this.decoding !== 'text' ? [] : undefined;
+    const d = decodeBody(this.decoding, body, ids);
+    if (!d.ok) return d;
+    if (ids !== undefined && sender !== undefined && d.events > 0) this.identified.set(d.lines, { sender, ackedBelow, ids });
+    return { ok: true, lines: d.lines, events: d.events, answer: json({ events: d.events }) };
   }
 
   error(_req: unknown, _status: number, message: string): AnswerBody {
@@ -40,20 +71,41 @@ class HttpProtocol implements IngestProtocol {
 
 export class HttpSource implements Source {
   private readonly server: IngestServer;
+  private readonly protocol: HttpProtocol;
+  private dedup: Dedup | undefined;
 
   constructor(cfg: HttpSourceConfig, deps: HttpSourceDeps) {
+    this.protocol = new HttpProtocol(cfg.path, cfg.decoding);
     this.server = new IngestServer(
       { address: cfg.address, maxBodyBytes: cfg.max_body_bytes, bearerToken: cfg.auth?.bearer_token, tls: cfg.tls },
-      new HttpProtocol(cfg.path, cfg.decoding),
+      this.protocol,
       deps,
     );
   }
 
   metrics(): Readonly<HttpSourceMetrics> {
-    return this.server.metrics();
+    const m = this.server.metrics();
+    const d = this.dedup?.metrics() ?? { deduplicated: 0, dedupSenders: 0, dedupEvicted: 0, dedupTrimmed: 0 };
+    // The server counts every event of a request answered 200; duplicates were not appended.
+    return { ...m, ...d, events: m.events - d.deduplicated };
   }
 
   run(ctx: SourceContext): Promise<void> {
-    return this.server.run(ctx);
+    const dedup = new Dedup(ctx.id);
+    dedup.restore(ctx.positions);
+    this.dedup = dedup;
+    const identified = this.protocol.identified;
+    const emit: SourceContext['emit'] = (batch, ...rest) => {
+      const who = identified.get(batch.lines);
+      if (who === undefined) return ctx.emit(batch, ...rest);
+      identified.delete(batch.lines);
+      const append = (keep: Uint8Array | null, count: number, positions: readonly SourcePosition[]): Promise<void> =>
+        ctx.emit(
+          { ...batch, lines: keep === null ? batch.lines : selectLines(batch.lines, keep), events: count, positions: [...(batch.positions ?? []), ...positions] },
+          ...rest,
+        );
+      return dedup.take(who, append).then(() => undefined);
+    };
+    return this.server.run({ ...ctx, emit });
   }
 }
