@@ -120,6 +120,7 @@ const writeVarint = (buf: Uint8Array, at: number, v: number): number => {
 /** The taken state of one sender: everything below `floor`, and `set` (all of it >= `floor`). */
 export const encodeTaken = (floor: number, set: RangeSet): Uint8Array => {
   const rs = set.ranges();
+  if (rs.length > 0 && (rs[0] as Range)[0] < floor) throw new RangeError(`taken ids below the floor ${floor}`);
   let size = 1 + varintSize(floor) + varintSize(rs.length);
   let prev = floor - 1;
   for (const [lo, hi] of rs) {
