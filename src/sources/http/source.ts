@@ -106,6 +106,16 @@ export class HttpSource implements Source {
         );
       return dedup.take(who, append).then(() => undefined);
     };
-    return this.server.run({ ...ctx, emit });
+    return this.server.run({ ...ctx, emit }).finally(() => {
+      const d = dedup.metrics();
+      if (d.deduplicated > 0 || d.dedupEvicted > 0 || d.dedupTrimmed > 0) {
+        ctx.log.info(`${d.deduplicated} replayed event(s) recognised and not appended again`, {
+          source: ctx.id,
+          senders: d.dedupSenders,
+          senders_forgotten: d.dedupEvicted,
+          ranges_forgotten: d.dedupTrimmed,
+        });
+      }
+    });
   }
 }
