@@ -7,16 +7,25 @@ import type { AgentConfig } from '../config/load';
 /** The guarantee of one route, from what its ends can acknowledge. */
 export const routeGuarantee = (
   source: { readonly type: string; readonly canAcknowledge: boolean },
-  sink: { readonly canAcknowledge: boolean; readonly usesEventIds?: boolean },
+  sink: { readonly type?: string; readonly canAcknowledge: boolean; readonly usesEventIds?: boolean; readonly base?: { readonly encoding: string } },
 ): string => {
   if (!source.canAcknowledge) {
     return `best effort across crashes: ${source.type} cannot acknowledge, so what it holds when the agent dies is lost (nothing once queued)`;
   }
-  if (!sink.canAcknowledge) return 'at most once into the destination: the sink does not confirm delivery';
+  // What an http source takes in: a sluice http sink's events once each, other clients' at least once.
+  const intake =
+    source.type === 'http' ? '; into this agent: exactly once from a sluice http sink with encoding: json (replays recognised by sender and event id), at least once from other clients' : '';
+  if (!sink.canAcknowledge) return `at most once into the destination: the sink does not confirm delivery${intake}`;
   if (sink.usesEventIds === true) {
-    return 'no loss; at least once (a retried or replayed request can repeat events), each repeat with the same event ids and Idempotency-Key: exactly once into a receiver that deduplicates by them';
+    const central =
+      sink.type !== 'http'
+        ? ''
+        : sink.base?.encoding === 'json'
+          ? '; exactly once into a sluice http source (it remembers this sink\'s event ids durably)'
+          : '; a sluice http source cannot deduplicate it (text bodies carry no event ids: use encoding: json)';
+    return `no loss; at least once (a retried or replayed request can repeat events), each repeat with the same event ids and Idempotency-Key: exactly once into a receiver that deduplicates by them${central}${intake}`;
   }
-  return 'no loss; exactly once after a graceful stop; after kill -9, at least once (duplicates bounded by queue.cursor_flush_interval)';
+  return `no loss; exactly once after a graceful stop; after kill -9, at least once (duplicates bounded by queue.cursor_flush_interval)${intake}`;
 };
 
 /** `  app (file) → archive (file): <guarantee>` for every route, in config order. */

@@ -15,7 +15,7 @@ import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { freePort, seededRandom, sleep, startAgent, waitFor, withTempDir, writeConfig, type RunningAgent } from './helpers';
+import { cli, freePort, seededRandom, sleep, startAgent, waitFor, withTempDir, writeConfig, type RunningAgent } from './helpers';
 
 /** The central's downstream: records which central event ids carried each line. */
 class Downstream {
@@ -194,4 +194,63 @@ test('edge → central over HTTP with kill -9 of both ends at random moments: ev
     t.diagnostic(`seed=${seed} (rerun with SLUICE_SEED=${seed})`);
     await edgeRun(seed, (s) => t.diagnostic(s));
   }
+});
+
+test('central http source: a sender\'s replayed body, cut differently and after a restart, is answered 200 and not appended again, a body without Sluice-Sender is appended each time, a malformed header is refused with its name', async () => {
+  await withTempDir(async (dir) => {
+    const port = await freePort();
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nsources:\n  in:\n    type: http\n    address: 127.0.0.1:${port}\nsinks:\n  out:\n    type: file\n    inputs: [in]\n    path: ./out.log\n`,
+    );
+    let central = startAgent(cfg, { cwd: dir });
+    const post = async (body: string, headers: Record<string, string>): Promise<{ status: number; text: string }> => {
+      const r = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson', ...headers } });
+      return { status: r.status, text: await r.text() };
+    };
+    const c0 = central;
+    await waitFor('the central listening', () => /http source listening/.test(c0.stderr()), 20_000, c0.stderr);
+    const sender = { 'sluice-sender': '3f2a0c1e-0000-4000-8000-000000000001:central' };
+    const body = (from: number, to: number): string => {
+      let s = '';
+      for (let i = from; i <= to; i++) s += `${JSON.stringify({ event_id: 100 + i, message: `line ${i}` })}\n`;
+      return s;
+    };
+    assert.equal((await post(body(0, 9), sender)).status, 200);
+    assert.equal((await post(body(5, 14), sender)).status, 200, 'a replay overlapping the first body, cut elsewhere');
+    // A restart: what it took is remembered with the data (kill -9 of either end: the test above;
+    // a graceful stop here, so the file sink's own kill -9 replay cannot blur the count).
+    assert.equal(await stop(central), 0, central.stderr());
+    central = startAgent(cfg, { cwd: dir });
+    const c1 = central;
+    await waitFor('the central listening again', () => /http source listening/.test(c1.stderr()), 20_000, c1.stderr);
+    assert.equal((await post(body(0, 19), { ...sender, 'sluice-acked-below': '100' })).status, 200);
+    assert.equal((await post('{"message":"plain"}\n', {})).status, 200);
+    assert.equal((await post('{"message":"plain"}\n', {})).status, 200);
+    const bad = await post(body(0, 0), { 'sluice-sender': 'has space' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /header Sluice-Sender: expected <agent id>:<sink id>/);
+    assert.equal(await stop(central), 0, central.stderr());
+    assert.match(central.stderr(), /INFO 15 replayed event\(s\) recognised and not appended again source=in senders=1/);
+    const out = messages(await readFile(join(dir, 'out.log'), 'utf8'));
+    for (let i = 0; i < 20; i++) assert.equal(out.get(`line ${i}`), 1, `line ${i}`);
+    assert.equal(out.get('plain'), 2, 'a client that sends no ids is appended as sent, each time');
+  });
+});
+
+test('validate states the edge → central guarantee: exactly once with encoding json, not deduplicable with text; the central names what it takes once', async () => {
+  await withTempDir(async (dir) => {
+    const edge = (encoding: string): string =>
+      `data_dir: ./data\nsources:\n  app:\n    type: file\n    include: ["./app.log"]\nsinks:\n  central:\n    type: http\n    inputs: [app]\n    uri: http://127.0.0.1:9/\n    encoding: ${encoding}\n`;
+    const json = cli(['validate', '--config', await writeConfig(dir, edge('json'), 'json.yaml')], { cwd: dir });
+    assert.equal(json.code, 0, json.stderr);
+    assert.match(json.stdout, /app \(file\) → central \(http\): no loss; .*exactly once into a sluice http source/);
+    const text = cli(['validate', '--config', await writeConfig(dir, edge('text'), 'text.yaml')], { cwd: dir });
+    assert.match(text.stdout, /a sluice http source cannot deduplicate it \(text bodies carry no event ids: use encoding: json\)/);
+    const central = cli(
+      ['validate', '--config', await writeConfig(dir, 'data_dir: ./c\nsources:\n  in:\n    type: http\n    address: 127.0.0.1:9\nsinks:\n  out:\n    type: file\n    inputs: [in]\n    path: ./o.log\n', 'c.yaml')],
+      { cwd: dir },
+    );
+    assert.match(central.stdout, /in \(http\) → out \(file\): .*into this agent: exactly once from a sluice http sink with encoding: json/);
+  });
 });

@@ -46,7 +46,7 @@ import type { SourcePosition } from '../../core/records';
 import { decodeTaken, encodeTaken, RangeSet } from './ranges';
 
 export const DEFAULT_MAX_SENDERS = 1024;
-export const DEFAULT_MAX_RANGES = 1024;
+export const DEFAULT_MAX_RANGES = 256;
 
 /** A sender name: an agent id (UUID) and a sink id, `:`-separated; no `#` (it ends a position key). */
 export const SENDER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$/;
