@@ -9,6 +9,9 @@
  *
  *   - HTTP NDJSON: C keep-alive clients (node:http Agent) each posting bodies of L lines (~100 bytes
  *     a line) one after another; p50/p99 of request latency (send → 200).
+ *   - HTTP NDJSON from sluice senders: the same, posted as a sluice edge's http sink does
+ *     (`Sluice-Sender`, `Sluice-Acked-Below`, an `event_id` per line; each client one sender with
+ *     consecutive ids), so every event goes through the source's per-sender deduplication.
  *   - OTLP/HTTP protobuf: the same clients posting ExportLogsServiceRequests of L log records, shaped
  *     as an SDK sends them (resource and scope, times, severity, a ~60-byte body, three attributes,
  *     trace context); each record becomes one JSON event.
@@ -38,7 +41,7 @@ import { SyslogSource } from '../src/sources/syslog/source';
 import { syslogSourceSchema } from '../src/sources/syslog/config';
 import { nodeFileSystem, systemClock } from '../src/core/node-ports';
 
-type Kind = 'http' | 'otlp' | 'syslog' | 'http-floor' | 'tcp-floor';
+type Kind = 'http' | 'http-sender' | 'otlp' | 'syslog' | 'http-floor' | 'tcp-floor';
 type FromServer = { readonly port: number } | { readonly events: number } | { readonly rssMB: number };
 
 const SCALE = Number(process.env['INGEST_SCALE'] ?? 1);
@@ -94,7 +97,7 @@ async function serve(kind: Kind, dir: string, wireSize: number): Promise<void> {
   const q = await openQueue({ dir, consumers: [], fsync: { mode: 'always' }, maxBytes: 16 * 1024 * 1024 * 1024, segmentBytes: 64 * 1024 * 1024 });
   const deps = { clock: systemClock, fs: nodeFileSystem, cwd: dir };
   const source: Source =
-    kind === 'http'
+    kind === 'http' || kind === 'http-sender'
       ? new HttpSource(httpSourceSchema.parse({ type: 'http', address: '127.0.0.1:0', path: '/' }), deps)
       : kind === 'otlp'
         ? new OtlpSource(otlpSourceSchema.parse({ type: 'otlp', address: '127.0.0.1:0' }), deps)
@@ -116,7 +119,8 @@ async function serve(kind: Kind, dir: string, wireSize: number): Promise<void> {
       error() {},
     },
     emit: async (b) => {
-      await q.append(encodeEnvelope(b.format ?? 'lines', 'bench', b.origin, Date.now(), b.lines), { events: b.events });
+      const payload = encodeEnvelope(b.format ?? 'lines', 'bench', b.origin, Date.now(), b.lines);
+      await q.append(payload, b.positions ? { events: b.events, positions: b.positions } : { events: b.events });
       events += b.events;
     },
   };
@@ -220,17 +224,27 @@ interface Row {
   readonly rssMB: number;
 }
 
-async function httpCase(name: string, kind: 'http' | 'otlp' | 'http-floor', clients: number, lines: number, requestsPerClient: number): Promise<Row> {
+async function httpCase(name: string, kind: 'http' | 'http-sender' | 'otlp' | 'http-floor', clients: number, lines: number, requestsPerClient: number): Promise<Row> {
   const { server, dir } = await startServer(kind);
+  // http-sender: as a sluice edge posts (Sluice-Sender, Sluice-Acked-Below, an event_id per line),
+  // each client a sender with consecutive ids: the source's per-sender deduplication on every event.
+  const sent = new Array<number>(clients).fill(0);
+  const senderBody = (c: number): { body: Buffer; headers: Record<string, string> } => {
+    const first = sent[c] as number;
+    sent[c] = first + lines;
+    let text = '';
+    for (let k = 0; k < lines; k++) text += `{"event_id":${first + k},"message":"GET /api/v1/orders/${first + k} 200 12ms user=4711","source":"app","timestamp":"2026-11-30T00:00:00.000Z"}\n`;
+    return { body: Buffer.from(text), headers: { 'sluice-sender': `0f6e2c4a-bench-${c}:central`, 'sluice-acked-below': String(first) } };
+  };
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   const otlp = kind === 'otlp';
   const bodies = Array.from({ length: 4 }, (_, i) => (otlp ? otlpBody(lines, i) : ndjsonBody(lines, i)));
   const path = otlp ? '/v1/logs' : '/';
   const type = otlp ? 'application/x-protobuf' : 'application/x-ndjson';
   const lat: number[] = [];
-  const post = (body: Buffer): Promise<number> =>
+  const post = (body: Buffer, extra: Record<string, string> = {}): Promise<number> =>
     new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: server.port, path, method: 'POST', agent, headers: { 'content-type': type, 'content-length': body.length } }, (res) => {
+      const req = request({ host: '127.0.0.1', port: server.port, path, method: 'POST', agent, headers: { ...extra, 'content-type': type, 'content-length': body.length } }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
       });
@@ -238,14 +252,21 @@ async function httpCase(name: string, kind: 'http' | 'otlp' | 'http-floor', clie
       req.end(body);
     });
   // warm-up
-  await Promise.all(Array.from({ length: clients }, (_, i) => post(bodies[i % bodies.length] as Buffer)));
+  await Promise.all(
+    Array.from({ length: clients }, (_, i) => {
+      if (kind !== 'http-sender') return post(bodies[i % bodies.length] as Buffer);
+      const b = senderBody(i);
+      return post(b.body, b.headers);
+    }),
+  );
   const base = server.events;
   const t0 = now();
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
       for (let i = 0; i < requestsPerClient; i++) {
+        const b = kind === 'http-sender' ? senderBody(c) : undefined;
         const s = now();
-        const status = await post(bodies[(c + i) % bodies.length] as Buffer);
+        const status = await (b === undefined ? post(bodies[(c + i) % bodies.length] as Buffer) : post(b.body, b.headers));
         lat.push(now() - s);
         if (status !== 200) throw new Error(`status ${status}`);
       }
@@ -257,7 +278,7 @@ async function httpCase(name: string, kind: 'http' | 'otlp' | 'http-floor', clie
   await server.waitEvents(base + total);
   const rssMB = await server.stop();
   rmSync(dir, { recursive: true, force: true });
-  return { name, clients, perUnit: `${lines} ${otlp ? 'records' : 'lines'}/body (${(bodies[0]?.length ?? 0).toLocaleString('en-US')} B)`, events: total, seconds, p50: pct(lat, 50), p99: pct(lat, 99), rssMB };
+  return { name, clients, perUnit: `${lines} ${otlp ? 'records' : 'lines'}/body (${(kind === 'http-sender' ? senderBody(0).body.length : (bodies[0]?.length ?? 0)).toLocaleString('en-US')} B)`, events: total, seconds, p50: pct(lat, 50), p99: pct(lat, 99), rssMB };
 }
 
 async function syslogCase(name: string, kind: 'syslog' | 'tcp-floor', conns: number, messagesPerConn: number): Promise<Row> {
@@ -297,6 +318,9 @@ async function main(): Promise<void> {
   progress(await httpCase('http ndjson → queue (fsync always)', 'http', 64, 100, r(250)));
   progress(await httpCase('http ndjson → queue (fsync always)', 'http', 64, 1000, r(40)));
   progress(await httpCase('http ndjson → queue (fsync always)', 'http', 1, 100, r(2000)));
+  progress(await httpCase('http ndjson from sluice senders (dedup) → queue', 'http-sender', 64, 100, r(250)));
+  progress(await httpCase('http ndjson from sluice senders (dedup) → queue', 'http-sender', 64, 1000, r(40)));
+  progress(await httpCase('http ndjson from sluice senders (dedup) → queue', 'http-sender', 1, 100, r(2000)));
   progress(await httpCase('otlp protobuf → queue (fsync always)', 'otlp', 64, 100, r(250)));
   progress(await httpCase('otlp protobuf → queue (fsync always)', 'otlp', 64, 1000, r(40)));
   progress(await httpCase('otlp protobuf → queue (fsync always)', 'otlp', 1, 100, r(2000)));
