@@ -292,3 +292,15 @@ test('dedup: Sluice-Acked-Below lets the low-water mark pass ids a sender never 
   assert.ok(base);
   assert.ok(base.floor >= 480 && base.set.size <= 1, `floor ${base.floor}, ${base.set.size} ranges`);
 });
+
+test('dedup: a Sluice-Acked-Below above the ids of its own request is cut to the smallest of them: ids never sent are not taken for replays', async () => {
+  const q = new SimQueue();
+  const d = new Dedup('in');
+  const p = d.take({ sender: 'a:x', ackedBelow: 1_000_000, ids: [10, 11] }, q.append([10, 11]));
+  q.commitOne();
+  assert.equal(await p, 0);
+  const later = d.take({ sender: 'a:x', ackedBelow: undefined, ids: [500] }, q.append([500]));
+  q.commitOne();
+  assert.equal(await later, 0, 'id 500 was never sent before: appended');
+  assert.deepEqual(q.log, [[10, 11], [500]]);
+});

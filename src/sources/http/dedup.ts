@@ -141,11 +141,15 @@ export class Dedup {
     const n = req.ids.length;
     const mine = new Uint8Array(n); // 1: appended (durably) by this request
     let appended = 0;
+    // A sluice sink's W is never above the ids of the request that carries it (W is at most the first
+    // id of the group in flight): a larger one is a client's mistake, and is cut to the smallest id.
+    let ackedBelow = req.ackedBelow;
+    if (ackedBelow !== undefined) for (const id of req.ids) if (id >= 0 && id < ackedBelow) ackedBelow = id;
     for (;;) {
       const s = this.senderState(req.sender, true);
       s.lastSeen = ++this.tick;
-      if (req.ackedBelow !== undefined && req.ackedBelow > s.floor) {
-        s.floor = req.ackedBelow;
+      if (ackedBelow !== undefined && ackedBelow > s.floor) {
+        s.floor = ackedBelow;
         s.taken.dropBelow(s.floor);
       }
       const keep = new Uint8Array(n);
