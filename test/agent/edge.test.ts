@@ -87,7 +87,8 @@ const messages = (text: string): Map<string, number> => {
 };
 
 const edgeRun = async (seed: number, diag: (s: string) => void): Promise<void> => {
-  const rand = seededRandom(seed);
+  const rand = seededRandom(seed); // the kills
+  const writerRand = seededRandom(seed ^ 0x5bd1e995); // the writer's pace, apart: kills repeat with the seed
   await withTempDir(async (dir) => {
     await mkdir(join(dir, 'logs'));
     const log = join(dir, 'logs', 'app.log');
@@ -108,7 +109,7 @@ const edgeRun = async (seed: number, diag: (s: string) => void): Promise<void> =
         let chunk = '';
         for (let i = 0; i < 50 && written < TOTAL - LAST; i++) chunk += `line ${written++}\n`;
         await appendFile(log, chunk);
-        await sleep(10 + rand() * 20);
+        await sleep(10 + writerRand() * 20);
       }
     })();
     try {
@@ -132,6 +133,12 @@ const edgeRun = async (seed: number, diag: (s: string) => void): Promise<void> =
         if (which !== 'edge') central = startAgent(cCfg, { cwd: dir });
       }
       await writer;
+      const all = (): string => `${stderr.join('\n')}\nedge:\n${edge.stderr()}\ncentral:\n${central.stderr()}`;
+      // Everything so far delivered first: the edge's run has had its first delivery (which persists
+      // its cursor) or has nothing left to deliver, so the lines below are delivered after it.
+      await waitFor('the lines so far at the central', () => down.idsByLine.size >= TOTAL - LAST, 90_000, () => `${down.idsByLine.size}/${TOTAL - LAST}\n${all().slice(-4000)}`);
+      const e0 = edge;
+      await waitFor('the edge tailing its file', () => /INFO tailing file/.test(e0.stderr()), 20_000, e0.stderr);
       // In small appends, so they become several queue records (groups) at the edge.
       while (written < TOTAL) {
         let chunk = '';
@@ -139,7 +146,6 @@ const edgeRun = async (seed: number, diag: (s: string) => void): Promise<void> =
         await appendFile(log, chunk);
         await sleep(60);
       }
-      const all = (): string => `${stderr.join('\n')}\nedge:\n${edge.stderr()}\ncentral:\n${central.stderr()}`;
       await waitFor('every line at the central', () => down.idsByLine.size >= TOTAL, 90_000, () => `${down.idsByLine.size}/${TOTAL}\n${all().slice(-4000)}`);
       // One more kill -9 of the edge after everything was delivered: with the cursor persisted only
       // after the first group of its run, it sends most of it again; the central must refuse it all.
