@@ -106,7 +106,9 @@ export class HttpSource implements Source {
         );
       return dedup.take(who, append).then(() => undefined);
     };
-    return this.server.run({ ...ctx, emit }).finally(() => {
+    // The agent's context with `emit` replaced; the rest (methods and getters included) delegated to it.
+    const wrapped = Object.create(ctx, { emit: { value: emit, enumerable: true } }) as SourceContext;
+    return this.server.run(wrapped).finally(() => {
       const d = dedup.metrics();
       if (d.deduplicated > 0 || d.dedupEvicted > 0 || d.dedupTrimmed > 0) {
         ctx.log.info(`${d.deduplicated} replayed event(s) recognised and not appended again`, {
