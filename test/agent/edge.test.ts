@@ -1,6 +1,6 @@
 /**
  * sluice → sluice over HTTP through the real CLI: an edge agent (file source → http sink,
- * concurrency 4) posts to a central agent (http source → file sink, and an http sink to a receiver
+ * concurrency 4, groups cut by 413 halves) posts to a central agent (http source → file sink, and an http sink to a receiver
  * in this process), and both are killed with SIGKILL at random moments and restarted.
  *
  * What the hop promises is exactly once into the central's queue: every line gets exactly one
@@ -53,7 +53,9 @@ class Downstream {
 
 const centralConfig = (dir: string, port: number, downstream: number): string =>
   `data_dir: ${join(dir, 'central-data')}\n` +
-  `sources:\n  from_edges:\n    type: http\n    address: 127.0.0.1:${port}\n` +
+  // A small body limit: the edge's groups (40 events, ~5 KB) get 413 and are cut in halves, which a
+  // replay after a kill -9 cuts elsewhere (other groups).
+  `sources:\n  from_edges:\n    type: http\n    address: 127.0.0.1:${port}\n    max_body_bytes: 2KiB\n` +
   `sinks:\n` +
   `  out:\n    type: file\n    inputs: [from_edges]\n    path: ${join(dir, 'out.log')}\n` +
   `  check:\n    type: http\n    inputs: [from_edges]\n    uri: http://127.0.0.1:${downstream}/\n    encoding: json\n    max_backoff: 300ms\n`;
