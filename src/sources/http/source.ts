@@ -6,8 +6,8 @@
  * configured path, the Content-Types that fit the decoding, `decode.ts`, and JSON answers
  * (`{"events": n}` on 200, `{"error": reason}` otherwise).
  */
-import type { Source, SourceContext } from '../../core/source';
-import { IngestServer, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
+import type { Source, SourceContext, SourceStats } from '../../core/source';
+import { IngestServer, ingestStats, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
 import type { HttpSourceConfig } from './config';
 import { acceptsContentType, ACCEPTED_TYPES, decodeBody, type Decoding } from './decode';
 
@@ -43,7 +43,14 @@ export class HttpSource implements Source {
 
   constructor(cfg: HttpSourceConfig, deps: HttpSourceDeps) {
     this.server = new IngestServer(
-      { address: cfg.address, maxBodyBytes: cfg.max_body_bytes, bearerToken: cfg.auth?.bearer_token, tls: cfg.tls },
+      {
+        address: cfg.address,
+        maxBodyBytes: cfg.max_body_bytes,
+        maxConnections: cfg.max_connections,
+        whenFull: cfg.when_full,
+        bearerToken: cfg.auth?.bearer_token,
+        tls: cfg.tls,
+      },
       new HttpProtocol(cfg.path, cfg.decoding),
       deps,
     );
@@ -51,6 +58,14 @@ export class HttpSource implements Source {
 
   metrics(): Readonly<HttpSourceMetrics> {
     return this.server.metrics();
+  }
+
+  stats(): SourceStats {
+    return ingestStats(this.server.metrics());
+  }
+
+  reload(): Promise<void> {
+    return this.server.reload();
   }
 
   run(ctx: SourceContext): Promise<void> {
