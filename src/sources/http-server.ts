@@ -391,7 +391,7 @@ export class IngestServer {
     if (this.rejectsWhenFull(ctx)) return this.refuseFull(req, res, true);
     // Given up while it still waits: on a full queue (`reject`), when the client goes away, on stop.
     const giveUp = new AbortController();
-    let why = 'full' as 'full' | 'gone' | 'stopping';
+    let why = 'full' as 'full' | 'gone' | 'stopping'; // (widened: assigned in callbacks the compiler cannot follow)
     const abort = (reason: typeof why) => (): void => {
       if (giveUp.signal.aborted) return;
       why = reason;
@@ -430,7 +430,6 @@ export class IngestServer {
         return this.fail(req, res, 500, 'the queue did not accept the events');
       case 'given-up':
         // Nothing of the request was stored: its retry stores the events once.
-        // (assigned in callbacks: the compiler cannot see it change)
         if (why === 'stopping') return this.fail(req, res, 503, 'the agent is stopping', { 'retry-after': '1' });
         if (why === 'full') return this.refuseFull(req, res, true);
         return; // the client went away: nobody to answer
