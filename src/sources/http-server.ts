@@ -172,6 +172,20 @@ export class IngestServer {
     return { ...this.m, responses: { ...this.m.responses } };
   }
 
+  /** The counters as the pipeline shows them (the TLS ones only where TLS is on). */
+  stats(): SourceStats {
+    const m = this.m;
+    return {
+      responses: { ...m.responses },
+      refusedFull: m.refusedFull,
+      appendsGivenUp: m.appendsGivenUp,
+      openConnections: m.openConnections,
+      connections: m.connections,
+      refusedConnections: m.refusedConnections,
+      ...(this.cfg.tls === undefined ? {} : { tlsErrors: m.tlsErrors, tlsReloadFailures: m.tlsReloadFailures }),
+    };
+  }
+
   private addressText(): string {
     const { host, port } = this.cfg.address;
     return `${isIPv6(host) ? `[${host}]` : host}:${port}`;
@@ -471,15 +485,3 @@ export class IngestServer {
 
 /** The queue dropped the append unwritten because it was given up (`AppendAbortedError`). */
 const isAppendAborted = (e: unknown): boolean => typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'SLUICE_QUEUE_APPEND_ABORTED';
-
-/** The shared server's counters as the pipeline shows them. */
-export const ingestStats = (m: Readonly<IngestMetrics>): SourceStats => ({
-  responses: m.responses,
-  refusedFull: m.refusedFull,
-  appendsGivenUp: m.appendsGivenUp,
-  openConnections: m.openConnections,
-  connections: m.connections,
-  refusedConnections: m.refusedConnections,
-  tlsErrors: m.tlsErrors,
-  tlsReloadFailures: m.tlsReloadFailures,
-});

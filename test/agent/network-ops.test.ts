@@ -147,6 +147,7 @@ test('/metrics and /api/status show each network source’s requests by status c
     assert.equal(value('sluice_source_udp_datagrams_dropped_total{source="dgram"}'), 0);
     assert.equal(value('sluice_source_events_total{source="dgram"}'), 2);
     assert.ok(!text.includes('sluice_source_udp_datagrams_dropped_total{source="web"}'), 'a series only where it applies');
+    assert.ok(!text.includes('sluice_source_tls_errors_total{source="web"}'), 'no TLS series without TLS');
     const status = (await (await fetch(`http://127.0.0.1:${api}/api/status`)).json()) as { sources: Record<string, { counters?: Record<string, unknown> }> };
     assert.deepEqual(status.sources['web']?.counters?.['requests'], { 200: 1, 400: 1, 413: 1 });
     assert.equal(status.sources['dgram']?.counters?.['parse_failures'], 1);

@@ -7,7 +7,7 @@
  * (`{"events": n}` on 200, `{"error": reason}` otherwise).
  */
 import type { Source, SourceContext, SourceStats } from '../../core/source';
-import { IngestServer, ingestStats, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
+import { IngestServer, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
 import type { HttpSourceConfig } from './config';
 import { acceptsContentType, ACCEPTED_TYPES, decodeBody, type Decoding } from './decode';
 
@@ -61,7 +61,7 @@ export class HttpSource implements Source {
   }
 
   stats(): SourceStats {
-    return ingestStats(this.server.metrics());
+    return this.server.stats();
   }
 
   reload(): Promise<void> {

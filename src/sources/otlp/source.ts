@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Source, SourceContext, SourceStats } from '../../core/source';
-import { IngestServer, ingestStats, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
+import { IngestServer, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
 import type { OtlpSourceConfig } from './config';
 import { decodeRequest, encodingOf, exportResponse, MEDIA_TYPE, statusBody } from './decode';
 
@@ -82,7 +82,7 @@ export class OtlpSource implements Source {
   }
 
   stats(): SourceStats {
-    return { ...ingestStats(this.server.metrics()), parseFailures: this.protocol.rejectedRecords };
+    return { ...this.server.stats(), parseFailures: this.protocol.rejectedRecords };
   }
 
   reload(): Promise<void> {
