@@ -191,7 +191,12 @@ test('http, when_full: reject: concurrent clients on a full queue get 200 or 503
     agent = startAgent(cfg, { cwd: dir });
     const ok = [...answered].filter(([, s]) => s === 200).map(([r]) => r);
     const out = join(dir, 'notadir', 'out.log');
-    await waitFor('the acknowledged requests in the sink', async () => events(await readIfAny(out)).length >= ok.length * lines, 60_000, agent.stderr);
+    /** The complete lines written so far (the sink may be in the middle of one). */
+    const written = async (): Promise<string> => {
+      const t = await readIfAny(out);
+      return t.slice(0, t.lastIndexOf('\n') + 1);
+    };
+    await waitFor('the acknowledged requests in the sink', async () => events(await written()).length >= ok.length * lines, 60_000, agent.stderr);
     await new Promise((r) => setTimeout(r, 300));
     const got = events(await readFile(out, 'utf8'));
     const perRequest = new Map<number, number>();
