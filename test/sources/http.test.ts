@@ -149,6 +149,11 @@ class Served {
     return this;
   }
 
+  /** Resolves once `n` emits are held (the requests reached their append). */
+  async heldEmits(n = 1): Promise<void> {
+    while (this.held.length < n) await new Promise((r) => setTimeout(r, 5));
+  }
+
   release(): void {
     this.hold = false;
     for (const r of this.held.splice(0)) r();
@@ -321,7 +326,7 @@ test('a queue that fills while a request waits for its append (when_full: reject
   const s = await new Served().start();
   s.hold = true;
   const p = post(s.port, '{"a":1}\n');
-  await new Promise((r) => setTimeout(r, 50));
+  await s.heldEmits();
   s.full = true;
   const r = await p;
   assert.equal(r.status, 503);
@@ -371,7 +376,7 @@ test('when_full: block: a client that goes away while its append waits has the a
   await new Promise((r) => sock.once('connect', r));
   const body = '{"gone":1}\n';
   sock.write(`POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-  await new Promise((r) => setTimeout(r, 100));
+  await s.heldEmits();
   sock.destroy();
   for (let i = 0; i < 50 && s.source.metrics().appendsGivenUp === 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(s.source.metrics().appendsGivenUp, 1);
@@ -386,7 +391,7 @@ test('a stop while an append waits for space gives it up and answers 503 + Conne
   s.full = true;
   s.hold = true;
   const p = post(s.port, '{"a":1}\n');
-  await new Promise((r) => setTimeout(r, 100));
+  await s.heldEmits();
   s.ac.abort();
   const r = await p;
   assert.equal(r.status, 503);
