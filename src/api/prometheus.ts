@@ -5,6 +5,7 @@
  * docs/operations.md.
  */
 import type { AgentContext } from './context';
+import type { SourceStats } from '../core/source';
 import type { Histogram, SinkCounters, SourceCounters } from '../pipeline/metrics';
 
 type Set = (labels: Record<string, string>, v: number) => void;
@@ -59,6 +60,29 @@ export const prometheusMetrics = async (o: AgentContext): Promise<() => Promise<
 
   perSource(counter, 'sluice_source_events_total', 'Events made durable in the queue, per source.', (c) => c.events);
   perSource(counter, 'sluice_source_bytes_total', 'Bytes of lines made durable in the queue, per source.', (c) => c.bytes);
+  /** One series per source that counts this (a source's own `stats()`); sources that do not are left out. */
+  const perSourceStat = (kind: Kind, name: string, help: string, pick: (st: SourceStats) => number | undefined): void =>
+    kind(name, help, ['source'], (s) => {
+      for (const [id, read] of m.sourceStats) {
+        const v = pick(read());
+        if (v !== undefined) s({ source: id }, v);
+      }
+    });
+  counter('sluice_source_requests_total', 'Requests answered by a request-driven source (http, otlp), by status code.', ['source', 'code'], (s) => {
+    for (const [id, read] of m.sourceStats) {
+      for (const [code, n] of Object.entries(read().responses ?? {})) s({ source: id, code }, n);
+    }
+  });
+  perSourceStat(counter, 'sluice_source_refused_full_total', 'Requests answered 503 because the queue was full (when_full: reject).', (st) => st.refusedFull);
+  perSourceStat(counter, 'sluice_source_appends_given_up_total', 'Appends given up while they waited for queue space (nothing of them stored).', (st) => st.appendsGivenUp);
+  perSourceStat(gauge, 'sluice_source_open_connections', 'Connections open now.', (st) => st.openConnections);
+  perSourceStat(counter, 'sluice_source_connections_total', 'Connections accepted.', (st) => st.connections);
+  perSourceStat(counter, 'sluice_source_refused_connections_total', 'Connections closed at once because max_connections were open.', (st) => st.refusedConnections);
+  perSourceStat(counter, 'sluice_source_parse_failures_total', 'Input that did not parse (syslog: kept raw as message; otlp: log records refused alone).', (st) => st.parseFailures);
+  perSourceStat(counter, 'sluice_source_udp_datagrams_dropped_total', 'UDP datagrams the source could not take (the queue fell behind).', (st) => st.datagramsDropped);
+  perSourceStat(counter, 'sluice_source_tls_errors_total', 'TLS handshakes that failed.', (st) => st.tlsErrors);
+  perSourceStat(counter, 'sluice_source_tls_reload_failures_total', 'SIGHUP reloads of the TLS files that failed (the previous certificate stays).', (st) => st.tlsReloadFailures);
+  perSourceStat(counter, 'sluice_source_deduplicated_events_total', 'Events re-sent by a sluice edge and recognised as already taken (answered 200, not appended again).', (st) => st.deduplicated);
   perSink(counter, 'sluice_sink_events_total', 'Events written by each sink.', (c) => c.events);
   perSink(counter, 'sluice_sink_bytes_total', 'Bytes of lines written by each sink.', (c) => c.bytes);
   perSink(counter, 'sluice_sink_errors_total', 'Failed write attempts per sink (each is retried).', (c) => c.errors);

@@ -3,6 +3,7 @@
  * The shape is documented in docs/operations.md; keys are snake_case, numbers plain, times ISO 8601.
  */
 import type { AgentContext } from './context';
+import type { SourceStats } from '../core/source';
 import type { ComponentStatus, SinkStatus } from '../pipeline/status';
 
 export interface StatusJson {
@@ -11,7 +12,7 @@ export interface StatusJson {
   readonly uptime_seconds: number;
   /** Seconds between two values of every `history` array. */
   readonly history_interval_seconds: number;
-  readonly sources: Record<string, SourceJson>;
+  readonly sources: Record<string, SourceJson & { readonly counters?: SourceCountersJson }>;
   readonly sinks: Record<string, SinkJson>;
   readonly queue: { readonly bytes_on_disk: number; readonly max_bytes: number; readonly full: boolean; readonly append_wait_seconds: number };
   readonly warnings: readonly { readonly time: string; readonly level: string; readonly message: string }[];
@@ -25,6 +26,39 @@ export interface SourceJson {
   readonly bytes_per_second: number;
   readonly history: { readonly events_per_second: readonly number[]; readonly bytes_per_second: readonly number[] };
 }
+
+/** A source's own counters (`Source.stats()`), snake_case; only the keys that apply to it. */
+export interface SourceCountersJson {
+  readonly requests?: Readonly<Record<string, number>>;
+  readonly refused_full?: number;
+  readonly appends_given_up?: number;
+  readonly open_connections?: number;
+  readonly connections?: number;
+  readonly refused_connections?: number;
+  readonly parse_failures?: number;
+  readonly udp_datagrams_dropped?: number;
+  readonly tls_errors?: number;
+  readonly tls_reload_failures?: number;
+}
+
+const sourceCounters = (st: SourceStats): SourceCountersJson => {
+  const out: Record<string, unknown> = {};
+  const put = (k: keyof SourceCountersJson, v: unknown): void => {
+    if (v !== undefined) out[k] = v;
+  };
+  put('requests', st.responses === undefined ? undefined : { ...st.responses });
+  put('refused_full', st.refusedFull);
+  put('appends_given_up', st.appendsGivenUp);
+  put('open_connections', st.openConnections);
+  put('connections', st.connections);
+  put('refused_connections', st.refusedConnections);
+  put('parse_failures', st.parseFailures);
+  put('udp_datagrams_dropped', st.datagramsDropped);
+  put('tls_errors', st.tlsErrors);
+  put('tls_reload_failures', st.tlsReloadFailures);
+  put('deduplicated_events', st.deduplicated);
+  return out;
+};
 
 export interface SinkJson extends Omit<SourceJson, 'history'> {
   readonly backlog_events: number;
@@ -76,7 +110,12 @@ export const statusJson = (o: AgentContext): StatusJson => {
     status: o.phase(),
     uptime_seconds: r3(s.uptimeSeconds),
     history_interval_seconds: 1,
-    sources: Object.fromEntries(s.sources.map((c) => [c.id, component(c)])),
+    sources: Object.fromEntries(
+      s.sources.map((c) => {
+        const read = o.metrics.sourceStats.get(c.id);
+        return [c.id, read === undefined ? component(c) : { ...component(c), counters: sourceCounters(read()) }];
+      }),
+    ),
     sinks: Object.fromEntries(s.sinks.map((c) => [c.id, sink(c)])),
     queue: { bytes_on_disk: s.queue.bytesOnDisk, max_bytes: s.queue.maxBytes, full: s.queue.full, append_wait_seconds: r3(s.queue.appendWaitSeconds) },
     warnings: s.warnings.map((w) => ({ time: new Date(w.at).toISOString(), level: w.level, message: w.message })),

@@ -28,6 +28,41 @@ export interface SourceBatch {
   readonly positions?: readonly SourcePosition[];
 }
 
+export interface EmitOptions {
+  /**
+   * Gives the batch up while its append still waits (for queue space): `emit` then rejects with an
+   * error whose `code` is `SLUICE_QUEUE_APPEND_ABORTED` and nothing of the batch is stored. Once the
+   * queue wrote it, an abort changes nothing and `emit` resolves as usual.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * What a source counts, for `/metrics` and `/api/status` (docs/operations.md). Each source gives the
+ * keys that apply to it; a key left out is not shown for that source.
+ */
+export interface SourceStats {
+  /** Answers by HTTP status code (http, otlp). */
+  readonly responses?: Readonly<Record<number, number>>;
+  /** Requests answered 503 because the queue was full. */
+  readonly refusedFull?: number;
+  /** Appends given up while they waited for space: nothing of them stored. */
+  readonly appendsGivenUp?: number;
+  /** Connections open now, accepted in all, and closed at once because `max_connections` were open. */
+  readonly openConnections?: number;
+  readonly connections?: number;
+  readonly refusedConnections?: number;
+  /** Input that did not parse (kept raw: syslog; refused alone: OTLP log records). */
+  readonly parseFailures?: number;
+  /** UDP datagrams the source could not take. */
+  readonly datagramsDropped?: number;
+  /** Failed TLS handshakes, and SIGHUP reloads of the TLS files that failed (the old certificate stays). */
+  readonly tlsErrors?: number;
+  readonly tlsReloadFailures?: number;
+  /** Events of a sluice sender recognised as already taken: answered 200, not appended again (http). */
+  readonly deduplicated?: number;
+}
+
 export interface SourceContext {
   /** The source's id from the config (`sources.<id>`). Position keys must start with `<id>:`. */
   readonly id: string;
@@ -36,7 +71,7 @@ export interface SourceContext {
    * needs of `batch.lines` before it returns (synchronously), so the source may reuse that memory
    * (its read buffer) as soon as the call returns — it need not wait for the promise.
    */
-  emit(batch: SourceBatch): Promise<void>;
+  emit(batch: SourceBatch, opts?: EmitOptions): Promise<void>;
   /** Last durable positions recovered from the queue, for every key (filter on your `<id>:` prefix). */
   readonly positions: ReadonlyMap<string, Uint8Array>;
   readonly log: Diagnostics;
@@ -54,4 +89,8 @@ export interface SourceContext {
 export interface Source {
   /** Runs until `ctx.signal` aborts and the batch in hand is emitted (or the input ends: stdin EOF). */
   run(ctx: SourceContext): Promise<void>;
+  /** Its counters now (read at scrape time, never on the hot path). */
+  stats?(): SourceStats;
+  /** SIGHUP: read again what was read from files at start (TLS certificates). Never rejects. */
+  reload?(): Promise<void>;
 }

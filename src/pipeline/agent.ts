@@ -40,8 +40,8 @@ import { EventChannel, type AgentEvent } from '../core/events';
 import { nodeFileSystem, nodeReadFileSystem, systemClock, systemRandom } from '../core/node-ports';
 import type { Clock, FileSystem, Random, ReadFileSystem, Timer } from '../core/ports';
 import type { Sink } from '../core/sink';
-import type { SourceBatch, SourceContext } from '../core/source';
-import { openQueue } from '../queue';
+import type { EmitOptions, Source, SourceBatch, SourceContext } from '../core/source';
+import { AppendAbortedError, openQueue } from '../queue';
 import type { AppendResult, Queue } from '../queue/types';
 import { AgentMetrics } from './metrics';
 import { reportTo } from './report';
@@ -106,6 +106,8 @@ export class Agent {
   private lastNextId: number | undefined;
   private runners: SinkRunner[] = [];
   private sinks: { id: string; sink: Sink }[] = [];
+  /** The running instance of each source (a restart replaces it): for SIGHUP. */
+  private readonly liveSources = new Map<string, Source>();
   private resolveStop!: () => void;
   private readonly stopRequested = new Promise<void>((r) => (this.resolveStop = r));
   private resolveDeadline!: () => void;
@@ -207,10 +209,15 @@ export class Agent {
     }
   }
 
-  /** SIGHUP: every sink reopens its destination before its next write. */
+  /**
+   * SIGHUP: every sink reopens its destination before its next write, and every source that read
+   * files at start (TLS certificates) reads them again (a source that cannot keeps what it had and
+   * says so on stderr).
+   */
   reopenSinks(): void {
     this.events.emit({ type: 'agent.reopen-sinks' });
     for (const s of this.sinks) s.sink.reopen();
+    for (const source of this.liveSources.values()) void source.reload?.();
   }
 
   async run(): Promise<number> {
@@ -346,6 +353,8 @@ export class Agent {
       const started = this.ports.clock.now();
       try {
         const source = s.create(this.componentContext(s.id));
+        this.liveSources.set(s.id, source);
+        if (source.stats !== undefined) this.metrics.sourceStats.set(s.id, () => source.stats?.() ?? {});
         await source.run(this.sourceContext(s.id, this.queue.positions()));
         this.events.emit({ type: 'source.ended', source: s.id });
         return true;
@@ -442,13 +451,19 @@ export class Agent {
       log: this.log,
       signal: this.stopSources.signal,
       full: () => this.queue.metrics().full,
-      emit: async (batch: SourceBatch): Promise<void> => {
+      emit: async (batch: SourceBatch, opts?: EmitOptions): Promise<void> => {
         const payload = encodeEnvelope(batch.format ?? 'lines', id, batch.origin, this.ports.clock.wall(), batch.lines);
         let r: AppendResult;
         try {
-          r = await this.queue.append(payload, batch.positions ? { events: batch.events, positions: batch.positions } : { events: batch.events });
+          const signal = opts?.signal;
+          r = await this.queue.append(payload, {
+            events: batch.events,
+            ...(batch.positions ? { positions: batch.positions } : {}),
+            ...(signal !== undefined ? { signal } : {}),
+          });
         } catch (err) {
-          this.queueFailure ??= err;
+          // Given up by the source (nothing stored): the queue is fine.
+          if (!(err instanceof AppendAbortedError)) this.queueFailure ??= err;
           throw err;
         }
         if (this.lastNextId === undefined || r.nextId > this.lastNextId) this.lastNextId = r.nextId;

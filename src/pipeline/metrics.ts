@@ -6,6 +6,7 @@
  */
 import { errorText } from '../core/diagnostics';
 import type { AgentEvent } from '../core/events';
+import type { SourceStats } from '../core/source';
 
 export interface SourceCounters {
   events: number;
@@ -70,6 +71,8 @@ export class Histogram {
 
 export class AgentMetrics {
   readonly sources = new Map<string, SourceCounters>();
+  /** Each running source's own counters (requests, connections, parse failures…), read at scrape time. */
+  readonly sourceStats = new Map<string, () => SourceStats>();
   readonly sinks = new Map<string, SinkCounters>();
   /** How many events of each type the agent has emitted. */
   readonly eventCounts = new Map<AgentEvent['type'], number>();

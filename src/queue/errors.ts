@@ -28,6 +28,15 @@ export class QueueClosedError extends Error {
   }
 }
 
+/** The caller gave the append up (its `signal` aborted) before any of it was written: nothing is stored. */
+export class AppendAbortedError extends Error {
+  readonly code = 'SLUICE_QUEUE_APPEND_ABORTED';
+  constructor(dir: string) {
+    super(`queue ${dir}: the append was given up before it was written; nothing of it is stored`);
+    this.name = 'AppendAbortedError';
+  }
+}
+
 /** A single append can never fit: larger than a segment or than the whole queue's bound. */
 export class RecordTooLargeError extends Error {
   readonly code = 'SLUICE_QUEUE_RECORD_TOO_LARGE';

@@ -26,7 +26,7 @@ export type {
 } from './types';
 export { asRecordId } from './types';
 export { nodeFileSystem, systemClock } from '../core/node-ports';
-export { QueueClosedError, QueueIoError, QueueLockedError, QueueUsageError, RecordTooLargeError } from './errors';
+export { AppendAbortedError, QueueClosedError, QueueIoError, QueueLockedError, QueueUsageError, RecordTooLargeError } from './errors';
 
 /**
  * Opens (creating or recovering) the queue in `opts.dir`, on the real disk unless `fs`/`clock` are

@@ -30,6 +30,12 @@ export interface AppendOptions {
   readonly events?: number;
   /** Positions that become durable together with this record. */
   readonly positions?: readonly SourcePosition[];
+  /**
+   * Gives the append up while it still waits (for space, or behind other appends): it then rejects
+   * with `AppendAbortedError` and nothing of it is stored. Once a write took it, an abort changes
+   * nothing: it resolves as usual. Either way the promise says which happened.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface AppendResult {

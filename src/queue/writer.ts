@@ -13,7 +13,7 @@
 import type { QueueEvent } from '../core/events';
 import type { Clock, FileSystem, Timer } from '../core/ports';
 import { asRecordId, type AppendOptions, type AppendResult, type FsyncPolicy, type QueueMetrics, type SourcePosition } from './types';
-import { QueueClosedError, QueueUsageError, RecordTooLargeError } from './errors';
+import { AppendAbortedError, QueueClosedError, QueueUsageError, RecordTooLargeError } from './errors';
 import { FRAME_HEADER, encodePositions, writeFrameHeader } from './format';
 import { ActiveSegment } from './active-segment';
 import { DataSignal, type CommittedRecord, type LogView } from './log-view';
@@ -32,8 +32,14 @@ export const NO_SPACE_RETRY_MS = 500;
 /** Why appends wait: `maxBytes` reached, or the disk itself is full. */
 type Blocked = 'max-bytes' | 'disk-full';
 
-/** One append: waits in `pending`, then `unsynced`, then lives on as a cache entry. */
+/**
+ * One append: waits in `pending`, then `unsynced`, then lives on as a cache entry. Its id is final
+ * once a write took it; until then `dropAborted` may renumber it (an earlier append given up).
+ */
 interface Entry extends CommittedRecord {
+  id: number;
+  /** Its caller gave it up (`AppendOptions.signal`): dropped before any write takes it. */
+  aborted: boolean;
   readonly meta: Buffer | null;
   readonly positions: readonly SourcePosition[] | null;
   seg: Segment | null;
@@ -103,6 +109,10 @@ export class Writer implements LogView {
   private fullSince = 0;
   /** The disk said ENOSPC/EDQUOT: appends wait and retry on a timer or when space is freed. */
   private noSpace: unknown = null;
+  /** Appends given up since the last `dropAborted` (some may have been written already: they stand). */
+  private aborts = 0;
+  /** The size of the first append the last `dropAborted` found waiting: while full with none pending, the room that ends the episode. */
+  private blockedFrameLen = 0;
 
   constructor(private readonly o: WriterOptions) {
     ({ dir: this.dir, policy: this.policy, maxBytes: this.maxBytes, segments: this.segments, metrics: this.m } = o);
@@ -211,13 +221,58 @@ export class Writer implements LogView {
       // Even an otherwise empty queue (one segment holding only its positions snapshot) could not take it.
       return Promise.reject(new RecordTooLargeError(this.dir, frameLen, this.maxBytes - this.active.snapshotLen, 'maxBytes'));
     }
+    const signal = opts?.signal;
+    if (signal?.aborted === true) return Promise.reject(new AppendAbortedError(this.dir));
     const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     const id = this.nextId;
     this.nextId += events;
     return new Promise<AppendResult>((resolve, reject) => {
-      this.pending.push({ id, events, payload: buf, meta, positions, frameLen, seg: null, endOffset: 0, resolve, reject });
+      const e: Entry = { id, events, aborted: false, payload: buf, meta, positions, frameLen, seg: null, endOffset: 0, resolve, reject };
+      if (signal !== undefined) {
+        const onAbort = (): void => {
+          e.aborted = true;
+          this.aborts++;
+          this.wake(); // a writer waiting for space drops it now
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        e.resolve = (r) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(r);
+        };
+        e.reject = (err) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        };
+      }
+      this.pending.push(e);
       this.wake();
     });
+  }
+
+  /**
+   * Drops the pending appends whose callers gave them up (they reject with `AppendAbortedError`:
+   * nothing of them was written) and renumbers the pending ones after them, so ids stay contiguous.
+   * Only between writes: a pending append's id is seen by nothing until a write takes it. An append
+   * given up after a write took it is not pending any more: it completes, and its caller sees that.
+   */
+  private dropAborted(): void {
+    this.aborts = 0;
+    const first = this.pending.peek();
+    if (first === undefined) return;
+    this.blockedFrameLen = first.frameLen;
+    let next = first.id;
+    const kept: Entry[] = [];
+    for (let e = this.pending.shift(); e !== undefined; e = this.pending.shift()) {
+      if (e.aborted) {
+        e.reject?.(new AppendAbortedError(this.dir));
+        continue;
+      }
+      e.id = next;
+      next += e.events;
+      kept.push(e);
+    }
+    for (const e of kept) this.pending.push(e);
+    this.nextId = next;
   }
 
   private waitWriter(ms: number | null): Promise<void> {
@@ -247,6 +302,11 @@ export class Writer implements LogView {
       for (;;) {
         if (this.pending.length === 0 && this.unsynced.length === 0 && this.inflight === null) {
           if (this.closing) return;
+          if (this.m.full) {
+            // Full, but every waiting append was given up: the episode ends once that much room is free.
+            if (this.noSpace !== null || (await this.freeSpace({ id: this.nextId, frameLen: this.blockedFrameLen }))) this.setFull(false);
+            if (!this.m.full || this.pending.length > 0) continue; // (an append that came meanwhile found no one to wake)
+          }
           await this.waitWriter(null);
           continue;
         }
@@ -344,7 +404,8 @@ export class Writer implements LogView {
     this.setFull(true, why);
     switch (why) {
       case 'max-bytes':
-        await this.waitWriter(null);
+        // (an abort while the writer was busy found no one to wake: drop it now rather than sleep)
+        if (this.aborts === 0) await this.waitWriter(null);
         break;
       case 'disk-full': {
         const deleted = this.m.deletedSegments;
@@ -406,6 +467,10 @@ export class Writer implements LogView {
    * cut back and its appends stay pending, in order, to be written again.
    */
   private async writeBatch(): Promise<Blocked | null> {
+    if (this.aborts > 0) {
+      this.dropAborted();
+      if (this.pending.length === 0) return null; // all given up: `loop` sees whether the queue is still full
+    }
     let wrote = false;
     const n = this.pending.length;
     if (this.hdrArena.length < (n + 1) * FRAME_HEADER) this.hdrArena = Buffer.allocUnsafe((n + 1) * FRAME_HEADER * 2);
@@ -537,7 +602,7 @@ export class Writer implements LogView {
    * The next append (`e`) does not fit in `maxBytes`: persist what consumers acknowledged (deletion
    * goes by persisted cursors) and delete what they passed. True if it fits now.
    */
-  private async freeSpace(e: Entry): Promise<boolean> {
+  private async freeSpace(e: Pick<Entry, 'id' | 'frameLen'>): Promise<boolean> {
     const space = this.space;
     if (space === null) return false;
     // A failure is reported by the ledger (an event, a counter); the writer frees what it can anyway.

@@ -17,32 +17,40 @@
  * 413), decoded (the protocol's `decode`; 400 with the reason), and emitted as one batch: one queue
  * append per request, however many events, no per-event system calls.
  *
- * The admission check can pass and the append still wait: the queue fills while (or because) this
- * request is appended. The queue's append cannot be cancelled yet, so the request is then answered
- * 503 + `Retry-After: 1` as soon as the queue is seen full (checked every 200 ms on the clock port)
- * while its append keeps waiting and is written once space frees: the client is not held until it
- * times out, and its retry may store the events twice (at-least-once, never lost). Counted in
- * `refusedWhileWaiting`. (One second: the OpenTelemetry JS exporter drops a batch whose Retry-After
- * exceeds what is left of its 10 s export deadline.)
+ * `when_full` says what a request meets when the queue is full. `reject` (the default): 503 +
+ * `Retry-After: 1` at once, before the body is read; and when the queue fills while the request's own
+ * append waits for space (seen within 200 ms, on the clock port), that append is given up
+ * (`AppendOptions.signal`): the queue drops it unwritten, the client gets 503 and its retry stores the
+ * events once. An append a write already took is not given up: it completes, and the answer is 200.
+ * (One second: the OpenTelemetry JS exporter drops a batch whose Retry-After exceeds what is left of
+ * its 10 s export deadline.) `block`: the request waits for space as long as it takes (the client's
+ * own timeout decides); a client that goes away meanwhile has its append given up likewise, so its
+ * retry does not store the events twice.
+ *
+ * Connections beyond `max_connections` are closed as they arrive (counted in `refusedConnections`).
+ * TLS material is read again on `reload()` (SIGHUP): new connections get the new certificate; a file
+ * that cannot be read, or a pair that does not fit, keeps the old one (one line on stderr).
  *
  * An answer that leaves a body unread closes the connection when the body may be large (no
  * Content-Length, or one above 64 KiB), rather than read and discard it.
  *
  * Graceful stop (`ctx.signal`): the listener closes and idle keep-alive connections are closed; a
  * request still sending its body gets 503 + `Connection: close`; a request whose emit started is
- * answered once it resolves (with `Connection: close`); a new request on an open connection gets
- * 503 + `Connection: close`. `run()` resolves when no request is left in flight.
+ * answered once it resolves (with `Connection: close`), and one still waiting for space is given up
+ * and answered 503; a new request on an open connection gets 503 + `Connection: close`. `run()`
+ * resolves when no request is left in flight.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { isIPv6 } from 'node:net';
+import { isIPv6, type Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { gunzip, inflate, type InputType, type ZlibOptions } from 'node:zlib';
 import type { Clock, FileSystem, Timer } from '../core/ports';
-import type { SourceContext } from '../core/source';
+import type { SourceContext, SourceStats } from '../core/source';
 import { HttpEmitError, HttpListenError, HttpTlsFileError } from './errors';
 import type { ListenAddress, TlsConfig } from './net-config';
-import { readTlsMaterial } from './tls-files';
+import { readTlsMaterial, type TlsMaterial } from './tls-files';
 
 /** The body of an answer and its media type. */
 export interface AnswerBody {
@@ -72,6 +80,10 @@ export interface IngestProtocol {
 export interface IngestServerOptions {
   readonly address: ListenAddress;
   readonly maxBodyBytes: number;
+  /** Connections beyond this many are closed as they arrive. */
+  readonly maxConnections: number;
+  /** A full queue: `reject` answers 503 at once (and gives up a waiting append); `block` waits for space. */
+  readonly whenFull: 'block' | 'reject';
   readonly bearerToken?: string | undefined;
   readonly tls?: TlsConfig | undefined;
 }
@@ -94,8 +106,19 @@ export interface IngestMetrics {
   events: number;
   /** Requests in flight. */
   inFlight: number;
-  /** Requests answered 503 because the queue became full while their append waited (the append still completes). */
-  refusedWhileWaiting: number;
+  /** Connections open now, and accepted in all. */
+  openConnections: number;
+  connections: number;
+  /** Connections closed at once because `max_connections` were open. */
+  refusedConnections: number;
+  /** Requests answered 503 because the queue was full (at once, or once their waiting append was given up). */
+  refusedFull: number;
+  /** Appends given up while they waited (queue full under `reject`, client gone, agent stopping): nothing of them stored. */
+  appendsGivenUp: number;
+  /** TLS handshakes that failed. */
+  tlsErrors: number;
+  /** SIGHUP reloads of the TLS files that failed (the old certificate stays). */
+  tlsReloadFailures: number;
 }
 
 type BodyOutcome = { readonly kind: 'body'; readonly body: Buffer } | { readonly kind: 'too-large' } | { readonly kind: 'gone' } | { readonly kind: 'stopping' };
@@ -114,7 +137,22 @@ const decompress = (fn: Unzip, body: Buffer, max: number): Promise<Buffer | 'too
 const digest = (s: string | Buffer): Buffer => createHash('sha256').update(s).digest();
 
 export class IngestServer {
-  private readonly m: IngestMetrics = { responses: {}, events: 0, inFlight: 0, refusedWhileWaiting: 0 };
+  private readonly m: IngestMetrics = {
+    responses: {},
+    events: 0,
+    inFlight: 0,
+    openConnections: 0,
+    connections: 0,
+    refusedConnections: 0,
+    refusedFull: 0,
+    appendsGivenUp: 0,
+    tlsErrors: 0,
+    tlsReloadFailures: 0,
+  };
+  /** Appends waiting: called on stop so they are given up. */
+  private readonly waiting = new Set<() => void>();
+  /** Reloads the TLS files into the running server (set while it runs with TLS). */
+  private reloadTls: (() => Promise<void>) | null = null;
   private readonly tokenDigest: Buffer | null;
   private stopping = false;
   /** Requests reading their body: called on stop so they answer 503 at once. */
@@ -134,20 +172,62 @@ export class IngestServer {
     return { ...this.m, responses: { ...this.m.responses } };
   }
 
+  /** The counters as the pipeline shows them (the TLS ones only where TLS is on). */
+  stats(): SourceStats {
+    const m = this.m;
+    return {
+      responses: { ...m.responses },
+      refusedFull: m.refusedFull,
+      appendsGivenUp: m.appendsGivenUp,
+      openConnections: m.openConnections,
+      connections: m.connections,
+      refusedConnections: m.refusedConnections,
+      ...(this.cfg.tls === undefined ? {} : { tlsErrors: m.tlsErrors, tlsReloadFailures: m.tlsReloadFailures }),
+    };
+  }
+
   private addressText(): string {
     const { host, port } = this.cfg.address;
     return `${isIPv6(host) ? `[${host}]` : host}:${port}`;
   }
 
-  private async makeServer(id: string): Promise<Server> {
+  private async makeServer(ctx: SourceContext): Promise<Server> {
     const tls = this.cfg.tls;
     if (tls === undefined) return createHttpServer();
-    const material = await readTlsMaterial(this.deps.fs, this.deps.cwd, tls, (path, cause) => new HttpTlsFileError(id, path, { cause }));
-    return createHttpsServer({ ...material, requestCert: tls.verify_client, rejectUnauthorized: tls.verify_client });
+    const read = (): Promise<TlsMaterial> => readTlsMaterial(this.deps.fs, this.deps.cwd, tls, (path, cause) => new HttpTlsFileError(ctx.id, path, { cause }));
+    const server = createHttpsServer({ ...(await read()), requestCert: tls.verify_client, rejectUnauthorized: tls.verify_client });
+    server.on('tlsClientError', () => this.m.tlsErrors++);
+    this.reloadTls = async () => {
+      try {
+        const material = await read();
+        createSecureContext(material); // throws if the key does not fit the certificate: keep the old pair then
+        server.setSecureContext(material);
+        ctx.log.info(`${this.protocol.name} source reloaded its TLS files; new connections get the new certificate`, { source: ctx.id });
+      } catch (e) {
+        this.m.tlsReloadFailures++;
+        ctx.log.warn(`${this.protocol.name} source kept its previous TLS certificate: the files could not be reloaded; fix them and send SIGHUP again`, {
+          source: ctx.id,
+          error: e,
+        });
+      }
+    };
+    return server;
+  }
+
+  /** SIGHUP: read the TLS files again (no-op without TLS). Resolves when done; never rejects. */
+  reload(): Promise<void> {
+    return this.reloadTls?.() ?? Promise.resolve();
   }
 
   async run(ctx: SourceContext): Promise<void> {
-    const server = await this.makeServer(ctx.id);
+    const server = await this.makeServer(ctx);
+    server.maxConnections = this.cfg.maxConnections;
+    server.on('drop', () => this.m.refusedConnections++);
+    server.on('connection', (sock: Socket) => {
+      this.m.connections++;
+      this.m.openConnections++;
+      sock.once('close', () => this.m.openConnections--);
+    });
     const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
       this.m.inFlight++;
       // The handler answers every request itself and never rejects; the count tells run() when all are answered.
@@ -185,6 +265,7 @@ export class IngestServer {
     server.close(); // no new connections
     server.closeIdleConnections();
     for (const r of [...this.readers]) r();
+    for (const w of [...this.waiting]) w();
     while (this.m.inFlight > 0) {
       await new Promise<void>((r) => {
         const f = (): void => {
@@ -296,7 +377,7 @@ export class IngestServer {
     else if (encoding !== 'identity' && encoding !== '') return early(415, `Content-Encoding ${encoding} is not supported (gzip, deflate or none)`);
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (declared > max) return early(413, `body of ${declared} bytes is above max_body_bytes (${max})`, { connection: 'close' });
-    if (ctx.full?.() === true) return early(503, 'the queue is full: retry later', { 'retry-after': '1' });
+    if (this.rejectsWhenFull(ctx)) return this.refuseFull(req, res, false);
     if (expectContinue) res.writeContinue();
 
     const got = await this.readBody(req, max);
@@ -321,56 +402,86 @@ export class IngestServer {
     if (!decoded.ok) return this.fail(req, res, 400, decoded.reason);
     if (decoded.events === 0) return this.reply(req, res, 200, decoded.answer);
     if (this.stopping) return this.fail(req, res, 503, 'the agent is stopping', { 'retry-after': '1' });
-    if (ctx.full?.() === true) return this.fail(req, res, 503, 'the queue is full: retry later', { 'retry-after': '1' });
-    const emitted = ctx.emit({ lines: decoded.lines, events: decoded.events, format: 'events' }).then(
+    if (this.rejectsWhenFull(ctx)) return this.refuseFull(req, res, true);
+    // Given up while it still waits: on a full queue (`reject`), when the client goes away, on stop.
+    const giveUp = new AbortController();
+    let why = 'full' as 'full' | 'gone' | 'stopping'; // (widened: assigned in callbacks the compiler cannot follow)
+    const abort = (reason: typeof why) => (): void => {
+      if (giveUp.signal.aborted) return;
+      why = reason;
+      giveUp.abort();
+    };
+    const onGone = abort('gone');
+    const stopNow = abort('stopping');
+    // On stop, an append waiting for space is given up (503); one that is merely in progress completes (200).
+    const onStop = (): void => {
+      if (ctx.full?.() === true) stopNow();
+    };
+    res.once('close', onGone);
+    this.waiting.add(onStop);
+    const emitted = ctx.emit({ lines: decoded.lines, events: decoded.events, format: 'events' }, { signal: giveUp.signal }).then(
       () => {
         this.m.events += decoded.events;
         return 'durable' as const;
       },
       (e: unknown) => {
+        if (giveUp.signal.aborted && isAppendAborted(e)) {
+          this.m.appendsGivenUp++;
+          return 'given-up' as const;
+        }
         this.failure ??= new HttpEmitError(ctx.id, { cause: e });
         for (const f of this.idle) f();
         return 'failed' as const;
       },
     );
-    const first = await this.durableOrFull(ctx, emitted);
-    switch (first) {
+    const outcome = await (this.cfg.whenFull === 'reject' ? this.durableOrFull(ctx, emitted, abort('full')) : emitted);
+    res.off('close', onGone);
+    this.waiting.delete(onStop);
+    switch (outcome) {
       case 'durable':
         return this.reply(req, res, 200, decoded.answer);
       case 'failed':
         return this.fail(req, res, 500, 'the queue did not accept the events');
-      case 'full':
-        // The append cannot be taken back: it is written once space frees. The client is not held
-        // until it times out; it is told to retry, which may store these events twice.
-        this.m.refusedWhileWaiting++;
-        this.fail(req, res, 503, 'the queue is full: retry later (these events may still be stored once space frees)', { 'retry-after': '1' });
-        await emitted; // the request stays in flight (a stop waits for it) until its append settles
-        return;
+      case 'given-up':
+        // Nothing of the request was stored: its retry stores the events once.
+        if (why === 'stopping') return this.fail(req, res, 503, 'the agent is stopping', { 'retry-after': '1' });
+        if (why === 'full') return this.refuseFull(req, res, true);
+        return; // the client went away: nobody to answer
     }
   }
 
-  /** Whichever comes first: the append settles, or the queue is seen full while it waits (checked every 200 ms). */
-  private durableOrFull(ctx: SourceContext, emitted: Promise<'durable' | 'failed'>): Promise<'durable' | 'failed' | 'full'> {
-    if (ctx.full === undefined) return emitted;
+  private rejectsWhenFull(ctx: SourceContext): boolean {
+    return this.cfg.whenFull === 'reject' && ctx.full?.() === true;
+  }
+
+  private refuseFull(req: IncomingMessage, res: ServerResponse, bodyRead: boolean): void {
+    this.m.refusedFull++;
+    this.fail(req, res, 503, 'the queue is full: retry later', { 'retry-after': '1' }, bodyRead);
+  }
+
+  /**
+   * The append's outcome; while it waits, the queue is asked every 200 ms whether it is full, and if
+   * so the append is given up (`giveUp`): it then settles at once, given up or (a write already took
+   * it) durable.
+   */
+  private durableOrFull<T>(ctx: SourceContext, emitted: Promise<T>, giveUp: () => void): Promise<T> {
     const full = ctx.full;
-    return new Promise((resolve) => {
-      let timer: Timer | null = null;
-      let settled = false;
-      const check = (): void => {
-        if (settled) return;
-        if (full()) {
-          settled = true;
-          resolve('full');
-        } else timer = this.deps.clock.setTimer(FULL_CHECK_MS, check);
-      };
-      timer = this.deps.clock.setTimer(FULL_CHECK_MS, check);
-      void emitted.then((r) => {
-        // settles the race; the timer is cancelled so no check runs after the answer
-        if (settled) return;
-        settled = true;
-        timer?.cancel();
-        resolve(r);
-      });
+    if (full === undefined) return emitted;
+    let timer: Timer | null = null;
+    let settled = false;
+    const check = (): void => {
+      timer = null;
+      if (settled) return;
+      if (full()) giveUp();
+      else timer = this.deps.clock.setTimer(FULL_CHECK_MS, check);
+    };
+    timer = this.deps.clock.setTimer(FULL_CHECK_MS, check);
+    return emitted.finally(() => {
+      settled = true;
+      timer?.cancel();
     });
   }
 }
+
+/** The queue dropped the append unwritten because it was given up (`AppendAbortedError`). */
+const isAppendAborted = (e: unknown): boolean => typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'SLUICE_QUEUE_APPEND_ABORTED';

@@ -68,3 +68,13 @@ export type TlsConfig = z.output<typeof tlsSchema>;
 
 /** `bearer_token`: requests without `Authorization: Bearer <token>` get 401. */
 export const authSchema = z.strictObject({ bearer_token: secretSchema });
+
+/**
+ * A request-driven source's answer to a full queue: `reject` (503 + `Retry-After: 1` at once, and a
+ * request whose append waits for space is given up and answered 503: nothing stored, so the retry is
+ * no duplicate) or `block` (the request waits for space as long as it takes).
+ */
+export const whenFullSchema = z.enum(['block', 'reject']).default('reject');
+
+/** Connections beyond this many are closed as they arrive (and counted). */
+export const maxConnectionsSchema = z.int().min(1).max(1_000_000).default(1024);

@@ -158,17 +158,22 @@ test('otlp: a full queue answers 503 + Retry-After at once, and the SDK retry de
     let result: ExportResult | undefined;
     const exporter = recording(new ProtoExporter({ url: `http://127.0.0.1:${proxy.port}/v1/logs` }), (_b, r) => (result = r));
     const provider = new LoggerProvider({ processors: [new BatchLogRecordProcessor({ exporter, scheduledDelayMillis: 20 })] });
-    provider.getLogger('retry').emit({ body: 'delivered after 503' });
-    await waitFor('the SDK to be told 503', () => statuses.includes(503), 10_000, () => statuses.join(','));
-    // Free the sink: the queue drains, and the SDK's next attempt (after Retry-After) gets its 200.
-    await rm(join(dir, 'notadir'));
-    await mkdir(join(dir, 'notadir'));
-    await waitFor('the export to end', () => result !== undefined, 15_000, () => `statuses ${statuses.join(',')}\n${agent.stderr()}`);
-    assert.ok(result !== undefined && succeeded(result), `export failed after statuses ${statuses.join(',')}: ${String(result?.error)}`);
-    assert.equal(statuses[0], 503);
-    assert.equal(statuses.at(-1), 200);
-    await provider.shutdown();
-    await proxy.close();
+    try {
+      provider.getLogger('retry').emit({ body: 'delivered after 503' });
+      await waitFor('the SDK to be told 503', () => statuses.includes(503), 10_000, () => statuses.join(','));
+      // Free the sink: the queue drains, and the SDK's next attempt (after Retry-After) gets its 200.
+      // (recursive: the sink's own retry may create the directory first, as it creates missing parents)
+      await rm(join(dir, 'notadir'));
+      await mkdir(join(dir, 'notadir'), { recursive: true });
+      await waitFor('the export to end', () => result !== undefined, 15_000, () => `statuses ${statuses.join(',')}\n${agent.stderr()}`);
+      assert.ok(result !== undefined && succeeded(result), `export failed after statuses ${statuses.join(',')}: ${String(result?.error)}`);
+      assert.equal(statuses[0], 503);
+      assert.equal(statuses.at(-1), 200);
+    } finally {
+      // Even after a failed assertion: an open proxy or provider would keep this file's process from ever exiting.
+      await provider.shutdown();
+      await proxy.close();
+    }
     const out = join(dir, 'notadir', 'out.log');
     await waitFor('the retried record in the sink', async () => (await readIfAny(out)).includes('"delivered after 503"'), 30_000, agent.stderr);
     await stop(agent);
@@ -213,9 +218,13 @@ test('otlp: after kill -9 and a restart, every record of an SDK export that got 
       for (const b of ackedAtKill) if (!have.has(b)) m++;
       return m;
     };
-    await waitFor('every acknowledged record in the sink', async () => (await missing()) === 0, 30_000, () => `${ackedAtKill.size} acknowledged before the kill`);
-    // The SDK's own retries of exports in flight at the kill may land after the restart: also kept.
-    await provider.shutdown();
+    try {
+      await waitFor('every acknowledged record in the sink', async () => (await missing()) === 0, 30_000, () => `${ackedAtKill.size} acknowledged before the kill`);
+    } finally {
+      // The SDK's own retries of exports in flight at the kill may land after the restart: also kept.
+      // (In a finally: a provider left running would keep this file's process from exiting.)
+      await provider.shutdown();
+    }
     const have = new Set(events(await readIfAny(out)).map((e) => String(e['message'])));
     for (const b of acked) assert.ok(have.has(b), `${b} was acknowledged (after the restart) and is in the sink`);
     await stop(agent);

@@ -125,16 +125,33 @@ class Served {
         warn() {},
         error() {},
       },
-      emit: async (b) => {
+      emit: async (b, opts) => {
         const copy = { ...b, lines: Buffer.from(b.lines) };
         await new Promise((r) => setImmediate(r));
-        if (this.hold) await new Promise<void>((r) => this.held.push(r));
+        if (this.hold) {
+          // Like the queue: a held append given up rejects, unwritten; else it waits for release().
+          const signal = opts?.signal;
+          await new Promise<void>((resolve, reject) => {
+            const giveUp = (): void => reject(Object.assign(new Error('given up'), { code: 'SLUICE_QUEUE_APPEND_ABORTED' }));
+            if (signal?.aborted === true) return giveUp();
+            signal?.addEventListener('abort', giveUp, { once: true });
+            this.held.push(() => {
+              signal?.removeEventListener('abort', giveUp);
+              resolve();
+            });
+          });
+        }
         this.batches.push(copy);
       },
     };
     this.done = this.source.run(ctx);
     this.port = await listening;
     return this;
+  }
+
+  /** Resolves once `n` emits are held (the requests reached their append). */
+  async heldEmits(n = 1): Promise<void> {
+    while (this.held.length < n) await new Promise((r) => setTimeout(r, 5));
   }
 
   release(): void {
@@ -305,22 +322,104 @@ test('property: a body cut into any chunks decodes the same (chunked transfer)',
   await s.done;
 });
 
-test('a queue that fills while a request waits for its append: 503 + Retry-After instead of holding the client; the append still completes', async () => {
+test('a queue that fills while a request waits for its append (when_full: reject): 503 + Retry-After, and the append is given up so the retry is no duplicate', async () => {
   const s = await new Served().start();
   s.hold = true;
   const p = post(s.port, '{"a":1}\n');
-  await new Promise((r) => setTimeout(r, 50));
+  await s.heldEmits();
   s.full = true;
   const r = await p;
   assert.equal(r.status, 503);
   assert.equal(r.headers['retry-after'], '1');
-  assert.equal(s.source.metrics().refusedWhileWaiting, 1);
-  s.ac.abort();
-  let stopped = false;
-  void s.done.then(() => (stopped = true)); // observed below
-  await new Promise((r) => setTimeout(r, 50));
-  assert.equal(stopped, false, 'a stop waits for the append in flight');
+  const m = s.source.metrics();
+  assert.equal(m.refusedFull, 1);
+  assert.equal(m.appendsGivenUp, 1);
+  // Later requests are refused at once, before their body is taken.
+  const again = await post(s.port, '{"b":1}\n');
+  assert.equal(again.status, 503);
+  assert.equal(s.source.metrics().refusedFull, 2);
+  s.full = false;
   s.release();
+  const ok = await post(s.port, '{"c":1}\n');
+  assert.equal(ok.status, 200);
+  s.ac.abort();
   await s.done;
+  assert.equal(s.text(), '{"c":1}\n', 'nothing of the refused requests was stored');
+  assert.deepEqual(s.source.metrics().responses, { 200: 1, 503: 2 });
+});
+
+test('when_full: block holds the request while the queue is full and answers 200 once its append is durable', async () => {
+  const s = await new Served({ when_full: 'block' }).start();
+  s.full = true;
+  s.hold = true;
+  let answered = false;
+  const p = post(s.port, '{"a":1}\n').then((r) => {
+    answered = true;
+    return r;
+  });
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(answered, false, 'held, not refused, while full');
+  s.full = false;
+  s.release();
+  assert.equal((await p).status, 200);
   assert.equal(s.text(), '{"a":1}\n');
+  assert.equal(s.source.metrics().refusedFull, 0);
+  s.ac.abort();
+  await s.done;
+});
+
+test('when_full: block: a client that goes away while its append waits has the append given up, so its retry stores the events once', async () => {
+  const s = await new Served({ when_full: 'block' }).start();
+  s.full = true;
+  s.hold = true;
+  const sock = connect(s.port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  const body = '{"gone":1}\n';
+  sock.write(`POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  await s.heldEmits();
+  sock.destroy();
+  for (let i = 0; i < 50 && s.source.metrics().appendsGivenUp === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(s.source.metrics().appendsGivenUp, 1);
+  s.release();
+  s.ac.abort();
+  await s.done;
+  assert.equal(s.text(), '');
+});
+
+test('a stop while an append waits for space gives it up and answers 503 + Connection: close at once', async () => {
+  const s = await new Served({ when_full: 'block' }).start();
+  s.full = true;
+  s.hold = true;
+  const p = post(s.port, '{"a":1}\n');
+  await s.heldEmits();
+  s.ac.abort();
+  const r = await p;
+  assert.equal(r.status, 503);
+  assert.equal(r.headers['connection'], 'close');
+  await s.done;
+  assert.equal(s.text(), '');
+});
+
+test('max_connections: connections beyond it are closed as they arrive and counted; the open ones are served', async () => {
+  const s = await new Served({ max_connections: 2 }).start();
+  const socks: Socket[] = [];
+  for (let i = 0; i < 2; i++) {
+    const c = connect(s.port, '127.0.0.1');
+    await new Promise((r) => c.once('connect', r));
+    socks.push(c);
+  }
+  for (let i = 0; i < 50 && s.source.metrics().openConnections < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(s.source.metrics().openConnections, 2);
+  const extra = connect(s.port, '127.0.0.1');
+  extra.on('error', () => undefined);
+  await new Promise<void>((r) => extra.once('close', () => r()));
+  assert.equal(s.source.metrics().refusedConnections, 1);
+  for (const c of socks) c.destroy();
+  for (let i = 0; i < 50 && s.source.metrics().openConnections > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  const ok = await post(s.port, '{"a":1}\n');
+  assert.equal(ok.status, 200);
+  assert.equal(s.source.stats().refusedConnections, 1);
+  assert.deepEqual(s.source.stats().responses, { 200: 1 });
+  s.ac.abort();
+  await s.done;
 });

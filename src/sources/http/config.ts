@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { sizeSchema } from '../../core/units';
-import { authSchema, listenAddressSchema, tlsSchema } from '../net-config';
+import { authSchema, listenAddressSchema, maxConnectionsSchema, tlsSchema, whenFullSchema } from '../net-config';
 
 export { parseListenAddress, tlsSchema } from '../net-config';
 export type { ListenAddress, TlsConfig } from '../net-config';
@@ -22,6 +22,10 @@ export const httpSourceSchema = z.strictObject({
   decoding: z.enum(['ndjson', 'json', 'text']).default('ndjson'),
   /** Largest body, before and after decompression; 413 above it. */
   max_body_bytes: sizeSchema.pipe(z.int().min(KiB).max(1024 * MiB)).default(10 * MiB),
+  /** A full queue: `reject` answers 503 + Retry-After at once; `block` holds the request until there is space. */
+  when_full: whenFullSchema,
+  /** Connections beyond this many are closed as they arrive (and counted). */
+  max_connections: maxConnectionsSchema,
   /** `bearer_token`: requests without `Authorization: Bearer <token>` get 401. */
   auth: authSchema.optional(),
   /** HTTPS. */

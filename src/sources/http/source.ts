@@ -15,7 +15,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { SourcePosition } from '../../core/records';
-import type { Source, SourceContext } from '../../core/source';
+import type { Source, SourceContext, SourceStats } from '../../core/source';
 import { IngestServer, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
 import type { HttpSourceConfig } from './config';
 import { acceptsContentType, ACCEPTED_TYPES, decodeBody, selectLines, type Decoding } from './decode';
@@ -77,7 +77,14 @@ export class HttpSource implements Source {
   constructor(cfg: HttpSourceConfig, deps: HttpSourceDeps) {
     this.protocol = new HttpProtocol(cfg.path, cfg.decoding);
     this.server = new IngestServer(
-      { address: cfg.address, maxBodyBytes: cfg.max_body_bytes, bearerToken: cfg.auth?.bearer_token, tls: cfg.tls },
+      {
+        address: cfg.address,
+        maxBodyBytes: cfg.max_body_bytes,
+        maxConnections: cfg.max_connections,
+        whenFull: cfg.when_full,
+        bearerToken: cfg.auth?.bearer_token,
+        tls: cfg.tls,
+      },
       this.protocol,
       deps,
     );
@@ -88,6 +95,14 @@ export class HttpSource implements Source {
     const d = this.dedup?.metrics() ?? { deduplicated: 0, dedupSenders: 0, dedupEvicted: 0, dedupTrimmed: 0 };
     // The server counts every event of a request answered 200; duplicates were not appended.
     return { ...m, ...d, events: m.events - d.deduplicated };
+  }
+
+  stats(): SourceStats {
+    return { ...this.server.stats(), deduplicated: this.dedup?.metrics().deduplicated ?? 0 };
+  }
+
+  reload(): Promise<void> {
+    return this.server.reload();
   }
 
   run(ctx: SourceContext): Promise<void> {

@@ -8,7 +8,7 @@
  * records were refused) on 200, a `google.rpc.Status` with the reason otherwise.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Source, SourceContext } from '../../core/source';
+import type { Source, SourceContext, SourceStats } from '../../core/source';
 import { IngestServer, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
 import type { OtlpSourceConfig } from './config';
 import { decodeRequest, encodingOf, exportResponse, MEDIA_TYPE, statusBody } from './decode';
@@ -63,11 +63,30 @@ export class OtlpSource implements Source {
     cfg: OtlpSourceConfig,
     private readonly deps: OtlpSourceDeps,
   ) {
-    this.server = new IngestServer({ address: cfg.address, maxBodyBytes: cfg.max_body_bytes, bearerToken: cfg.auth?.bearer_token, tls: cfg.tls }, this.protocol, deps);
+    this.server = new IngestServer(
+      {
+        address: cfg.address,
+        maxBodyBytes: cfg.max_body_bytes,
+        maxConnections: cfg.max_connections,
+        whenFull: cfg.when_full,
+        bearerToken: cfg.auth?.bearer_token,
+        tls: cfg.tls,
+      },
+      this.protocol,
+      deps,
+    );
   }
 
   metrics(): Readonly<OtlpSourceMetrics> {
     return { ...this.server.metrics(), rejectedRecords: this.protocol.rejectedRecords };
+  }
+
+  stats(): SourceStats {
+    return { ...this.server.stats(), parseFailures: this.protocol.rejectedRecords };
+  }
+
+  reload(): Promise<void> {
+    return this.server.reload();
   }
 
   run(ctx: SourceContext): Promise<void> {

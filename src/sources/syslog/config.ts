@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { sizeSchema } from '../../core/units';
-import { listenAddressSchema, tlsSchema } from '../net-config';
+import { listenAddressSchema, maxConnectionsSchema, tlsSchema } from '../net-config';
 
 export { parseListenAddress } from '../net-config';
 export type { ListenAddress, TlsConfig } from '../net-config';
@@ -24,7 +24,7 @@ export const syslogSourceSchema = z
     /** Longest message kept in one event; a longer frame is split into pieces of this size (nothing dropped). */
     max_message_bytes: sizeSchema.pipe(z.int().min(64).max(64 * MiB)).default(64 * KiB),
     /** Connections beyond this many are closed at once (and counted). TCP only. */
-    max_connections: z.int().min(1).max(1_000_000).default(1024),
+    max_connections: maxConnectionsSchema,
     /** TLS for TCP. */
     tls: tlsSchema.optional(),
   })

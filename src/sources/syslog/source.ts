@@ -10,7 +10,9 @@
  * returned when its kernel took the bytes, so what sat in either kernel's buffers when a connection
  * broke (or the agent died) is lost without anyone knowing. Hence `canAcknowledge: false`.
  *
- * Connections beyond `max_connections` are closed by Node as they arrive (counted). On stop, the
+ * Connections beyond `max_connections` are closed by Node as they arrive (counted). TLS files are
+ * read again on `reload()` (SIGHUP): new connections get the new certificate, open ones keep theirs;
+ * a file that cannot be read, or a key that does not fit, keeps the old pair (one line). On stop, the
  * listener closes, each connection's pending batch is awaited, then the connection is destroyed (a
  * frame half-read at that moment is kept, marked as cut); `run()` resolves when all are gone.
  *
@@ -25,13 +27,13 @@
  * the rest as `message` text) and counted. Counters are on `metrics()` and warned about on stderr at
  * most every 10 s.
  */
-import { readTlsMaterial } from '../tls-files';
+import { readTlsMaterial, type TlsMaterial } from '../tls-files';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import { createSecureContext, createServer as createTlsServer } from 'node:tls';
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Clock, FileSystem } from '../../core/ports';
-import type { Source, SourceContext } from '../../core/source';
+import type { Source, SourceContext, SourceStats } from '../../core/source';
 import type { SyslogSourceConfig } from './config';
 import { SyslogEmitError, SyslogListenError, SyslogTlsFileError } from './errors';
 import { datagramFrames, SyslogFramer, type FrameKind } from './framing';
@@ -61,6 +63,8 @@ export interface SyslogSourceMetrics {
   refusedConnections: number;
   /** TLS handshakes that failed. */
   tlsErrors: number;
+  /** SIGHUP reloads of the TLS files that failed (the old certificate stays). */
+  tlsReloadFailures: number;
   /** UDP datagrams dropped because the queue could not keep up. */
   datagramsDropped: number;
 }
@@ -112,8 +116,11 @@ export class SyslogSource implements Source {
     openConnections: 0,
     refusedConnections: 0,
     tlsErrors: 0,
+    tlsReloadFailures: 0,
     datagramsDropped: 0,
   };
+  /** Reloads the TLS files into the running server (set while it runs with TLS). */
+  private reloadTls: (() => Promise<void>) | null = null;
   private lastWarn = -Infinity;
   private warned: Partial<SyslogSourceMetrics> = {};
   private ctx: SourceContext | null = null;
@@ -125,6 +132,24 @@ export class SyslogSource implements Source {
 
   metrics(): Readonly<SyslogSourceMetrics> {
     return { ...this.m };
+  }
+
+  stats(): SourceStats {
+    const m = this.m;
+    const common = { parseFailures: m.parseFailures };
+    if (this.cfg.mode === 'udp') return { ...common, datagramsDropped: m.datagramsDropped };
+    return {
+      ...common,
+      openConnections: m.openConnections,
+      connections: m.connections,
+      refusedConnections: m.refusedConnections,
+      ...(this.cfg.tls === undefined ? {} : { tlsErrors: m.tlsErrors, tlsReloadFailures: m.tlsReloadFailures }),
+    };
+  }
+
+  /** SIGHUP: read the TLS files again; new connections get the new certificate (a bad file keeps the old one). */
+  reload(): Promise<void> {
+    return this.reloadTls?.() ?? Promise.resolve();
   }
 
   /** Count one event of a kind (and warn about the counters now and then). */
@@ -167,13 +192,25 @@ export class SyslogSource implements Source {
   private async makeServer(): Promise<{ server: Server; event: 'connection' | 'secureConnection' }> {
     const tls = this.cfg.tls;
     if (tls === undefined) return { server: createNetServer(), event: 'connection' };
-    const material = await readTlsMaterial(this.deps.fs, this.deps.cwd, tls, (path, cause) => new SyslogTlsFileError(this.ctx?.id ?? '', path, { cause }));
+    const id = this.ctx?.id ?? '';
+    const read = (): Promise<TlsMaterial> => readTlsMaterial(this.deps.fs, this.deps.cwd, tls, (path, cause) => new SyslogTlsFileError(id, path, { cause }));
     const server = createTlsServer({
-      ...material,
+      ...(await read()),
       requestCert: tls.verify_client,
       rejectUnauthorized: tls.verify_client,
     });
     server.on('tlsClientError', () => this.counted('tlsErrors'));
+    this.reloadTls = async () => {
+      try {
+        const material = await read();
+        createSecureContext(material); // throws if the key does not fit the certificate: keep the old pair then
+        server.setSecureContext(material);
+        this.ctx?.log.info('syslog source reloaded its TLS files; new connections get the new certificate', { source: id });
+      } catch (e) {
+        this.m.tlsReloadFailures++;
+        this.ctx?.log.warn('syslog source kept its previous TLS certificate: the files could not be reloaded; fix them and send SIGHUP again', { source: id, error: e });
+      }
+    };
     return { server, event: 'secureConnection' };
   }
 
