@@ -39,6 +39,7 @@ export interface SourceCountersJson {
   readonly udp_datagrams_dropped?: number;
   readonly tls_errors?: number;
   readonly tls_reload_failures?: number;
+  readonly deduplicated_events?: number;
 }
 
 const sourceCounters = (st: SourceStats): SourceCountersJson => {
