@@ -29,13 +29,13 @@ export const natsSourceSchema = z.strictObject({
   ack_wait: durationSchema.pipe(z.number().min(1000)).default(30_000),
   /** `auto`: NDJSON events when the message says `Sluice-Encoding: json` (a sluice nats sink), else lines; `text`: always lines; `ndjson`: always events (lines checked). */
   decoding: z.enum(['auto', 'text', 'ndjson']).default('auto'),
-  /** One fetch: at most `max_bytes` of messages (raised to fit one message of the server's max_payload), waiting at most `timeout` (at least 1s) for them. */
+  /** One batch into the queue: up to `max_bytes` of messages, lingering up to `timeout` after the first for more (0: no linger). */
   batch: z
     .strictObject({
       max_bytes: sizeSchema.pipe(z.int().min(KiB).max(256 * MiB)).default(4 * MiB),
-      timeout: durationSchema.pipe(z.number().min(1000)).default(1000),
+      timeout: durationSchema.pipe(z.number().min(0).max(60_000)).default(100),
     })
-    .default({ max_bytes: 4 * MiB, timeout: 1000 }),
+    .default({ max_bytes: 4 * MiB, timeout: 100 }),
 });
 
 export type NatsSourceConfig = z.output<typeof natsSourceSchema>;

@@ -17,5 +17,5 @@ export const natsSourceKind = defineSource({
   type: 'nats',
   schema: natsSourceSchema,
   canAcknowledge: true,
-  create: (config, ctx) => new NatsSource(config, { cwd: ctx.cwd, agentId: ctx.agentId }),
+  create: (config, ctx) => new NatsSource(config, { cwd: ctx.cwd, agentId: ctx.agentId, clock: ctx.clock }),
 });

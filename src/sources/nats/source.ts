@@ -2,10 +2,11 @@
  * The nats source: pulls from a durable JetStream consumer and appends what it gets to the queue,
  * exactly once across kill -9 of the agent.
  *
- * The loop: fetch up to `batch.max_bytes` of messages (waiting up to `batch.timeout` for
- * them) → one emit per run of messages of the same kind, carrying the position below → once the
- * queue says the batch is durable, acknowledge each message (`ackAck`: the server confirms) — never
- * before. Up to `MAX_IN_FLIGHT` batches are on their way into the queue while the next fetch runs.
+ * The loop: the client pulls ahead (`consume`, at most about `batch.max_bytes` buffered); the
+ * source takes a message, lingers up to `batch.timeout` for more up to `batch.max_bytes` → one emit
+ * per run of messages of the same kind, carrying the position below → once the queue says the batch
+ * is durable, acknowledge each message (`ackAck`: the server confirms) — never before. Up to
+ * `MAX_IN_FLIGHT` batches are on their way into the queue while the next is gathered.
  *
  * Exactly once: a message is delivered again by the server whenever its acknowledgement did not
  * reach it (the agent was killed between the fsync and the ack, the ack was lost, `ack_wait` passed
@@ -25,6 +26,7 @@
  */
 import { errorText } from '../../core/diagnostics';
 import { connectNats, loadJetStream, type NatsConnection } from '../../core/nats';
+import type { Clock } from '../../core/ports';
 import type { SourceBatch, SourceContext, Source } from '../../core/source';
 import type { NatsSourceConfig } from './config';
 import { decodeSeqs, encodeSeqs } from './position';
@@ -60,8 +62,12 @@ export class NatsSource implements Source {
 
   constructor(
     private readonly config: NatsSourceConfig,
-    private readonly deps: { readonly cwd: string; readonly agentId: string },
+    private readonly deps: { readonly cwd: string; readonly agentId: string; readonly clock: Clock },
   ) {}
+
+  private get clock(): Clock {
+    return this.deps.clock;
+  }
 
   async run(ctx: SourceContext): Promise<void> {
     const { stream, consumer } = this.config;
@@ -90,24 +96,49 @@ export class NatsSource implements Source {
       const c = await js.consumers.get(stream, consumer);
       const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
       const maxBytes = Math.max(this.config.batch.max_bytes, maxPayload + 64 * 1024);
-      while (!ctx.signal.aborted && this.failure === undefined) {
-        while (this.pending.size >= MAX_IN_FLIGHT) await Promise.race(this.pending);
-        if (ctx.signal.aborted || this.failure !== undefined) break;
-        const it = await c.fetch({ max_bytes: maxBytes, expires: this.config.batch.timeout });
-        const stop = (): void => void it.stop();
-        ctx.signal.addEventListener('abort', stop, { once: true });
-        const msgs: JsMsg[] = [];
-        try {
-          for await (const m of it) msgs.push(m);
-        } finally {
-          ctx.signal.removeEventListener('abort', stop);
+      // The client pulls ahead up to `maxBytes` (refilling at 75%), with heartbeats and re-pulls of its own.
+      const messages = await c.consume({ max_bytes: maxBytes });
+      const stop = (): void => void messages.stop();
+      ctx.signal.addEventListener('abort', stop, { once: true });
+      try {
+        const iter = messages[Symbol.asyncIterator]();
+        let next = iter.next();
+        let ended = false;
+        while (!ended && !ctx.signal.aborted && this.failure === undefined) {
+          while (this.pending.size >= MAX_IN_FLIGHT) await Promise.race(this.pending);
+          const first = await next;
+          if (first.done === true) break;
+          const msgs: JsMsg[] = [first.value];
+          let bytes = first.value.data.length;
+          next = iter.next();
+          // Linger for more, up to the batch's bytes, so a busy stream makes big batches (one fsync each).
+          const linger = this.config.batch.timeout;
+          const deadline = this.clock.now() + linger;
+          while (bytes < this.config.batch.max_bytes && linger > 0) {
+            const left = deadline - this.clock.now();
+            if (left <= 0) break;
+            let timer: { cancel(): void } | undefined;
+            const r = await Promise.race([next, new Promise<'linger'>((resolve) => (timer = this.clock.setTimer(left, () => resolve('linger'))))]);
+            timer?.cancel();
+            if (r === 'linger') break;
+            if (r.done === true) {
+              ended = true;
+              break;
+            }
+            msgs.push(r.value);
+            bytes += r.value.data.length;
+            next = iter.next();
+          }
+          if (ctx.signal.aborted) {
+            // Stopping: what was taken and not stored goes back to the server at once.
+            for (const m of msgs) if (!this.stored.has(m.info.streamSequence) && !this.inFlight.has(m.info.streamSequence)) m.nak();
+            break;
+          }
+          this.take(ctx, key, msgs);
         }
-        if (ctx.signal.aborted) {
-          // Stopping: what was fetched and not stored goes back to the server at once.
-          for (const m of msgs) if (!this.stored.has(m.info.streamSequence) && !this.inFlight.has(m.info.streamSequence)) m.nak();
-          break;
-        }
-        this.take(ctx, key, msgs);
+      } finally {
+        ctx.signal.removeEventListener('abort', stop);
+        await messages.close().catch(() => undefined);
       }
     } finally {
       // What is on its way into the queue lands (and is acked) before the source ends, so a restart
@@ -212,8 +243,10 @@ export class NatsSource implements Source {
       }
     }
     const seqs = run.msgs.map((m) => m.info.streamSequence);
+    // This batch's own sequences, those of batches ahead of it in the queue, and the stored ones.
     const carried = new Set(this.stored);
     for (const s of this.inFlight.keys()) carried.add(s);
+    for (const s of seqs) carried.add(s);
     const batch: SourceBatch = {
       lines: parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts),
       format: run.format,
