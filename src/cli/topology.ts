@@ -7,12 +7,23 @@ import type { AgentConfig } from '../config/load';
 /** The guarantee of one route, from what its ends can acknowledge. */
 export const routeGuarantee = (
   source: { readonly type: string; readonly canAcknowledge: boolean },
-  sink: { readonly canAcknowledge: boolean; readonly usesEventIds?: boolean },
+  sink: { readonly type?: string; readonly canAcknowledge: boolean; readonly usesEventIds?: boolean },
+): string => {
+  const into = source.type === 'nats' ? 'exactly once from the stream into the queue (stored stream sequences ride in the queue records; the consumer must be this agent\'s alone); then ' : '';
+  return into + sinkGuarantee(source, sink);
+};
+
+const sinkGuarantee = (
+  source: { readonly type: string; readonly canAcknowledge: boolean },
+  sink: { readonly type?: string; readonly canAcknowledge: boolean; readonly usesEventIds?: boolean },
 ): string => {
   if (!source.canAcknowledge) {
     return `best effort across crashes: ${source.type} cannot acknowledge, so what it holds when the agent dies is lost (nothing once queued)`;
   }
   if (!sink.canAcknowledge) return 'at most once into the destination: the sink does not confirm delivery';
+  if (sink.type === 'nats') {
+    return "no loss; exactly once into the stream within its duplicate_window (Nats-Msg-Id from record ids; a replay after a longer outage is stored again); a single-node nats-server 2.9 acks before fsync: use R3 (or >= 2.10 with sync_interval: always) for power-loss safety";
+  }
   if (sink.usesEventIds === true) {
     return 'no loss; at least once (a retried or replayed request can repeat events), each repeat with the same event ids and Idempotency-Key: exactly once into a receiver that deduplicates by them';
   }

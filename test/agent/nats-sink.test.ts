@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startAgent, sleep, tally, waitFor, withTempDir, writeConfig, type RunningAgent } from './helpers';
+import { cli, startAgent, sleep, tally, waitFor, withTempDir, writeConfig, type RunningAgent } from './helpers';
 import { addStream, client, natsMissing, readStream, startNats, streamMessages } from './nats-helpers';
 
 const sinkConfig = (url: string, input: string, extra = ''): string => `
@@ -150,5 +150,31 @@ test('a line longer than max_message_bytes is dead-lettered with its reason; the
       await nc.close();
       await server.kill();
     }
+  });
+});
+
+test('sluice validate states the guarantees of the nats routes, and a bad subject is one line naming the key', async () => {
+  await withTempDir(async (dir) => {
+    const config = await writeConfig(
+      dir,
+      `
+data_dir: ./data
+sources:
+  from_bus: { type: nats, stream: LOGS, consumer: aggregator }
+  app: { type: file, include: ["./in/*.log"] }
+sinks:
+  bus: { type: nats, inputs: [app], subject: "logs.{source}" }
+  archive: { type: file, inputs: [from_bus], path: ./out.log }
+`,
+    );
+    const r = cli(['validate', '--config', config], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /app \(file\) → bus \(nats\): no loss; exactly once into the stream within its duplicate_window/);
+    assert.match(r.stdout, /from_bus \(nats\) → archive \(file\): exactly once from the stream into the queue/);
+    const bad = await writeConfig(dir, `data_dir: ./data\nsources:\n  app: { type: stdin }\nsinks:\n  bus: { type: nats, inputs: [app], subject: "logs.*" }\n`, 'bad.yaml');
+    const b = cli(['validate', '--config', bad], { cwd: dir });
+    assert.equal(b.code, 2);
+    assert.match(b.stderr, /sinks\.bus\.subject/);
+    assert.equal(b.stderr.trim().split('\n').length, 1, b.stderr);
   });
 });
