@@ -109,6 +109,9 @@ test('two edges → stream → aggregator killed -9 three times: every line exac
       await feeding;
       assert.equal(written, TOTAL);
       agg = startAgent(aggConfig, { cwd: dir });
+      const last = agg;
+      // Running before anything is judged (the lines may all be there already; a SIGTERM during start-up would kill it).
+      await waitFor('the last aggregator running', () => last.stderr().includes('INFO running:'), 30_000, last.stderr);
       await waitFor('every line in the aggregator\'s file', async () => tally(messages(await readIfAny(out)), 'line-', TOTAL).missing.length === 0, 60_000, agg.stderr);
       await waitFor('every line copied', async () => tally(messages((await readStream(nc, 'OUT')).text), 'line-', TOTAL).missing.length === 0, 30_000, agg.stderr);
       agg.child.kill('SIGTERM');

@@ -103,6 +103,7 @@ interface Outgoing {
 
 export class NatsSink implements Sink {
   private connection: Promise<Connected> | undefined;
+  private connected: Connected | undefined;
   private closed = false;
   private duplicates = 0;
   private duplicatesReported = 0;
@@ -190,15 +191,13 @@ export class NatsSink implements Sink {
   async close(): Promise<void> {
     this.closed = true;
     this.reportDuplicates(true);
-    const p = this.connection;
+    const c = this.connected;
+    this.connected = undefined;
     this.connection = undefined;
-    if (p === undefined) return;
-    try {
-      const c = await p;
-      await c.nc.drain();
-    } catch {
-      // Never connected, or the server is gone: nothing to release.
-    }
+    // A connect still under way closes its connection itself when it completes (`closed` is set).
+    // Close, not drain: a drain waits for the server, which may be the reason we stop; publishes
+    // still unacknowledged belong to groups that were not acked and are replayed with their ids.
+    await c?.nc.close().catch(() => undefined);
   }
 
   /** Publishes every message at once; delivered only when each one is acknowledged. */
@@ -284,12 +283,15 @@ export class NatsSink implements Sink {
       }
       void nc.closed().then(() => {
         if (this.connection === p) this.connection = undefined;
+        if (this.connected?.nc === nc) this.connected = undefined;
       });
       if (this.closed) {
         await nc.close();
         throw new Error('sink closed');
       }
-      return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc, { checkAPI: false }), headers };
+      const connected = { nc, js: jetstream(nc), jsm: await jetstreamManager(nc, { checkAPI: false }), headers };
+      this.connected = connected;
+      return connected;
     })();
     this.connection = p;
     p.catch(() => {

@@ -35,6 +35,8 @@ type JsMsg = import('@nats-io/jetstream').JsMsg;
 
 /** Batches on their way into the queue at once. */
 const MAX_IN_FLIGHT = 4;
+/** On stop, how long acks in flight get to be confirmed before the connection closes. */
+const ACK_GRACE_MS = 2000;
 const NL = 0x0a;
 
 export class NatsSourceError extends Error {
@@ -58,6 +60,7 @@ export class NatsSource implements Source {
   /** On their way into the queue: sequence → the emit that carries it. */
   private readonly inFlight = new Map<number, Promise<void>>();
   private readonly pending = new Set<Promise<void>>();
+  private readonly acks = new Set<Promise<void>>();
   private failure: unknown;
 
   constructor(
@@ -140,11 +143,17 @@ export class NatsSource implements Source {
         ctx.signal.removeEventListener('abort', stop);
         await messages.close().catch(() => undefined);
       }
+      if (!ctx.signal.aborted && this.failure === undefined) {
+        // The server ended the delivery (the consumer was deleted, say): start over, from the stored positions.
+        this.failure = new NatsSourceError('SLUICE_SOURCE_NATS_CONSUMER_ENDED', `source ${JSON.stringify(ctx.id)}: consumer ${JSON.stringify(consumer)} on stream ${JSON.stringify(stream)} stopped delivering`);
+      }
     } finally {
       // What is on its way into the queue lands (and is acked) before the source ends, so a restart
-      // sees its sequences in the queue's positions.
+      // sees its sequences in the queue's positions; the acks get a moment to be confirmed (a
+      // restart would otherwise see those messages again — recognised, but after ack_wait).
       await Promise.allSettled(this.pending);
-      await nc.drain().catch(() => undefined);
+      await this.settleAcks(ACK_GRACE_MS);
+      await nc.close().catch(() => undefined);
     }
     const failure = this.failure;
     if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorText(failure));
@@ -275,13 +284,25 @@ export class NatsSource implements Source {
   /** Acknowledges stored messages; a sequence leaves the stored set once the server confirms. */
   private ack(msgs: readonly JsMsg[]): void {
     for (const m of msgs) {
-      m.ackAck().then(
-        (ok) => {
-          if (ok) this.stored.delete(m.info.streamSequence);
-        },
-        () => undefined, // not confirmed: the sequence stays known as stored; a redelivery is acked again
-      );
+      const p: Promise<void> = m
+        .ackAck()
+        .then(
+          (ok) => {
+            if (ok) this.stored.delete(m.info.streamSequence);
+          },
+          () => undefined, // not confirmed: the sequence stays known as stored; a redelivery is acked again
+        )
+        .finally(() => this.acks.delete(p));
+      this.acks.add(p);
     }
+  }
+
+  /** Waits for the acks in flight to be confirmed, at most `ms`. */
+  private async settleAcks(ms: number): Promise<void> {
+    if (this.acks.size === 0) return;
+    let timer: { cancel(): void } | undefined;
+    await Promise.race([Promise.allSettled(this.acks), new Promise<void>((resolve) => (timer = this.clock.setTimer(ms, resolve)))]);
+    timer?.cancel();
   }
 }
 
