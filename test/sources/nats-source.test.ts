@@ -72,3 +72,39 @@ test('a batch held past ack_wait: the redelivered messages are recognised as on 
     }
   });
 });
+
+test('events stay structured: Sluice-Encoding json is NDJSON as sent, decoding ndjson wraps a line that is not an object, the rest are lines', { skip: natsMissing, timeout: 60_000 }, async () => {
+  await withTempDir(async (dir) => {
+    const server = await startNats(dir);
+    const nc = await client([server.url]);
+    try {
+      await addStream(nc, 'LOGS', ['logs.>']);
+      const { jetstream } = await import('@nats-io/jetstream');
+      const { headers } = await import('@nats-io/transport-node');
+      const js = jetstream(nc);
+      const h = headers();
+      h.set('Sluice-Encoding', 'json');
+      await js.publish('logs.app', '{"event_id":7,"message":"structured"}\n', { headers: h });
+      await js.publish('logs.app', 'plain text without newline');
+      const auto = new Harness(source(server.url), 'from_bus').start();
+      await auto.until('both messages', () => auto.events() >= 2, 20_000);
+      await auto.stop();
+      assert.deepEqual(
+        auto.durableBatches.map((b) => [b.format, b.lines.toString(), b.origin]),
+        [
+          ['events', '{"event_id":7,"message":"structured"}\n', 'logs.app'],
+          ['lines', 'plain text without newline\n', 'logs.app'],
+        ],
+      );
+      await js.publish('logs.app', '{"a":1}\nnot json\n');
+      const strict = new Harness(source(server.url, { consumer: 'strict', decoding: 'ndjson' }), 'from_bus').start();
+      await strict.until('all three messages', () => strict.events() >= 4, 20_000);
+      await strict.stop();
+      assert.ok(strict.durableBatches.every((b) => b.format === 'events'));
+      assert.equal(strict.text(), '{"event_id":7,"message":"structured"}\n{"message":"plain text without newline"}\n{"a":1}\n{"message":"not json"}\n');
+    } finally {
+      await nc.close();
+      await server.kill();
+    }
+  });
+});
