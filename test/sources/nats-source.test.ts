@@ -21,6 +21,11 @@ const consumerState = async (nc: Awaited<ReturnType<typeof client>>): Promise<{ 
   return { floor: info.ack_floor.stream_seq, pending: info.num_ack_pending };
 };
 
+const streamCreated = async (nc: Awaited<ReturnType<typeof client>>): Promise<string> => {
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  return (await (await jetstreamManager(nc, { checkAPI: false })).streams.info('LOGS')).created;
+};
+
 const publish = async (nc: Awaited<ReturnType<typeof client>>, n: number): Promise<void> => {
   const { jetstream } = await import('@nats-io/jetstream');
   const js = jetstream(nc);
@@ -35,13 +40,32 @@ test('sequences already stored in the queue are acknowledged when delivered agai
       await addStream(nc, 'LOGS', ['logs.>']);
       await publish(nc, 10);
       // As if a run before a kill -9 had stored 1–5 and died before its acks reached the server.
-      const h = new Harness(source(server.url), 'from_bus', new Map([['from_bus:LOGS:agg', encodeSeqs([1, 2, 3, 4, 5])]])).start();
+      const h = new Harness(source(server.url), 'from_bus', new Map([['from_bus:LOGS:agg', encodeSeqs(await streamCreated(nc), [1, 2, 3, 4, 5])]])).start();
       await h.until('messages 6–10 stored', () => h.events() >= 5, 20_000);
       await waitFor('every message acknowledged', async () => (await consumerState(nc)).floor === 10, 20_000);
       await h.stop();
       assert.equal(h.text(), 'm-6\nm-7\nm-8\nm-9\nm-10\n');
       assert.equal((await consumerState(nc)).pending, 0);
       assert.ok(h.logs.some((l) => l.msg.includes('created durable consumer agg on stream LOGS')));
+    } finally {
+      await nc.close();
+      await server.kill();
+    }
+  });
+});
+
+test('sequences stored for an earlier stream of the same name are forgotten, with a warning: the new stream is read from its start', { skip: natsMissing, timeout: 60_000 }, async () => {
+  await withTempDir(async (dir) => {
+    const server = await startNats(dir);
+    const nc = await client([server.url]);
+    try {
+      await addStream(nc, 'LOGS', ['logs.>']);
+      await publish(nc, 10);
+      const h = new Harness(source(server.url), 'from_bus', new Map([['from_bus:LOGS:agg', encodeSeqs('2020-01-01T00:00:00Z', [1, 2, 3, 4, 5])]])).start();
+      await h.until('all ten messages', () => h.events() >= 10, 20_000);
+      await h.stop();
+      assert.equal(h.text(), Array.from({ length: 10 }, (_, i) => `m-${i + 1}\n`).join(''));
+      assert.ok(h.warnings().some((w) => w.msg.includes('was created again since the last run')), JSON.stringify(h.logs));
     } finally {
       await nc.close();
       await server.kill();

@@ -4,7 +4,10 @@
  * deliver again. It rides in every record the source appends (key `<source id>:<stream>:<consumer>`),
  * so the data and the knowledge "these sequences are in the queue" become durable in one write.
  *
- * Value: version byte 1, then runs of consecutive sequences as pairs of unsigned LEB128 varints:
+ * Value: version byte 1; the stream's creation time as the server gives it (a varint length, then
+ * UTF-8): sequences name messages of that stream only — a stream deleted and created again under the
+ * same name numbers its messages from 1 again, and stored sequences of the old one must not make the
+ * source skip them; then runs of consecutive sequences as pairs of unsigned LEB128 varints:
  * (start − end of the previous run, run length − 1). In steady state the set is the last batch or
  * two: a few bytes per record.
  */
@@ -19,7 +22,13 @@ export class SeqSetDecodeError extends Error {
   }
 }
 
-export const encodeSeqs = (seqs: Iterable<number>): Buffer => {
+export interface StoredSeqs {
+  /** The stream's creation time (`StreamInfo.created`). */
+  readonly stream: string;
+  readonly seqs: Set<number>;
+}
+
+export const encodeSeqs = (stream: string, seqs: Iterable<number>): Buffer => {
   const sorted = Array.from(seqs).sort((a, b) => a - b);
   const bytes: number[] = [VERSION];
   const varint = (n: number): void => {
@@ -30,6 +39,9 @@ export const encodeSeqs = (seqs: Iterable<number>): Buffer => {
     }
     bytes.push(v);
   };
+  const name = Buffer.from(stream, 'utf8');
+  varint(name.length);
+  for (const b of name) bytes.push(b);
   let prevEnd = 0;
   let i = 0;
   while (i < sorted.length) {
@@ -44,7 +56,7 @@ export const encodeSeqs = (seqs: Iterable<number>): Buffer => {
   return Buffer.from(bytes);
 };
 
-export const decodeSeqs = (key: string, value: Uint8Array): Set<number> => {
+export const decodeSeqs = (key: string, value: Uint8Array): StoredSeqs => {
   if (value.length === 0 || value[0] !== VERSION) throw new SeqSetDecodeError(key, `unknown format version ${value[0] ?? 'none'}`);
   const out = new Set<number>();
   let at = 1;
@@ -60,6 +72,10 @@ export const decodeSeqs = (key: string, value: Uint8Array): Set<number> => {
       if (scale > 2 ** 56) throw new SeqSetDecodeError(key, 'number too long');
     }
   };
+  const nameLength = varint();
+  if (nameLength > 256 || at + nameLength > value.length) throw new SeqSetDecodeError(key, 'bad stream identity');
+  const stream = Buffer.from(value.buffer, value.byteOffset + at, nameLength).toString('utf8');
+  at += nameLength;
   let prevEnd = 0;
   while (at < value.length) {
     const start = prevEnd + varint();
@@ -68,5 +84,5 @@ export const decodeSeqs = (key: string, value: Uint8Array): Set<number> => {
     for (let s = start; s <= end; s++) out.add(s);
     prevEnd = end;
   }
-  return out;
+  return { stream, seqs: out };
 };

@@ -62,6 +62,8 @@ export class NatsSource implements Source {
   private readonly pending = new Set<Promise<void>>();
   private readonly acks = new Set<Promise<void>>();
   private failure: unknown;
+  /** The stream's creation time: stored sequences belong to this incarnation of the stream. */
+  private streamCreated = '';
 
   constructor(
     private readonly config: NatsSourceConfig,
@@ -76,9 +78,12 @@ export class NatsSource implements Source {
     const { stream, consumer } = this.config;
     const key = `${ctx.id}:${stream}:${consumer}`;
     const saved = ctx.positions.get(key);
+    let savedFor: string | undefined;
     if (saved !== undefined) {
       try {
-        for (const s of decodeSeqs(key, saved)) this.stored.add(s);
+        const d = decodeSeqs(key, saved);
+        savedFor = d.stream;
+        for (const s of d.seqs) this.stored.add(s);
       } catch (e) {
         ctx.log.warn(`source ${ctx.id}: ${errorText(e)}`);
       }
@@ -93,7 +98,12 @@ export class NatsSource implements Source {
     try {
       const { jetstream, jetstreamManager } = await loadJetStream();
       const jsm = await jetstreamManager(nc, { checkAPI: false });
-      const floor = await this.ensureConsumer(ctx, jsm);
+      const { created, floor } = await this.ensureConsumer(ctx, jsm);
+      this.streamCreated = created;
+      if (savedFor !== undefined && savedFor !== created && this.stored.size > 0) {
+        ctx.log.warn(`source ${ctx.id}: stream ${stream} was created again since the last run (${savedFor} → ${created}): its sequences start over, the stored ones are forgotten`);
+        this.stored.clear();
+      }
       for (const s of this.stored) if (s <= floor) this.stored.delete(s);
       const js = jetstream(nc);
       const c = await js.consumers.get(stream, consumer);
@@ -159,11 +169,12 @@ export class NatsSource implements Source {
     if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorText(failure));
   }
 
-  /** The stream must exist; the durable consumer is created when missing. Returns its ack floor (stream sequence). */
-  private async ensureConsumer(ctx: SourceContext, jsm: import('@nats-io/jetstream').JetStreamManager): Promise<number> {
+  /** The stream must exist; the durable consumer is created when missing. Returns the stream's creation time and the consumer's ack floor (stream sequence). */
+  private async ensureConsumer(ctx: SourceContext, jsm: import('@nats-io/jetstream').JetStreamManager): Promise<{ created: string; floor: number }> {
     const { stream, consumer } = this.config;
+    let created: string;
     try {
-      await jsm.streams.info(stream);
+      created = (await jsm.streams.info(stream)).created;
     } catch (e) {
       if (e instanceof Error && /stream not found/i.test(e.message)) {
         throw new NatsSourceError(
@@ -181,12 +192,12 @@ export class NatsSource implements Source {
           `source ${JSON.stringify(ctx.id)}: consumer ${JSON.stringify(consumer)} on stream ${JSON.stringify(stream)} has ack_policy ${info.config.ack_policy}; sluice needs explicit: recreate it or name another consumer`,
         );
       }
-      return info.ack_floor.stream_seq;
+      return { created, floor: info.ack_floor.stream_seq };
     } catch (e) {
       if (!(e instanceof Error && /consumer not found/i.test(e.message))) throw e;
     }
     const { AckPolicy, DeliverPolicy } = await loadJetStream();
-    const created = await jsm.consumers.add(stream, {
+    const made = await jsm.consumers.add(stream, {
       durable_name: consumer,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
@@ -195,7 +206,7 @@ export class NatsSource implements Source {
       ...(this.config.filter_subject === undefined ? {} : { filter_subject: this.config.filter_subject }),
     });
     ctx.log.info(`source ${ctx.id}: created durable consumer ${consumer} on stream ${stream}`);
-    return created.ack_floor.stream_seq;
+    return { created, floor: made.ack_floor.stream_seq };
   }
 
   /** Sorts one fetch into duplicates (acked), messages of batches on their way (acked after them) and new runs (emitted). */
@@ -261,7 +272,7 @@ export class NatsSource implements Source {
       format: run.format,
       events,
       ...(run.subject === undefined ? {} : { origin: run.subject }),
-      positions: [{ key, value: encodeSeqs(carried) }],
+      positions: [{ key, value: encodeSeqs(this.streamCreated, carried) }],
     };
     const done = ctx.emit(batch).then(
       () => {
