@@ -40,7 +40,7 @@ const killed = async (a: RunningAgent): Promise<void> => {
   await a.exited;
 };
 
-test('kill -9 of sluice three times and of nats-server once while publishing: every line exactly once in the stream', { skip: natsMissing, timeout: 120_000 }, async (t) => {
+test('kill -9 of sluice five times and of nats-server once while publishing: every line exactly once in the stream', { skip: natsMissing, timeout: 120_000 }, async (t) => {
   await withTempDir(async (dir) => {
     const server = await startNats(dir);
     const nc = await client([server.url]);
