@@ -9,6 +9,14 @@ export const routeGuarantee = (
   source: { readonly type: string; readonly canAcknowledge: boolean },
   sink: { readonly type?: string; readonly canAcknowledge: boolean; readonly usesEventIds?: boolean; readonly base?: { readonly encoding: string } },
 ): string => {
+  const into = source.type === 'nats' ? 'exactly once from the stream into the queue (stored stream sequences ride in the queue records; the consumer must be this agent\'s alone); then ' : '';
+  return into + sinkGuarantee(source, sink);
+};
+
+const sinkGuarantee = (
+  source: { readonly type: string; readonly canAcknowledge: boolean },
+  sink: { readonly type?: string; readonly canAcknowledge: boolean; readonly usesEventIds?: boolean; readonly base?: { readonly encoding: string } },
+): string => {
   if (!source.canAcknowledge) {
     return `best effort across crashes: ${source.type} cannot acknowledge, so what it holds when the agent dies is lost (nothing once queued)`;
   }
@@ -16,6 +24,9 @@ export const routeGuarantee = (
   const intake =
     source.type === 'http' ? '; into this agent: exactly once from a sluice http sink with encoding: json (replays recognised by sender and event id), at least once from other clients' : '';
   if (!sink.canAcknowledge) return `at most once into the destination: the sink does not confirm delivery${intake}`;
+  if (sink.type === 'nats') {
+    return `no loss; exactly once into the stream within its duplicate_window (Nats-Msg-Id from record ids; a replay after a longer outage is stored again); a single-node nats-server 2.9 acks before fsync: use R3 (or >= 2.10 with sync_interval: always) for power-loss safety${intake}`;
+  }
   if (sink.usesEventIds === true) {
     const central =
       sink.type !== 'http'

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { defineSink, registryOf, type SinkKind } from '../core/component';
 import { createFileSink, fileSinkSchema } from './file';
 import { createHttpSink, httpSinkSchema } from './http';
+import { createNatsSink, natsSinkSchema } from './nats';
 import { createStdoutSink, stdoutSinkSchema } from './stdout';
 
 export const sinkKinds: ReadonlyMap<string, SinkKind> = registryOf([
@@ -14,9 +15,12 @@ export const sinkKinds: ReadonlyMap<string, SinkKind> = registryOf([
   defineSink({ type: 'stdout', schema: stdoutSinkSchema, canAcknowledge: true, create: createStdoutSink }),
   // Delivered on a 2xx; sends event ids as idempotency keys (refused with queue.fsync: never).
   defineSink({ type: 'http', schema: httpSinkSchema, canAcknowledge: true, usesEventIds: true, create: createHttpSink }),
+  // Delivered once every message is PubAcked by the stream; Nats-Msg-Id from record ids (deduplicated by the stream).
+  defineSink({ type: 'nats', schema: natsSinkSchema, canAcknowledge: true, usesEventIds: true, create: createNatsSink }),
 ]);
 
 export type { Sink, SinkContext, Encoding } from '../core/sink';
 export { FileSink, fileSinkSchema, createFileSink } from './file';
 export { StreamSink, stdoutSinkSchema, createStdoutSink, StdoutSinkError } from './stdout';
 export { HttpSink, httpSinkSchema, createHttpSink, HttpStatusError, parseRetryAfter } from './http';
+export { NatsSink, natsSinkSchema, createNatsSink, NatsNoStreamError, NatsPublishError, NatsPayloadLimitError } from './nats';

@@ -9,6 +9,7 @@ import { StdinSource, stdinSourceSchema } from './stdin';
 import { syslogSourceKind } from './syslog';
 import { httpSourceKind } from './http';
 import { otlpSourceKind } from './otlp';
+import { natsSourceKind } from './nats';
 
 export type { Source, SourceBatch, SourceContext, Diagnostics } from '../core/source';
 export * as file from './file';
@@ -41,4 +42,5 @@ export const sourceKinds: ReadonlyMap<string, SourceKind> = registryOf([
   syslogSourceKind,
   httpSourceKind,
   otlpSourceKind,
+  natsSourceKind,
 ]);

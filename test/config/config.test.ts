@@ -65,7 +65,7 @@ test('an unknown key inside a sink names the sink and the valid keys', () => {
 
 test('an unknown source type lists the valid types', () => {
   const [p] = problems(EXAMPLE.replace('type: stdin', 'type: kafka'));
-  assert.match(p ?? '', /^sluice\.yaml:12:11: sources\.pipe\.type: unknown source type "kafka" \(valid: file, stdin, syslog, http, otlp\)$/);
+  assert.match(p ?? '', /^sluice\.yaml:12:11: sources\.pipe\.type: unknown source type "kafka" \(valid: file, stdin, syslog, http, otlp, nats\)$/);
 });
 
 test('a sink input that names no source is refused at the item', () => {
@@ -171,7 +171,7 @@ test('a too small max_bytes is one problem: no second one about a segment_bytes 
 
 test('a source or sink without type lists the valid types', () => {
   const [p] = problems(EXAMPLE.replace('    type: stdin\n', '    typo: stdin\n'));
-  assert.match(p ?? '', /^sluice\.yaml:12:5: sources\.pipe\.type: missing \(valid types: file, stdin, syslog, http, otlp\)$/);
+  assert.match(p ?? '', /^sluice\.yaml:12:5: sources\.pipe\.type: missing \(valid types: file, stdin, syslog, http, otlp, nats\)$/);
 });
 
 test('a YAML alias bomb is a config error at the first alias, never expanded', () => {

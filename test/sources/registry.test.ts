@@ -43,7 +43,8 @@ test('the registry builds each source type and says whether it can acknowledge (
   assert.equal(sourceKinds.get('syslog')?.canAcknowledge, false);
   assert.equal(sourceKinds.get('http')?.canAcknowledge, true);
   assert.equal(sourceKinds.get('otlp')?.canAcknowledge, true);
-  assert.deepEqual([...sourceKinds.keys()].sort(), ['file', 'http', 'otlp', 'stdin', 'syslog']);
+  assert.equal(sourceKinds.get('nats')?.canAcknowledge, true);
+  assert.deepEqual([...sourceKinds.keys()].sort(), ['file', 'http', 'nats', 'otlp', 'stdin', 'syslog']);
   assert.equal(parse({ type: 'stdin', include: ['x'] }).ok, false);
 });
 

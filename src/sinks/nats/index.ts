@@ -1,0 +1,323 @@
+/**
+ * The `nats` sink: publishes each group to a NATS JetStream stream and answers the delivery
+ * contract (`src/core/sink.ts`) from the stream's acknowledgements (PubAck).
+ *
+ *   every message PubAcked                  delivered (a `duplicate: true` ack too: the stream had
+ *                                           the message already; counted and reported)
+ *   any publish failed (timeout, the server
+ *   gone, no JetStream answer: "jetstream
+ *   is not enabled" — a cluster without
+ *   quorum, or no stream for the subject)   errored: the whole group is retried by the runner
+ *   no stream takes the subject             errored with an alert: one line naming the subject and
+ *                                           how to create a stream; retried
+ *   a single line above max_message_bytes   rejected: dead-lettered (it can never be published)
+ *
+ * Messages: each queue record is cut at line boundaries into messages of at most
+ * `max_message_bytes` (`chunks.ts`); every message carries `Nats-Msg-Id:
+ * <agent id>:<sink id>:<record id>:<chunk index>` — the same on every retry and on every replay after
+ * a crash — so the stream stores it once within its `duplicate_window`. The messages of a group are
+ * published together (pipelined) and the group is delivered only when every one is acknowledged.
+ * Headers `Sluice-Encoding: text|json` and `Sluice-Source: <source id>` let a sluice `nats` source
+ * keep JSON events structured.
+ *
+ * The client library is loaded and the connection made on the first write (`core/nats.ts`).
+ */
+import { z } from 'zod';
+import { sinkSchema } from '../../core/component';
+import type { Envelope } from '../../core/envelope';
+import { connectNats, loadJetStream, natsConnectionShape, type NatsConnection } from '../../core/nats';
+import type { Rejection, Sink, SinkContext, StoredPayload, WriteOptions, WriteResult } from '../../core/sink';
+import { sizeSchema } from '../../core/units';
+import { chunksOf, encodeRecord, firstEventIdOf, subjectFor, type Chunk } from './chunks';
+
+export { chunksOf, encodeRecord, subjectFor } from './chunks';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+/** Room kept below the server's `max_payload` for the headers. */
+const HEADER_ROOM = KiB;
+/** How long one publish waits for its PubAck (the runner's `request.timeout` may cut it shorter). */
+const PUBLISH_TIMEOUT_MS = 10_000;
+/** Duplicate acknowledgements are reported at most this often. */
+const DUPLICATE_REPORT_MS = 10_000;
+
+/** A subject to publish to: dot-separated tokens, no wildcards or spaces; `{source}` is the source id. */
+const subjectTemplate = z
+  .string()
+  .min(1)
+  .refine((s) => s.replaceAll('{source}', 'x').split('.').every((t) => /^[^\s*>{}]+$/.test(t)), {
+    error: 'expected a subject such as logs.app or logs.{source} (dot-separated tokens, no spaces or wildcards; {source} is the only template)',
+  });
+
+export const natsSinkSchema = sinkSchema('nats', {
+  ...natsConnectionShape,
+  subject: subjectTemplate,
+  /** Largest message; must fit the server's `max_payload` (1MiB by default). Records are cut at line boundaries. */
+  max_message_bytes: sizeSchema.pipe(z.int().min(KiB).max(64 * MiB)).default(512 * KiB),
+});
+export type NatsSinkConfig = z.output<typeof natsSinkSchema>;
+
+/** The stream for the subject is missing: nothing can be stored until an operator creates one. */
+export class NatsNoStreamError extends Error {
+  readonly code = 'SLUICE_SINK_NATS_NO_STREAM';
+  constructor(subject: string) {
+    super(
+      `no JetStream stream takes subject ${JSON.stringify(subject)}: create one, e.g. ` +
+        `nats stream add LOGS --subjects "${subject.split('.')[0] ?? subject}.>" --storage file --replicas 3 --dupe-window 24h`,
+    );
+    this.name = 'NatsNoStreamError';
+  }
+}
+
+/** The server cannot carry messages as large as `max_message_bytes`. */
+export class NatsPayloadLimitError extends Error {
+  readonly code = 'SLUICE_SINK_NATS_MAX_PAYLOAD';
+  constructor(configured: number, serverMax: number) {
+    super(`max_message_bytes (${configured}) does not fit the server's max_payload (${serverMax}, less ${HEADER_ROOM} bytes for headers): lower max_message_bytes or raise max_payload`);
+    this.name = 'NatsPayloadLimitError';
+  }
+}
+
+/** A publish that got no acknowledgement. */
+export class NatsPublishError extends Error {
+  readonly code = 'SLUICE_SINK_NATS_PUBLISH';
+  constructor(subject: string, options: { cause: unknown }) {
+    const why = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    const hint = /jetstream is not enabled/i.test(why) ? ' (no JetStream answer: a cluster without quorum, or JetStream is off)' : '';
+    super(`publish to ${JSON.stringify(subject)} not acknowledged: ${why}${hint}`, options);
+    this.name = 'NatsPublishError';
+  }
+}
+
+interface Connected {
+  readonly nc: NatsConnection;
+  readonly js: import('@nats-io/jetstream').JetStreamClient;
+  readonly jsm: import('@nats-io/jetstream').JetStreamManager;
+  readonly headers: () => import('@nats-io/transport-node').MsgHdrs;
+}
+
+interface Outgoing {
+  readonly subject: string;
+  readonly chunk: Chunk;
+}
+
+export class NatsSink implements Sink {
+  private connection: Promise<Connected> | undefined;
+  private connected: Connected | undefined;
+  private closed = false;
+  private duplicates = 0;
+  private duplicatesReported = 0;
+  private lastDuplicateReport = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly config: NatsSinkConfig,
+    private readonly ctx: SinkContext,
+  ) {}
+
+  /** Messages the stream already had (`duplicate: true` acks), since start. */
+  get duplicateAcks(): number {
+    return this.duplicates;
+  }
+
+  async write(batches: readonly Envelope[], opts: WriteOptions): Promise<WriteResult> {
+    const out: Outgoing[] = [];
+    const rejections: Rejection[] = [];
+    const max = this.config.max_message_bytes;
+    for (const b of batches) {
+      if (b.events === 0 || b.lines.length === 0) continue;
+      const bytes = encodeRecord(this.config.encoding, b);
+      const subject = subjectFor(this.config.subject, b.sourceId);
+      for (const c of chunksOf(b, bytes, max)) {
+        if (!c.tooLarge) out.push({ subject, chunk: c });
+        else {
+          const first = firstEventIdOf(bytes, c);
+          rejections.push({
+            payload: c.payload,
+            contentType: this.contentType(),
+            reason: `one event of ${c.payload.length} bytes is above max_message_bytes (${max})`,
+            firstEventId: first,
+            lastEventId: first,
+            events: 1,
+          });
+        }
+      }
+    }
+    if (out.length > 0) {
+      const result = await this.publish(out, opts.signal);
+      if (result.status !== 'delivered') return result;
+    }
+    return rejections.length > 0 ? { status: 'rejected', rejections } : { status: 'delivered' };
+  }
+
+  async resend(entry: StoredPayload, opts: WriteOptions): Promise<WriteResult> {
+    if (entry.payload.length > this.config.max_message_bytes) {
+      return {
+        status: 'rejected',
+        rejections: [
+          {
+            payload: entry.payload,
+            contentType: entry.contentType,
+            reason: `${entry.payload.length} bytes is above max_message_bytes (${this.config.max_message_bytes})`,
+            firstEventId: entry.firstEventId,
+            lastEventId: entry.lastEventId,
+            events: entry.lastEventId - entry.firstEventId + 1,
+          },
+        ],
+      };
+    }
+    // A stored payload is a run of events of one record; its id names that run.
+    const subject = this.config.subject.includes('{source}') ? subjectFor(this.config.subject, 'dead_letter') : this.config.subject;
+    let c: Connected;
+    try {
+      c = await raced(this.connect(), opts.signal);
+    } catch (error) {
+      return { status: 'errored', error: opts.signal.aborted ? (opts.signal.reason ?? error) : error };
+    }
+    const h = c.headers();
+    h.set('Sluice-Encoding', entry.contentType === 'application/x-ndjson' ? 'json' : 'text');
+    try {
+      const ack = await raced(c.js.publish(subject, entry.payload, { msgID: `${this.ctx.agentId}:${this.ctx.id}:dl:${entry.firstEventId}-${entry.lastEventId}`, headers: h, timeout: PUBLISH_TIMEOUT_MS }), opts.signal);
+      if (ack.duplicate) this.countDuplicates(1);
+      return { status: 'delivered' };
+    } catch (error) {
+      return { status: 'errored', error: await this.explain(c, subject, error) };
+    }
+  }
+
+  reopen(): void {
+    // Nothing to reopen: the connection reconnects by itself.
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.reportDuplicates(true);
+    const c = this.connected;
+    this.connected = undefined;
+    this.connection = undefined;
+    // A connect still under way closes its connection itself when it completes (`closed` is set).
+    // Close, not drain: a drain waits for the server, which may be the reason we stop; publishes
+    // still unacknowledged belong to groups that were not acked and are replayed with their ids.
+    await c?.nc.close().catch(() => undefined);
+  }
+
+  /** Publishes every message at once; delivered only when each one is acknowledged. */
+  private async publish(out: readonly Outgoing[], signal: AbortSignal): Promise<WriteResult> {
+    let c: Connected;
+    try {
+      c = await raced(this.connect(), signal);
+    } catch (error) {
+      return { status: 'errored', error: signal.aborted ? (signal.reason ?? error) : error, ...(error instanceof NatsPayloadLimitError ? { alert: true } : {}) };
+    }
+    const encoding = this.config.encoding;
+    const acks = out.map(({ subject, chunk }) => {
+      const h = c.headers();
+      h.set('Sluice-Encoding', encoding);
+      h.set('Sluice-Source', chunk.batch.sourceId);
+      return c.js.publish(subject, chunk.payload, { msgID: `${this.ctx.agentId}:${this.ctx.id}:${chunk.batch.recordId}:${chunk.index}`, headers: h, timeout: PUBLISH_TIMEOUT_MS });
+    });
+    let settled: PromiseSettledResult<{ duplicate: boolean }>[];
+    try {
+      settled = await raced(Promise.allSettled(acks), signal);
+    } catch (error) {
+      return { status: 'errored', error: signal.reason ?? error };
+    }
+    let duplicates = 0;
+    for (let i = 0; i < settled.length; i++) {
+      const s = settled[i] as PromiseSettledResult<{ duplicate: boolean }>;
+      if (s.status === 'rejected') {
+        const error = await this.explain(c, (out[i] as Outgoing).subject, s.reason);
+        return { status: 'errored', error, ...(error instanceof NatsNoStreamError ? { alert: true } : {}) };
+      }
+      if (s.value.duplicate) duplicates++;
+    }
+    if (duplicates > 0) this.countDuplicates(duplicates);
+    return { status: 'delivered' };
+  }
+
+  /** A failed publish in words; tells a missing stream apart from a server without quorum. */
+  private async explain(c: Connected, subject: string, error: unknown): Promise<Error> {
+    const text = error instanceof Error ? `${error.name} ${error.message}` : String(error);
+    if (/jetstream is not enabled|no responders|JetStreamNotEnabled/i.test(text)) {
+      try {
+        await c.jsm.streams.find(subject);
+      } catch (e) {
+        if (e instanceof Error && /no stream matches subject/i.test(e.message)) return new NatsNoStreamError(subject);
+      }
+    }
+    return new NatsPublishError(subject, { cause: error });
+  }
+
+  private countDuplicates(n: number): void {
+    this.duplicates += n;
+    this.reportDuplicates(false);
+  }
+
+  /** One info line now and then: how many messages the stream already had (replays it deduplicated). */
+  private reportDuplicates(final: boolean): void {
+    const fresh = this.duplicates - this.duplicatesReported;
+    if (fresh === 0) return;
+    const now = this.ctx.clock.now();
+    if (!final && now - this.lastDuplicateReport < DUPLICATE_REPORT_MS) return;
+    this.lastDuplicateReport = now;
+    this.duplicatesReported = this.duplicates;
+    this.ctx.log.info(`sink ${this.ctx.id}: ${fresh} message(s) were in the stream already (duplicate acknowledgement: a replay, deduplicated by Nats-Msg-Id); counted as delivered`, {
+      duplicates_total: this.duplicates,
+    });
+  }
+
+  private contentType(): string {
+    return this.config.encoding === 'json' ? 'application/x-ndjson' : 'text/plain';
+  }
+
+  /** The connection, made on first use; a failed attempt is forgotten so the next write tries again. */
+  private connect(): Promise<Connected> {
+    if (this.connection !== undefined) return this.connection;
+    const p = (async (): Promise<Connected> => {
+      const nc = await connectNats(this.config, `sluice ${this.ctx.agentId} sink ${this.ctx.id}`, this.ctx.cwd);
+      const { jetstream, jetstreamManager } = await loadJetStream();
+      const { headers } = await import('@nats-io/transport-node');
+      const serverMax = nc.info?.max_payload;
+      if (serverMax !== undefined && this.config.max_message_bytes > serverMax - HEADER_ROOM) {
+        await nc.close();
+        throw new NatsPayloadLimitError(this.config.max_message_bytes, serverMax);
+      }
+      void nc.closed().then(() => {
+        if (this.connection === p) this.connection = undefined;
+        if (this.connected?.nc === nc) this.connected = undefined;
+      });
+      if (this.closed) {
+        await nc.close();
+        throw new Error('sink closed');
+      }
+      const connected = { nc, js: jetstream(nc), jsm: await jetstreamManager(nc, { checkAPI: false }), headers };
+      this.connected = connected;
+      return connected;
+    })();
+    this.connection = p;
+    p.catch(() => {
+      if (this.connection === p) this.connection = undefined;
+    });
+    return p;
+  }
+}
+
+/** `p`, or a rejection as soon as `signal` aborts (`p` goes on; its outcome is then ignored). */
+const raced = <T>(p: Promise<T>, signal: AbortSignal): Promise<T> => {
+  if (signal.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+};
+
+export const createNatsSink = (config: NatsSinkConfig, ctx: SinkContext): Sink => new NatsSink(config, ctx);
