@@ -34,10 +34,16 @@ export class QueueConsumer implements Consumer {
     private readonly ledger: Ledger,
     private readonly cursor: Cursor,
     private readonly hooks: AckHooks,
+    /** The checkpoint stored with the cursor this consumer started from (null under `fsync: never`). */
+    private readonly startCheckpoint: Uint8Array | null,
   ) {}
 
   get ackedUpTo(): RecordId {
     return asRecordId(this.acks.acked);
+  }
+
+  get checkpoint(): Uint8Array | null {
+    return this.startCheckpoint;
   }
 
   read(opts?: { maxRecords?: number; maxBytes?: number; signal?: AbortSignal }): Promise<QueueRecord[]> {
@@ -79,8 +85,8 @@ export class QueueConsumer implements Consumer {
     }
   }
 
-  ack(id: RecordId): void {
-    const done = this.acks.ack(id);
+  ack(id: RecordId, checkpoint?: Uint8Array): void {
+    const done = this.acks.ack(id, checkpoint ?? null);
     if (done === null) return;
     this.hooks.counted(done.events);
     if (done.moved) this.hooks.advanced();
@@ -94,5 +100,9 @@ export class QueueConsumer implements Consumer {
 
   flushCursor(): Promise<void> {
     return this.ledger.flush(this.cursor);
+  }
+
+  saveCursor(): Promise<void> {
+    return this.ledger.save(this.cursor);
   }
 }
