@@ -23,6 +23,11 @@
  * `sink.record-invalid`, `sink.dead-lettered`, `sink.dead-letter-blocked`, `sink.cursor-deferred`);
  * time and jitter come from the `Clock` and `Random` ports, so a test can drive the backoff.
  *
+ * Resuming: before the first write the sink gets the checkpoint stored with its cursor
+ * (`sink.resume`); after every delivered group the checkpoint it returned goes with the group's last
+ * ack and the cursor is saved in place (`consumer.saveCursor()`, no fsync), so a kill -9 replays at
+ * most the groups in flight and a sink that can cut its destination (the file sink) none.
+ *
  * Draining: `drainTo(target)` makes the loop end once everything below `target` is acked. A hard
  * stop (`signal`) ends the loop at the next opportunity (it also aborts the writes in flight);
  * records handed out but not acked are replayed after a restart.
@@ -238,9 +243,9 @@ export class SinkRunner {
     }
     if (!Number.isNaN(newest)) this.counters.oldestIngestMs = newest;
     if (!this.persistedOnce) {
-      // Persist the cursor right after the first delivery of this run instead of waiting for the
-      // cursor timer: an agent in a fast crash loop would otherwise replay from the same old
-      // cursor on every restart. Later deliveries are persisted by the timer (bounded replay).
+      // Make the cursor durable right after the first delivery of this run instead of waiting for
+      // the cursor timer (every group's cursor is saved in place above; this one also survives a
+      // power loss). Later ones are made durable by the timer.
       this.persistedOnce = true;
       // Not awaited: delivery goes on while the cursor is written; a failure is reported and the
       // queue's cursor timer retries.

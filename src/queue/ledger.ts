@@ -2,8 +2,11 @@
  * The ledger: what consumers have acknowledged becomes durable (cursor files), and what every
  * consumer has passed is deleted (segment files).
  *
- * - A cursor is persisted on a timer (`cursorFlushMs`), on `flushCursor()`, while appends wait for
- *   space, and on close. A cursor file (version 2, `./format.ts`) has two slots, each in its own
+ * - A cursor is saved after every delivered group (`save`: a pwrite in place, no fsync, into the
+ *   slot that does not hold the newest durable copy: a process crash cannot lose it, a power loss
+ *   leaves the durable copy), and persisted (made durable) on a timer (`cursorFlushMs`), on
+ *   `flushCursor()`, while appends wait for space, and on close. With the id goes the sink's
+ *   checkpoint, if any (`AckState`). A cursor file (version 2, `./format.ts`) has two slots, each in its own
  *   sector, with a sequence number and a checksum: a persist overwrites the older slot in place
  *   (pwrite + fdatasync), so it never needs new space (a full disk cannot stop the deletions that
  *   would free it) and a torn write falls back to the other copy. Only creating the file (a new
