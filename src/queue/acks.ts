@@ -14,16 +14,22 @@ interface Outstanding {
   acked: boolean;
   /** The sink's checkpoint after this record (given with its ack), or null. */
   checkpoint: Uint8Array | null;
+  /** When the ack came (a counter): among checkpoints folded, the newest one wins. */
+  ackSeq: number;
 }
 
 export class AckTracker {
   /** The low-water mark: every record below it is acknowledged. */
   acked: number;
   /**
-   * The newest checkpoint given with an ack below the low-water mark (a sink's state after the
-   * records below it: the file sink's output length), folded in id order like the mark itself.
+   * The newest checkpoint (in ack order) given with an ack below the low-water mark: a sink's state
+   * after the records below it (the file sink's output length). Newest in time, not in id order: a
+   * group retried after a failure is written after groups above it, so the state after it is the
+   * later one (the file sink's output only grows).
    */
   checkpoint: Uint8Array | null;
+  private checkpointSeq = -1;
+  private acks = 0;
   /** The id after the last record ever handed out (an ack at or above it is a usage error). */
   private handedMax: number;
   /** Records handed out and not yet folded into `acked`, in id order. */
@@ -41,7 +47,7 @@ export class AckTracker {
 
   /** A read returned `records`; the reader's next id is now `given`. */
   handOut(records: readonly QueueRecord[], given: number): void {
-    for (const r of records) this.outstanding.push({ id: r.id, nextId: r.id + r.events, acked: false, checkpoint: null });
+    for (const r of records) this.outstanding.push({ id: r.id, nextId: r.id + r.events, acked: false, checkpoint: null, ackSeq: -1 });
     if (given > this.handedMax) this.handedMax = given;
   }
 
@@ -85,10 +91,14 @@ export class AckTracker {
     if (o === undefined || o.acked) return null; // acked twice, or rewound: the record will be read again
     o.acked = true;
     o.checkpoint = checkpoint;
+    o.ackSeq = this.acks++;
     let moved = false;
     for (let h = this.outstanding.peek(); h !== undefined && h.acked; h = this.outstanding.peek()) {
       this.acked = h.nextId;
-      if (h.checkpoint !== null) this.checkpoint = h.checkpoint;
+      if (h.checkpoint !== null && h.ackSeq > this.checkpointSeq) {
+        this.checkpoint = h.checkpoint;
+        this.checkpointSeq = h.ackSeq;
+      }
       this.outstanding.shift();
       moved = true;
     }

@@ -97,6 +97,23 @@ test('acks out of order: the stored checkpoint is the one of the record just bel
   await run2(q2.close());
 });
 
+test('a group acked after a later one (a retry written after it): the checkpoint stored is the one acked last', async () => {
+  const clock = new SimClock();
+  const fs = new SimFileSystem({ seed: 4, clock });
+  fs.mkdirDurable('/data');
+  const run = runner(clock, 4);
+  const q = await run(openQueue(opts(fs, clock)));
+  const [a, b] = await fill(q, run, clock, 2);
+  const c = q.consumer('out');
+  c.ack(b!.id, Buffer.from('after b'));
+  c.ack(a!.id, Buffer.from('after a, retried, written after b'));
+  await run(c.saveCursor());
+  const { q: q2, run: run2 } = await reopen(fs, 'process', 4);
+  assert.equal(q2.consumer('out').ackedUpTo, 2);
+  assert.equal(String(q2.consumer('out').checkpoint), 'after a, retried, written after b');
+  await run2(q2.close());
+});
+
 test('kill -9 after saveCursor (no fsync): the restart resumes at the saved cursor with its checkpoint', async () => {
   for (let seed = 1; seed <= 30; seed++) {
     const clock = new SimClock();

@@ -22,7 +22,9 @@
  *   one file: when the path names another file now (rotated while the agent was down, or between a
  *   write and its cursor), the recorded file is looked for in the same directory by its identity
  *   and cut there; a new file starts at its own length. Writes are serialized in call order, so
- *   lengths grow in record order whatever `request.concurrency` says. The output file is the sink's
+ *   the output only grows (the queue keeps the checkpoint acked last). Exact with
+ *   `request.concurrency: 1` (the default); with more, a group written while an earlier one waits
+ *   for its retry can be repeated once, never lost. The output file is the sink's
  *   alone: bytes someone else appends after its last group may be cut with it.
  */
 import { dirname, join } from 'node:path';
