@@ -34,8 +34,8 @@ export class QueueConsumer implements Consumer {
     private readonly ledger: Ledger,
     private readonly cursor: Cursor,
     private readonly hooks: AckHooks,
-    /** The checkpoint stored with the cursor this consumer started from (null under `fsync: never`). */
-    private readonly startCheckpoint: Uint8Array | null,
+    /** `fsync: never`: no checkpoint is handed out (see `Consumer.checkpoint`). */
+    private readonly noCheckpoints: boolean,
   ) {}
 
   get ackedUpTo(): RecordId {
@@ -43,7 +43,7 @@ export class QueueConsumer implements Consumer {
   }
 
   get checkpoint(): Uint8Array | null {
-    return this.startCheckpoint;
+    return this.noCheckpoints ? null : this.acks.checkpoint;
   }
 
   read(opts?: { maxRecords?: number; maxBytes?: number; signal?: AbortSignal }): Promise<QueueRecord[]> {

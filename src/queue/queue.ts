@@ -193,8 +193,7 @@ class WriteAheadQueue implements Queue {
         const acks = new AckTracker(name, start, file?.checkpoint ?? null);
         const cursor = this.ledger.add(name, start, file, acks);
         const reader = this.side.add(start);
-        const checkpoint = this.neverSync ? null : (file?.checkpoint ?? null);
-        this.consumers.set(name, new QueueConsumer(name, this.writer, this.side, reader, acks, this.ledger, cursor, hooks, checkpoint));
+        this.consumers.set(name, new QueueConsumer(name, this.writer, this.side, reader, acks, this.ledger, cursor, hooks, this.neverSync));
       }
     } catch (e) {
       // The open fails with the recovery error; a lock file left behind is taken over next time.

@@ -113,7 +113,8 @@ export interface Consumer {
   /** The id below which every record is acknowledged (the persisted cursor once flushed). */
   readonly ackedUpTo: RecordId;
   /**
-   * The sink checkpoint stored with the cursor this consumer started from (null: none). Always null
+   * The sink checkpoint that goes with `ackedUpTo` (on open: the one stored with the cursor; after
+   * a `rewind()`: the state to go back to before the replay), null: none. Always null
    * under `fsync: never`: a power loss there can take records past the cursor out of the log, so
    * what a sink wrote past its checkpoint may not come again and must stay.
    */
