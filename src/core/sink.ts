@@ -95,9 +95,12 @@ export interface Sink {
    * destination held at that point: a sink that can cut its destination back to it (the file sink
    * truncates its output to the recorded length) delivers exactly once; one that cannot repeats
    * what it delivered after the checkpoint (at most the groups in flight, `request.concurrency`).
+   * It resolves to the checkpoint of the destination as it is now (the file sink: its output,
+   * created if missing, and its length), which is saved with the cursor before the first write: so
+   * a crash before the first group's cursor is saved cuts back to it too (a first start included).
    * A rejection is reported and retried with backoff before any write.
    */
-  resume?(checkpoint: Uint8Array | null, opts: WriteOptions): Promise<void>;
+  resume?(checkpoint: Uint8Array | null, opts: WriteOptions): Promise<Uint8Array | null>;
   /**
    * One attempt at delivering these batches (in order). On `errored` (or a rejection of the
    * promise) the sink leaves its destination as it was before the call where it can (the file sink

@@ -285,7 +285,12 @@ export class SinkRunner {
     if (sink.resume === undefined) return true;
     for (let attempt = 1; ; attempt++) {
       try {
-        await sink.resume(this.consumer.checkpoint, { signal: this.hardStop });
+        const now = await sink.resume(this.consumer.checkpoint, { signal: this.hardStop });
+        if (now !== null) {
+          // The destination's state at the cursor, saved before the first write.
+          this.consumer.setCheckpoint(now);
+          await this.consumer.saveCursor().catch(() => undefined);
+        }
         if (this.isFailing) {
           this.isFailing = false;
           this.events.emit({ type: 'sink.recovered', sink: this.id, failedAttempts: attempt - 1 });

@@ -105,6 +105,12 @@ export class AckTracker {
     return { events: o.nextId - o.id, moved };
   }
 
+  /** Replaces the checkpoint at the low-water mark (newer than any given with an ack so far). */
+  setCheckpoint(checkpoint: Uint8Array): void {
+    this.checkpoint = checkpoint;
+    this.checkpointSeq = this.acks++;
+  }
+
   /** Forgets every record handed out and not acknowledged (a rewind). */
   clear(): void {
     this.outstanding.clear();

@@ -102,6 +102,10 @@ export class QueueConsumer implements Consumer {
     return this.ledger.flush(this.cursor);
   }
 
+  setCheckpoint(checkpoint: Uint8Array): void {
+    this.acks.setCheckpoint(checkpoint);
+  }
+
   saveCursor(): Promise<void> {
     return this.ledger.save(this.cursor);
   }

@@ -119,6 +119,8 @@ export interface Consumer {
    * what a sink wrote past its checkpoint may not come again and must stay.
    */
   readonly checkpoint: Uint8Array | null;
+  /** Replace the checkpoint that goes with `ackedUpTo` (a sink's state before its first write of a run). */
+  setCheckpoint(checkpoint: Uint8Array): void;
   /**
    * Write the cursor (and its checkpoint) into its file in place now, without an fsync: one small
    * pwrite that a process crash (`kill -9`) cannot lose; a power loss can (the timer's, a flush's or

@@ -60,6 +60,7 @@ class MemoryConsumer implements Consumer {
     return (i < this.records.length ? (this.records[i] as QueueRecord).id : this.records.length) as RecordId;
   }
   readonly checkpoint = null;
+  setCheckpoint(): void {}
   saveCursor(): Promise<void> {
     return Promise.resolve();
   }

@@ -80,11 +80,15 @@ test('resume leaves a file at its recorded length, and a shorter one (truncated 
     const sink = sinkOn(path, lines);
     const saved = checkpointOf(await sink.write([batch('one\ntwo\n')]));
     await sink.close();
-    await sinkOn(path, lines).resume(saved);
+    const a = sinkOn(path, lines);
+    await a.resume(saved);
+    await a.close();
     assert.equal(await readFile(path, 'utf8'), 'one\ntwo\n');
     assert.equal(lines.length, 0, lines.join('\n'));
     await truncate(path, 4);
-    await sinkOn(path, lines).resume(saved);
+    const b = sinkOn(path, lines);
+    await b.resume(saved);
+    await b.close();
     assert.equal(await readFile(path, 'utf8'), 'one\n');
     assert.ok(lines.some((l) => l.includes('shorter (4 bytes) than the sink had written and synced (8 bytes)')), lines.join('\n'));
   });
@@ -99,13 +103,15 @@ test('the output rotated away after the checkpoint: the rotated file is cut, the
     await sink.close();
     await rename(path, join(dir, 'out.log.1')); // logrotate, while the agent was down
     await writeFile(path, 'someone-elses-line\n');
-    await sinkOn(path).resume(saved);
+    const again = sinkOn(path);
+    await again.resume(saved);
+    await again.close();
     assert.equal(await readFile(join(dir, 'out.log.1'), 'utf8'), 'one\n', 'the rotated file, found by its identity, is cut');
     assert.equal(await readFile(path, 'utf8'), 'someone-elses-line\n', 'a new file at the path is not the recorded one: untouched');
   });
 });
 
-test('the output deleted since the checkpoint: resume does nothing and the next write creates it', async () => {
+test('the output deleted since the checkpoint: nothing is cut, the output is created again', async () => {
   await withDir(async (dir) => {
     const path = join(dir, 'out.log');
     const sink = sinkOn(path);
@@ -120,12 +126,35 @@ test('the output deleted since the checkpoint: resume does nothing and the next 
   });
 });
 
+test('resume without a checkpoint (a first start) returns the output as it is, so a crash before the first save cuts back to it', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'out.log');
+    await writeFile(path, 'from before the agent\n');
+    const sink = sinkOn(path);
+    const atStart = await sink.resume(null);
+    assert.deepEqual(decodeCheckpoint(atStart), { dev: (await stat(path)).dev, ino: (await stat(path)).ino, size: 22 });
+    await sink.write([batch('first group, its cursor never saved\n')]);
+    await sink.close();
+    const again = sinkOn(path);
+    await again.resume(atStart);
+    await again.close();
+    assert.equal(await readFile(path, 'utf8'), 'from before the agent\n');
+    // A missing output is created by resume, at length 0.
+    const fresh = sinkOn(join(dir, 'new', 'out.log'));
+    assert.equal(decodeCheckpoint(await fresh.resume(null))?.size, 0);
+    await fresh.close();
+    assert.equal(await readFile(join(dir, 'new', 'out.log'), 'utf8'), '');
+  });
+});
+
 test('a checkpoint this version does not know is ignored with a warning', async () => {
   await withDir(async (dir) => {
     const path = join(dir, 'out.log');
     await writeFile(path, 'keep\n');
     const lines: string[] = [];
-    await sinkOn(path, lines).resume(Buffer.from('not a checkpoint'));
+    const sink = sinkOn(path, lines);
+    await sink.resume(Buffer.from('not a checkpoint'));
+    await sink.close();
     assert.equal(await readFile(path, 'utf8'), 'keep\n');
     assert.ok(lines.some((l) => l.includes('not one this version writes')), lines.join('\n'));
   });

@@ -87,10 +87,17 @@ export class FileSink implements Sink {
 
   /**
    * Cuts the output back to the length recorded with the cursor delivery resumes from (see the
-   * module header). Rejects (retried by the pipeline) when the file cannot be looked at or cut.
+   * module header) and returns the output's checkpoint now (opening, or creating, the file).
+   * Rejects (retried by the pipeline) when the file cannot be looked at, cut or created.
    */
-  async resume(checkpoint: Uint8Array | null): Promise<void> {
-    if (checkpoint === null) return;
+  async resume(checkpoint: Uint8Array | null): Promise<Uint8Array> {
+    if (checkpoint !== null) await this.cutBack(checkpoint);
+    // The output as it is now (created if missing), saved with the cursor before the first write.
+    const { stat } = await this.current();
+    return encodeCheckpoint(stat, stat.size);
+  }
+
+  private async cutBack(checkpoint: Uint8Array): Promise<void> {
     const at = decodeCheckpoint(checkpoint);
     const { path } = this.config;
     if (at === null) {
