@@ -102,6 +102,12 @@ export interface Sink {
    */
   resume?(checkpoint: Uint8Array | null, opts: WriteOptions): Promise<Uint8Array | null>;
   /**
+   * Called before each group is written: a sink whose destination changed under it (the file sink
+   * reopened its path after SIGHUP or a rotation) answers the new destination's checkpoint, which is
+   * saved with the cursor before the group is written; null when nothing changed.
+   */
+  prepare?(): Promise<Uint8Array | null>;
+  /**
    * One attempt at delivering these batches (in order). On `errored` (or a rejection of the
    * promise) the sink leaves its destination as it was before the call where it can (the file sink
    * truncates a partial write away), so a retry does not duplicate.

@@ -223,6 +223,13 @@ export class SinkRunner {
     }
     let checkpoint: Uint8Array | undefined;
     if (batches.length > 0) {
+      const moved = this.sink.prepare === undefined ? null : await this.sink.prepare().catch(() => null);
+      if (moved !== null) {
+        // A new destination (the file sink reopened its path): its state goes with the cursor
+        // before anything is written into it. (A failure here is the write's to report and retry.)
+        this.consumer.setCheckpoint(moved);
+        await this.consumer.saveCursor().catch(() => undefined);
+      }
       const done = await this.deliver(batches);
       if (done === false) return false;
       checkpoint = done.checkpoint;

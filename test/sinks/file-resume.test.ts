@@ -12,7 +12,7 @@ import { decodeEnvelope, encodeEnvelope, type Envelope } from '../../src/core/en
 import { createDiagnostics } from '../../src/core/diagnostics';
 import { asRecordId } from '../../src/core/records';
 import type { WriteResult } from '../../src/core/sink';
-import { decodeCheckpoint, FileSink, fileSinkSchema } from '../../src/sinks/file';
+import { decodeCheckpoint, encodeCheckpoint, FileSink, fileSinkSchema } from '../../src/sinks/file';
 import { componentContext } from '../util/context';
 
 const batch = (text: string): Envelope => {
@@ -168,5 +168,42 @@ test('concurrent writes are serialized in call order, so checkpoints grow in rec
     await sink.close();
     assert.deepEqual(results.map((r) => decodeCheckpoint(checkpointOf(r))?.size), [2, 5, 9]);
     assert.equal(await readFile(path, 'utf8'), 'a\nbb\nccc\n');
+  });
+});
+
+test('SIGHUP after a rename rotation: prepare() answers the new file checkpoint before its first group, so a crash then cuts the new file', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'out.log');
+    const sink = sinkOn(path);
+    assert.notEqual(await sink.prepare(), null, 'the first open is a new destination');
+    checkpointOf(await sink.write([batch('one\n')]));
+    assert.equal(await sink.prepare(), null, 'no change: nothing to save');
+    await rename(path, join(dir, 'out.log.1')); // logrotate renames and sends SIGHUP
+    sink.reopen();
+    const fresh = decodeCheckpoint((await sink.prepare()) ?? Buffer.alloc(0));
+    const st = await stat(path);
+    assert.deepEqual(fresh, { dev: st.dev, ino: st.ino, size: 0 }, 'the new file, from its own length, before any write');
+    await sink.write([batch('two\n')]); // written, then the agent died before this group's cursor was saved
+    await sink.close();
+    const again = sinkOn(path);
+    await again.resume(encodeCheckpoint(st, 0));
+    await again.close();
+    assert.equal(await readFile(path, 'utf8'), '', 'the unsaved group is cut from the new file');
+    assert.equal(await readFile(join(dir, 'out.log.1'), 'utf8'), 'one\n');
+  });
+});
+
+test('the output deleted under the sink (no SIGHUP): prepare() reopens the path and answers the new file', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'out.log');
+    const sink = sinkOn(path);
+    await sink.write([batch('one\n')]);
+    await rm(path);
+    const fresh = decodeCheckpoint((await sink.prepare()) ?? Buffer.alloc(0));
+    await sink.write([batch('two\n')]);
+    await sink.close();
+    const st = await stat(path);
+    assert.deepEqual(fresh, { dev: st.dev, ino: st.ino, size: 0 });
+    assert.equal(await readFile(path, 'utf8'), 'two\n');
   });
 });

@@ -21,7 +21,10 @@
  *   the cursor, which are delivered again, so they are cut off first. The recorded length belongs to
  *   one file: when the path names another file now (rotated while the agent was down, or between a
  *   write and its cursor), the recorded file is looked for in the same directory by its identity
- *   and cut there; a new file starts at its own length. Writes are serialized in call order, so
+ *   and cut there; a new file starts at its own length. A file opened while running (SIGHUP, the
+ *   path moved or deleted) is announced by `prepare()` before the next group, so its identity and
+ *   length are saved with the cursor before anything is written into it. Writes (and `prepare`)
+ *   are serialized in call order, so
  *   the output only grows (the queue keeps the checkpoint acked last). Exact with
  *   `request.concurrency: 1` (the default); with more, a group written while an earlier one waits
  *   for its retry can be repeated once, never lost. The output file is the sink's
@@ -48,6 +51,8 @@ export class FileSink implements Sink {
   private reopenWanted = false;
   /** Writes one after the other, in call order (record order). */
   private chain: Promise<unknown> = Promise.resolve();
+  /** The handle `prepare()` found still at the path (the next write need not look again). */
+  private checked: FileHandle | undefined;
 
   constructor(
     private readonly config: FileSinkConfig,
@@ -69,10 +74,29 @@ export class FileSink implements Sink {
     return run;
   }
 
+  /**
+   * Before each group: makes sure the path still names the open file (reopening it after SIGHUP,
+   * or when it was moved or deleted) and, when it opened another file, answers that file's
+   * checkpoint, which the pipeline saves with the cursor before the group is written: the first
+   * group into a new file is then cut from the new file after a crash, not repeated.
+   */
+  prepare(): Promise<Uint8Array | null> {
+    const run = this.chain.then(async () => {
+      const { stat, opened } = await this.current();
+      this.checked = this.fh;
+      return opened ? encodeCheckpoint(stat, stat.size) : null;
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
   private async writeNow(batches: readonly Envelope[]): Promise<WriteResult> {
     const bufs = encodeBatches(this.config.encoding, batches);
     if (bufs.length === 0) return DELIVERED;
-    const { fh, stat } = await this.current();
+    // Checked by prepare() just before (one fstat for the size), or checked now.
+    const held = this.checked !== undefined && this.checked === this.fh && !this.reopenWanted ? this.checked : undefined;
+    this.checked = undefined;
+    const { fh, stat } = held !== undefined ? { fh: held, stat: await held.stat() } : await this.current();
     let bytes = 0;
     for (const b of bufs) bytes += b.length;
     try {
@@ -149,10 +173,10 @@ export class FileSink implements Sink {
   }
 
   /** The open file and its stat, once the path is known to still name it. */
-  private async current(): Promise<{ fh: FileHandle; stat: FileStat }> {
+  private async current(): Promise<{ fh: FileHandle; stat: FileStat; opened: boolean }> {
     if (this.fh && !this.reopenWanted) {
       const [held, onPath] = await Promise.all([this.fh.stat(), this.ctx.fs.stat(this.config.path)]);
-      if (onPath !== null && sameFile(held, onPath)) return { fh: this.fh, stat: held };
+      if (onPath !== null && sameFile(held, onPath)) return { fh: this.fh, stat: held, opened: false };
       this.ctx.log.warn(
         `sink ${this.ctx.id}: ${this.config.path} was ${onPath === null ? 'deleted or renamed away' : 'replaced by another file'} under the sink; ` +
           `writing to the path again (send SIGHUP after rotating to say so explicitly)`,
@@ -160,7 +184,7 @@ export class FileSink implements Sink {
       this.reopenWanted = true;
     }
     const fh = await this.open();
-    return { fh, stat: await fh.stat() };
+    return { fh, stat: await fh.stat(), opened: true };
   }
 
   private async open(): Promise<FileHandle> {
