@@ -51,8 +51,8 @@ export class FileSink implements Sink {
   private reopenWanted = false;
   /** Writes one after the other, in call order (record order). */
   private chain: Promise<unknown> = Promise.resolve();
-  /** The handle `prepare()` found still at the path (the next write need not look again). */
-  private checked: FileHandle | undefined;
+  /** The handle `prepare()` found still at the path, and its stat (the next write need not look again). */
+  private checked: { readonly fh: FileHandle; readonly stat: FileStat } | undefined;
 
   constructor(
     private readonly config: FileSinkConfig,
@@ -82,8 +82,8 @@ export class FileSink implements Sink {
    */
   prepare(): Promise<Uint8Array | null> {
     const run = this.chain.then(async () => {
-      const { stat, opened } = await this.current();
-      this.checked = this.fh;
+      const { fh, stat, opened } = await this.current();
+      this.checked = { fh, stat };
       return opened ? encodeCheckpoint(stat, stat.size) : null;
     });
     this.chain = run.catch(() => undefined);
@@ -93,10 +93,10 @@ export class FileSink implements Sink {
   private async writeNow(batches: readonly Envelope[]): Promise<WriteResult> {
     const bufs = encodeBatches(this.config.encoding, batches);
     if (bufs.length === 0) return DELIVERED;
-    // Checked by prepare() just before (one fstat for the size), or checked now.
-    const held = this.checked !== undefined && this.checked === this.fh && !this.reopenWanted ? this.checked : undefined;
+    // Checked by prepare() just before (nothing else writes to the file in between), or checked now.
+    const checked = this.checked !== undefined && this.checked.fh === this.fh && !this.reopenWanted ? this.checked : undefined;
     this.checked = undefined;
-    const { fh, stat } = held !== undefined ? { fh: held, stat: await held.stat() } : await this.current();
+    const { fh, stat } = checked ?? (await this.current());
     let bytes = 0;
     for (const b of bufs) bytes += b.length;
     try {
