@@ -36,7 +36,7 @@ const sinkGuarantee = (
           : '; a sluice http source cannot deduplicate it (text bodies carry no event ids: use encoding: json)';
     return `no loss; at least once (a retried or replayed request can repeat events), each repeat with the same event ids and Idempotency-Key: exactly once into a receiver that deduplicates by them${central}${intake}`;
   }
-  return `no loss; exactly once after a graceful stop; after kill -9, at least once (duplicates bounded by queue.cursor_flush_interval)${intake}`;
+  return `no loss; exactly once after a graceful stop; after kill -9, at most the groups in flight repeated (none into a file sink: it cuts its output back to the length saved with the cursor)${intake}`;
 };
 
 /** `  app (file) → archive (file): <guarantee>` for every route, in config order. */

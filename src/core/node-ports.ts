@@ -101,7 +101,7 @@ export const nodeFileSystem: FileSystem = {
   async stat(path: string): Promise<FileStat | null> {
     try {
       const s = await stat(path);
-      return { size: s.size, dev: s.dev, ino: s.ino };
+      return { size: s.size, dev: s.dev, ino: s.ino, mtimeMs: s.mtimeMs };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;
@@ -136,7 +136,35 @@ export const nodeFileSystem: FileSystem = {
       return null;
     }
   },
+  processStartMs(pid: number): number | null {
+    const ticks = startTicks(pid);
+    const btime = bootTimeS();
+    // USER_HZ is 100 on every Linux (the ABI fixes it for /proc); btime is whole seconds, rounded
+    // down, so the result is never later than the real start.
+    return ticks === null || btime === null ? null : btime * 1000 + ticks * 10;
+  },
   pid: process.pid,
+};
+
+/** Field 22 of /proc/<pid>/stat: the start time in clock ticks since boot, or null. */
+const startTicks = (pid: number): number | null => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return start !== undefined && /^\d+$/.test(start) ? Number(start) : null;
+  } catch {
+    return null;
+  }
+};
+
+/** The boot time (`btime` in /proc/stat), seconds since the epoch, or null. */
+const bootTimeS = (): number | null => {
+  try {
+    const m = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
+    return m === null ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
 };
 
 let boot: string | null = null;

@@ -39,6 +39,8 @@ export interface FileStat {
    */
   readonly dev?: number;
   readonly ino?: number;
+  /** Last modification, ms since the epoch, where the file system keeps it (the real one does). */
+  readonly mtimeMs?: number;
 }
 
 export interface FileHandle {
@@ -95,6 +97,14 @@ export interface FileSystem {
    * unrelated process got since (a container restart) is known to be stale.
    */
   processStart?(pid: number): string | null;
+  /**
+   * When the live process `pid` started, in ms since the epoch, never later than it really did
+   * (Linux: the boot time in whole seconds plus the start time in clock ticks), or null when no
+   * process has that pid or the platform cannot tell. A lock file in the old format (a pid, no
+   * start token) whose pid belongs to a process started after the file was last written is not
+   * that process's lock.
+   */
+  processStartMs?(pid: number): number | null;
   /** The pid of this process (the sim gives each "boot" its own). */
   readonly pid: number;
 }

@@ -66,7 +66,14 @@ export interface StoredPayload {
 }
 
 export type WriteResult =
-  | { readonly status: 'delivered' }
+  | {
+      readonly status: 'delivered';
+      /**
+       * The sink's state after these batches, opaque to the pipeline (at most 476 bytes): stored
+       * with the sink's cursor and handed back to `resume()` on the next start. See `Sink.resume`.
+       */
+      readonly checkpoint?: Uint8Array;
+    }
   | {
       readonly status: 'errored';
       readonly error: unknown;
@@ -80,6 +87,26 @@ export type WriteResult =
 export const DELIVERED: WriteResult = { status: 'delivered' };
 
 export interface Sink {
+  /**
+   * Called once before the first `write()` with the checkpoint stored with the cursor delivery
+   * resumes from (null: none, a first start, or `fsync: never`). The cursor is written in place
+   * after every delivered group (no fsync: a `kill -9` cannot lose it) and made durable on the
+   * cursor interval, so after any crash delivery resumes at a cursor whose checkpoint says what the
+   * destination held at that point: a sink that can cut its destination back to it (the file sink
+   * truncates its output to the recorded length) delivers exactly once; one that cannot repeats
+   * what it delivered after the checkpoint (at most the groups in flight, `request.concurrency`).
+   * It resolves to the checkpoint of the destination as it is now (the file sink: its output,
+   * created if missing, and its length), which is saved with the cursor before the first write: so
+   * a crash before the first group's cursor is saved cuts back to it too (a first start included).
+   * A rejection is reported and retried with backoff before any write.
+   */
+  resume?(checkpoint: Uint8Array | null, opts: WriteOptions): Promise<Uint8Array | null>;
+  /**
+   * Called before each group is written: a sink whose destination changed under it (the file sink
+   * reopened its path after SIGHUP or a rotation) answers the new destination's checkpoint, which is
+   * saved with the cursor before the group is written; null when nothing changed.
+   */
+  prepare?(): Promise<Uint8Array | null>;
   /**
    * One attempt at delivering these batches (in order). On `errored` (or a rejection of the
    * promise) the sink leaves its destination as it was before the call where it can (the file sink

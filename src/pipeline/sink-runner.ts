@@ -23,6 +23,11 @@
  * `sink.record-invalid`, `sink.dead-lettered`, `sink.dead-letter-blocked`, `sink.cursor-deferred`);
  * time and jitter come from the `Clock` and `Random` ports, so a test can drive the backoff.
  *
+ * Resuming: before the first write the sink gets the checkpoint stored with its cursor
+ * (`sink.resume`); after every delivered group the checkpoint it returned goes with the group's last
+ * ack and the cursor is saved in place (`consumer.saveCursor()`, no fsync), so a kill -9 replays at
+ * most the groups in flight and a sink that can cut its destination (the file sink) none.
+ *
  * Draining: `drainTo(target)` makes the loop end once everything below `target` is acked. A hard
  * stop (`signal`) ends the loop at the next opportunity (it also aborts the writes in flight);
  * records handed out but not acked are replayed after a restart.
@@ -143,6 +148,7 @@ export class SinkRunner {
     const inFlight = new Set<Promise<void>>();
     let stopped = false;
     let failure: { error: unknown } | undefined;
+    if (!(await this.resume())) return;
     try {
       while (!this.hardStop.aborted && !stopped) {
         if (this.drained) break;
@@ -215,8 +221,25 @@ export class SinkRunner {
       );
       if (!kept) return false;
     }
-    if (batches.length > 0 && !(await this.deliver(batches))) return false;
-    for (const r of records) this.consumer.ack(r.id);
+    let checkpoint: Uint8Array | undefined;
+    if (batches.length > 0) {
+      const moved = this.sink.prepare === undefined ? null : await this.sink.prepare().catch(() => null);
+      if (moved !== null) {
+        // A new destination (the file sink reopened its path): its state goes with the cursor
+        // before anything is written into it. (A failure here is the write's to report and retry.)
+        this.consumer.setCheckpoint(moved);
+        await this.consumer.saveCursor().catch(() => undefined);
+      }
+      const done = await this.deliver(batches);
+      if (done === false) return false;
+      checkpoint = done.checkpoint;
+    }
+    const last = records.length - 1;
+    for (let i = 0; i < last; i++) this.consumer.ack((records[i] as QueueRecord).id);
+    this.consumer.ack((records[last] as QueueRecord).id, checkpoint);
+    // The cursor (and the sink's checkpoint) in place after every group: a kill -9 replays at most
+    // the groups in flight. A failure is reported by the queue (an event) and retried by its timer.
+    await this.consumer.saveCursor().catch(() => undefined);
     // Once per batch, not per line: ingest → acknowledged. What follows this group was ingested
     // no earlier than its newest record, the bound the oldest-unacked age uses until the next read.
     const now = this.clock.wall();
@@ -227,9 +250,9 @@ export class SinkRunner {
     }
     if (!Number.isNaN(newest)) this.counters.oldestIngestMs = newest;
     if (!this.persistedOnce) {
-      // Persist the cursor right after the first delivery of this run instead of waiting for the
-      // cursor timer: an agent in a fast crash loop would otherwise replay from the same old
-      // cursor on every restart. Later deliveries are persisted by the timer (bounded replay).
+      // Make the cursor durable right after the first delivery of this run instead of waiting for
+      // the cursor timer (every group's cursor is saved in place above; this one also survives a
+      // power loss). Later ones are made durable by the timer.
       this.persistedOnce = true;
       // Not awaited: delivery goes on while the cursor is written; a failure is reported and the
       // queue's cursor timer retries.
@@ -263,8 +286,41 @@ export class SinkRunner {
     return { batches, invalid };
   }
 
+  /** Hands the sink the checkpoint it resumes from, retrying with backoff; false on a hard stop. */
+  private async resume(): Promise<boolean> {
+    const sink = this.sink;
+    if (sink.resume === undefined) return true;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const now = await sink.resume(this.consumer.checkpoint, { signal: this.hardStop });
+        if (now !== null) {
+          // The destination's state at the cursor, saved before the first write.
+          this.consumer.setCheckpoint(now);
+          await this.consumer.saveCursor().catch(() => undefined);
+        }
+        if (this.isFailing) {
+          this.isFailing = false;
+          this.events.emit({ type: 'sink.recovered', sink: this.id, failedAttempts: attempt - 1 });
+        }
+        return true;
+      } catch (error) {
+        if (this.hardStop.aborted) return false;
+        this.counters.errors++;
+        const delay = Math.round(this.random.next() * Math.min(this.retry.capMs, this.retry.baseMs * 2 ** Math.min(attempt, 30)));
+        const now = this.clock.now();
+        if (!this.isFailing || now - this.lastReport >= this.retry.reportEveryMs) {
+          this.events.emit({ type: 'sink.failing', sink: this.id, attempt, retryInMs: delay, error, unreported: 0 });
+          this.lastReport = now;
+        }
+        this.isFailing = true;
+        await sleep(this.clock, delay, this.hardStop);
+        if (this.hardStop.aborted) return false;
+      }
+    }
+  }
+
   /** Write until delivered or rejected (and dead-lettered); false if a hard stop came first. */
-  private async deliver(batches: readonly Envelope[]): Promise<boolean> {
+  private async deliver(batches: readonly Envelope[]): Promise<false | { readonly checkpoint: Uint8Array | undefined }> {
     let attempt = 0;
     for (;;) {
       const result = await this.attempt(batches);
@@ -322,7 +378,7 @@ export class SinkRunner {
       }
       this.counters.events += Math.max(0, events);
       this.counters.bytes += bytes;
-      return true;
+      return { checkpoint: result.status === 'delivered' ? result.checkpoint : undefined };
     }
   }
 

@@ -12,11 +12,24 @@ interface Outstanding {
   readonly id: number;
   readonly nextId: number;
   acked: boolean;
+  /** The sink's checkpoint after this record (given with its ack), or null. */
+  checkpoint: Uint8Array | null;
+  /** When the ack came (a counter): among checkpoints folded, the newest one wins. */
+  ackSeq: number;
 }
 
 export class AckTracker {
   /** The low-water mark: every record below it is acknowledged. */
   acked: number;
+  /**
+   * The newest checkpoint (in ack order) given with an ack below the low-water mark: a sink's state
+   * after the records below it (the file sink's output length). Newest in time, not in id order: a
+   * group retried after a failure is written after groups above it, so the state after it is the
+   * later one (the file sink's output only grows).
+   */
+  checkpoint: Uint8Array | null;
+  private checkpointSeq = -1;
+  private acks = 0;
   /** The id after the last record ever handed out (an ack at or above it is a usage error). */
   private handedMax: number;
   /** Records handed out and not yet folded into `acked`, in id order. */
@@ -25,14 +38,16 @@ export class AckTracker {
   constructor(
     private readonly consumer: string,
     start: number,
+    checkpoint: Uint8Array | null = null,
   ) {
     this.acked = start;
+    this.checkpoint = checkpoint;
     this.handedMax = start;
   }
 
   /** A read returned `records`; the reader's next id is now `given`. */
   handOut(records: readonly QueueRecord[], given: number): void {
-    for (const r of records) this.outstanding.push({ id: r.id, nextId: r.id + r.events, acked: false });
+    for (const r of records) this.outstanding.push({ id: r.id, nextId: r.id + r.events, acked: false, checkpoint: null, ackSeq: -1 });
     if (given > this.handedMax) this.handedMax = given;
   }
 
@@ -50,10 +65,11 @@ export class AckTracker {
   }
 
   /**
-   * Acknowledges the record `id`. Returns its event count if this ack is new (null when it was
-   * acked before, or forgotten by a rewind), and whether the low-water mark moved.
+   * Acknowledges the record `id` (with the sink's `checkpoint` after it, if any). Returns its event
+   * count if this ack is new (null when it was acked before, or forgotten by a rewind), and whether
+   * the low-water mark moved.
    */
-  ack(id: number): { readonly events: number; readonly moved: boolean } | null {
+  ack(id: number, checkpoint: Uint8Array | null = null): { readonly events: number; readonly moved: boolean } | null {
     if (id < this.acked) return null;
     if (id >= this.handedMax) {
       throw new QueueUsageError(`consumer ${this.consumer}: ack(${id}) for a record that was never read (read up to ${this.handedMax})`);
@@ -74,13 +90,25 @@ export class AckTracker {
     }
     if (o === undefined || o.acked) return null; // acked twice, or rewound: the record will be read again
     o.acked = true;
+    o.checkpoint = checkpoint;
+    o.ackSeq = this.acks++;
     let moved = false;
     for (let h = this.outstanding.peek(); h !== undefined && h.acked; h = this.outstanding.peek()) {
       this.acked = h.nextId;
+      if (h.checkpoint !== null && h.ackSeq > this.checkpointSeq) {
+        this.checkpoint = h.checkpoint;
+        this.checkpointSeq = h.ackSeq;
+      }
       this.outstanding.shift();
       moved = true;
     }
     return { events: o.nextId - o.id, moved };
+  }
+
+  /** Replaces the checkpoint at the low-water mark (newer than any given with an ack so far). */
+  setCheckpoint(checkpoint: Uint8Array): void {
+    this.checkpoint = checkpoint;
+    this.checkpointSeq = this.acks++;
   }
 
   /** Forgets every record handed out and not acknowledged (a rewind). */

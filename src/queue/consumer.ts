@@ -34,10 +34,16 @@ export class QueueConsumer implements Consumer {
     private readonly ledger: Ledger,
     private readonly cursor: Cursor,
     private readonly hooks: AckHooks,
+    /** `fsync: never`: no checkpoint is handed out (see `Consumer.checkpoint`). */
+    private readonly noCheckpoints: boolean,
   ) {}
 
   get ackedUpTo(): RecordId {
     return asRecordId(this.acks.acked);
+  }
+
+  get checkpoint(): Uint8Array | null {
+    return this.noCheckpoints ? null : this.acks.checkpoint;
   }
 
   read(opts?: { maxRecords?: number; maxBytes?: number; signal?: AbortSignal }): Promise<QueueRecord[]> {
@@ -79,8 +85,8 @@ export class QueueConsumer implements Consumer {
     }
   }
 
-  ack(id: RecordId): void {
-    const done = this.acks.ack(id);
+  ack(id: RecordId, checkpoint?: Uint8Array): void {
+    const done = this.acks.ack(id, checkpoint ?? null);
     if (done === null) return;
     this.hooks.counted(done.events);
     if (done.moved) this.hooks.advanced();
@@ -94,5 +100,13 @@ export class QueueConsumer implements Consumer {
 
   flushCursor(): Promise<void> {
     return this.ledger.flush(this.cursor);
+  }
+
+  setCheckpoint(checkpoint: Uint8Array): void {
+    this.acks.setCheckpoint(checkpoint);
+  }
+
+  saveCursor(): Promise<void> {
+    return this.ledger.save(this.cursor);
   }
 }

@@ -177,48 +177,80 @@ function decodeCursorV1(b: Buffer): number | null {
 
 // version 2, two slots at 0 and 512, each (in a 512-byte sector, the rest zeros):
 // 0 u32 magic | 4 u32 crc32 of bytes 8..32 | 8 u64 id | 16 u32 version (2) | 20 u32 slot | 24 u64 sequence
+// A slot that carries a sink's checkpoint says version 3 and goes on:
+// 32 u32 checkpoint length n | 36 n bytes of checkpoint; its crc32 covers bytes 8..36+n.
 // The slot with the higher sequence (and a good checksum) is the cursor; a write goes to the other one.
 
-/** The 512-byte image of slot `seq % 2` holding `id`, to write at `cursorSlotOffset(seq)`. */
-export function encodeCursorSlot(id: number, seq: number): Buffer {
-  const b = Buffer.alloc(CURSOR_SLOT);
+/** Bytes of a sink checkpoint a cursor slot can hold. */
+export const CURSOR_CHECKPOINT_MAX = CURSOR_SLOT - CURSOR_SLOT_USED - 4;
+
+/**
+ * Fills `b` (a slot image, `CURSOR_SLOT` bytes, reused by the caller) with slot `seq % 2` holding `id`
+ * and `checkpoint`, to write at `cursorSlotOffset(seq)`. Returns `b`.
+ */
+export function fillCursorSlot(b: Buffer, id: number, seq: number, checkpoint: Uint8Array | null): Buffer {
+  if (checkpoint !== null && checkpoint.length > CURSOR_CHECKPOINT_MAX) {
+    throw new RangeError(`a sink checkpoint holds at most ${CURSOR_CHECKPOINT_MAX} bytes (got ${checkpoint.length})`);
+  }
+  b.fill(0, 0, CURSOR_SLOT);
   b.writeUInt32LE(CURSOR_MAGIC, 0);
   b.writeUInt32LE(id % 0x1_0000_0000, 8);
   b.writeUInt32LE(Math.floor(id / 0x1_0000_0000), 12);
-  b.writeUInt32LE(2, 16);
+  b.writeUInt32LE(checkpoint === null ? 2 : 3, 16);
   b.writeUInt32LE(seq % 2, 20);
   b.writeUInt32LE(seq % 0x1_0000_0000, 24);
   b.writeUInt32LE(Math.floor(seq / 0x1_0000_0000), 28);
-  b.writeUInt32LE(crc32(b.subarray(8, CURSOR_SLOT_USED)) >>> 0, 4);
+  let end = CURSOR_SLOT_USED;
+  if (checkpoint !== null) {
+    b.writeUInt32LE(checkpoint.length, CURSOR_SLOT_USED);
+    b.set(checkpoint, CURSOR_SLOT_USED + 4);
+    end = CURSOR_SLOT_USED + 4 + checkpoint.length;
+  }
+  b.writeUInt32LE(crc32(b.subarray(8, end)) >>> 0, 4);
   return b;
+}
+
+/** The 512-byte image of slot `seq % 2` holding `id` (and a sink's `checkpoint`), to write at `cursorSlotOffset(seq)`. */
+export function encodeCursorSlot(id: number, seq: number, checkpoint: Uint8Array | null = null): Buffer {
+  return fillCursorSlot(Buffer.alloc(CURSOR_SLOT), id, seq, checkpoint);
 }
 
 export const cursorSlotOffset = (seq: number): number => (seq % 2) * CURSOR_SLOT;
 
 /** A whole new version 2 cursor file holding `id` in slot `seq % 2` (the other slot zeros). */
-export function encodeCursorFile(id: number, seq: number): Buffer {
+export function encodeCursorFile(id: number, seq: number, checkpoint: Uint8Array | null = null): Buffer {
   const b = Buffer.alloc(CURSOR_FILE_BYTES);
-  encodeCursorSlot(id, seq).copy(b, cursorSlotOffset(seq));
+  encodeCursorSlot(id, seq, checkpoint).copy(b, cursorSlotOffset(seq));
   return b;
 }
 
-type SlotRead = { readonly id: number; readonly seq: number } | 'empty' | 'damaged';
+type SlotRead = { readonly id: number; readonly seq: number; readonly checkpoint: Buffer | null } | 'empty' | 'damaged';
 
 function decodeSlot(b: Buffer, slot: number): SlotRead {
   if (b.length < CURSOR_SLOT_USED) return b.every((x) => x === 0) ? 'empty' : 'damaged';
   const s = b.subarray(0, CURSOR_SLOT_USED);
   if (s.every((x) => x === 0)) return 'empty';
-  if (s.readUInt32LE(0) !== CURSOR_MAGIC || s.readUInt32LE(16) !== 2 || s.readUInt32LE(20) !== slot) return 'damaged';
-  if ((crc32(s.subarray(8)) >>> 0) !== s.readUInt32LE(4)) return 'damaged';
+  const version = s.readUInt32LE(16);
+  if (s.readUInt32LE(0) !== CURSOR_MAGIC || (version !== 2 && version !== 3) || s.readUInt32LE(20) !== slot) return 'damaged';
+  let end = CURSOR_SLOT_USED;
+  let checkpoint: Buffer | null = null;
+  if (version === 3) {
+    if (b.length < CURSOR_SLOT_USED + 4) return 'damaged';
+    const n = b.readUInt32LE(CURSOR_SLOT_USED);
+    if (n > CURSOR_CHECKPOINT_MAX || b.length < CURSOR_SLOT_USED + 4 + n) return 'damaged';
+    end = CURSOR_SLOT_USED + 4 + n;
+    checkpoint = Buffer.from(b.subarray(CURSOR_SLOT_USED + 4, end));
+  }
+  if ((crc32(b.subarray(8, end)) >>> 0) !== s.readUInt32LE(4)) return 'damaged';
   const id = s.readUInt32LE(8) + s.readUInt32LE(12) * 0x1_0000_0000;
   const seq = s.readUInt32LE(24) + s.readUInt32LE(28) * 0x1_0000_0000;
-  return Number.isSafeInteger(id) && Number.isSafeInteger(seq) ? { id, seq } : 'damaged';
+  return Number.isSafeInteger(id) && Number.isSafeInteger(seq) ? { id, seq, checkpoint } : 'damaged';
 }
 
 /** What a cursor file holds (`b`: its first `CURSOR_FILE_BYTES` bytes, or all of it if shorter). */
 export type CursorRead =
   /** Version 2: the newest valid slot; `otherDamaged`: the other slot is damaged (torn), not just unwritten or older. */
-  | { readonly format: 2; readonly id: number; readonly seq: number; readonly otherDamaged: boolean }
+  | { readonly format: 2; readonly id: number; readonly seq: number; readonly otherDamaged: boolean; readonly checkpoint: Buffer | null }
   /** Version 1 (24 bytes, or a migration to version 2 cut short before its first slot was complete). */
   | { readonly format: 1; readonly id: number; readonly seq: 0 }
   | null;
@@ -232,7 +264,7 @@ export function decodeCursorFile(b: Buffer): CursorRead {
   const best = typeof a === 'object' && (typeof z !== 'object' || a.seq > z.seq) ? a : typeof z === 'object' ? z : null;
   if (best !== null) {
     const other = best === a ? z : a;
-    return { format: 2, id: best.id, seq: best.seq, otherDamaged: other === 'damaged' };
+    return { format: 2, id: best.id, seq: best.seq, otherDamaged: other === 'damaged', checkpoint: best.checkpoint };
   }
   // Version 1 at offset 0: a file from before, or one whose migration wrote slot 1 only in part.
   return v1 === null ? null : { format: 1, id: v1, seq: 0 };

@@ -2,8 +2,11 @@
  * The ledger: what consumers have acknowledged becomes durable (cursor files), and what every
  * consumer has passed is deleted (segment files).
  *
- * - A cursor is persisted on a timer (`cursorFlushMs`), on `flushCursor()`, while appends wait for
- *   space, and on close. A cursor file (version 2, `./format.ts`) has two slots, each in its own
+ * - A cursor is saved after every delivered group (`save`: a pwrite in place, no fsync, into the
+ *   slot that does not hold the newest durable copy: a process crash cannot lose it, a power loss
+ *   leaves the durable copy), and persisted (made durable) on a timer (`cursorFlushMs`), on
+ *   `flushCursor()`, while appends wait for space, and on close. With the id goes the sink's
+ *   checkpoint, if any (`AckState`). A cursor file (version 2, `./format.ts`) has two slots, each in its own
  *   sector, with a sequence number and a checksum: a persist overwrites the older slot in place
  *   (pwrite + fdatasync), so it never needs new space (a full disk cannot stop the deletions that
  *   would free it) and a torn write falls back to the other copy. Only creating the file (a new
@@ -22,39 +25,66 @@ import type { QueueEvent } from '../core/events';
 import type { Clock, FileHandle, FileSystem, Timer } from '../core/ports';
 import { join, basename } from 'node:path';
 import type { FsyncPolicy, QueueMetrics } from './types';
-import { cursorName, cursorSlotOffset, cursorTempName, encodeCursorFile, encodeCursorSlot } from './format';
+import { CURSOR_SLOT, cursorName, cursorSlotOffset, cursorTempName, encodeCursorFile, fillCursorSlot } from './format';
 import { closeReadHandle, type Segment, type SegmentList } from './segment';
 import { ioError, isCode } from './util';
 
+/** What a consumer has acknowledged: the low-water mark and the sink checkpoint that goes with it. */
+export interface AckState {
+  /** Every record below it is acknowledged. */
+  readonly acked: number;
+  /** The sink's checkpoint after the last record below `acked` (null: none given). */
+  readonly checkpoint: Uint8Array | null;
+}
+
 /** One consumer's cursor as the ledger keeps it. */
 export class Cursor {
-  /** The id in the cursor file (what a restart resumes from). */
+  /** The id known durable in the cursor file (what a restart resumes from at least, power loss included). */
   persisted: number;
   /** Whether a valid cursor file exists (read on open or written since). */
   hasFile: boolean;
-  /** Sequence number of the file's newest copy (0: a version 1 file, to migrate); null without a file. */
+  /** Sequence number of the file's newest copy, synced or not (0: a version 1 file, to migrate); null without a file. */
   seq: number | null;
+  /**
+   * Sequence number of the newest copy known durable (fdatasynced); null while unknown (on open: a
+   * process crash may have left an unsynced copy, which the first persist syncs). Writes without an
+   * fsync never go into its slot, so a power loss always leaves it.
+   */
+  durableSeq: number | null = null;
+  /** The id and checkpoint in the newest copy written (`seq`). */
+  writtenId: number;
+  writtenCheckpoint: Uint8Array | null;
   /** The cursor file, open for writes in place (while they succeed). */
   fh: FileHandle | null = null;
   /** In a failure episode: the last attempt to persist failed. */
   failing = false;
   /** Persists of this cursor run one after the other. */
   chain: Promise<void> = Promise.resolve();
+  /** The slot image, reused by every write (writes are serialized by `chain`). */
+  readonly slot = Buffer.alloc(CURSOR_SLOT);
 
   constructor(
     readonly name: string,
     start: number,
     seq: number | null,
-    /** The consumer's low-water mark (what would be persisted now). */
-    readonly acked: () => number,
+    checkpoint: Uint8Array | null,
+    /** The consumer's acknowledgements (what would be persisted now). */
+    readonly acks: AckState,
   ) {
     this.persisted = start;
     this.hasFile = seq !== null;
     this.seq = seq;
+    this.writtenId = start;
+    this.writtenCheckpoint = checkpoint;
+  }
+
+  /** The newest copy does not hold what is acknowledged now. */
+  get behind(): boolean {
+    return this.acks.acked !== this.writtenId || this.acks.checkpoint !== this.writtenCheckpoint;
   }
 
   get dirty(): boolean {
-    return this.acked() !== this.persisted || this.seq === null || this.seq === 0;
+    return this.behind || this.seq === null || this.seq === 0 || this.durableSeq !== this.seq;
   }
 }
 
@@ -87,8 +117,8 @@ export class Ledger {
 
   constructor(private readonly o: LedgerOptions) {}
 
-  add(name: string, start: number, seq: number | null, acked: () => number): Cursor {
-    const c = new Cursor(name, start, seq, acked);
+  add(name: string, start: number, file: { readonly seq: number; readonly checkpoint: Uint8Array | null } | null, acks: AckState): Cursor {
+    const c = new Cursor(name, start, file?.seq ?? null, file?.checkpoint ?? null, acks);
     this.cursors.push(c);
     return c;
   }
@@ -118,22 +148,36 @@ export class Ledger {
     if (first !== null) throw first;
   }
 
-  private async persist(c: Cursor): Promise<void> {
-    const id = c.acked();
-    if (id === c.persisted && !c.dirty) return;
-    const { dir } = this.o;
+  /**
+   * Writes what `c`'s consumer acknowledged into its file in place, without an fsync (after the
+   * writes before it): a process crash cannot lose it, a power loss can (the timer's persist syncs).
+   * It goes into the slot that does not hold the newest durable copy, so a power loss leaves that one.
+   * A cursor without a file yet (or one to migrate, or not yet synced since open) is persisted in full.
+   */
+  save(c: Cursor): Promise<void> {
+    const run = c.chain.then(() => (c.seq === null || c.seq === 0 || c.durableSeq === null ? this.persist(c) : this.saveNow(c)));
+    c.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async saveNow(c: Cursor): Promise<void> {
+    if (!c.behind) return;
     try {
-      if (c.seq === null || !(await this.overwrite(c, id))) await this.create(c, id);
+      if (await this.writeSlot(c)) return;
     } catch (e) {
-      const err = ioError(`queue ${dir}: cannot persist the cursor of consumer ${c.name}`, e);
-      this.o.metrics.cursorPersistFailures++;
-      if (!c.failing) {
-        c.failing = true;
-        this.o.emit({ type: 'queue.cursor-persist-failed', consumer: c.name, error: err });
-      }
-      throw err;
+      throw this.failed(c, e);
     }
-    if (id > c.persisted) c.persisted = id;
+    await this.persist(c); // the file is gone (deleted by hand): create it again
+  }
+
+  private async persist(c: Cursor): Promise<void> {
+    if (!c.dirty) return;
+    try {
+      if (c.seq === null || !(await this.syncSlot(c))) await this.create(c);
+    } catch (e) {
+      throw this.failed(c, e);
+    }
+    if (c.writtenId > c.persisted) c.persisted = c.writtenId;
     c.hasFile = true;
     if (c.failing) {
       c.failing = false;
@@ -144,40 +188,92 @@ export class Ledger {
     void this.deleteEligible();
   }
 
-  /**
-   * Writes `id` into the older slot of `c`'s file, in place, and fdatasyncs it. False if the file
-   * is gone (deleted by hand): then it is created again.
-   */
-  private async overwrite(c: Cursor, id: number): Promise<boolean> {
-    const seq = (c.seq ?? 0) + 1;
+  /** One failed attempt: counted, reported once per episode; returns the error to throw. */
+  private failed(c: Cursor, e: unknown): Error {
+    const err = ioError(`queue ${this.o.dir}: cannot persist the cursor of consumer ${c.name}`, e);
+    this.o.metrics.cursorPersistFailures++;
+    if (!c.failing) {
+      c.failing = true;
+      this.o.emit({ type: 'queue.cursor-persist-failed', consumer: c.name, error: err });
+    }
+    return err;
+  }
+
+  /** Opens `c`'s file for writes in place; false if it is gone (deleted by hand). */
+  private async openCursor(c: Cursor): Promise<boolean> {
     try {
       c.fh ??= await this.o.fs.open(join(this.o.dir, cursorName(c.name)), 'update');
+      return true;
     } catch (e) {
       if (isCode(e, 'ENOENT')) return false;
       throw e;
     }
+  }
+
+  /**
+   * Writes what is acknowledged into the slot that does not hold the newest durable copy, in place
+   * (no fsync). False if the file is gone.
+   */
+  private async writeSlot(c: Cursor): Promise<boolean> {
+    if (!(await this.openCursor(c))) return false;
+    const fh = c.fh as FileHandle;
+    const { acked, checkpoint } = c.acks;
+    let seq = (c.seq ?? 0) + 1;
+    if (c.durableSeq !== null && seq % 2 === c.durableSeq % 2) seq++;
     try {
-      await c.fh.writeAt(encodeCursorSlot(id, seq), cursorSlotOffset(seq));
-      await c.fh.datasync();
+      await fh.writeAt(fillCursorSlot(c.slot, acked, seq, checkpoint), cursorSlotOffset(seq));
     } catch (e) {
-      // The slot may be torn: the next attempt writes the same slot again (the other one stands).
+      // The slot may be torn: the next attempt writes the same slot again (the durable one stands).
       await this.closeCursor(c);
       throw e;
     }
     c.seq = seq;
+    c.writtenId = acked;
+    c.writtenCheckpoint = checkpoint;
+    return true;
+  }
+
+  /**
+   * Makes what is acknowledged durable in `c`'s file: syncs what a crash may have left unsynced
+   * (on open), writes the newest state in place if it is not written yet, and fdatasyncs. False if
+   * the file is gone (deleted by hand): then it is created again.
+   */
+  private async syncSlot(c: Cursor): Promise<boolean> {
+    if (!(await this.openCursor(c))) return false;
+    try {
+      if (c.durableSeq === null) {
+        // Whatever the file holds now (a copy written without fsync before a crash) becomes durable
+        // before any write in place may go into the other slot.
+        await (c.fh as FileHandle).datasync();
+        c.durableSeq = c.seq;
+      }
+      if (c.behind || c.seq === 0) {
+        if (!(await this.writeSlot(c))) return false;
+      }
+      if (c.durableSeq !== c.seq) {
+        await (c.fh as FileHandle).datasync();
+        c.durableSeq = c.seq;
+      }
+    } catch (e) {
+      // After a failed fdatasync the kernel may have dropped the pages: write the copy again next time.
+      c.writtenId = Number.NaN;
+      await this.closeCursor(c);
+      throw e;
+    }
     return true;
   }
 
   /** Creates `c`'s file (version 2, first copy in slot 1): temp file, fdatasync, rename, directory fsync. */
-  private async create(c: Cursor, id: number): Promise<void> {
+  private async create(c: Cursor): Promise<void> {
     const { fs, dir } = this.o;
+    const { acked, checkpoint } = c.acks;
     const tmp = join(dir, cursorTempName(c.name));
     const dst = join(dir, cursorName(c.name));
     await this.closeCursor(c);
     try {
       const fh = await fs.open(tmp, 'truncate');
       try {
-        await fh.writev([encodeCursorFile(id, 1)]);
+        await fh.writev([encodeCursorFile(acked, 1, checkpoint)]);
         await fh.datasync();
       } finally {
         await fh.close();
@@ -190,6 +286,9 @@ export class Ledger {
     await fs.rename(tmp, dst);
     await fs.syncDir(dir);
     c.seq = 1;
+    c.durableSeq = 1;
+    c.writtenId = acked;
+    c.writtenCheckpoint = checkpoint;
   }
 
   private async closeCursor(c: Cursor): Promise<void> {

@@ -5,7 +5,9 @@
  * start token (`FileSystem.processStart`: on Linux the boot id and the process's start time from
  * /proc). A lock is stale, and taken over, when its pid is not alive, or when the live process with
  * that pid has another start token: the pid was reused (after a container restart a pid is handed
- * out again, often to an unrelated process). Why not a unix socket bound in the directory (live
+ * out again, often to an unrelated process). A lock in the old format (a pid, no token) is stale
+ * when the live process with that pid started after the file was last written (its mtime): a
+ * process cannot have written a file before it existed. Why not a unix socket bound in the directory (live
  * holder = connect() answers): taking over its stale socket file races like a stale lock file does
  * (unlink + bind by two starters), and it needs a listener kept in the process; pid + start time
  * names exactly one process for the life of the machine, so it is as sound within one pid namespace
@@ -113,8 +115,8 @@ export class DirectoryLock {
         } catch (e) {
           if (!isCode(e, 'EEXIST')) throw ioError(`queue ${dir}: cannot create ${path}`, e);
         }
-        const { pid, token } = await readLock(fs, path);
-        const finding = classify(fs, pid, token, otherHolders(key, fs.pid, me).length > 0);
+        const { pid, token, mtimeMs } = await readLock(fs, path);
+        const finding = classify(fs, pid, token, mtimeMs, otherHolders(key, fs.pid, me).length > 0);
         const row = decide(finding);
         switch (row.action) {
           case 'refuse':
@@ -161,17 +163,29 @@ export class DirectoryLock {
  * (same pid, any file system object) is registered and alive; then a lock with our pid, or one
  * still empty (that open is writing it), is theirs.
  */
-function classify(fs: FileSystem, pid: number | null, token: string | null, openHere: boolean): FindingOf<'lock'> {
+function classify(fs: FileSystem, pid: number | null, token: string | null, mtimeMs: number | null, openHere: boolean): FindingOf<'lock'> {
   if (pid === null) return { kind: 'lock', holder: openHere ? 'open-in-this-process' : 'unreadable' };
   if (pid === fs.pid) return { kind: 'lock', holder: openHere ? 'open-in-this-process' : 'own-pid' };
   if (!fs.processAlive(pid)) return { kind: 'lock', holder: 'dead-process' };
   // A lock written with a start token: the live process with that pid must be the one that wrote it.
-  const now = token === null ? null : (fs.processStart?.(pid) ?? null);
-  return { kind: 'lock', holder: now !== null && now !== token ? 'pid-reused' : 'live-process' };
+  if (token !== null) {
+    const now = fs.processStart?.(pid) ?? null;
+    return { kind: 'lock', holder: now !== null && now !== token ? 'pid-reused' : 'live-process' };
+  }
+  // A lock in the old format (a pid only): its writer started before it wrote the file, so a process
+  // that started after the file was last written is not the writer. (The start time is never later
+  // than the real one, so a live owner is never taken for a stranger; a stranger started within a
+  // second of the write is refused, as before.)
+  const started = fs.processStartMs?.(pid) ?? null;
+  return { kind: 'lock', holder: started !== null && mtimeMs !== null && started > mtimeMs ? 'pid-reused' : 'live-process' };
 }
 
-/** The pid in a lock file (null: empty or unreadable) and the start token after it (null: none, an older lock). */
-async function readLock(fs: FileSystem, path: string): Promise<{ pid: number | null; token: string | null }> {
+/**
+ * The pid in a lock file (null: empty or unreadable), the start token after it (null: none, an older
+ * lock) and when the file was last written (null: unknown).
+ */
+async function readLock(fs: FileSystem, path: string): Promise<{ pid: number | null; token: string | null; mtimeMs: number | null }> {
+  const mtimeMs = (await fs.stat(path).catch(() => null))?.mtimeMs ?? null;
   try {
     const fh = await fs.open(path, 'read');
     try {
@@ -179,12 +193,12 @@ async function readLock(fs: FileSystem, path: string): Promise<{ pid: number | n
       const n = await fh.read(b, 0, b.length, 0);
       const [p, t] = b.toString('utf8', 0, n).trim().split(/\s+/);
       const pid = Number.parseInt(p ?? '', 10);
-      if (!Number.isSafeInteger(pid) || pid <= 0) return { pid: null, token: null };
-      return { pid, token: t !== undefined && t.length > 0 ? t : null };
+      if (!Number.isSafeInteger(pid) || pid <= 0) return { pid: null, token: null, mtimeMs };
+      return { pid, token: t !== undefined && t.length > 0 ? t : null, mtimeMs };
     } finally {
       await fh.close();
     }
   } catch {
-    return { pid: null, token: null };
+    return { pid: null, token: null, mtimeMs };
   }
 }

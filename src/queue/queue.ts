@@ -114,6 +114,7 @@ class WriteAheadQueue implements Queue {
   private readonly consumers = new Map<string, QueueConsumer>();
   private lock: DirectoryLock | null = null;
   private closeRun: Promise<void> | null = null;
+  private readonly neverSync: boolean;
 
   constructor(
     private readonly dir: string,
@@ -122,6 +123,7 @@ class WriteAheadQueue implements Queue {
     s: Settings,
     onEvent: QueueOptions['onEvent'],
   ) {
+    this.neverSync = s.policy.mode === 'never';
     const events = new EventReporter(onEvent);
     const emit = events.emit.bind(events);
     this.writer = new Writer({
@@ -187,10 +189,11 @@ class WriteAheadQueue implements Queue {
         },
       };
       for (const [name, start] of r.starts) {
-        const acks = new AckTracker(name, start);
-        const cursor = this.ledger.add(name, start, r.withFile.get(name) ?? null, () => acks.acked);
+        const file = r.withFile.get(name) ?? null;
+        const acks = new AckTracker(name, start, file?.checkpoint ?? null);
+        const cursor = this.ledger.add(name, start, file, acks);
         const reader = this.side.add(start);
-        this.consumers.set(name, new QueueConsumer(name, this.writer, this.side, reader, acks, this.ledger, cursor, hooks));
+        this.consumers.set(name, new QueueConsumer(name, this.writer, this.side, reader, acks, this.ledger, cursor, hooks, this.neverSync));
       }
     } catch (e) {
       // The open fails with the recovery error; a lock file left behind is taken over next time.

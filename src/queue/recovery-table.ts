@@ -120,7 +120,7 @@ export const TABLE: readonly Row[] = [
     test: 'a lock left by a dead process is taken over',
   },
   {
-    label: 'lock naming a live pid that another process has now (its start time is not the one recorded)',
+    label: 'lock naming a live pid that another process has now (its start time is not the one recorded; in an old lock without one, it started after the lock was written)',
     when: { kind: 'lock', holder: 'pid-reused' },
     action: 'take-over',
     reported: 'note',

@@ -36,9 +36,10 @@ export interface Recovered {
   readonly starts: ReadonlyMap<string, number>;
   /**
    * Consumers whose cursor file was read and valid, with the sequence number of its newest copy
-   * (0 for a version 1 file): the next persist writes the other slot, in place.
+   * (0 for a version 1 file: the next persist writes the other slot, in place) and the sink's
+   * checkpoint stored with it (null: none).
    */
-  readonly withFile: ReadonlyMap<string, number>;
+  readonly withFile: ReadonlyMap<string, { readonly seq: number; readonly checkpoint: Buffer | null }>;
   /** The report, but for `segments` (counted once the writer has its active segment). */
   readonly report: Omit<RecoveryReport, 'segments'>;
 }
@@ -98,7 +99,7 @@ export async function recover(input: RecoveryInput): Promise<Recovered> {
   // ---- cursors first: events lost below every consumer's cursor were delivered already ----
   const oldest = segIds[0] ?? 0;
   const starts = new Map<string, number>();
-  const withFile = new Map<string, number>();
+  const withFile = new Map<string, { readonly seq: number; readonly checkpoint: Buffer | null }>();
   for (const name of input.consumers) {
     const file = cursorName(name);
     cursorFiles.delete(file);
@@ -114,7 +115,7 @@ export async function recover(input: RecoveryInput): Promise<Recovered> {
         state = 'damaged';
         if (got !== null) {
           id = got.id;
-          withFile.set(name, got.seq);
+          withFile.set(name, { seq: got.seq, checkpoint: got.format === 2 ? got.checkpoint : null });
           const found = got.format === 1 ? 'old-format' : got.otherDamaged ? 'one-copy-damaged' : null;
           if (found !== null) {
             const row = decide({ kind: 'cursor', state: found });

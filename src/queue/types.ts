@@ -108,11 +108,32 @@ export interface Consumer {
    * would never yield anything, so a loop that reads until `[]` with an abort must stop on it.
    */
   read(opts?: { maxRecords?: number; maxBytes?: number; signal?: AbortSignal }): Promise<QueueRecord[]>;
-  /** Acknowledge a delivered record (may be out of order; folds into a contiguous low-water mark). */
-  ack(id: RecordId): void;
+  /**
+   * Acknowledge a delivered record (may be out of order; folds into a contiguous low-water mark).
+   * `checkpoint`: the sink's state after this record (opaque to the queue, at most
+   * `CURSOR_CHECKPOINT_MAX` bytes: the file sink's output identity and length). It is stored with the
+   * cursor once the low-water mark passes the record, and handed back on the next start
+   * (`checkpoint`), so a sink can match its destination to the cursor (docs/sinks.md).
+   */
+  ack(id: RecordId, checkpoint?: Uint8Array): void;
   /** The id below which every record is acknowledged (the persisted cursor once flushed). */
   readonly ackedUpTo: RecordId;
-  /** Persist the cursor now (atomic: temp file, fsync, rename, fsync dir). Also done on a timer and on close. */
+  /**
+   * The sink checkpoint that goes with `ackedUpTo` (on open: the one stored with the cursor; after
+   * a `rewind()`: the state to go back to before the replay), null: none. Always null
+   * under `fsync: never`: a power loss there can take records past the cursor out of the log, so
+   * what a sink wrote past its checkpoint may not come again and must stay.
+   */
+  readonly checkpoint: Uint8Array | null;
+  /** Replace the checkpoint that goes with `ackedUpTo` (a sink's state before its first write of a run). */
+  setCheckpoint(checkpoint: Uint8Array): void;
+  /**
+   * Write the cursor (and its checkpoint) into its file in place now, without an fsync: one small
+   * pwrite that a process crash (`kill -9`) cannot lose; a power loss can (the timer's, a flush's or
+   * close's fdatasync makes it durable). The pipeline calls it after every delivered group.
+   */
+  saveCursor(): Promise<void>;
+  /** Persist the cursor now, durably (in place + fdatasync). Also done on a timer and on close. */
   flushCursor(): Promise<void>;
   /** Forget records handed out but not acked: the next read starts again at the low-water mark. */
   rewind(): void;

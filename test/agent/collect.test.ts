@@ -32,7 +32,7 @@ const lines = (prefix: string, from: number, n: number): string => {
 
 for (const how of ['SIGTERM', 'SIGKILL'] as const) {
   for (const rotation of ['rename', 'copytruncate'] as const) {
-    test(`*.log, ${rotation} rotation while the agent is stopped (${how}): no line is lost`, async (t) => {
+    test(`*.log, ${rotation} rotation while the agent is stopped (${how}): every line exactly once`, async (t) => {
       const seed = Number(process.env['SLUICE_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
       const rand = seededRandom(seed);
       t.diagnostic(`seed=${seed} (rerun with SLUICE_SEED=${seed})`);
@@ -80,7 +80,9 @@ for (const how of ['SIGTERM', 'SIGKILL'] as const) {
         }
         t.diagnostic(`seed=${seed}: ${written} lines, ${rotations} rotations while stopped by ${how}, 0 missing, ${last.duplicates} duplicates`);
         assert.equal(last.foreign, 0);
-        if (how === 'SIGTERM') assert.equal(last.duplicates, 0, 'a graceful stop repeats nothing');
+        // A graceful stop repeats nothing; neither does kill -9 into the file sink (its output is cut
+        // back to the length saved with the cursor on restart).
+        assert.equal(last.duplicates, 0, `seed=${seed}: ${how} then a restart repeated lines`);
       });
     });
   }

@@ -59,6 +59,11 @@ class MemoryConsumer implements Consumer {
     while (i < this.records.length && this.acked.has((this.records[i] as QueueRecord).id)) i++;
     return (i < this.records.length ? (this.records[i] as QueueRecord).id : this.records.length) as RecordId;
   }
+  readonly checkpoint = null;
+  setCheckpoint(): void {}
+  saveCursor(): Promise<void> {
+    return Promise.resolve();
+  }
   flushCursor(): Promise<void> {
     return Promise.resolve();
   }

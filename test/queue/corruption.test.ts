@@ -330,7 +330,7 @@ test('a version 1 cursor file is read and migrated in place to two copies', asyn
     const file = readFileSync(join(dir, 'cursor.a'));
     assert.equal(file.length, 1024);
     assert.deepEqual(file.subarray(0, 24), v1);
-    assert.deepEqual(decodeCursorFile(file), { format: 2, id: 3, seq: 1, otherDamaged: false });
+    assert.deepEqual(decodeCursorFile(file), { format: 2, id: 3, seq: 1, otherDamaged: false, checkpoint: null });
     q = await openQueue({ dir, ...OPTS });
     assert.ok(!q.recovery.notes.some((n) => n.includes('version 1')), q.recovery.notes.join('\n'));
     const b = q.consumer('a');
@@ -338,7 +338,7 @@ test('a version 1 cursor file is read and migrated in place to two copies', asyn
     assert.deepEqual(names(again), expectedNames(4, [0, 1]));
     for (const r of again) b.ack(r.id);
     await q.close(); // sequence 2 overwrites slot 0 (the version 1 bytes) in place
-    assert.deepEqual(decodeCursorFile(readFileSync(join(dir, 'cursor.a'))), { format: 2, id: 7, seq: 2, otherDamaged: false });
+    assert.deepEqual(decodeCursorFile(readFileSync(join(dir, 'cursor.a'))), { format: 2, id: 7, seq: 2, otherDamaged: false, checkpoint: null });
   } finally {
     cleanup();
   }

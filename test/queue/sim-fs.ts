@@ -366,7 +366,7 @@ type SimNode = SimFile | SimDir;
 const EMPTY = Buffer.alloc(0);
 
 /** How a crash treated one file, for tests and failure traces. */
-export type FileFate = 'clean' | 'kept' | 'dropped' | 'torn' | 'torn-zeroed' | 'holed';
+export type FileFate = 'clean' | 'kept' | 'dropped' | 'torn' | 'torn-zeroed' | 'holed' | 'any-order';
 
 export interface CrashReport {
   readonly kind: 'power' | 'process';
@@ -408,6 +408,13 @@ export interface SimOptions {
   readonly faults?: SimFaults;
   /** Whether a torn write may end in zeros (the size reached the disk, the data did not). Default true. */
   readonly zeroFill?: boolean;
+  /**
+   * How the unsynced writes of a file overwritten in place reach the disk when it is torn:
+   * `'prefix'` (default: new bytes up to a point, old ones after) or `'any-order'` (dirty pages
+   * written back in any order: each 512-byte sector holds its old bytes, its new ones, or a torn mix
+   * (new up to a point, old after), independently of the others).
+   */
+  readonly writeback?: 'prefix' | 'any-order';
 }
 
 /** The persistent part shared by every boot: the namespace, the file contents and the RNG. */
@@ -809,6 +816,22 @@ export class SimFileSystem implements FileSystem {
         } else if (r < 0.5) {
           node.sync();
           files.set(p, 'kept');
+        } else if (this.opts.writeback === 'any-order' && node.overwritten) {
+          // Dirty pages written back in any order: each sector old or new, the size old or new.
+          const durable = node.durable();
+          const len = rng.chance(0.5) ? size : durable.length;
+          const content = Buffer.alloc(len);
+          for (let at = 0; at < len; at += 512) {
+            // New, old, or torn inside the sector (new bytes up to a point, old ones after).
+            const r2 = rng.next();
+            const cut = r2 < 0.4 ? at + 512 : r2 < 0.8 ? at : rng.range(at, at + 511);
+            for (let b = at; b < Math.min(len, at + 512); b++) {
+              const fresh = b < cut;
+              content[b] = fresh ? (b < size ? (node.data[b] as number) : (durable[b] as number)) : b < durable.length ? (durable[b] as number) : (node.data[b] as number);
+            }
+          }
+          node.reset(content);
+          files.set(p, 'any-order');
         } else {
           // The volatile bytes reached the disk up to `cut`, the durable ones stand after it (an
           // overwrite in place torn: new bytes, then old ones; an append torn: just the prefix).

@@ -14,8 +14,23 @@
  * - Created files and directories are made durable (an fsync of their parent directory) before the
  *   first group written into them is acknowledged: a power loss cannot take back acked lines by
  *   taking back the file's name.
+ * - Exactly once across kill -9 and power loss: every delivered group returns a checkpoint, the
+ *   output's identity (device + inode) and its length after the group (already fdatasynced). The
+ *   pipeline stores it with the sink's cursor, written in place after every group, and hands it back
+ *   on start (`resume`): bytes past the recorded length in that file were written for records after
+ *   the cursor, which are delivered again, so they are cut off first. The recorded length belongs to
+ *   one file: when the path names another file now (rotated while the agent was down, or between a
+ *   write and its cursor), the recorded file is looked for in the same directory by its identity
+ *   and cut there; a new file starts at its own length. A file opened while running (SIGHUP, the
+ *   path moved or deleted) is announced by `prepare()` before the next group, so its identity and
+ *   length are saved with the cursor before anything is written into it. Writes (and `prepare`)
+ *   are serialized in call order, so
+ *   the output only grows (the queue keeps the checkpoint acked last). Exact with
+ *   `request.concurrency: 1` (the default); with more, a group written while an earlier one waits
+ *   for its retry can be repeated once, never lost. The output file is the sink's
+ *   alone: bytes someone else appends after its last group may be cut with it.
  */
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { sinkSchema } from '../../core/component';
 import type { Envelope } from '../../core/envelope';
@@ -34,6 +49,10 @@ export type FileSinkConfig = z.output<typeof fileSinkSchema>;
 export class FileSink implements Sink {
   private fh: FileHandle | undefined;
   private reopenWanted = false;
+  /** Writes one after the other, in call order (record order). */
+  private chain: Promise<unknown> = Promise.resolve();
+  /** The handle `prepare()` found still at the path, and its stat (the next write need not look again). */
+  private checked: { readonly fh: FileHandle; readonly stat: FileStat } | undefined;
 
   constructor(
     private readonly config: FileSinkConfig,
@@ -45,21 +64,106 @@ export class FileSink implements Sink {
   }
 
   /**
-   * Delivered once written and fdatasynced. A failure rejects (the contract's `errored`); the
-   * signal is not used: a local write is not interrupted half way (the undo needs it whole).
+   * Delivered once written and fdatasynced, with the checkpoint (identity + length) after the group.
+   * A failure rejects (the contract's `errored`); the signal is not used: a local write is not
+   * interrupted half way (the undo needs it whole).
    */
-  async write(batches: readonly Envelope[]): Promise<WriteResult> {
+  write(batches: readonly Envelope[]): Promise<WriteResult> {
+    const run = this.chain.then(() => this.writeNow(batches));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Before each group: makes sure the path still names the open file (reopening it after SIGHUP,
+   * or when it was moved or deleted) and, when it opened another file, answers that file's
+   * checkpoint, which the pipeline saves with the cursor before the group is written: the first
+   * group into a new file is then cut from the new file after a crash, not repeated.
+   */
+  prepare(): Promise<Uint8Array | null> {
+    const run = this.chain.then(async () => {
+      const { fh, stat, opened } = await this.current();
+      this.checked = { fh, stat };
+      return opened ? encodeCheckpoint(stat, stat.size) : null;
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeNow(batches: readonly Envelope[]): Promise<WriteResult> {
     const bufs = encodeBatches(this.config.encoding, batches);
     if (bufs.length === 0) return DELIVERED;
-    const { fh, size: before } = await this.current();
+    // Checked by prepare() just before (nothing else writes to the file in between), or checked now.
+    const checked = this.checked !== undefined && this.checked.fh === this.fh && !this.reopenWanted ? this.checked : undefined;
+    this.checked = undefined;
+    const { fh, stat } = checked ?? (await this.current());
+    let bytes = 0;
+    for (const b of bufs) bytes += b.length;
     try {
       await fh.writev(bufs);
       await fh.datasync();
     } catch (err) {
-      await this.undo(fh, before);
+      await this.undo(fh, stat.size);
       throw err;
     }
-    return DELIVERED;
+    return { status: 'delivered', checkpoint: encodeCheckpoint(stat, stat.size + bytes) };
+  }
+
+  /**
+   * Cuts the output back to the length recorded with the cursor delivery resumes from (see the
+   * module header) and returns the output's checkpoint now (opening, or creating, the file).
+   * Rejects (retried by the pipeline) when the file cannot be looked at, cut or created.
+   */
+  async resume(checkpoint: Uint8Array | null): Promise<Uint8Array> {
+    if (checkpoint !== null) await this.cutBack(checkpoint);
+    // The output as it is now (created if missing), saved with the cursor before the first write.
+    const { stat } = await this.current();
+    return encodeCheckpoint(stat, stat.size);
+  }
+
+  private async cutBack(checkpoint: Uint8Array): Promise<void> {
+    const at = decodeCheckpoint(checkpoint);
+    const { path } = this.config;
+    if (at === null) {
+      this.ctx.log.warn(`sink ${this.ctx.id}: the checkpoint stored with its cursor is not one this version writes; ${path} is not checked against it`);
+      return;
+    }
+    const { fs } = this.ctx;
+    let target: string | null = null;
+    let stat = await fs.stat(path);
+    if (stat !== null && (at.ino < 0 || sameFile(stat, at))) target = path;
+    else if (at.ino >= 0) {
+      // Rotated away since: look for the recorded file in the same directory, by its identity.
+      const dir = dirname(path);
+      const names = await fs.readdir(dir).catch(() => [] as string[]);
+      for (const name of names) {
+        const p = join(dir, name);
+        const st = await fs.stat(p).catch(() => null);
+        if (st !== null && sameFile(st, at)) {
+          target = p;
+          stat = st;
+          break;
+        }
+      }
+    }
+    if (target === null || stat === null) return; // the file is gone, or elsewhere: nothing of it can be repeated here
+    if (stat.size < at.size) {
+      this.ctx.log.warn(
+        `sink ${this.ctx.id}: ${target} is shorter (${stat.size} bytes) than the sink had written and synced (${at.size} bytes): someone else truncated it; appending after what is there`,
+      );
+      return;
+    }
+    if (stat.size === at.size) return;
+    const fh = await fs.open(target, 'update');
+    try {
+      await fh.truncate(at.size);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    this.ctx.log.info(
+      `sink ${this.ctx.id}: cut ${stat.size - at.size} bytes off the end of ${target}: written for records after the last saved cursor (before a crash); they are delivered again now`,
+    );
   }
 
   async close(): Promise<void> {
@@ -68,11 +172,11 @@ export class FileSink implements Sink {
     if (fh) await fh.close();
   }
 
-  /** The open file and its size, once the path is known to still name it. */
-  private async current(): Promise<{ fh: FileHandle; size: number }> {
+  /** The open file and its stat, once the path is known to still name it. */
+  private async current(): Promise<{ fh: FileHandle; stat: FileStat; opened: boolean }> {
     if (this.fh && !this.reopenWanted) {
       const [held, onPath] = await Promise.all([this.fh.stat(), this.ctx.fs.stat(this.config.path)]);
-      if (onPath !== null && sameFile(held, onPath)) return { fh: this.fh, size: held.size };
+      if (onPath !== null && sameFile(held, onPath)) return { fh: this.fh, stat: held, opened: false };
       this.ctx.log.warn(
         `sink ${this.ctx.id}: ${this.config.path} was ${onPath === null ? 'deleted or renamed away' : 'replaced by another file'} under the sink; ` +
           `writing to the path again (send SIGHUP after rotating to say so explicitly)`,
@@ -80,7 +184,7 @@ export class FileSink implements Sink {
       this.reopenWanted = true;
     }
     const fh = await this.open();
-    return { fh, size: (await fh.stat()).size };
+    return { fh, stat: await fh.stat(), opened: true };
   }
 
   private async open(): Promise<FileHandle> {
@@ -115,5 +219,31 @@ export class FileSink implements Sink {
 
 /** Whether two stats name one file (true when the file system gives no identity to compare). */
 const sameFile = (a: FileStat, b: FileStat): boolean => a.ino === undefined || b.ino === undefined || (a.ino === b.ino && a.dev === b.dev);
+
+/**
+ * The checkpoint: version (1), then the output's device, inode and length after the group as
+ * float64 (exact for integers below 2^53); device and inode -1 when the file system has none.
+ */
+const CHECKPOINT_VERSION = 1;
+const CHECKPOINT_BYTES = 25;
+
+export function encodeCheckpoint(stat: FileStat, size: number): Buffer {
+  const b = Buffer.allocUnsafe(CHECKPOINT_BYTES);
+  b.writeUInt8(CHECKPOINT_VERSION, 0);
+  b.writeDoubleLE(stat.dev ?? -1, 1);
+  b.writeDoubleLE(stat.ino ?? -1, 9);
+  b.writeDoubleLE(size, 17);
+  return b;
+}
+
+export function decodeCheckpoint(b: Uint8Array): { dev: number; ino: number; size: number } | null {
+  if (b.length !== CHECKPOINT_BYTES || b[0] !== CHECKPOINT_VERSION) return null;
+  const v = Buffer.from(b.buffer, b.byteOffset, b.length);
+  const dev = v.readDoubleLE(1);
+  const ino = v.readDoubleLE(9);
+  const size = v.readDoubleLE(17);
+  if (!Number.isSafeInteger(size) || size < 0 || !Number.isInteger(dev) || !Number.isInteger(ino)) return null;
+  return { dev, ino, size };
+}
 
 export const createFileSink = (config: FileSinkConfig, ctx: SinkContext): Sink => new FileSink(config, ctx);
