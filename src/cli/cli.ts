@@ -15,6 +15,7 @@ import { DEFAULT_CONFIG_FILE, DEFAULT_CONFIG_YAML, DEFAULT_DESCRIPTION } from '.
 import { agentRegistry } from './registry';
 import { runAgent } from './run';
 import { describeTopology } from './topology';
+import { HELP_QUEUE, QueueMissingError, QueueUsageCliError, runQueue } from './queue';
 import { HELP_TOP, runTop, TopUsageError } from './top';
 import { sluiceVersion as version } from './version';
 import type { AgentConfigT } from '../pipeline/agent';
@@ -40,6 +41,7 @@ Usage:
   sluice validate [--config FILE]                 check a config without starting anything
   sluice top [--api URL | --config FILE]          watch a running agent (rates, backlog, failing sinks)
   sluice dead-letter list|replay [--config FILE]  inspect or resend what destinations refused
+  sluice queue inspect|verify [--config FILE]     look at the queue: segments, cursors, backlog; check every frame
   sluice help [COMMAND]                           show help
   sluice --version                                print the version
 
@@ -127,7 +129,7 @@ export const runCli = async (argv: readonly string[], io: CliIo = defaultIo): Pr
         return EXIT_CODES.ok;
       case 'help': {
         const topic = rest[0];
-        const topics: Readonly<Record<string, string>> = { run: HELP_RUN, validate: HELP_VALIDATE, top: HELP_TOP, 'dead-letter': HELP_DEAD_LETTER };
+        const topics: Readonly<Record<string, string>> = { run: HELP_RUN, validate: HELP_VALIDATE, top: HELP_TOP, 'dead-letter': HELP_DEAD_LETTER, queue: HELP_QUEUE };
         if (topic === undefined) {
           io.out(HELP_MAIN);
           return EXIT_CODES.ok;
@@ -175,18 +177,24 @@ export const runCli = async (argv: readonly string[], io: CliIo = defaultIo): Pr
         return await runTop(rest, io);
       case 'dead-letter':
         return await runDeadLetter(rest, io);
+      case 'queue':
+        return await runQueue(rest, io);
       default:
         if (command.startsWith('-')) throw new UsageError(`sluice: unknown flag ${command} (see sluice --help)`);
-        throw new UsageError(`sluice: unknown command ${JSON.stringify(command)} (valid: run, validate, top, dead-letter, help; see sluice --help)`);
+        throw new UsageError(`sluice: unknown command ${JSON.stringify(command)} (valid: run, validate, top, dead-letter, queue, help; see sluice --help)`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof TopUsageError || err instanceof DeadLetterUsageError) {
+    if (err instanceof UsageError || err instanceof TopUsageError || err instanceof DeadLetterUsageError || err instanceof QueueUsageCliError) {
       io.err(`${err.message}\n`);
       return EXIT_CODES.usage;
     }
     if (err instanceof ConfigError) {
       io.err(`${err.describe()}\n`);
       return EXIT_CODES.usage;
+    }
+    if (err instanceof QueueMissingError) {
+      io.err(`${err.message}\n`);
+      return EXIT_CODES.failure;
     }
     if (err instanceof ConfigReadError) {
       io.err(`${err.message}\n`);
