@@ -254,6 +254,12 @@ export const TEMP_PREFIX = 'tmp.';
 export const cursorName = (consumer: string): string => CURSOR_PREFIX + encodeURIComponent(consumer);
 export const cursorTempName = (consumer: string): string => TEMP_PREFIX + cursorName(consumer);
 
+/** The length a frame header at the start of `b` claims, or null when `b` does not start with the magic. */
+export function claimedFrameLength(b: Buffer): number | null {
+  if (b.length < 12 || b.readUInt32LE(0) !== FRAME_MAGIC) return null;
+  return b.readUInt32LE(8);
+}
+
 // ---- scanning -------------------------------------------------------------------------------
 
 export interface ScannedFrame {

@@ -12,7 +12,7 @@
  */
 import { join } from 'node:path';
 import type { FileHandle, FileSystem } from '../core/ports';
-import { applyPositions, CURSOR_FILE_BYTES, CURSOR_PREFIX, cursorName, decodeCursorFile, parseSegmentName, scanFrames, segmentName } from './format';
+import { applyPositions, claimedFrameLength, CURSOR_FILE_BYTES, FRAME_HEADER, CURSOR_PREFIX, cursorName, decodeCursorFile, parseSegmentName, scanFrames, segmentName } from './format';
 import { lockHolder } from './lock';
 import { READ_CHUNK } from './reader';
 import { classifyDamage, type Region } from './recovery-scan';
@@ -103,6 +103,8 @@ interface DamagedRegion extends Region {
   /** The id expected at the region, and the id of the frame after it (null: it runs to the end). */
   readonly expectId: number;
   nextId: number | null;
+  /** Start-up cuts the segment here (the recovery table's torn-tail rows) instead of skipping it. */
+  readonly cut?: boolean;
 }
 
 /** Reads `dir` (a queue directory) without changing it; rejects only on I/O errors. */
@@ -125,7 +127,12 @@ export async function inspectQueue(fs: FileSystem, dir: string, opts: InspectOpt
   const consumers: ConsumerScan[] = [];
   for (const name of consumerNames) consumers.push(await readCursor(fs, dir, name, configured.has(name), oldest, running, findings));
   let floor = Number.POSITIVE_INFINITY;
-  for (const c of consumers) if (c.configured) floor = Math.min(floor, c.resumeAt);
+  let ceiling = 0;
+  for (const c of consumers) {
+    if (!c.configured) continue;
+    floor = Math.min(floor, c.resumeAt);
+    ceiling = Math.max(ceiling, c.cursor ?? 0);
+  }
 
   const segments: SegmentReport[] = [];
   const regions: DamagedRegion[] = [];
@@ -211,6 +218,12 @@ export async function inspectQueue(fs: FileSystem, dir: string, opts: InspectOpt
         }
         switch (row.action) {
           case 'truncate':
+            // A torn write ends inside its frame (or left zeros). A whole frame that fails its checks,
+            // or one holding ids a sink acknowledged, was durable once: damage, which start-up cuts.
+            if ((await wholeFrameAt(fh, r)) || ceiling > r.expectId) {
+              regions.push({ ...r, cut: true });
+              break;
+            }
             findings.push({ severity: 'note', file, offset: r.from, bytes, what: 'torn tail: a write cut short by a crash; the next start cuts it (it was never acknowledged)' });
             break;
           case 'skip':
@@ -231,8 +244,14 @@ export async function inspectQueue(fs: FileSystem, dir: string, opts: InspectOpt
     const next = r.nextId ?? (segments[i + 1] !== undefined ? parseSegmentName(segments[i + 1]?.file ?? '') : null);
     const ids: [number, number] | undefined = next !== null && next > r.expectId ? [r.expectId, next - 1] : undefined;
     const delivered = ids !== undefined && ids[1] < floor;
-    const lost = ids === undefined ? 'no record ids lost (a damaged snapshot, or bytes between frames)' : `record ids ${ids[0]}..${ids[1]} ${delivered ? '(already acknowledged by every sink)' : 'lost'}`;
-    findings.push({ severity: 'damage', file: r.file, offset: r.from, bytes: r.to - r.from, ...(ids ? { ids } : {}), what: `damaged frame (bad checksum, length or header): ${lost}; start-up skips it` });
+    const lost =
+      ids !== undefined
+        ? `record ids ${ids[0]}..${ids[1]} ${delivered ? '(already acknowledged by every sink)' : 'lost'}`
+        : r.cut === true
+          ? `record ids from ${r.expectId} on lost`
+          : 'no record ids lost (a damaged snapshot, or bytes between frames)';
+    const action = r.cut === true ? 'start-up cuts the segment there' : 'start-up skips it';
+    findings.push({ severity: 'damage', file: r.file, offset: r.from, bytes: r.to - r.from, ...(ids ? { ids } : {}), what: `damaged frame (bad checksum, length or header): ${lost}; ${action}` });
   }
   return {
     dir,
@@ -250,6 +269,14 @@ export async function inspectQueue(fs: FileSystem, dir: string, opts: InspectOpt
 function missing(findings: Finding[], file: string, from: number, to: number, floor: number, what: string): void {
   const needed = to > floor;
   findings.push({ severity: needed ? 'damage' : 'note', file, ids: [from, to - 1], what: needed ? what : `${what}; every sink had acknowledged them` });
+}
+
+/** Whether a damaged region starts with a frame header whose claimed length fits in the region. */
+async function wholeFrameAt(fh: FileHandle, r: Region): Promise<boolean> {
+  const b = Buffer.alloc(FRAME_HEADER);
+  const n = await fh.read(b, 0, FRAME_HEADER, r.from);
+  const len = claimedFrameLength(b.subarray(0, n));
+  return len !== null && len >= FRAME_HEADER && r.from + len <= r.to;
 }
 
 function decodeName(encoded: string): string | null {
