@@ -210,7 +210,7 @@ const where = (f: Finding): string => {
 const verifyText = (r: QueueReport, damaged: number): string => {
   const lines = r.findings.map((f) => `${f.severity === 'damage' ? 'DAMAGE' : 'note  '} ${where(f)}: ${f.what}`);
   const summary =
-    `checked ${r.segments.length} segment(s), ${r.frames} frame(s), ${r.consumers.length} cursor(s) in ${r.dir} (${holder(r)}): ` +
+    `checked ${r.segments.length} segment(s), ${r.frames} frame(s), ${r.consumers.length} cursor(s) in ${r.dir}, ${holder(r)}: ` +
     (damaged === 0 ? 'no damage' : `${damaged} damaged`);
   return `${lines.length > 0 ? `${lines.join('\n')}\n` : ''}${summary}\n`;
 };
