@@ -1,9 +1,11 @@
 /**
- * Retries by reason: a real agent whose http sink meets a port nobody listens on, then a real
- * receiver that answers 503, 503, 429, then 200, and a request that gets no answer within
- * `request.timeout`; and a file sink whose path is a directory. `sluice_sink_retries_total{sink,reason}`
- * and `/api/status`'s `retries_by_reason` count each attempt under its reason, and add up to
- * `retries`.
+ * Retries by reason and dead letters, as `/metrics` and `/api/status` show them: a real agent whose
+ * http sink meets a port nobody listens on, then a real receiver that holds a request past
+ * `request.timeout`, answers 503, 503, 429, then 400 (the group is dead-lettered), then 200; and a
+ * file sink whose path is a directory. `sluice_sink_retries_total{sink,reason}` and
+ * `retries_by_reason` count each attempt under its reason and add up to `retries`
+ * (`sluice_sink_errors_total`); the refused event is counted in `dead_lettered_events` and
+ * `sluice_sink_dead_lettered_events_total`.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,8 +50,8 @@ test('sluice_sink_retries_total and retries_by_reason count refused connections,
       // Nobody listens on the receiver's port yet: refused connections.
       await waitFor('a refused connection counted', async () => ((await status()).remote?.retries_by_reason.network ?? 0) >= 1, 20_000, agent.stderr);
 
-      // The receiver: first holds one request past request.timeout, then 503, 503, 429, then 200.
-      const answers = ['hold', 503, 503, 429] as const;
+      // The receiver: first holds one request past request.timeout, then 503, 503, 429, 400, then 200.
+      const answers = ['hold', 503, 503, 429, 400] as const;
       let n = 0;
       server = createServer((req, res) => {
         req.resume();
@@ -76,6 +78,8 @@ test('sluice_sink_retries_total and retries_by_reason count refused connections,
       assert.ok((broken.retries_by_reason.io ?? 0) >= 1, `EISDIR is an io failure: ${JSON.stringify(broken)}`);
       assert.equal(broken.retries_by_reason.network, 0);
       assert.equal(broken.dead_lettered_events, 0);
+      // The 400 refused the group being retried: the one event of 'first line', kept in the dead-letter store.
+      assert.equal(remote.dead_lettered_events, 1, JSON.stringify(remote));
 
       const text = await (await fetch(`${url}/metrics`)).text();
       assert.equal(metric(text, 'remote', 'http_5xx'), 2, text);
@@ -84,6 +88,18 @@ test('sluice_sink_retries_total and retries_by_reason count refused connections,
       assert.ok((metric(text, 'remote', 'network') ?? 0) >= 1);
       assert.ok((metric(text, 'broken', 'io') ?? 0) >= 1);
       assert.equal(metric(text, 'broken', 'disk_full'), 0, 'every reason is a series from the start');
+      const one = (name: string): number | undefined => {
+        const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+        return m ? Number(m[1]) : undefined;
+      };
+      assert.equal(one('sluice_sink_errors_total{sink="remote"}'), remote.retries);
+      assert.equal(one('sluice_sink_dead_lettered_events_total{sink="remote"}'), 1);
+      assert.equal(one('sluice_sink_dead_letter_blocked{sink="remote"}'), 0);
+      assert.equal(one('sluice_sink_failing{sink="remote"}'), 0);
+      assert.equal(one('sluice_sink_failing{sink="broken"}'), 1);
+      assert.equal(one('sluice_queue_max_bytes'), 1024 ** 3);
+      assert.equal(one('sluice_queue_full'), 0);
+      assert.equal(one('sluice_agent_events_total{type="sink.dead-lettered"}'), 1);
     } finally {
       agent.child.kill('SIGTERM');
       await agent.exited;
