@@ -3,7 +3,7 @@
  * frame scanner shared by recovery and by consumers. The layout tables are in `./queue.ts`'s header.
  */
 import { crc32 } from 'node:zlib';
-import type { FileHandle } from '../core/ports';
+import type { FileHandle, FileSystem } from '../core/ports';
 import type { SourcePosition } from './types';
 
 /** Frame magic, bytes F1 53 4C 51 ("\xF1SLQ"): the non-ASCII first byte keeps it out of text logs. */
@@ -236,6 +236,18 @@ export function decodeCursorFile(b: Buffer): CursorRead {
   }
   // Version 1 at offset 0: a file from before, or one whose migration wrote slot 1 only in part.
   return v1 === null ? null : { format: 1, id: v1, seq: 0 };
+}
+
+/** Reads and decodes a cursor file; rejects as `fs.open` does (ENOENT: there is none) or on a read error. */
+export async function readCursorFile(fs: FileSystem, path: string): Promise<CursorRead> {
+  const fh = await fs.open(path, 'read');
+  try {
+    const b = Buffer.alloc(CURSOR_FILE_BYTES);
+    const n = await fh.read(b, 0, CURSOR_FILE_BYTES, 0);
+    return decodeCursorFile(b.subarray(0, n));
+  } finally {
+    await fh.close();
+  }
 }
 
 // ---- file names -----------------------------------------------------------------------------

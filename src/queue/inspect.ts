@@ -12,7 +12,7 @@
  */
 import { join } from 'node:path';
 import type { FileHandle, FileSystem } from '../core/ports';
-import { applyPositions, claimedFrameLength, CURSOR_FILE_BYTES, FRAME_HEADER, CURSOR_PREFIX, cursorName, decodeCursorFile, parseSegmentName, scanFrames, segmentName } from './format';
+import { applyPositions, claimedFrameLength, CURSOR_PREFIX, cursorName, FRAME_HEADER, parseSegmentName, readCursorFile, scanFrames, segmentName } from './format';
 import { lockHolder } from './lock';
 import { READ_CHUNK } from './reader';
 import { classifyDamage, type Region } from './recovery-scan';
@@ -292,18 +292,11 @@ async function readCursor(fs: FileSystem, dir: string, name: string, configured:
   let cursor: number | null = null;
   let state: CursorState = 'missing';
   try {
-    const fh = await fs.open(join(dir, file), 'read');
-    try {
-      const b = Buffer.alloc(CURSOR_FILE_BYTES);
-      const n = await fh.read(b, 0, CURSOR_FILE_BYTES, 0);
-      const got = decodeCursorFile(b.subarray(0, n));
-      if (got === null) state = 'damaged';
-      else {
-        cursor = got.id;
-        state = got.format === 1 ? 'old-format' : got.otherDamaged ? 'one-copy-damaged' : 'ok';
-      }
-    } finally {
-      await fh.close();
+    const got = await readCursorFile(fs, join(dir, file));
+    if (got === null) state = 'damaged';
+    else {
+      cursor = got.id;
+      state = got.format === 1 ? 'old-format' : got.otherDamaged ? 'one-copy-damaged' : 'ok';
     }
   } catch (e) {
     if (!isCode(e, 'ENOENT')) {
