@@ -12,7 +12,7 @@
  */
 import { join } from 'node:path';
 import type { FileHandle, FileSystem } from '../core/ports';
-import { applyPositions, claimedFrameLength, CURSOR_PREFIX, cursorName, FRAME_HEADER, parseSegmentName, readCursorFile, scanFrames, segmentName } from './format';
+import { applyPositions, claimedFrameLength, CURSOR_PREFIX, cursorName, FRAME_HEADER, LOCK_FILE, parseSegmentName, readCursorFile, scanFrames, segmentName, TEMP_PREFIX } from './format';
 import { lockHolder } from './lock';
 import { READ_CHUNK } from './reader';
 import { classifyDamage, type Region } from './recovery-scan';
@@ -37,9 +37,8 @@ export interface SegmentReport {
   readonly lastRecordId: number | null;
   /** The id after the last event in this segment. */
   readonly endId: number;
-  /** Ingest time (wall ms) of its first and last data record, when the payload tells. */
+  /** Ingest time (wall ms) of its first data record, when the payload tells. */
   readonly oldestMs: number | undefined;
-  readonly newestMs: number | undefined;
 }
 
 export type CursorState = 'ok' | 'missing' | 'damaged' | 'one-copy-damaged' | 'old-format' | 'unreadable';
@@ -105,6 +104,8 @@ interface DamagedRegion extends Region {
   nextId: number | null;
   /** Start-up cuts the segment here (the recovery table's torn-tail rows) instead of skipping it. */
   readonly cut?: boolean;
+  /** What the region starts with (set once it is known to be damage). */
+  readonly start?: FrameStart;
 }
 
 /** Reads `dir` (a queue directory) without changing it; rejects only on I/O errors. */
@@ -117,6 +118,11 @@ export async function inspectQueue(fs: FileSystem, dir: string, opts: InspectOpt
   const oldest = segIds[0] ?? 0;
   const findings: Finding[] = [];
 
+  for (const name of names) {
+    if (name === LOCK_FILE || name.startsWith(CURSOR_PREFIX) || parseSegmentName(name) !== null) continue;
+    const temp = name.startsWith(TEMP_PREFIX);
+    findings.push({ severity: 'note', file: name, what: temp ? 'a cursor file being created (removed on the next start if left over)' : 'not a file of the queue (left alone)' });
+  }
   const configured = new Set(opts.consumers);
   const cursorFiles = names.filter((n) => n.startsWith(CURSOR_PREFIX));
   const consumerNames = [...opts.consumers];
@@ -163,7 +169,6 @@ export async function inspectQueue(fs: FileSystem, dir: string, opts: InspectOpt
       let firstRecordId: number | null = null;
       let lastRecordId: number | null = null;
       let oldestMs: number | undefined;
-      let newestMs: number | undefined;
       let lastSnapshotAt = -1;
       let exp: number = expected;
       let open: DamagedRegion | null = null;
@@ -189,17 +194,16 @@ export async function inspectQueue(fs: FileSystem, dir: string, opts: InspectOpt
           events += f.events;
           firstRecordId ??= f.id;
           lastRecordId = f.id;
-          const t = opts.recordTime?.(f.payload);
-          if (t !== undefined) {
-            oldestMs ??= t;
-            newestMs = t;
-          }
+          // The payload's time is read only where it is shown: a segment's first record, a sink's first unacked one.
+          let t: number | undefined;
+          const time = (): number | undefined => (t ??= opts.recordTime?.(f.payload));
+          if (records === 1) oldestMs = time();
           const endId = f.id + f.events;
           for (const c of consumers) {
             if (endId <= c.resumeAt) continue;
+            if (c.backlogBytes === 0) c.oldestUnackedMs = time(); // its first unacknowledged record
             c.backlogEvents += endId - Math.max(f.id, c.resumeAt);
             c.backlogBytes += f.len;
-            if (c.oldestUnackedMs === undefined && t !== undefined) c.oldestUnackedMs = t;
           }
         }
         exp = f.id + f.events;
@@ -216,23 +220,24 @@ export async function inspectQueue(fs: FileSystem, dir: string, opts: InspectOpt
           findings.push({ severity: 'note', file, offset: r.from, bytes, what: 'being written (in progress: the agent is running)' });
           continue;
         }
+        const start = await frameAt(fh, r);
         switch (row.action) {
           case 'truncate':
             // A torn write ends inside its frame (or left zeros). A whole frame that fails its checks,
             // or one holding ids a sink acknowledged, was durable once: damage, which start-up cuts.
-            if ((await wholeFrameAt(fh, r)) || ceiling > r.expectId) {
-              regions.push({ ...r, cut: true });
+            if (start === 'whole' || ceiling > r.expectId) {
+              regions.push({ ...r, start, cut: true });
               break;
             }
             findings.push({ severity: 'note', file, offset: r.from, bytes, what: 'torn tail: a write cut short by a crash; the next start cuts it (it was never acknowledged)' });
             break;
           case 'skip':
-            regions.push(r);
+            regions.push({ ...r, start });
             break;
         }
       }
       expected = Math.max(exp, end.nextId);
-      segments.push({ file, size, records, events, firstRecordId, lastRecordId, endId: expected, oldestMs, newestMs });
+      segments.push({ file, size, records, events, firstRecordId, lastRecordId, endId: expected, oldestMs });
       totalBytes += size;
     } finally {
       await fh.close();
@@ -251,7 +256,7 @@ export async function inspectQueue(fs: FileSystem, dir: string, opts: InspectOpt
           ? `record ids from ${r.expectId} on lost`
           : 'no record ids lost (a damaged snapshot, or bytes between frames)';
     const action = r.cut === true ? 'start-up cuts the segment there' : 'start-up skips it';
-    findings.push({ severity: 'damage', file: r.file, offset: r.from, bytes: r.to - r.from, ...(ids ? { ids } : {}), what: `damaged frame (bad checksum, length or header): ${lost}; ${action}` });
+    findings.push({ severity: 'damage', file: r.file, offset: r.from, bytes: r.to - r.from, ...(ids ? { ids } : {}), what: `damaged: ${DAMAGE_TEXT[r.start ?? 'none']}; ${lost}; ${action}` });
   }
   return {
     dir,
@@ -271,13 +276,23 @@ function missing(findings: Finding[], file: string, from: number, to: number, fl
   findings.push({ severity: needed ? 'damage' : 'note', file, ids: [from, to - 1], what: needed ? what : `${what}; every sink had acknowledged them` });
 }
 
-/** Whether a damaged region starts with a frame header whose claimed length fits in the region. */
-async function wholeFrameAt(fh: FileHandle, r: Region): Promise<boolean> {
+/** What the damaged region `r` starts with. */
+async function frameAt(fh: FileHandle, r: Region): Promise<FrameStart> {
   const b = Buffer.alloc(FRAME_HEADER);
   const n = await fh.read(b, 0, FRAME_HEADER, r.from);
   const len = claimedFrameLength(b.subarray(0, n));
-  return len !== null && len >= FRAME_HEADER && r.from + len <= r.to;
+  if (len === null) return 'none';
+  return len >= FRAME_HEADER && r.from + len <= r.to ? 'whole' : 'cut';
 }
+
+/** What a damaged region starts with: no frame header, a header whose frame lies whole in the region, or one whose length runs past it. */
+type FrameStart = 'none' | 'whole' | 'cut';
+
+const DAMAGE_TEXT: Readonly<Record<FrameStart, string>> = {
+  none: 'bytes that start no frame (garbage, zeros, or a damaged frame header)',
+  whole: 'a frame whose checksum (or header fields) does not match its bytes',
+  cut: 'a frame header whose length runs past the damage (a damaged length, or a frame cut short)',
+};
 
 function decodeName(encoded: string): string | null {
   try {

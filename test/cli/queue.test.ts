@@ -158,7 +158,7 @@ test('queue verify exits 0 on a clean queue and on a torn tail, and 1 on a flipp
 
     const r = cli(['queue', 'verify'], { cwd: dir });
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stdout, new RegExp(`^DAMAGE ${seg.replace('.', '\\.')} at byte offset ${victim} .*record ids ${id}\\.\\.${id + EVENTS - 1} lost`, 'm'));
+    assert.match(r.stdout, new RegExp(`^DAMAGE ${seg.replace('.', '\\.')} at byte offset ${victim} .*a frame whose checksum .*record ids ${id}\\.\\.${id + EVENTS - 1} lost`, 'm'));
     const j = JSON.parse(cli(['queue', 'verify', '--json'], { cwd: dir }).stdout) as VerifyJson;
     assert.equal(j.damaged, 1);
     assert.deepEqual(
