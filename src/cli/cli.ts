@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, ConfigReadError } from '../config/errors';
 import { BUILTIN_FILE, loadConfigFile, parseConfig } from '../config/load';
 import { createDiagnostics, errorText, isLogLevel, LOG_LEVELS, type LogLevel } from '../core/diagnostics';
+import { argsProblem } from './args';
 import { DeadLetterUsageError, HELP_DEAD_LETTER, runDeadLetter } from './dead-letter';
 import { DEFAULT_CONFIG_FILE, DEFAULT_CONFIG_YAML, DEFAULT_DESCRIPTION } from './defaults';
 import { agentRegistry } from './registry';
@@ -94,13 +95,7 @@ const parse = (command: string, args: string[], withLogLevel: boolean) => {
       },
     }).values as { config?: string; help?: boolean; 'log-level'?: string };
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    const msg = err instanceof Error ? err.message : String(err);
-    const name = /'([^']+)'/.exec(msg)?.[1] ?? '';
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`sluice ${command}: unknown flag ${name} (see sluice ${command} --help)`);
-    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError(`sluice ${command}: unexpected argument ${JSON.stringify(name)} (see sluice ${command} --help)`);
-    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(`sluice ${command}: ${/--[\w-]+/.exec(name)?.[0] ?? name} needs a value (see sluice ${command} --help)`);
-    throw new UsageError(`sluice ${command}: ${msg} (see sluice ${command} --help)`);
+    throw new UsageError(argsProblem(command, err));
   }
 };
 

@@ -13,6 +13,7 @@ import { asRecordId } from '../core/records';
 import { nodeFileSystem } from '../core/node-ports';
 import { inspectQueue, type Finding, type QueueReport } from '../queue/inspect';
 import { count, duration } from '../pipeline/report';
+import { argsProblem } from './args';
 import { DEFAULT_CONFIG_FILE } from './defaults';
 import { agentRegistry } from './registry';
 
@@ -70,7 +71,7 @@ export const runQueue = async (args: readonly string[], io: Io): Promise<number>
       options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     }).values;
   } catch (err) {
-    throw new QueueUsageCliError(`sluice queue ${action}: ${err instanceof Error ? err.message : String(err)} (see sluice queue --help)`);
+    throw new QueueUsageCliError(argsProblem(`queue ${action}`, err));
   }
   if (v.help) {
     io.out(HELP_QUEUE);
