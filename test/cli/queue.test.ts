@@ -25,7 +25,7 @@ interface InspectJson {
   max_bytes: number;
   head_id: number;
   oldest_unacked_age_seconds: number | null;
-  sinks: Record<string, { cursor: number | null; cursor_state: string; backlog_events: number; backlog_bytes: number; oldest_unacked_age_seconds: number | null }>;
+  sinks: Record<string, { configured: boolean; cursor: number | null; cursor_state: string; backlog_events: number; backlog_bytes: number; oldest_unacked_age_seconds: number | null }>;
   damaged: number;
 }
 
@@ -41,7 +41,8 @@ const CONFIG = `data_dir: ./data\nqueue:\n  max_bytes: 64MiB\nsources:\n  app:\n
  * `<dir>/data/queue`; sink `fast` acknowledges 6 records, `slow` 2. Returns each record's frame size.
  */
 const writeQueue = async (dir: string): Promise<{ frameBytes: number[]; ingest: number[] }> => {
-  const q = await openQueue({ dir: join(dir, 'data', 'queue'), consumers: ['fast', 'slow'], segmentBytes: 8192, maxBytes: 1 << 20 });
+  // `gone`: a sink removed from the config since; its cursor file (at 0) stays and holds segments back.
+  const q = await openQueue({ dir: join(dir, 'data', 'queue'), consumers: ['fast', 'slow', 'gone'], segmentBytes: 8192, maxBytes: 1 << 20 });
   const frameBytes: number[] = [];
   const ingest: number[] = [];
   const now = Date.now();
@@ -54,6 +55,7 @@ const writeQueue = async (dir: string): Promise<{ frameBytes: number[]; ingest: 
     frameBytes.push(FRAME_HEADER + payload.length);
     ingest.push(at);
   }
+  await q.consumer('gone').flushCursor();
   for (const [name, n] of [['fast', 6], ['slow', 2]] as const) {
     const c = q.consumer(name);
     let got = 0;
@@ -110,7 +112,11 @@ test('queue inspect shows every segment and each sink`s cursor, backlog in event
     // slow's oldest unacked record is record 2 (8 minutes old), fast's record 6 (4 minutes).
     assert.ok(Math.abs((j.sinks.slow?.oldest_unacked_age_seconds ?? 0) - 8 * 60) < 30, JSON.stringify(j.sinks.slow));
     assert.ok(Math.abs((j.sinks.fast?.oldest_unacked_age_seconds ?? 0) - 4 * 60) < 30, JSON.stringify(j.sinks.fast));
-    assert.equal(j.oldest_unacked_age_seconds, j.sinks.slow?.oldest_unacked_age_seconds);
+    assert.equal(j.oldest_unacked_age_seconds, j.sinks.slow?.oldest_unacked_age_seconds, 'the oldest of the configured sinks');
+    assert.deepEqual(
+      { configured: j.sinks.gone?.configured, cursor: j.sinks.gone?.cursor, events: j.sinks.gone?.backlog_events },
+      { configured: false, cursor: 0, events: RECORDS * EVENTS },
+    );
     assert.equal(j.damaged, 0);
 
     const text = cli(['queue', 'inspect', '--config', 'sluice.yaml'], { cwd: dir });
@@ -119,6 +125,7 @@ test('queue inspect shows every segment and each sink`s cursor, backlog in event
     assert.match(text.stdout, /^slow\s+200\s+800\s+/m);
     assert.match(text.stdout, /^fast\s+600\s+400\s+/m);
     assert.match(text.stdout, /no agent running/);
+    assert.match(text.stdout, /^gone \(not in config\)\s+0\s+1000\s+/m);
   });
 });
 
