@@ -105,14 +105,17 @@ const NETWORK_CODES = new Set([
 ]);
 
 /**
- * The reason of an `errored` result: the sink's own, else read from the error's `code` (the
- * runner's request timeout, a full disk, a network error, another I/O error), else `other`.
+ * The reason of an `errored` result: the sink's own, else read from the error's `code` or name (the
+ * runner's request timeout or an abort, a full disk, a network error, another I/O error), else `other`.
  */
 export const retryReasonOf = (r: { readonly error: unknown; readonly reason?: RetryReason }): RetryReason => {
   if (r.reason !== undefined) return r.reason;
-  const code = (r.error as { code?: unknown } | null)?.code;
+  const e = r.error as { code?: unknown; name?: unknown } | null;
+  // A write is aborted only by its request timeout (the runner ignores attempts cut by the hard stop).
+  if (e?.name === 'AbortError' || e?.name === 'TimeoutError') return 'timeout';
+  const code = e?.code;
   if (typeof code !== 'string') return 'other';
-  if (code === 'SLUICE_SINK_TIMEOUT') return 'timeout';
+  if (code === 'SLUICE_SINK_TIMEOUT' || code === 'ABORT_ERR') return 'timeout';
   if (code === 'ENOSPC' || code === 'EDQUOT') return 'disk_full';
   if (NETWORK_CODES.has(code)) return 'network';
   return /^E[A-Z0-9]+$/.test(code) ? 'io' : 'other';

@@ -109,10 +109,12 @@ test('sluice_sink_retries_total and retries_by_reason count refused connections,
   });
 });
 
-test('a reason the sink gives wins; otherwise it is read from the error code (timeout, full disk, network, other I/O)', () => {
+test('a reason the sink gives wins; otherwise it is read from the error code or name (timeout or abort, full disk, network, other I/O)', () => {
   const err = (code: string): Error => Object.assign(new Error(code), { code });
   assert.equal(retryReasonOf({ error: err('ECONNRESET'), reason: 'nats' }), 'nats');
   assert.equal(retryReasonOf({ error: err('SLUICE_SINK_TIMEOUT') }), 'timeout');
+  assert.equal(retryReasonOf({ error: new DOMException('aborted', 'AbortError') }), 'timeout');
+  assert.equal(retryReasonOf({ error: Object.assign(new Error('aborted'), { name: 'AbortError', code: 'ABORT_ERR' }) }), 'timeout');
   assert.equal(retryReasonOf({ error: err('ENOSPC') }), 'disk_full');
   assert.equal(retryReasonOf({ error: err('EDQUOT') }), 'disk_full');
   assert.equal(retryReasonOf({ error: err('ECONNREFUSED') }), 'network');
