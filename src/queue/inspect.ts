@@ -144,16 +144,19 @@ export async function inspectQueue(fs: FileSystem, dir: string, opts: InspectOpt
   const regions: DamagedRegion[] = [];
   const scratch = new Map<string, Uint8Array>();
   let expected: number | null = null;
+  /** The segment before ended in damage: the ids up to the next segment are reported with it. */
+  let endedDamaged = false;
   let frames = 0;
   let totalBytes = 0;
   for (let i = 0; i < segIds.length; i++) {
     const firstId = segIds[i] as number;
     const file = segmentName(firstId);
     const last = i === segIds.length - 1;
-    if (expected !== null && firstId > expected) {
+    if (expected !== null && firstId > expected && !endedDamaged) {
       missing(findings, file, expected, firstId, floor, `ids missing before this segment (a segment file gone, or damage at the end of the one before)`);
     }
     if (expected === null || firstId > expected) expected = firstId;
+    endedDamaged = false;
     let fh: FileHandle;
     try {
       fh = await fs.open(join(dir, file), 'read');
@@ -209,7 +212,10 @@ export async function inspectQueue(fs: FileSystem, dir: string, opts: InspectOpt
         exp = f.id + f.events;
         return 'continue';
       });
-      if (end.badTailFrom !== null) here.push({ file, from: end.badTailFrom, to: size, expectId: end.nextId, nextId: null });
+      if (end.badTailFrom !== null) {
+        here.push({ file, from: end.badTailFrom, to: size, expectId: end.nextId, nextId: null });
+        endedDamaged = true;
+      }
       // Regions the recovery table cuts (a torn write after the last snapshot) are not damage; while an
       // agent runs, one at the end of the file being appended to is that append, not even torn.
       const grew = running && (await fh.stat()).size > size;

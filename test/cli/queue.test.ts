@@ -175,6 +175,20 @@ test('queue verify exits 0 on a clean queue and on a torn tail, and 1 on a flipp
     // Nothing was repaired: the flipped byte is still there, and inspect points at verify.
     assert.deepEqual(await readFile(join(qdir, seg)), bytes);
     assert.match(cli(['queue', 'inspect'], { cwd: dir }).stdout, /1 damaged region\(s\) or file\(s\): run sluice queue verify/);
+
+    // The end of an older segment damaged: one finding, the ids up to the next segment's first id.
+    bytes[victim + FRAME_HEADER + 20] = (bytes[victim + FRAME_HEADER + 20] ?? 0) ^ 0x40;
+    await writeFile(join(qdir, seg), bytes);
+    const first = await readFile(join(qdir, segs[0] as string));
+    const lastFrame = first.lastIndexOf(FRAME_MAGIC_BYTES);
+    const lastId = first.readUInt32LE(lastFrame + 16);
+    first.fill(0x55, first.length - 10);
+    await writeFile(join(qdir, segs[0] as string), first);
+    const older = JSON.parse(cli(['queue', 'verify', '--json'], { cwd: dir }).stdout) as VerifyJson;
+    assert.deepEqual(
+      older.findings.filter((f) => f.severity === 'damage').map((f) => [f.file, f.offset, f.first_id, f.last_id]),
+      [[segs[0], lastFrame, lastId, Number(segs[1]?.slice(4, 24)) - 1]],
+    );
   });
 });
 
