@@ -86,6 +86,9 @@ export const prometheusMetrics = async (o: AgentContext): Promise<() => Promise<
   perSink(counter, 'sluice_sink_events_total', 'Events written by each sink.', (c) => c.events);
   perSink(counter, 'sluice_sink_bytes_total', 'Bytes of lines written by each sink.', (c) => c.bytes);
   perSink(counter, 'sluice_sink_errors_total', 'Failed write attempts per sink (each is retried).', (c) => c.errors);
+  counter('sluice_sink_retries_total', 'Failed write attempts per sink and reason (each is retried): network, timeout, http_429, http_5xx, http_4xx, disk_full, io, nats, other.', ['sink', 'reason'], (s) => {
+    for (const [id, c] of m.sinks) for (const [reason, n] of Object.entries(c.retriesByReason)) s({ sink: id, reason }, n);
+  });
   perSink(counter, 'sluice_sink_invalid_records_total', 'Queue records a sink could not decode (reported and dead-lettered).', (c) => c.invalidRecords);
   perSink(counter, 'sluice_sink_dead_lettered_events_total', 'Events a sink put in its dead-letter store (refused for good, or undecodable).', (c) => c.deadLetteredEvents);
   perSink(gauge, 'sluice_sink_dead_letter_blocked', '1 while the dead-letter store cannot take an entry (full or failing): the sink waits.', (c) => c.deadLetterBlocked);

@@ -4,6 +4,8 @@
  */
 import type { AgentContext } from './context';
 import type { SourceStats } from '../core/source';
+import type { RetryReason } from '../core/sink';
+import type { SinkCounters } from '../pipeline/metrics';
 import type { ComponentStatus, SinkStatus } from '../pipeline/status';
 
 export interface StatusJson {
@@ -67,7 +69,9 @@ export interface SinkJson extends Omit<SourceJson, 'history'> {
   readonly failing: boolean;
   readonly last_error: string | null;
   readonly retries: number;
-  /** Always 0 until sinks can reject events into a dead-letter store. */
+  /** `retries` by reason (every reason, 0 included). */
+  readonly retries_by_reason: Readonly<Record<RetryReason, number>>;
+  /** Events put in the sink's dead-letter store (refused for good, or undecodable). */
   readonly dead_lettered_events: number;
   readonly invalid_records: number;
   readonly behind: { readonly since_seconds: number; readonly events_per_second: number; readonly eta_seconds: number | null } | null;
@@ -86,7 +90,7 @@ const component = (c: ComponentStatus): SourceJson => ({
   history: { events_per_second: c.history.eventsPerSecond.map(r1), bytes_per_second: c.history.bytesPerSecond.map(r1) },
 });
 
-const sink = (s: SinkStatus): SinkJson => {
+const sink = (s: SinkStatus, c: SinkCounters): SinkJson => {
   const base = component(s);
   return {
     ...base,
@@ -95,7 +99,8 @@ const sink = (s: SinkStatus): SinkJson => {
     failing: s.failing,
     last_error: s.lastError ?? null,
     retries: s.retries,
-    dead_lettered_events: 0,
+    retries_by_reason: { ...c.retriesByReason },
+    dead_lettered_events: c.deadLetteredEvents,
     invalid_records: s.invalidRecords,
     behind: s.behind
       ? { since_seconds: r1(s.behind.sinceSeconds), events_per_second: r1(s.behind.eventsPerSecond), eta_seconds: s.behind.etaSeconds === undefined ? null : r1(s.behind.etaSeconds) }
@@ -117,7 +122,7 @@ export const statusJson = (o: AgentContext): StatusJson => {
         return [c.id, read === undefined ? component(c) : { ...component(c), counters: sourceCounters(read()) }];
       }),
     ),
-    sinks: Object.fromEntries(s.sinks.map((c) => [c.id, sink(c)])),
+    sinks: Object.fromEntries(s.sinks.map((c) => [c.id, sink(c, o.metrics.sink(c.id))])),
     queue: { bytes_on_disk: s.queue.bytesOnDisk, max_bytes: s.queue.maxBytes, full: s.queue.full, append_wait_seconds: r3(s.queue.appendWaitSeconds) },
     warnings: s.warnings.map((w) => ({ time: new Date(w.at).toISOString(), level: w.level, message: w.message })),
   };

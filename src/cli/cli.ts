@@ -10,11 +10,13 @@ import { parseArgs } from 'node:util';
 import { ConfigError, ConfigReadError } from '../config/errors';
 import { BUILTIN_FILE, loadConfigFile, parseConfig } from '../config/load';
 import { createDiagnostics, errorText, isLogLevel, LOG_LEVELS, type LogLevel } from '../core/diagnostics';
+import { argsProblem } from './args';
 import { DeadLetterUsageError, HELP_DEAD_LETTER, runDeadLetter } from './dead-letter';
 import { DEFAULT_CONFIG_FILE, DEFAULT_CONFIG_YAML, DEFAULT_DESCRIPTION } from './defaults';
 import { agentRegistry } from './registry';
 import { runAgent } from './run';
 import { describeTopology } from './topology';
+import { HELP_QUEUE, QueueMissingError, QueueUsageCliError, runQueue } from './queue';
 import { HELP_TOP, runTop, TopUsageError } from './top';
 import { sluiceVersion as version } from './version';
 import type { AgentConfigT } from '../pipeline/agent';
@@ -40,6 +42,7 @@ Usage:
   sluice validate [--config FILE]                 check a config without starting anything
   sluice top [--api URL | --config FILE]          watch a running agent (rates, backlog, failing sinks)
   sluice dead-letter list|replay [--config FILE]  inspect or resend what destinations refused
+  sluice queue inspect|verify [--config FILE]     look at the queue: segments, cursors, backlog; check every frame
   sluice help [COMMAND]                           show help
   sluice --version                                print the version
 
@@ -92,13 +95,7 @@ const parse = (command: string, args: string[], withLogLevel: boolean) => {
       },
     }).values as { config?: string; help?: boolean; 'log-level'?: string };
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    const msg = err instanceof Error ? err.message : String(err);
-    const name = /'([^']+)'/.exec(msg)?.[1] ?? '';
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`sluice ${command}: unknown flag ${name} (see sluice ${command} --help)`);
-    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError(`sluice ${command}: unexpected argument ${JSON.stringify(name)} (see sluice ${command} --help)`);
-    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(`sluice ${command}: ${/--[\w-]+/.exec(name)?.[0] ?? name} needs a value (see sluice ${command} --help)`);
-    throw new UsageError(`sluice ${command}: ${msg} (see sluice ${command} --help)`);
+    throw new UsageError(argsProblem(command, err));
   }
 };
 
@@ -127,7 +124,7 @@ export const runCli = async (argv: readonly string[], io: CliIo = defaultIo): Pr
         return EXIT_CODES.ok;
       case 'help': {
         const topic = rest[0];
-        const topics: Readonly<Record<string, string>> = { run: HELP_RUN, validate: HELP_VALIDATE, top: HELP_TOP, 'dead-letter': HELP_DEAD_LETTER };
+        const topics: Readonly<Record<string, string>> = { run: HELP_RUN, validate: HELP_VALIDATE, top: HELP_TOP, 'dead-letter': HELP_DEAD_LETTER, queue: HELP_QUEUE };
         if (topic === undefined) {
           io.out(HELP_MAIN);
           return EXIT_CODES.ok;
@@ -175,18 +172,24 @@ export const runCli = async (argv: readonly string[], io: CliIo = defaultIo): Pr
         return await runTop(rest, io);
       case 'dead-letter':
         return await runDeadLetter(rest, io);
+      case 'queue':
+        return await runQueue(rest, io);
       default:
         if (command.startsWith('-')) throw new UsageError(`sluice: unknown flag ${command} (see sluice --help)`);
-        throw new UsageError(`sluice: unknown command ${JSON.stringify(command)} (valid: run, validate, top, dead-letter, help; see sluice --help)`);
+        throw new UsageError(`sluice: unknown command ${JSON.stringify(command)} (valid: run, validate, top, dead-letter, queue, help; see sluice --help)`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof TopUsageError || err instanceof DeadLetterUsageError) {
+    if (err instanceof UsageError || err instanceof TopUsageError || err instanceof DeadLetterUsageError || err instanceof QueueUsageCliError) {
       io.err(`${err.message}\n`);
       return EXIT_CODES.usage;
     }
     if (err instanceof ConfigError) {
       io.err(`${err.describe()}\n`);
       return EXIT_CODES.usage;
+    }
+    if (err instanceof QueueMissingError) {
+      io.err(`${err.message}\n`);
+      return EXIT_CODES.failure;
     }
     if (err instanceof ConfigReadError) {
       io.err(`${err.message}\n`);

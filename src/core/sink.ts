@@ -81,10 +81,52 @@ export type WriteResult =
       readonly retryAfterMs?: number;
       /** Needs an operator (HTTP 401/403/404: credentials, a proxy, a path): reported as an error. */
       readonly alert?: boolean;
+      /** Why, as one of a small fixed set (`sluice_sink_retries_total{reason}`); derived from `error` when absent. */
+      readonly reason?: RetryReason;
     }
   | { readonly status: 'rejected'; readonly rejections: readonly Rejection[] };
 
 export const DELIVERED: WriteResult = { status: 'delivered' };
+
+/**
+ * Why a write attempt failed: the `reason` label of `sluice_sink_retries_total` and the keys of
+ * `retries_by_reason` in `/api/status`. A fixed set, so the number of series stays small.
+ */
+export const RETRY_REASONS = ['network', 'timeout', 'http_429', 'http_5xx', 'http_4xx', 'disk_full', 'io', 'nats', 'other'] as const;
+export type RetryReason = (typeof RETRY_REASONS)[number];
+
+/** Error codes of a connection that failed or broke (Node's and undici's). */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ETIMEDOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
+ * The reason of an `errored` result: the sink's own, else read from the error's `code` or name (the
+ * runner's request timeout or an abort, a full disk, a network error, another I/O error), else `other`.
+ */
+export const retryReasonOf = (r: { readonly error: unknown; readonly reason?: RetryReason }): RetryReason => {
+  if (r.reason !== undefined) return r.reason;
+  const e = r.error as { code?: unknown; name?: unknown } | null;
+  // A write is aborted only by its request timeout (the runner ignores attempts cut by the hard stop).
+  if (e?.name === 'AbortError' || e?.name === 'TimeoutError') return 'timeout';
+  const code = e?.code;
+  if (typeof code !== 'string') return 'other';
+  if (code === 'SLUICE_SINK_TIMEOUT' || code === 'ABORT_ERR') return 'timeout';
+  if (code === 'ENOSPC' || code === 'EDQUOT') return 'disk_full';
+  if (NETWORK_CODES.has(code)) return 'network';
+  return /^E[A-Z0-9]+$/.test(code) ? 'io' : 'other';
+};
 
 export interface Sink {
   /**

@@ -7,6 +7,7 @@
 import { errorText } from '../core/diagnostics';
 import type { AgentEvent } from '../core/events';
 import type { SourceStats } from '../core/source';
+import { RETRY_REASONS, type RetryReason } from '../core/sink';
 
 export interface SourceCounters {
   events: number;
@@ -24,6 +25,8 @@ export interface SinkCounters {
   skippedEvents: number;
   /** Failed write attempts. */
   errors: number;
+  /** Failed write attempts by reason (they add up to `errors`). */
+  readonly retriesByReason: Record<RetryReason, number>;
   /** Records whose envelope could not be decoded (reported, dead-lettered and acked, never delivered). */
   invalidRecords: number;
   /** Events put in the dead-letter store (refused for good, or in undecodable records). */
@@ -95,6 +98,7 @@ export class AgentMetrics {
         records: 0,
         skippedEvents: 0,
         errors: 0,
+        retriesByReason: Object.fromEntries(RETRY_REASONS.map((r) => [r, 0])) as Record<RetryReason, number>,
         invalidRecords: 0,
         deadLetteredEvents: 0,
         deadLetterEntries: 0,

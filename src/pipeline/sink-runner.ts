@@ -33,7 +33,7 @@
  * records handed out but not acked are replayed after a restart.
  */
 import type { Consumer, QueueRecord } from '../queue/types';
-import type { Rejection, Sink, WriteResult } from '../core/sink';
+import { retryReasonOf, type Rejection, type Sink, type WriteResult } from '../core/sink';
 import { decodeEnvelope, type Envelope } from '../core/envelope';
 import { errorText } from '../core/diagnostics';
 import type { AgentEvent, EventChannel } from '../core/events';
@@ -329,6 +329,7 @@ export class SinkRunner {
         if (this.hardStop.aborted) return false;
         attempt++;
         this.counters.errors++;
+        this.counters.retriesByReason[retryReasonOf(result)]++;
         this.failedAttempts++;
         const wasFailing = this.isFailing;
         this.isFailing = true;

@@ -3,7 +3,7 @@
  * frame scanner shared by recovery and by consumers. The layout tables are in `./queue.ts`'s header.
  */
 import { crc32 } from 'node:zlib';
-import type { FileHandle } from '../core/ports';
+import type { FileHandle, FileSystem } from '../core/ports';
 import type { SourcePosition } from './types';
 
 /** Frame magic, bytes F1 53 4C 51 ("\xF1SLQ"): the non-ASCII first byte keeps it out of text logs. */
@@ -270,6 +270,18 @@ export function decodeCursorFile(b: Buffer): CursorRead {
   return v1 === null ? null : { format: 1, id: v1, seq: 0 };
 }
 
+/** Reads and decodes a cursor file; rejects as `fs.open` does (ENOENT: there is none) or on a read error. */
+export async function readCursorFile(fs: FileSystem, path: string): Promise<CursorRead> {
+  const fh = await fs.open(path, 'read');
+  try {
+    const b = Buffer.alloc(CURSOR_FILE_BYTES);
+    const n = await fh.read(b, 0, CURSOR_FILE_BYTES, 0);
+    return decodeCursorFile(b.subarray(0, n));
+  } finally {
+    await fh.close();
+  }
+}
+
 // ---- file names -----------------------------------------------------------------------------
 
 export const LOCK_FILE = 'lock';
@@ -285,6 +297,12 @@ export const CURSOR_PREFIX = 'cursor.';
 export const TEMP_PREFIX = 'tmp.';
 export const cursorName = (consumer: string): string => CURSOR_PREFIX + encodeURIComponent(consumer);
 export const cursorTempName = (consumer: string): string => TEMP_PREFIX + cursorName(consumer);
+
+/** The length a frame header at the start of `b` claims, or null when `b` does not start with the magic. */
+export function claimedFrameLength(b: Buffer): number | null {
+  if (b.length < 12 || b.readUInt32LE(0) !== FRAME_MAGIC) return null;
+  return b.readUInt32LE(8);
+}
 
 // ---- scanning -------------------------------------------------------------------------------
 

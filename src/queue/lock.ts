@@ -159,6 +159,18 @@ export class DirectoryLock {
 }
 
 /**
+ * Who holds `dir` right now, for read-only tools (`sluice queue inspect|verify`): the pid of a live
+ * process whose lock file is there, or null (no lock, or a stale one). Takes nothing, writes nothing.
+ */
+export async function lockHolder(fs: FileSystem, dir: string): Promise<number | null> {
+  if ((await fs.stat(join(dir, LOCK_FILE))) === null) return null;
+  const { pid, token, mtimeMs } = await readLock(fs, join(dir, LOCK_FILE));
+  if (pid === null) return null;
+  const holder = classify(fs, pid, token, mtimeMs, false).holder;
+  return holder === 'live-process' ? pid : null;
+}
+
+/**
  * What an existing lock file means. `openHere`: another open of this directory in this process
  * (same pid, any file system object) is registered and alive; then a lock with our pid, or one
  * still empty (that open is writing it), is theirs.

@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import type { FileSystem } from '../core/ports';
 import type { QueueMetrics, RecoveryReport } from './types';
-import { CURSOR_FILE_BYTES, CURSOR_PREFIX, LOCK_FILE, TEMP_PREFIX, cursorName, decodeCursorFile, parseSegmentName, segmentName } from './format';
+import { CURSOR_PREFIX, LOCK_FILE, TEMP_PREFIX, cursorName, parseSegmentName, readCursorFile, segmentName } from './format';
 import { decide } from './recovery-table';
 import { classifyDamage, scanSegment, type SegmentScan } from './recovery-scan';
 import type { SegmentList } from './segment';
@@ -107,34 +107,27 @@ export async function recover(input: RecoveryInput): Promise<Recovered> {
     let state: 'missing' | 'damaged' | 'unreadable' = 'missing';
     let error: unknown = null;
     try {
-      const fh = await fs.open(join(dir, file), 'read');
-      try {
-        const b = Buffer.alloc(CURSOR_FILE_BYTES);
-        const n = await fh.read(b, 0, CURSOR_FILE_BYTES, 0);
-        const got = decodeCursorFile(b.subarray(0, n));
-        state = 'damaged';
-        if (got !== null) {
-          id = got.id;
-          withFile.set(name, { seq: got.seq, checkpoint: got.format === 2 ? got.checkpoint : null });
-          const found = got.format === 1 ? 'old-format' : got.otherDamaged ? 'one-copy-damaged' : null;
-          if (found !== null) {
-            const row = decide({ kind: 'cursor', state: found });
-            switch (row.action) {
-              case 'use-other-copy':
-                notes.push(`consumer ${name}: one copy of the cursor in ${file} is damaged (a torn write); resuming at the other copy, ${got.id}`);
-                break;
-              case 'migrate':
-                notes.push(`consumer ${name}: cursor file ${file} is in the version 1 format; it is rewritten in place as version 2 on the next persist`);
-                break;
-              case 'reset':
-              case 'refuse':
-              case 'ids-from-cursor':
-                unsupported(row);
-            }
+      const got = await readCursorFile(fs, join(dir, file));
+      state = 'damaged';
+      if (got !== null) {
+        id = got.id;
+        withFile.set(name, { seq: got.seq, checkpoint: got.format === 2 ? got.checkpoint : null });
+        const found = got.format === 1 ? 'old-format' : got.otherDamaged ? 'one-copy-damaged' : null;
+        if (found !== null) {
+          const row = decide({ kind: 'cursor', state: found });
+          switch (row.action) {
+            case 'use-other-copy':
+              notes.push(`consumer ${name}: one copy of the cursor in ${file} is damaged (a torn write); resuming at the other copy, ${got.id}`);
+              break;
+            case 'migrate':
+              notes.push(`consumer ${name}: cursor file ${file} is in the version 1 format; it is rewritten in place as version 2 on the next persist`);
+              break;
+            case 'reset':
+            case 'refuse':
+            case 'ids-from-cursor':
+              unsupported(row);
           }
         }
-      } finally {
-        await fh.close();
       }
     } catch (e) {
       // Missing: ENOENT. Any other error (EIO…) says nothing about the cursor's content.

@@ -166,7 +166,7 @@ test('help for a command that does not exist says so and exits 2', async () => {
   await withTempDir(async (dir) => {
     const r = cli(['help', 'nope'], { cwd: dir });
     assert.equal(r.code, 2);
-    assert.equal(r.stderr, 'sluice help: no command "nope" (commands: run, validate, top, dead-letter; see sluice --help)\n');
+    assert.equal(r.stderr, 'sluice help: no command "nope" (commands: run, validate, top, dead-letter, queue; see sluice --help)\n');
     const ok = cli(['help', 'validate'], { cwd: dir });
     assert.equal(ok.code, 0);
     assert.match(ok.stdout, /^Usage: sluice validate/);

@@ -25,6 +25,19 @@ const RSYSLOGD = '/usr/sbin/rsyslogd';
 const listening = async (agent: RunningAgent, n: number): Promise<void> =>
   waitFor('the sources to listen', () => agent.stderr().split('listening on').length > n, 20_000, agent.stderr);
 
+/** POSTs `count` NDJSON objects `{"id":"<id>.<i>"}` to the http source on `port`; resolves to the status (0: no answer). */
+const postIds = (port: number, httpAgent: Agent, id: number, count: number): Promise<number> =>
+  new Promise((resolve) => {
+    const body = Array.from({ length: count }, (_, i) => JSON.stringify({ id: `${id}.${i}` })).join('\n');
+    const req = request({ host: '127.0.0.1', port, path: '/', method: 'POST', agent: httpAgent, headers: { 'content-type': 'application/x-ndjson' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(0));
+    });
+    req.on('error', () => resolve(0));
+    req.end(body);
+  });
+
 const stop = async (agent: RunningAgent): Promise<void> => {
   agent.child.kill('SIGTERM');
   const r = await agent.exited;
@@ -128,17 +141,7 @@ test('http: after kill -9 and a restart, every event a client got a 200 for is i
     const acked = new Set<string>();
     let next = 0;
     let running = true;
-    const postOne = (id: number): Promise<number> =>
-      new Promise((resolve) => {
-        const body = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: `${id}.${i}` })).join('\n');
-        const req = request({ host: '127.0.0.1', port, path: '/', method: 'POST', agent: httpAgent, headers: { 'content-type': 'application/x-ndjson' } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-          res.on('error', () => resolve(0));
-        });
-        req.on('error', () => resolve(0));
-        req.end(body);
-      });
+    const postOne = (id: number): Promise<number> => postIds(port, httpAgent, id, 50);
     const client = async (): Promise<void> => {
       while (running) {
         const id = next++;
@@ -290,17 +293,7 @@ test('http: SIGTERM while clients post: the agent exits 0, every event answered 
     const statuses = new Map<number, number>();
     let next = 0;
     let running = true;
-    const postOne = (id: number): Promise<number> =>
-      new Promise((resolve) => {
-        const body = Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: `${id}.${i}` })).join('\n');
-        const req = request({ host: '127.0.0.1', port, path: '/', method: 'POST', agent: httpAgent, headers: { 'content-type': 'application/x-ndjson' } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-          res.on('error', () => resolve(0));
-        });
-        req.on('error', () => resolve(0));
-        req.end(body);
-      });
+    const postOne = (id: number): Promise<number> => postIds(port, httpAgent, id, 20);
     const client = async (): Promise<void> => {
       while (running) {
         const id = next++;

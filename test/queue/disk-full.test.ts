@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { openQueue } from '../../src/queue';
 import type { AppendResult, Queue, QueueEvent, QueueOptions, QueueRecord } from '../../src/queue/types';
 import { SimClock, SimFileSystem, type RunOutcome } from './sim-fs';
+import { settled } from './helpers';
 
 const BLOCK = 4096;
 
@@ -48,11 +49,8 @@ class World {
     );
   }
 
-  async run<T>(p: Promise<T>): Promise<T> {
-    const out = await this.clock.runUntil(p, { maxMs: 60_000 });
-    if (out.status === 'resolved') return out.value;
-    if (out.status === 'rejected') throw out.error;
-    throw new Error(`seed ${this.seed}: the queue did not finish (${out.status})`);
+  run<T>(p: Promise<T>): Promise<T> {
+    return settled(this.clock, p, `seed ${this.seed}: the queue`);
   }
 
   settle<T>(p: Promise<T>, ms: number): Promise<RunOutcome<T>> {
@@ -182,11 +180,7 @@ test('a power loss while appends wait on a full disk keeps every acknowledged re
     assert.ok(w.fs.crashed, `seed ${seed}: did not crash`);
     const clock2 = new SimClock();
     const fs2 = w.fs.reboot({ clock: clock2 });
-    const w2run = async <T>(p: Promise<T>): Promise<T> => {
-      const out = await clock2.runUntil(p, { maxMs: 60_000 });
-      if (out.status === 'resolved') return out.value;
-      throw out.status === 'rejected' ? out.error : new Error(`seed ${seed}: ${out.status}`);
-    };
+    const w2run = <T>(p: Promise<T>): Promise<T> => settled(clock2, p, `seed ${seed}: the reopened queue`);
     const q2 = await w2run(openQueue({ dir: '/q', consumers: ['c'], segmentBytes: 4096, maxBytes: 1 << 20, fs: fs2, clock: clock2 }));
     assert.equal(q2.recovery.corruptRecords, 0, `seed ${seed}: ${q2.recovery.notes.join('; ')}`);
     const c2 = q2.consumer('c');

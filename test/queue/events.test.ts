@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { openQueue } from '../../src/queue';
 import type { QueueEvent, QueueOptions, Queue, QueueRecord } from '../../src/queue/types';
 import { SimClock, SimFileSystem } from './sim-fs';
+import { settled } from './helpers';
 
 type Rule = (syscall: string, path: string) => string | null;
 
@@ -25,12 +26,7 @@ function world(seed: number): {
   const fs = new SimFileSystem({ seed, clock, faults: { rule: (syscall, path) => rule?.(syscall, path) ?? null } });
   fs.mkdirDurable('/q');
   const events: QueueEvent[] = [];
-  const run = async <T>(p: Promise<T>): Promise<T> => {
-    const out = await clock.runUntil(p, { maxMs: 60_000 });
-    if (out.status === 'resolved') return out.value;
-    if (out.status === 'rejected') throw out.error;
-    throw new Error(`the queue did not finish (${out.status})`);
-  };
+  const run = <T>(p: Promise<T>): Promise<T> => settled(clock, p, 'the queue');
   return {
     fs,
     clock,

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openQueue } from '../../src/queue';
 import { SimClock, SimFileSystem } from './sim-fs';
+import { settled } from './helpers';
 
 const SEEDS = 200;
 
@@ -15,12 +16,7 @@ test(`first start + power loss right after an acknowledged append: the record is
   for (let seed = 1; seed <= SEEDS; seed++) {
     const clock = new SimClock();
     const fs = new SimFileSystem({ seed, clock });
-    const run = async <T>(p: Promise<T>): Promise<T> => {
-      const out = await clock.runUntil(p, { maxMs: 30_000 });
-      if (out.status === 'resolved') return out.value;
-      if (out.status === 'rejected') throw out.error;
-      throw new Error(`seed ${seed}: the queue did not finish (${out.status})`);
-    };
+    const run = <T>(p: Promise<T>): Promise<T> => settled(clock, p, `seed ${seed}: the queue`, 30_000);
     // /var/lib exists (durably); sluice, its data_dir and the queue directory do not
     fs.mkdirDurable('/var/lib');
     const q = await run(openQueue({ dir: '/var/lib/sluice/data/queue', consumers: ['c'], segmentBytes: 4096, fs, clock }));
@@ -28,12 +24,7 @@ test(`first start + power loss right after an acknowledged append: the record is
     fs.crash({ kind: 'power' });
     const clock2 = new SimClock();
     const fs2 = fs.reboot({ clock: clock2 });
-    const run2 = async <T>(p: Promise<T>): Promise<T> => {
-      const out = await clock2.runUntil(p, { maxMs: 30_000 });
-      if (out.status === 'resolved') return out.value;
-      if (out.status === 'rejected') throw out.error;
-      throw new Error(`seed ${seed}: the reopened queue did not finish (${out.status})`);
-    };
+    const run2 = <T>(p: Promise<T>): Promise<T> => settled(clock2, p, `seed ${seed}: the reopened queue`, 30_000);
     const q2 = await run2(openQueue({ dir: '/var/lib/sluice/data/queue', consumers: ['c'], segmentBytes: 4096, fs: fs2, clock: clock2 }));
     const ac = new AbortController();
     clock2.setTimer(100, () => ac.abort());

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Consumer, QueueRecord } from '../../src/queue/types';
+import type { SimClock } from './sim-fs';
 
 /** A fresh directory under the OS temp dir; removed by the returned cleanup. */
 export function tempDir(prefix = 'sluice-queue-'): { dir: string; cleanup: () => void } {
@@ -35,3 +36,14 @@ export async function readAvailable(c: Consumer): Promise<QueueRecord[]> {
 }
 
 export const text = (r: QueueRecord): string => r.payload.toString('utf8');
+
+/**
+ * Drives the simulated clock until `p` settles: resolves to its value, rejects with its error, or
+ * with "`what` did not finish" when it neither resolves nor rejects within `maxMs` of virtual time.
+ */
+export async function settled<T>(clock: SimClock, p: Promise<T>, what: string, maxMs = 60_000): Promise<T> {
+  const out = await clock.runUntil(p, { maxMs });
+  if (out.status === 'resolved') return out.value;
+  if (out.status === 'rejected') throw out.error;
+  throw new Error(`${what} did not finish (${out.status})`);
+}

@@ -12,6 +12,7 @@ import type { FileHandle, FileSystem } from '../../src/core/ports';
 import type { Queue, QueueOptions, QueueRecord } from '../../src/queue/types';
 import { describeFailure, runSimulation, shrink, type RunConfig } from './sim-harness';
 import { SimClock, SimFileSystem } from './sim-fs';
+import { settled } from './helpers';
 
 interface Regression {
   readonly seed: number;
@@ -71,17 +72,7 @@ function lyingDatasync(fs: FileSystem): FileSystem {
     stat: () => h.stat(),
     close: () => h.close(),
   });
-  return {
-    open: async (p, m) => wrap(await fs.open(p, m)),
-    readdir: (d) => fs.readdir(d),
-    mkdirp: (d) => fs.mkdirp(d),
-    rename: (a, b) => fs.rename(a, b),
-    unlink: (p) => fs.unlink(p),
-    stat: (p) => fs.stat(p),
-    syncDir: (d) => fs.syncDir(d),
-    processAlive: (pid) => fs.processAlive(pid),
-    pid: fs.pid,
-  };
+  return forwarding(fs, { open: async (p, m) => wrap(await fs.open(p, m)) });
 }
 
 /** Another FileSystem object over the same one (as a metrics or tracing wrapper would be). */
@@ -145,12 +136,7 @@ function world(
     ...(timedSteps === undefined ? {} : { timedSteps }),
   });
   fs.mkdirDurable('/q');
-  const run = async <T>(p: Promise<T>): Promise<T> => {
-    const out = await clock.runUntil(p, { maxMs: 30_000 });
-    if (out.status === 'resolved') return out.value;
-    if (out.status === 'rejected') throw out.error;
-    throw new Error(`the queue did not finish (${out.status})`);
-  };
+  const run = <T>(p: Promise<T>): Promise<T> => settled(clock, p, 'the queue', 30_000);
   return {
     fs,
     clock,

@@ -33,7 +33,7 @@ import { gzip as gzipCb } from 'node:zlib';
 import { z } from 'zod';
 import { sinkSchema } from '../../core/component';
 import type { Envelope } from '../../core/envelope';
-import type { Rejection, Sink, SinkContext, StoredPayload, WriteOptions, WriteResult } from '../../core/sink';
+import type { Rejection, RetryReason, Sink, SinkContext, StoredPayload, WriteOptions, WriteResult } from '../../core/sink';
 import { AckedBelow } from './acked-below';
 import { contentTypeOf, encodeParts, eventCount, idRange, partsOf, splitParts, type Part } from './encode';
 
@@ -119,7 +119,7 @@ export class HttpSink implements Sink {
     try {
       answer = await this.post([entry.payload], entry.contentType, this.key(entry.firstEventId, entry.lastEventId), opts.signal, false);
     } catch (error) {
-      return { status: 'errored', error: opts.signal.aborted ? (opts.signal.reason ?? error) : error };
+      return failed(error, opts.signal);
     }
     const verdict = this.judge(answer);
     // A stored payload is sent whole: a 413 now is a rejection again (the entry stays).
@@ -144,7 +144,7 @@ export class HttpSink implements Sink {
     try {
       answer = await this.post(body, this.contentType, this.key(first, last), signal, identify);
     } catch (error) {
-      return { status: 'errored', error: signal.aborted ? (signal.reason ?? error) : error };
+      return failed(error, signal);
     }
     const verdict = this.judge(answer);
     if (verdict === 'rejected') return this.reject(answer, Buffer.concat(body), this.contentType, first, last, eventCount(parts));
@@ -167,10 +167,12 @@ export class HttpSink implements Sink {
     if (s === 413) return 'too-large';
     const error = new HttpStatusError(s, a.head);
     if (s === 408 || s === 429 || (s >= 500 && s !== 501)) {
+      const reason: RetryReason = s === 408 ? 'timeout' : s === 429 ? 'http_429' : 'http_5xx';
       const retryAfterMs = parseRetryAfter(a.retryAfter, this.ctx.clock.wall());
-      return retryAfterMs === undefined ? { status: 'errored', error } : { status: 'errored', error, retryAfterMs };
+      return retryAfterMs === undefined ? { status: 'errored', error, reason } : { status: 'errored', error, retryAfterMs, reason };
     }
-    if (s === 401 || s === 403 || s === 404 || s < 200 || (s >= 300 && s < 400)) return { status: 'errored', error, alert: true };
+    if (s === 401 || s === 403 || s === 404) return { status: 'errored', error, alert: true, reason: 'http_4xx' };
+    if (s < 200 || (s >= 300 && s < 400)) return { status: 'errored', error, alert: true, reason: 'other' };
     return 'rejected';
   }
 
@@ -241,6 +243,10 @@ export const parseRetryAfter = (value: string | undefined, nowWallMs: number): n
   const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowWallMs);
 };
+
+/** A request that got no answer: cut off by its timeout (the signal), or a network error. */
+const failed = (error: unknown, signal: AbortSignal): WriteResult =>
+  signal.aborted ? { status: 'errored', error: signal.reason ?? error, reason: 'timeout' } : { status: 'errored', error, reason: 'network' };
 
 const oneLine = (s: string): string => s.replace(/\s+/g, ' ').trim();
 

@@ -171,7 +171,7 @@ export class NatsSink implements Sink {
     try {
       c = await raced(this.connect(), opts.signal);
     } catch (error) {
-      return { status: 'errored', error: opts.signal.aborted ? (opts.signal.reason ?? error) : error };
+      return { status: 'errored', error: opts.signal.aborted ? (opts.signal.reason ?? error) : error, reason: opts.signal.aborted ? 'timeout' : 'nats' };
     }
     const h = c.headers();
     h.set('Sluice-Encoding', entry.contentType === 'application/x-ndjson' ? 'json' : 'text');
@@ -180,7 +180,7 @@ export class NatsSink implements Sink {
       if (ack.duplicate) this.countDuplicates(1);
       return { status: 'delivered' };
     } catch (error) {
-      return { status: 'errored', error: await this.explain(c, subject, error) };
+      return { status: 'errored', error: await this.explain(c, subject, error), reason: 'nats' };
     }
   }
 
@@ -206,7 +206,7 @@ export class NatsSink implements Sink {
     try {
       c = await raced(this.connect(), signal);
     } catch (error) {
-      return { status: 'errored', error: signal.aborted ? (signal.reason ?? error) : error, ...(error instanceof NatsPayloadLimitError ? { alert: true } : {}) };
+      return { status: 'errored', error: signal.aborted ? (signal.reason ?? error) : error, reason: signal.aborted ? 'timeout' : 'nats', ...(error instanceof NatsPayloadLimitError ? { alert: true } : {}) };
     }
     const encoding = this.config.encoding;
     const acks = out.map(({ subject, chunk }) => {
@@ -219,14 +219,14 @@ export class NatsSink implements Sink {
     try {
       settled = await raced(Promise.allSettled(acks), signal);
     } catch (error) {
-      return { status: 'errored', error: signal.reason ?? error };
+      return { status: 'errored', error: signal.reason ?? error, reason: 'timeout' };
     }
     let duplicates = 0;
     for (let i = 0; i < settled.length; i++) {
       const s = settled[i] as PromiseSettledResult<{ duplicate: boolean }>;
       if (s.status === 'rejected') {
         const error = await this.explain(c, (out[i] as Outgoing).subject, s.reason);
-        return { status: 'errored', error, ...(error instanceof NatsNoStreamError ? { alert: true } : {}) };
+        return { status: 'errored', error, reason: 'nats', ...(error instanceof NatsNoStreamError ? { alert: true } : {}) };
       }
       if (s.value.duplicate) duplicates++;
     }
