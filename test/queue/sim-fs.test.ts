@@ -311,7 +311,7 @@ test('open modes and errors follow POSIX: ENOENT, EEXIST, truncation, EBADF afte
   assert.equal(buf.subarray(0, 4).toString(), 'bcde');
   assert.equal(await r.read(buf, 0, 10, 5), 0);
   await rejectsCode(r.writev([bytes('x')]), 'EBADF');
-  assert.deepEqual(await fs.stat('/a/f'), { size: 5 });
+  assert.equal((await fs.stat('/a/f'))?.size, 5);
   assert.equal(await fs.stat('/a/g'), null);
   const t = await fs.open('/a/f', 'truncate');
   assert.deepEqual(await t.stat(), { size: 0 });

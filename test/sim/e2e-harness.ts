@@ -1,0 +1,576 @@
+/**
+ * The end-to-end simulation: the real agent (`src/pipeline/agent.ts`) — the real file source, the
+ * real queue, the real sink runners and file sinks — runs on the simulated disk (`test/queue/sim-fs.ts`)
+ * and its virtual clock, while another process on the simulated machine (the application) writes
+ * log lines and rotates its file by rename. A seeded run is a sequence of boots; each boot ends in a
+ * power loss, a `kill -9` (the page cache survives), or a graceful stop, at a random step or time.
+ * A last boot lets the agent catch up and stops it gracefully. Then the README's guarantees table is
+ * checked row by row on what the sinks wrote (`checkRun`), and a failure names the seed that replays it.
+ *
+ * The application's writes are durable as it makes them (`appendDurable`): what it loses in a power
+ * loss is its own loss, not the agent's. So after the last boot every line it wrote must be in
+ * every sink's output.
+ *
+ * What the sinks write is watched by a thin wrapper around the real file sink: it passes every call
+ * through and notes, for each delivered group, the event id (record id + index) of each line. That
+ * is how the checks know which queue record a line of the output came from, and so whether a
+ * duplicate is one the guarantees allow: a record at or after the cursor a restart recovered.
+ *
+ * docs/testing.md ("The end-to-end simulation") describes the run, the checks and how to replay.
+ */
+import { z } from 'zod';
+import { parseConfig } from '../../src/config/load';
+import { defineSink, registryOf, type Registry } from '../../src/core/component';
+import { createDiagnostics } from '../../src/core/diagnostics';
+import type { Envelope } from '../../src/core/envelope';
+import type { Sink, WriteResult } from '../../src/core/sink';
+import { Agent } from '../../src/pipeline/agent';
+import { createFileSink, fileSinkSchema } from '../../src/sinks/file';
+import { sourceKinds } from '../../src/sources';
+import { createRng, isSimCrash, SimClock, SimFileSystem, type CrashReport, type Rng } from '../queue/sim-fs';
+
+// ---------------------------------------------------------------------------------------------
+// The checks' one knob for the file sink's duplicates
+
+/**
+ * How many extra copies of a record the file sink may write after one crash, given the cursor the
+ * restart recovered: today one, for every record at or after that cursor (the sink replays from
+ * it and its output already held some of them). When the file sink becomes exactly once across
+ * kill -9 and power loss (its checkpoint cuts the output back on start), this becomes `0` and so do
+ * the two below, and the checks demand exactly once.
+ */
+export const replaysAllowed = (recoveredCursor: number, eventId: number): number => (recoveredCursor <= eventId ? 1 : 0);
+/** Whether a power loss may leave torn bytes in the file sink's output (a line cut, or zeros) that its replay then appends after. */
+export const TORN_OUTPUT_ALLOWED = true;
+
+// ---------------------------------------------------------------------------------------------
+// A run's configuration
+
+export interface E2eConfig {
+  readonly fsync: 'always' | 'interval' | 'never';
+  readonly fsyncIntervalMs: number;
+  readonly cursorFlushMs: number;
+  readonly segmentBytes: number;
+  readonly maxBytes: number;
+  readonly globIntervalMs: number;
+  readonly rotateWaitMs: number;
+  readonly readBufferBytes: number;
+  readonly maxBatchesInFlight: number;
+  /** Sink `batch.max_events`; 0: the default. */
+  readonly sinkMaxEvents: number;
+  readonly concurrency: number;
+  /** A second file sink with `encoding: json` reading the same source. */
+  readonly jsonSink: boolean;
+  /** Lines the application writes in the whole run. */
+  readonly lines: number;
+  readonly lineBytes: readonly [min: number, max: number];
+  readonly linesPerWrite: readonly [min: number, max: number];
+  readonly writeEveryMs: number;
+  /** Chance that a write of the application ends mid-line (the rest comes with the next write). */
+  readonly partialWrites: number;
+  /** Chance that the application rotates (rename to app.log.N) before a write. */
+  readonly rotateChance: number;
+  /**
+   * The source's pattern: `/logs/*.log` (a rotated file no longer matches: found again by its
+   * identity, `follow.ts`) or `/logs/app.log*` (rotated files still match). With `*.log` the
+   * application rotates only a file the agent has delivered a line of: a file renamed away before
+   * any agent saw it is out of every agent's reach.
+   */
+  readonly include: '/logs/*.log' | '/logs/app.log*';
+  /** Boots before the last one. */
+  readonly boots: number;
+  /** How boots end: the weights of power loss, kill -9 and graceful stop. */
+  readonly ends: { readonly power: number; readonly process: number; readonly graceful: number };
+  /** A boot's length in virtual ms at most (a crash at a step may come first). */
+  readonly bootMs: readonly [min: number, max: number];
+  /** Chance that a boot ends at a random file system step rather than at a random time. */
+  readonly atStep: number;
+  /** Out-of-order writeback on power loss (`SimOptions.outOfOrder`) and its unit. */
+  readonly outOfOrder: number;
+  readonly pageBytes: number;
+  readonly timedSteps: number;
+}
+
+export function e2eConfigFor(seed: number, overrides: Partial<E2eConfig> = {}): E2eConfig {
+  const r = createRng(seed ^ 0x5eed_e2e0);
+  const fsync = r.chance(0.6) ? 'always' : r.chance(0.6) ? 'interval' : 'never';
+  // A record is one read of the source (read_buffer_bytes, plus a partial line carried over) and must fit a segment.
+  const segmentBytes = r.pick([8192, 16384]);
+  const cfg: E2eConfig = {
+    fsync,
+    fsyncIntervalMs: r.range(5, 50),
+    cursorFlushMs: r.pick([20, 100, 300, 1000]),
+    segmentBytes,
+    maxBytes: segmentBytes * r.range(3, 8),
+    globIntervalMs: r.pick([50, 100, 250]),
+    rotateWaitMs: r.pick([100, 300, 1000]),
+    readBufferBytes: segmentBytes === 16384 ? r.pick([4096, 8192]) : 4096,
+    maxBatchesInFlight: r.range(1, 4),
+    sinkMaxEvents: r.chance(0.5) ? r.range(1, 40) : 0,
+    concurrency: r.chance(0.7) ? 1 : r.range(2, 3),
+    jsonSink: r.chance(0.5),
+    lines: r.range(150, 700),
+    lineBytes: r.chance(0.2) ? [20, 1500] : [20, 200],
+    linesPerWrite: [1, r.range(2, 30)],
+    writeEveryMs: r.pick([2, 10, 30]),
+    partialWrites: r.chance(0.5) ? 0.2 : 0,
+    rotateChance: r.pick([0, 0.02, 0.05]),
+    include: r.chance(0.7) ? '/logs/*.log' : '/logs/app.log*',
+    boots: r.range(2, 6),
+    // fsync: never promises nothing against power loss: its runs only kill the process.
+    ends: fsync === 'never' ? { power: 0, process: 3, graceful: 1 } : { power: 3, process: 3, graceful: 1 },
+    bootMs: [20, r.pick([300, 1500])],
+    atStep: 0.5,
+    outOfOrder: r.chance(0.5) ? r.pick([0.3, 1]) : 0,
+    pageBytes: r.pick([512, 4096]),
+    timedSteps: r.pick([0.1, 0.3]),
+  };
+  return { ...cfg, ...overrides };
+}
+
+const configYaml = (c: E2eConfig): string => {
+  const sink = (id: string, encoding: string): string =>
+    `  ${id}:\n    type: file\n    inputs: [app]\n    path: /out/${id}.log\n    encoding: ${encoding}\n` +
+    (c.sinkMaxEvents > 0 ? `    batch: { max_events: ${c.sinkMaxEvents} }\n` : '') +
+    (c.concurrency > 1 ? `    request: { concurrency: ${c.concurrency} }\n` : '') +
+    // Retries come quickly in virtual time: a sink that failed (an I/O error) tries again soon.
+    `    max_backoff: 200ms\n`;
+  return (
+    `data_dir: /data\n` +
+    `queue:\n  fsync: ${c.fsync}\n` +
+    (c.fsync === 'interval' ? `  fsync_interval_ms: ${c.fsyncIntervalMs}\n` : '') +
+    `  cursor_flush_interval: ${c.cursorFlushMs}ms\n` +
+    `sources:\n  app:\n    type: file\n    include: ["${c.include}"]\n` +
+    `    glob_interval_ms: ${c.globIntervalMs}\n    rotate_wait_ms: ${c.rotateWaitMs}\n` +
+    `    read_buffer_bytes: ${c.readBufferBytes}\n    max_batches_in_flight: ${c.maxBatchesInFlight}\n` +
+    `sinks:\n` +
+    sink('text', 'text') +
+    (c.jsonSink ? sink('json', 'json') : '')
+  );
+};
+
+// ---------------------------------------------------------------------------------------------
+// The application: writes numbered lines to /logs/app.log, rotates it to app.log.N by rename
+
+/** A line's text (without its newline): `<serial|file|padding>`, so a line glued to torn bytes can still be recognised. */
+const lineText = (serial: number, file: number, bytes: number, rng: Rng): string => {
+  const head = `<${String(serial).padStart(7, '0')}|f${file}|`;
+  let pad = '';
+  for (let i = head.length + 1; i < bytes; i++) pad += String.fromCharCode(97 + rng.int(26));
+  return `${head}${pad}>`;
+};
+
+class Application {
+  /** Every complete line written, in order, with the file it went to. */
+  readonly lines: string[] = [];
+  private serial = 0;
+  private file = 0;
+  /** The rest of a line written only in part. */
+  private pendingRest: string | null = null;
+  rotations = 0;
+
+  constructor(
+    private readonly rng: Rng,
+    private readonly cfg: E2eConfig,
+    /** Whether the agent has delivered a line of file number `n` (so it knows the file). */
+    private readonly known: (n: number) => boolean,
+  ) {}
+
+  get done(): boolean {
+    return this.serial >= this.cfg.lines && this.pendingRest === null;
+  }
+
+  /** One write (maybe after a rotation); returns what it did, for the trace. */
+  write(fs: SimFileSystem): string {
+    if (this.done) return 'idle';
+    let note = '';
+    const rotate = this.rng.chance(this.cfg.rotateChance);
+    if (rotate && this.pendingRest === null && fs.sizeOf('/logs/app.log') !== null && (this.cfg.include !== '/logs/*.log' || this.known(this.file))) {
+      this.rotations++;
+      fs.renameDurable('/logs/app.log', `/logs/app.log.${this.rotations}`);
+      this.file++;
+      note = `rotate -> app.log.${this.rotations}; `;
+    }
+    let text = this.pendingRest ?? '';
+    this.pendingRest = null;
+    const first = this.serial;
+    const n = Math.min(this.rng.range(this.cfg.linesPerWrite[0], this.cfg.linesPerWrite[1]), this.cfg.lines - this.serial);
+    for (let i = 0; i < n; i++) {
+      const line = lineText(this.serial++, this.file, this.rng.range(this.cfg.lineBytes[0], this.cfg.lineBytes[1]), this.rng);
+      this.lines.push(line);
+      text += `${line}\n`;
+    }
+    if (n > 0 && this.serial < this.cfg.lines && this.rng.chance(this.cfg.partialWrites)) {
+      const cut = this.rng.range(1, text.length - 1);
+      this.pendingRest = text.slice(cut);
+      text = text.slice(0, cut);
+    }
+    if (text.length > 0) fs.appendDurable('/logs/app.log', Buffer.from(text));
+    return `${note}write L${first}..L${this.serial - 1}${this.pendingRest !== null ? ' (last one in part)' : ''}`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watching what the sinks deliver
+
+/** What one sink reported delivered: each line's event ids (more than one: the source emitted it twice). */
+class Delivered {
+  readonly ids = new Map<string, number[]>();
+  /** File numbers (`|fN|`) of the lines delivered. */
+  readonly files = new Set<number>();
+
+  note(batches: readonly Envelope[]): void {
+    for (const b of batches) {
+      const text = b.lines.toString('utf8');
+      let i = 0;
+      for (const line of text.split('\n')) {
+        if (line === '' && i === b.events) break;
+        const id = b.recordId + i++;
+        const ids = this.ids.get(line);
+        if (ids === undefined) {
+          this.ids.set(line, [id]);
+          this.files.add(Number(/\|f(\d+)\|/.exec(line)?.[1] ?? -1));
+        }
+        else if (!ids.includes(id)) ids.push(id);
+      }
+    }
+  }
+}
+
+const watchedRegistry = (delivered: Map<string, Delivered>): Registry => ({
+  sources: sourceKinds,
+  sinks: registryOf([
+    defineSink({
+      type: 'file',
+      schema: fileSinkSchema,
+      canAcknowledge: true,
+      create: (config, ctx): Sink => {
+        const real = createFileSink(config, ctx);
+        let d = delivered.get(ctx.id);
+        if (d === undefined) delivered.set(ctx.id, (d = new Delivered()));
+        const seen = d;
+        return {
+          async write(batches, opts): Promise<WriteResult> {
+            const r = await real.write(batches, opts);
+            if (r.status === 'delivered') seen.note(batches);
+            return r;
+          },
+          reopen: () => real.reopen(),
+          close: () => real.close(),
+        };
+      },
+    }),
+  ]),
+});
+
+// ---------------------------------------------------------------------------------------------
+// One run
+
+export interface E2eStats {
+  boots: number;
+  powerLosses: number;
+  kills: number;
+  gracefulStops: number;
+  crashesInOpen: number;
+  lines: number;
+  rotations: number;
+  /** Extra copies of lines in the outputs (all sinks). */
+  duplicates: number;
+  /** Lines of the outputs that are torn bytes (a cut line, zeros) left by a power loss. */
+  tornLines: number;
+  /** Lines present only glued after torn bytes. */
+  gluedLines: number;
+  /** Files a power loss treated page by page (out-of-order writeback). */
+  scattered: number;
+}
+
+export const emptyE2eStats = (): E2eStats => ({
+  boots: 0,
+  powerLosses: 0,
+  kills: 0,
+  gracefulStops: 0,
+  crashesInOpen: 0,
+  lines: 0,
+  rotations: 0,
+  duplicates: 0,
+  tornLines: 0,
+  gluedLines: 0,
+  scattered: 0,
+});
+
+export interface E2eResult {
+  readonly seed: number;
+  readonly config: E2eConfig;
+  readonly failure: string | null;
+  readonly stats: E2eStats;
+  /** What happened, one line per event of the run. */
+  readonly trace: readonly string[];
+  /** The agent's own diagnostics (its stderr), every boot. */
+  readonly diagnostics: readonly string[];
+}
+
+/** How a boot began: after which kind of end of the previous one, and the cursors its queue recovered. */
+interface Boot {
+  readonly after: 'first' | 'power' | 'process' | 'graceful';
+  readonly cursors: ReadonlyMap<string, number>;
+}
+
+type End = 'power' | 'process' | 'graceful';
+
+export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): Promise<E2eResult> {
+  const cfg = e2eConfigFor(seed, overrides);
+  const rng = createRng(seed);
+  const appRng = rng.fork();
+  const trace: string[] = [];
+  const diagnostics: string[] = [];
+  const stats = emptyE2eStats();
+  const delivered = new Map<string, Delivered>();
+  const app = new Application(appRng, cfg, (n) => [...delivered.values()].some((d) => d.files.has(n)));
+  const registry = watchedRegistry(delivered);
+  const sinks = cfg.jsonSink ? ['text', 'json'] : ['text'];
+  const parsed = parseConfig(configYaml(cfg), 'e2e.yaml', registry, {});
+  // Segments of a few KiB (below what a config may say: 16MiB at least), so a run rolls, deletes and fills them.
+  const config = { ...parsed, queue: { ...parsed.queue, segmentBytes: cfg.segmentBytes, maxBytes: cfg.maxBytes } };
+  const boots: Boot[] = [];
+
+  let clock = new SimClock(0);
+  let fs = new SimFileSystem({ seed, clock, timedSteps: cfg.timedSteps, maxLatencyMs: 3, outOfOrder: cfg.outOfOrder, pageBytes: cfg.pageBytes });
+  fs.mkdirDurable('/logs');
+  let after: Boot['after'] = 'first';
+  let failure: string | null = null;
+  const note = (what: string): void => {
+    trace.push(`[boot ${stats.boots} t=${clock.now()} step=${fs.steps}] ${what}`);
+  };
+  const crashNote = (r: CrashReport | null): void => {
+    if (r === null) return;
+    const files = [...r.files].map(([p, f]) => `${p} ${f}`).join(', ');
+    const dirs = [...r.dirs].map(([p, [k, of]]) => `${p} ${k}/${of}`).join(', ');
+    for (const f of r.files.values()) if (f === 'scattered') stats.scattered++;
+    note(`${r.kind === 'power' ? 'power loss' : 'kill -9'} at step ${r.atStep}${files ? `; files: ${files}` : ''}${dirs ? `; dir entries kept: ${dirs}` : ''}`);
+  };
+
+  for (let b = 0; b <= cfg.boots && failure === null; b++) {
+    const last = b === cfg.boots;
+    stats.boots++;
+    const bootNo = stats.boots;
+    const log = createDiagnostics({ level: 'info', write: (l) => void diagnostics.push(`[boot ${bootNo}] ${l.trimEnd()}`), now: () => clock.wall() });
+    const random = rng.fork();
+    const endKind: End = last ? 'graceful' : pickEnd(rng, cfg);
+    const endMs = rng.range(cfg.bootMs[0], cfg.bootMs[1]);
+    const endStep = !last && endKind !== 'graceful' && rng.chance(cfg.atStep) ? fs.steps + rng.range(1, 600) : 0;
+    if (endStep > 0) fs.crashAt(endStep, endKind === 'process' ? 'process' : 'power');
+    note(`start after ${after}; ends ${last ? 'when every line is delivered (graceful)' : `${endStep > 0 ? `at step ${endStep}` : `at ${endMs} ms`} (${endKind})`}`);
+
+    const opened = await clock.runUntil(Agent.open({ config, log, ports: { clock, random, fs, readFs: fs.readView() }, cwd: '/' }), {
+      maxMs: 60_000,
+      stop: () => fs.crashed,
+      settleRealIo: true,
+    });
+    if (opened.status !== 'resolved') {
+      if (fs.crashed || (opened.status === 'rejected' && isSimCrash(opened.error))) {
+        stats.crashesInOpen++;
+        crashNote(fs.lastCrash);
+        after = fs.lastCrash?.kind ?? 'power';
+        if (after === 'power') stats.powerLosses++;
+        else stats.kills++;
+        ({ clock, fs } = restart(fs, clock, app, rng, note));
+        continue;
+      }
+      failure = `boot ${stats.boots}: the agent did not open (${outcomeText(opened)})`;
+      break;
+    }
+    const agent = opened.value;
+    const cursors = new Map(sinks.map((s) => [s, agent.queue.consumer(s).ackedUpTo]));
+    boots.push({ after, cursors });
+    note(`opened; cursors ${[...cursors].map(([s, c]) => `${s}=${c}`).join(' ')}`);
+
+    // The application writes while the agent runs.
+    const bootFs = fs;
+    const bootClock = clock;
+    const writeLoop = (): void => {
+      if (bootFs.crashed) return;
+      if (!app.done) note(`app: ${app.write(bootFs)}`);
+      bootClock.setTimer(cfg.writeEveryMs, writeLoop);
+    };
+    bootClock.setTimer(0, writeLoop);
+    let stopAsked = false;
+    if (last) {
+      // Stop once every line is delivered to every sink (or the time is up: the checks then say what is missing).
+      const watch = (): void => {
+        const all = app.done && sinks.every((s) => (delivered.get(s)?.ids.size ?? 0) >= app.lines.length);
+        if (all || bootClock.now() > 600_000) {
+          note(all ? 'every line delivered: graceful stop' : 'time is up: graceful stop');
+          stopAsked = true;
+          agent.requestStop('end of the run');
+          return;
+        }
+        bootClock.setTimer(100, watch);
+      };
+      bootClock.setTimer(100, watch);
+    } else {
+      bootClock.setTimer(endMs, () => {
+        if (bootFs.crashed) return;
+        if (endKind === 'graceful') {
+          note('graceful stop (SIGTERM)');
+          stopAsked = true;
+          agent.requestStop('SIGTERM');
+        } else bootFs.crash({ kind: endKind });
+      });
+    }
+    const ran = await clock.runUntil(agent.run(), { maxMs: last ? 900_000 : 120_000, maxTimers: 2_000_000, stop: () => fs.crashed, settleRealIo: true });
+    for (const e of clock.errors) failure ??= `a timer callback threw: ${String(e)}`;
+    if (fs.crashed) {
+      crashNote(fs.lastCrash);
+      after = fs.lastCrash?.kind ?? 'power';
+      if (after === 'power') stats.powerLosses++;
+      else stats.kills++;
+      ({ clock, fs } = restart(fs, clock, app, rng, note));
+      continue;
+    }
+    if (ran.status !== 'resolved') {
+      failure ??= `boot ${stats.boots}: the agent's run did not end (${outcomeText(ran)})${stopAsked ? ' after a stop request' : ''}`;
+      break;
+    }
+    note(`agent exited ${ran.value}`);
+    if (ran.value !== 0) {
+      failure ??= `boot ${stats.boots}: a graceful stop exited ${ran.value}, not 0`;
+      break;
+    }
+    stats.gracefulStops++;
+    after = 'graceful';
+    if (!last) ({ clock, fs } = restart(fs, clock, app, rng, note));
+  }
+
+  stats.lines = app.lines.length;
+  stats.rotations = app.rotations;
+  if (failure === null) failure = checkRun(fs, app.lines, sinks, delivered, boots, stats, cfg.concurrency);
+  return { seed, config: cfg, failure, stats, trace, diagnostics };
+}
+
+const pickEnd = (rng: Rng, cfg: E2eConfig): End => {
+  const { power, process, graceful } = cfg.ends;
+  const r = rng.next() * (power + process + graceful);
+  return r < power ? 'power' : r < power + process ? 'process' : 'graceful';
+};
+
+/** The next boot, after the application wrote a little more (and maybe rotated) while the agent was down. */
+const restart = (fs: SimFileSystem, clock: SimClock, app: Application, rng: Rng, note: (s: string) => void): { clock: SimClock; fs: SimFileSystem } => {
+  const next = new SimClock(clock.now() + 1000);
+  const nextFs = fs.reboot({ clock: next });
+  for (let i = rng.range(0, 3); i > 0; i--) note(`app while the agent is down: ${app.write(nextFs)}`);
+  return { clock: next, fs: nextFs };
+};
+
+const outcomeText = (o: { status: string; error?: unknown }): string =>
+  o.status === 'rejected' ? `rejected: ${o.error instanceof Error ? o.error.message : String(o.error)}` : o.status;
+
+// ---------------------------------------------------------------------------------------------
+// The checks: README's guarantees table, row by row
+
+/**
+ * After the last (graceful) boot:
+ * - nothing lost (every row): every line the application wrote is in every sink's output, whole;
+ * - the file source reads each line once (positions ride with the data): each line was delivered
+ *   under one event id only, and each file's lines came out in order;
+ * - duplicates: a line appears once, plus what `replaysAllowed` grants for each restart after a
+ *   crash (kill -9, power loss) whose recovered cursor was at or below its event id; a graceful
+ *   stop grants nothing (exactly once);
+ * - no invented bytes: an output line that is not a line written is torn bytes a power loss left
+ *   (`TORN_OUTPUT_ALLOWED`), never anything after kill -9 or graceful stops only.
+ */
+export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: readonly string[], delivered: ReadonlyMap<string, Delivered>, boots: readonly Boot[], stats: E2eStats, concurrency: number): string | null {
+  const known = new Set(written);
+  const powerLost = boots.some((b) => b.after === 'power');
+  for (const sink of sinks) {
+    const out = fs.peek(`/out/${sink}.log`);
+    const d = delivered.get(sink);
+    if (out === null || d === undefined) return written.length === 0 ? null : `sink ${sink}: no output at all`;
+    const counts = new Map<string, number>();
+    const glued = new Map<string, number>();
+    let torn = 0;
+    let firstTorn: string | undefined;
+    const raw = out.toString('utf8');
+    if (raw.length > 0 && !raw.endsWith('\n')) return `sink ${sink}: the output ends in a partial line after a graceful stop: ${JSON.stringify(raw.slice(-80))}`;
+    for (const row of raw.split('\n').slice(0, -1)) {
+      const line = sink === 'json' ? jsonMessage(row) : row;
+      if (line !== null && known.has(line)) {
+        counts.set(line, (counts.get(line) ?? 0) + 1);
+        continue;
+      }
+      torn++;
+      firstTorn ??= row;
+      // Torn bytes followed by a whole line that the replay appended after them.
+      const tail = sink === 'json' ? jsonMessage(row.slice(row.lastIndexOf('{"message":'))) : row.slice(row.lastIndexOf('<'));
+      if (tail !== null && known.has(tail)) glued.set(tail, (glued.get(tail) ?? 0) + 1);
+    }
+    stats.tornLines += torn;
+    if (torn > 0 && !(powerLost && TORN_OUTPUT_ALLOWED)) {
+      return `sink ${sink}: ${torn} line(s) of the output are not lines the application wrote (${powerLost ? 'torn by a power loss' : 'no power loss happened'}), first: ${JSON.stringify(firstTorn?.slice(0, 120))}`;
+    }
+    const lastSerialOfFile = new Map<string, number>();
+    const firstSeen: string[] = [];
+    const seenOnce = new Set<string>();
+    for (const row of raw.split('\n')) {
+      const line = sink === 'json' ? jsonMessage(row) : row;
+      if (line === null || !known.has(line) || seenOnce.has(line)) continue;
+      seenOnce.add(line);
+      firstSeen.push(line);
+    }
+    // With more than one group in flight a sink's groups may land in any order (request.concurrency).
+    for (const line of concurrency > 1 ? [] : firstSeen) {
+      const file = line.slice(9, line.indexOf('|', 9));
+      const serial = Number(line.slice(1, 8));
+      const prev = lastSerialOfFile.get(file);
+      if (prev !== undefined && serial < prev) return `sink ${sink}: line ${serial} of ${file} came out after line ${prev} (first copies out of order)`;
+      lastSerialOfFile.set(file, serial);
+    }
+    for (const line of written) {
+      const serial = line.slice(1, 8);
+      const ids = d.ids.get(line);
+      if (ids !== undefined && ids.length > 1) return `sink ${sink}: line L${serial} was delivered as events ${ids.join(', ')}: the file source read it more than once`;
+      const n = counts.get(line) ?? 0;
+      if (n === 0) {
+        if ((glued.get(line) ?? 0) > 0 && TORN_OUTPUT_ALLOWED) {
+          stats.gluedLines++;
+          continue;
+        }
+        return `sink ${sink}: line L${serial} is missing from the output${ids === undefined ? ' (never delivered)' : ` (delivered as event ${ids[0]})`}`;
+      }
+      if (n === 1) continue;
+      stats.duplicates += n - 1;
+      const id = ids?.[0];
+      if (id === undefined) return `sink ${sink}: line L${serial} is in the output ${n} times but was never delivered`;
+      let allowed = 0;
+      for (const b of boots) if (b.after === 'power' || b.after === 'process') allowed += replaysAllowed(b.cursors.get(sink) ?? 0, id);
+      if (n - 1 > allowed) {
+        const cursors = boots.map((b) => `${b.after}:${b.cursors.get(sink) ?? '-'}`).join(' ');
+        return `sink ${sink}: line L${serial} (event ${id}) is in the output ${n} times; allowed ${1 + allowed} (restarts and their recovered cursors: ${cursors})`;
+      }
+    }
+  }
+  return null;
+}
+
+const jsonMessage = (row: string): string | null => {
+  try {
+    const v = z.object({ message: z.string() }).safeParse(JSON.parse(row));
+    return v.success ? v.data.message : null;
+  } catch {
+    return null;
+  }
+};
+
+/** The report of a failed run: what failed, how to replay it, its configuration, and its trace. */
+export function describeE2eFailure(r: E2eResult, lines = 80): string {
+  const out = [
+    `end-to-end simulation seed ${r.seed} failed: ${r.failure ?? '(no failure)'}`,
+    `replay: SLUICE_E2E_SEEDS=${r.seed} node scripts/test.js test/sim/e2e`,
+    `config: ${JSON.stringify(r.config)}`,
+    `stats: ${JSON.stringify(r.stats)}`,
+    `trace (last ${Math.min(lines, r.trace.length)} of ${r.trace.length}):`,
+    ...r.trace.slice(-lines).map((l) => `  ${l}`),
+    `agent diagnostics (last ${Math.min(lines, r.diagnostics.length)} of ${r.diagnostics.length}):`,
+    ...r.diagnostics.slice(-lines).map((l) => `  ${l}`),
+  ];
+  return out.join('\n');
+}
