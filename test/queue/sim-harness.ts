@@ -52,6 +52,13 @@ export interface RunConfig {
    * needs, so the disk fills first and ENOSPC must be backpressure (the queue waits, never fails).
    */
   readonly capacity: number | null;
+  /**
+   * Out-of-order writeback (`SimOptions.outOfOrder`): the share of files with unsynced data that a
+   * power loss treats page by page (each changed page new or old, the size new, old or between),
+   * and the page size. 0 in most runs.
+   */
+  readonly outOfOrder: number;
+  readonly pageBytes: number;
 }
 
 export function configFor(seed: number): RunConfig {
@@ -79,6 +86,8 @@ export function configFor(seed: number): RunConfig {
     growConsumers: false,
     holes: false,
     capacity: null,
+    outOfOrder: 0,
+    pageBytes: 4096,
   };
   // Drawn last so the draws above stay what they were for every seed. Names that need encoding in a
   // file name (space, slash, non-ASCII) in some runs.
@@ -94,6 +103,10 @@ export function configFor(seed: number): RunConfig {
     // have read everything cannot roll away from the segment that fills the disk: docs/queue.md.)
     const segBlocks = segmentBytes / 4096 + 1;
     cfg.capacity = 4096 * (1 + (cfg.consumers.length + 1) + 1 + segBlocks + 1 + rng.int(segBlocks * 2 + 1));
+  }
+  if (rng.chance(0.3)) {
+    cfg.outOfOrder = rng.pick([0.5, 1]);
+    cfg.pageBytes = rng.pick([512, 4096]);
   }
   return cfg;
 }
@@ -303,6 +316,7 @@ class Run {
       timedSteps: cfg.timedSteps,
       ...(cfg.faults ? { faults: cfg.faults } : {}),
       ...(cfg.capacity !== null ? { capacity: cfg.capacity } : {}),
+      ...(cfg.outOfOrder > 0 ? { outOfOrder: cfg.outOfOrder, pageBytes: cfg.pageBytes } : {}),
     });
     if (opts.fsTrace === true) this.fs.trace = [];
     this.fs.mkdirDurable(this.dir);
