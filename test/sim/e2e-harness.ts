@@ -221,10 +221,16 @@ class Application {
 /** What one sink reported delivered: each line's event ids (more than one: the source emitted it twice). */
 class Delivered {
   readonly ids = new Map<string, number[]>();
+  /** Each delivered group: the boot, the id after its last event, and when (the boot's virtual ms). */
+  readonly groups: { readonly boot: number; readonly end: number; readonly at: number }[] = [];
+  boot = 0;
   /** File numbers (`|fN|`) of the lines delivered. */
   readonly files = new Set<number>();
 
-  note(batches: readonly Envelope[]): void {
+  note(batches: readonly Envelope[], at: number): void {
+    let end = 0;
+    for (const b of batches) end = Math.max(end, b.recordId + b.events);
+    this.groups.push({ boot: this.boot, end, at });
     for (const b of batches) {
       const text = b.lines.toString('utf8');
       let i = 0;
@@ -257,7 +263,7 @@ const watchedRegistry = (delivered: Map<string, Delivered>): Registry => ({
         return {
           async write(batches, opts): Promise<WriteResult> {
             const r = await real.write(batches, opts);
-            if (r.status === 'delivered') seen.note(batches);
+            if (r.status === 'delivered') seen.note(batches, ctx.clock.now());
             return r;
           },
           reopen: () => real.reopen(),
@@ -342,6 +348,8 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
   let fs = new SimFileSystem({ seed, clock, timedSteps: cfg.timedSteps, maxLatencyMs: 3, outOfOrder: cfg.outOfOrder, pageBytes: cfg.pageBytes });
   fs.mkdirDurable('/logs');
   let after: Boot['after'] = 'first';
+  /** The last boot ended in kill -9 at this virtual time: the next open's cursors are checked against its deliveries. */
+  let killed: { readonly boot: number; readonly at: number } | null = null;
   let failure: string | null = null;
   const note = (what: string): void => {
     trace.push(`[boot ${stats.boots} t=${clock.now()} step=${fs.steps}] ${what}`);
@@ -358,6 +366,7 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
     const last = b === cfg.boots;
     stats.boots++;
     const bootNo = stats.boots;
+    for (const d of delivered.values()) d.boot = bootNo;
     const log = createDiagnostics({ level: 'info', write: (l) => void diagnostics.push(`[boot ${bootNo}] ${l.trimEnd()}`), now: () => clock.wall() });
     const random = rng.fork();
     const endKind: End = last ? 'graceful' : pickEnd(rng, cfg);
@@ -372,6 +381,8 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
       settleRealIo: true,
     });
     if (opened.status !== 'resolved') {
+      // A crash before the queue recovered: the cursors the next boot finds may be older (a power loss).
+      killed = null;
       if (fs.crashed || (opened.status === 'rejected' && isSimCrash(opened.error))) {
         stats.crashesInOpen++;
         crashNote(fs.lastCrash);
@@ -387,6 +398,8 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
     const agent = opened.value;
     const cursors = new Map(sinks.map((s) => [s, agent.queue.consumer(s).ackedUpTo]));
     boots.push({ after, cursors });
+    if (killed !== null) failure ??= checkKillBound(killed, cursors, delivered, cfg);
+    killed = null;
     note(`opened; cursors ${[...cursors].map(([s, c]) => `${s}=${c}`).join(' ')}`);
 
     // The application writes while the agent runs.
@@ -427,6 +440,7 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
     if (fs.crashed) {
       crashNote(fs.lastCrash);
       after = fs.lastCrash?.kind ?? 'power';
+      if (after === 'process') killed = { boot: bootNo, at: clock.now() };
       if (after === 'power') stats.powerLosses++;
       else stats.kills++;
       ({ clock, fs } = restart(fs, clock, app, rng, note));
@@ -451,6 +465,28 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
   if (failure === null) failure = checkRun(fs, app.lines, sinks, delivered, boots, stats, cfg.concurrency);
   return { seed, config: cfg, failure, stats, trace, diagnostics };
 }
+
+/** Slack on top of the cursor flush interval: the persist itself takes a few steps of virtual time. */
+const FLUSH_SLACK_MS = 50;
+
+/**
+ * README's kill -9 row: duplicates are bounded by one cursor-flush interval of deliveries. With one
+ * group in flight (acks in order), every group delivered more than `cursor_flush_interval` (plus
+ * slack) before the kill must be below the cursor the restart recovered.
+ */
+const checkKillBound = (killed: { readonly boot: number; readonly at: number }, cursors: ReadonlyMap<string, number>, delivered: ReadonlyMap<string, Delivered>, cfg: E2eConfig): string | null => {
+  if (cfg.concurrency > 1) return null;
+  for (const [sink, d] of delivered) {
+    const cursor = cursors.get(sink) ?? 0;
+    for (const g of d.groups) {
+      if (g.boot !== killed.boot || g.at > killed.at - cfg.cursorFlushMs - FLUSH_SLACK_MS) continue;
+      if (g.end > cursor) {
+        return `sink ${sink}: kill -9 at ${killed.at} ms replays more than one cursor flush interval (${cfg.cursorFlushMs} ms): a group up to event ${g.end - 1} was delivered at ${g.at} ms, but the restart resumed at ${cursor}`;
+      }
+    }
+  }
+  return null;
+};
 
 const pickEnd = (rng: Rng, cfg: E2eConfig): End => {
   const { power, process, graceful } = cfg.ends;
