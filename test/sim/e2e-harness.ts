@@ -93,6 +93,12 @@ export interface E2eConfig {
   readonly outOfOrder: number;
   readonly pageBytes: number;
   readonly timedSteps: number;
+  /**
+   * Injected faults: each file system step of the agent fails with EIO, and each write with ENOSPC,
+   * with this probability (0 in most runs; never in the last boot). An agent that exits 1 of it is
+   * restarted, as a supervisor would.
+   */
+  readonly faults: number;
 }
 
 export function e2eConfigFor(seed: number, overrides: Partial<E2eConfig> = {}): E2eConfig {
@@ -129,6 +135,8 @@ export function e2eConfigFor(seed: number, overrides: Partial<E2eConfig> = {}): 
     // Whole pages: sector-sized units (512) reach a recovery limit of the queue (test/queue/FINDINGS.md, F-OOO).
     pageBytes: 4096,
     timedSteps: r.pick([0.1, 0.3]),
+    // Drawn last, so the draws above stay what they were for every seed.
+    faults: r.chance(0.2) ? r.pick([0.001, 0.003]) : 0,
   };
   return { ...cfg, ...overrides };
 }
@@ -283,6 +291,8 @@ export interface E2eStats {
   kills: number;
   gracefulStops: number;
   crashesInOpen: number;
+  /** Restarts after the agent stopped of an injected fault (exit 1) or could not open. */
+  faultRestarts: number;
   lines: number;
   rotations: number;
   /** Extra copies of lines in the outputs (all sinks). */
@@ -301,6 +311,7 @@ export const emptyE2eStats = (): E2eStats => ({
   kills: 0,
   gracefulStops: 0,
   crashesInOpen: 0,
+  faultRestarts: 0,
   lines: 0,
   rotations: 0,
   duplicates: 0,
@@ -322,7 +333,8 @@ export interface E2eResult {
 
 /** How a boot began: after which kind of end of the previous one, and the cursors its queue recovered. */
 interface Boot {
-  readonly after: 'first' | 'power' | 'process' | 'graceful';
+  /** `failure`: the agent stopped of an injected fault (exit 1) or could not open; a supervisor restarted it. */
+  readonly after: 'first' | 'power' | 'process' | 'graceful' | 'failure';
   readonly cursors: ReadonlyMap<string, number>;
 }
 
@@ -347,7 +359,8 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
   const scatteredOutputs = new Set<string>();
 
   let clock = new SimClock(0);
-  let fs = new SimFileSystem({ seed, clock, timedSteps: cfg.timedSteps, maxLatencyMs: 3, outOfOrder: cfg.outOfOrder, pageBytes: cfg.pageBytes });
+  const faults = cfg.faults > 0 && cfg.boots > 0 ? { faults: { eio: cfg.faults, enospc: cfg.faults } } : {};
+  let fs = new SimFileSystem({ seed, clock, timedSteps: cfg.timedSteps, maxLatencyMs: 3, outOfOrder: cfg.outOfOrder, pageBytes: cfg.pageBytes, ...faults });
   fs.mkdirDurable('/logs');
   let after: Boot['after'] = 'first';
   /** The last boot ended in kill -9 at this virtual time: the next open's cursors are checked against its deliveries. */
@@ -395,7 +408,14 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
         after = fs.lastCrash?.kind ?? 'power';
         if (after === 'power') stats.powerLosses++;
         else stats.kills++;
-        ({ clock, fs } = restart(fs, clock, app, rng, note));
+        ({ clock, fs } = restart(fs, clock, app, rng, note, b + 1 === cfg.boots));
+        continue;
+      }
+      if (opened.status === 'rejected' && cfg.faults > 0 && !last) {
+        note(`the agent did not open (${outcomeText(opened)}): restarted`);
+        stats.faultRestarts++;
+        after = 'failure';
+        ({ clock, fs } = restart(fs, clock, app, rng, note, b + 1 === cfg.boots));
         continue;
       }
       failure = `boot ${stats.boots}: the agent did not open (${outcomeText(opened)})`;
@@ -449,7 +469,16 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
       if (after === 'process') killed = { boot: bootNo, at: clock.now() };
       if (after === 'power') stats.powerLosses++;
       else stats.kills++;
-      ({ clock, fs } = restart(fs, clock, app, rng, note));
+      ({ clock, fs } = restart(fs, clock, app, rng, note, b + 1 === cfg.boots));
+      continue;
+    }
+    if (ran.status === 'rejected' && cfg.faults > 0 && !last) {
+      // A queue that failed of an injected fault: `run()` rejects (with the error of `queue.close()`)
+      // rather than resolving 1; the CLI then exits 1 all the same. The supervisor restarts it.
+      note(`agent's run rejected (${outcomeText(ran)}): restarted`);
+      stats.faultRestarts++;
+      after = 'failure';
+      ({ clock, fs } = restart(fs, clock, app, rng, note, b + 1 === cfg.boots));
       continue;
     }
     if (ran.status !== 'resolved') {
@@ -457,13 +486,20 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
       break;
     }
     note(`agent exited ${ran.value}`);
+    if (ran.value !== 0 && cfg.faults > 0 && !last) {
+      // An injected fault stopped it (a queue I/O error exits 1): the supervisor restarts it.
+      stats.faultRestarts++;
+      after = 'failure';
+      ({ clock, fs } = restart(fs, clock, app, rng, note, b + 1 === cfg.boots));
+      continue;
+    }
     if (ran.value !== 0) {
       failure ??= `boot ${stats.boots}: a graceful stop exited ${ran.value}, not 0`;
       break;
     }
     stats.gracefulStops++;
     after = 'graceful';
-    if (!last) ({ clock, fs } = restart(fs, clock, app, rng, note));
+    if (!last) ({ clock, fs } = restart(fs, clock, app, rng, note, b + 1 === cfg.boots));
   }
 
   stats.lines = app.lines.length;
@@ -501,9 +537,10 @@ const pickEnd = (rng: Rng, cfg: E2eConfig): End => {
 };
 
 /** The next boot, after the application wrote a little more (and maybe rotated) while the agent was down. */
-const restart = (fs: SimFileSystem, clock: SimClock, app: Application, rng: Rng, note: (s: string) => void): { clock: SimClock; fs: SimFileSystem } => {
+const restart = (fs: SimFileSystem, clock: SimClock, app: Application, rng: Rng, note: (s: string) => void, last: boolean): { clock: SimClock; fs: SimFileSystem } => {
   const next = new SimClock(clock.now() + 1000);
-  const nextFs = fs.reboot({ clock: next });
+  // The last boot has no injected faults: it must be able to deliver everything.
+  const nextFs = fs.reboot({ clock: next, ...(last ? { faults: {} } : {}) });
   for (let i = rng.range(0, 3); i > 0; i--) note(`app while the agent is down: ${app.write(nextFs)}`);
   return { clock: next, fs: nextFs };
 };
@@ -527,7 +564,7 @@ const outcomeText = (o: { status: string; error?: unknown }): string =>
  */
 export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: readonly string[], delivered: ReadonlyMap<string, Delivered>, boots: readonly Boot[], stats: E2eStats, concurrency: number, scatteredOutputs: ReadonlySet<string>): string | null {
   const known = new Set(written);
-  const crashed = boots.some((b) => b.after === 'power' || b.after === 'process');
+  const crashed = boots.some((b) => b.after === 'power' || b.after === 'process' || b.after === 'failure');
   for (const sink of sinks) {
     const out = fs.peek(`/out/${sink}.log`);
     const d = delivered.get(sink);
@@ -591,7 +628,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
       const id = ids?.[0];
       if (id === undefined) return `sink ${sink}: line L${serial} is in the output ${n} times but was never delivered`;
       let allowed = 0;
-      for (const b of boots) if (b.after === 'power' || b.after === 'process') allowed += replaysAllowed(b.cursors.get(sink) ?? 0, id);
+      for (const b of boots) if (b.after === 'power' || b.after === 'process' || b.after === 'failure') allowed += replaysAllowed(b.cursors.get(sink) ?? 0, id);
       if (n - 1 > allowed) {
         const cursors = boots.map((b) => `${b.after}:${b.cursors.get(sink) ?? '-'}`).join(' ');
         return `sink ${sink}: line L${serial} (event ${id}) is in the output ${n} times; allowed ${1 + allowed} (restarts and their recovered cursors: ${cursors})`;
