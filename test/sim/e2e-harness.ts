@@ -392,7 +392,7 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
     const endMs = rng.range(cfg.bootMs[0], cfg.bootMs[1]);
     const endStep = !last && endKind !== 'graceful' && rng.chance(cfg.atStep) ? fs.steps + rng.range(1, 600) : 0;
     if (endStep > 0) fs.crashAt(endStep, endKind === 'process' ? 'process' : 'power');
-    note(`start after ${after}; ends ${last ? 'when every line is delivered (graceful)' : `${endStep > 0 ? `at step ${endStep}` : `at ${endMs} ms`} (${endKind})`}`);
+    note(`start after ${after}; ends ${last ? 'when every line is delivered (graceful)' : `${endStep > 0 ? `at step ${endStep} or ` : 'at '}${endMs} ms (${endKind})`}`);
 
     const opened = await clock.runUntil(Agent.open({ config, log, ports: { clock, random, fs, readFs: fs.readView() }, cwd: '/' }), {
       maxMs: 60_000,
