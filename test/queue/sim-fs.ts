@@ -34,6 +34,13 @@
  *   an open handle; a write that needs more lands what fits and rejects with ENOSPC. `writeAt`
  *   overwrites in place (a torn overwrite keeps new bytes up to a point, old ones after it).
  *
+ * - Out-of-order writeback (`outOfOrder`, off by default): a power loss may treat a file page by
+ *   page, each changed page new or old, the size new, old or in between: a later page on disk while
+ *   an earlier one is not.
+ * - Identity and the read side: `stat` gives dev, inode (never reused) and an mtime (a per-disk
+ *   counter); `readView()` is the `ReadFileSystem` a file source reads through, its calls steps of
+ *   this process. `appendDurable`/`renameDurable` are another process (an application, logrotate).
+ *
  * Not modelled: cross-directory rename atomicity (it is logged as two entry changes), hard links,
  * permissions, space for directories and inodes, bit rot (use `corrupt()` to flip bytes on purpose).
  */
