@@ -51,6 +51,14 @@ const add = (total: E2eStats, s: E2eStats): void => {
   for (const k of Object.keys(total) as (keyof E2eStats)[]) total[k] += s[k];
 };
 
+test('an end-to-end seed replays exactly: the same trace, the same agent diagnostics, the same totals', async () => {
+  const fingerprint = (r: E2eResult): string => JSON.stringify([r.trace, r.diagnostics, r.stats, r.failure]);
+  const first = await runE2e(3, OVERRIDES);
+  const again = await runE2e(3, OVERRIDES);
+  assert.ok(first.trace.length > 10, 'the run did something');
+  assert.equal(fingerprint(again), fingerprint(first));
+});
+
 if (SEEDS.one) {
   test(`end-to-end simulation seed ${SEEDS.from} replays and keeps the guarantees`, async () => {
     const r = await runE2e(SEEDS.from, OVERRIDES);
