@@ -49,8 +49,8 @@ export const TORN_OUTPUT_ALLOWED = true;
 /**
  * A known fault of the file sink with `request.concurrency` > 1: when a group's write fails, its
  * undo cuts the file back to the size it saw before its own write, which also cuts a group written
- * and acknowledged meanwhile (acked lines lost; seeds 157 and 158 with
- * `SLUICE_E2E_CONFIG='{"faults":0.003,"concurrency":3}'`). While it is `true`, runs with injected
+ * and acknowledged meanwhile (acked lines lost: seed 157 with
+ * `SLUICE_E2E_CONFIG='{"faults":0.003,"concurrency":3}'`, seed 158 with `…"concurrency":2}'`). While it is `true`, runs with injected
  * faults keep one group in flight; set it to `false` once the undo cuts only its own bytes.
  */
 export const FILE_SINK_UNDO_CUTS_OTHER_GROUPS = true;
@@ -107,6 +107,12 @@ export interface E2eConfig {
    * restarted, as a supervisor would.
    */
   readonly faults: number;
+  /**
+   * Chance, at each write of the application, that the sinks' outputs are rotated by rename
+   * (`/out/<sink>.log` → `.log.N`); half of the time a SIGHUP follows (`reopenSinks`), else the sink
+   * must notice by itself (device + inode).
+   */
+  readonly outputRotateChance: number;
 }
 
 export function e2eConfigFor(seed: number, overrides: Partial<E2eConfig> = {}): E2eConfig {
@@ -145,6 +151,7 @@ export function e2eConfigFor(seed: number, overrides: Partial<E2eConfig> = {}): 
     timedSteps: r.pick([0.1, 0.3]),
     // Drawn last, so the draws above stay what they were for every seed.
     faults: r.chance(0.2) ? r.pick([0.001, 0.003]) : 0,
+    outputRotateChance: r.chance(0.3) ? 0.01 : 0,
   };
   if (FILE_SINK_UNDO_CUTS_OTHER_GROUPS && cfg.faults > 0) cfg = { ...cfg, concurrency: 1 };
   return { ...cfg, ...overrides };
@@ -312,6 +319,8 @@ export interface E2eStats {
   gluedLines: number;
   /** Files a power loss treated page by page (out-of-order writeback). */
   scattered: number;
+  /** Rotations of the sinks' outputs (by rename; half of them followed by SIGHUP). */
+  outputRotations: number;
 }
 
 export const emptyE2eStats = (): E2eStats => ({
@@ -327,6 +336,7 @@ export const emptyE2eStats = (): E2eStats => ({
   tornLines: 0,
   gluedLines: 0,
   scattered: 0,
+  outputRotations: 0,
 });
 
 export interface E2eResult {
@@ -366,6 +376,9 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
   const boots: Boot[] = [];
   /** Sink outputs a power loss wrote back out of order: a later line may be there without an earlier one. */
   const scatteredOutputs = new Set<string>();
+  /** Output rotations so far (their own random stream: the other draws of a seed stay what they were). */
+  const outRng = createRng((seed ^ 0x7e57_0a7e) >>> 0);
+  let outputRotations = 0;
 
   let clock = new SimClock(0);
   const faults = cfg.faults > 0 && cfg.boots > 0 ? { faults: { eio: cfg.faults, enospc: cfg.faults } } : {};
@@ -443,6 +456,13 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
     const writeLoop = (): void => {
       if (bootFs.crashed) return;
       if (!app.done) note(`app: ${app.write(bootFs)}`);
+      if (cfg.outputRotateChance > 0 && outRng.chance(cfg.outputRotateChance)) {
+        outputRotations++;
+        for (const s of sinks) if (bootFs.sizeOf(`/out/${s}.log`) !== null) bootFs.renameDurable(`/out/${s}.log`, `/out/${s}.log.${outputRotations}`);
+        const hup = outRng.chance(0.5);
+        note(`logrotate: outputs -> .log.${outputRotations}${hup ? ', SIGHUP' : ' (no SIGHUP)'}`);
+        if (hup) agent.reopenSinks();
+      }
       bootClock.setTimer(cfg.writeEveryMs, writeLoop);
     };
     bootClock.setTimer(0, writeLoop);
@@ -513,7 +533,8 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
 
   stats.lines = app.lines.length;
   stats.rotations = app.rotations;
-  if (failure === null) failure = checkRun(fs, app.lines, sinks, delivered, boots, stats, cfg.concurrency, scatteredOutputs);
+  stats.outputRotations = outputRotations;
+  if (failure === null) failure = checkRun(fs, app.lines, sinks, delivered, boots, stats, cfg.concurrency, scatteredOutputs, outputRotations);
   return { seed, config: cfg, failure, stats, trace, diagnostics };
 }
 
@@ -571,20 +592,33 @@ const outcomeText = (o: { status: string; error?: unknown }): string =>
  * - no invented bytes: an output line that is not a line written is torn bytes a crash left
  *   (`TORN_OUTPUT_ALLOWED`), never anything when every stop was graceful.
  */
-export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: readonly string[], delivered: ReadonlyMap<string, Delivered>, boots: readonly Boot[], stats: E2eStats, concurrency: number, scatteredOutputs: ReadonlySet<string>): string | null {
+export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: readonly string[], delivered: ReadonlyMap<string, Delivered>, boots: readonly Boot[], stats: E2eStats, concurrency: number, scatteredOutputs: ReadonlySet<string>, outputRotations = 0): string | null {
   const known = new Set(written);
   const crashed = boots.some((b) => b.after === 'power' || b.after === 'process' || b.after === 'failure');
   for (const sink of sinks) {
-    const out = fs.peek(`/out/${sink}.log`);
+    // The rotated outputs in order, then the current one.
+    const files: string[] = [];
+    for (let n = 1; n <= outputRotations; n++) files.push(`/out/${sink}.log.${n}`);
+    files.push(`/out/${sink}.log`);
     const d = delivered.get(sink);
-    if (out === null || d === undefined) return written.length === 0 ? null : `sink ${sink}: no output at all`;
+    const current = fs.peek(`/out/${sink}.log`);
+    const contents = files.map((f) => fs.peek(f)).filter((b): b is Buffer => b !== null);
+    if (contents.length === 0 || d === undefined) return written.length === 0 ? null : `sink ${sink}: no output at all`;
     const counts = new Map<string, number>();
     const glued = new Map<string, number>();
     let torn = 0;
     let firstTorn: string | undefined;
-    const raw = out.toString('utf8');
-    if (raw.length > 0 && !raw.endsWith('\n')) return `sink ${sink}: the output ends in a partial line after a graceful stop: ${JSON.stringify(raw.slice(-80))}`;
-    for (const row of raw.split('\n').slice(0, -1)) {
+    if (current !== null && current.length > 0 && current[current.length - 1] !== 0x0a) {
+      return `sink ${sink}: the output ends in a partial line after a graceful stop: ${JSON.stringify(current.toString('utf8').slice(-80))}`;
+    }
+    // Rows of every file (a rotated file may end in torn bytes without a newline: a row of its own).
+    const rows: string[] = [];
+    for (const c of contents) {
+      const r = c.toString('utf8').split('\n');
+      if (r[r.length - 1] === '') r.pop();
+      rows.push(...r);
+    }
+    for (const row of rows) {
       const line = sink === 'json' ? jsonMessage(row) : row;
       if (line !== null && known.has(line)) {
         counts.set(line, (counts.get(line) ?? 0) + 1);
@@ -603,7 +637,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
     const lastSerialOfFile = new Map<string, number>();
     const firstSeen: string[] = [];
     const seenOnce = new Set<string>();
-    for (const row of raw.split('\n')) {
+    for (const row of rows) {
       const line = sink === 'json' ? jsonMessage(row) : row;
       if (line === null || !known.has(line) || seenOnce.has(line)) continue;
       seenOnce.add(line);
@@ -612,7 +646,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
     // With more than one group in flight a sink's groups may land in any order (request.concurrency);
     // an output written back out of order by a power loss may hold a later line of the group it
     // tore without an earlier one, which the replay then appends after it (torn output, allowed for now).
-    const unordered = concurrency > 1 || (TORN_OUTPUT_ALLOWED && scatteredOutputs.has(`/out/${sink}.log`));
+    const unordered = concurrency > 1 || (TORN_OUTPUT_ALLOWED && [...scatteredOutputs].some((p) => p.startsWith(`/out/${sink}.log`)));
     for (const line of unordered ? [] : firstSeen) {
       const file = line.slice(9, line.indexOf('|', 9));
       const serial = Number(line.slice(1, 8));
