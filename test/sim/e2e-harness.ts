@@ -113,6 +113,12 @@ export interface E2eConfig {
    * must notice by itself (device + inode).
    */
   readonly outputRotateChance: number;
+  /**
+   * Chance that a boot (not the last) starts on a disk with only 0–64 KiB free (`SimDisk.capacity`):
+   * the queue, the sinks' outputs and the application's log share it. The next boot starts with the
+   * space freed (an operator). 0 by default: `SLUICE_E2E_CONFIG='{"diskFull":0.5}'`.
+   */
+  readonly diskFull: number;
 }
 
 export function e2eConfigFor(seed: number, overrides: Partial<E2eConfig> = {}): E2eConfig {
@@ -152,6 +158,7 @@ export function e2eConfigFor(seed: number, overrides: Partial<E2eConfig> = {}): 
     // Drawn last, so the draws above stay what they were for every seed.
     faults: r.chance(0.2) ? r.pick([0.001, 0.003]) : 0,
     outputRotateChance: r.chance(0.3) ? 0.01 : 0,
+    diskFull: 0,
   };
   if (FILE_SINK_UNDO_CUTS_OTHER_GROUPS && cfg.faults > 0) cfg = { ...cfg, concurrency: 1 };
   return { ...cfg, ...overrides };
@@ -307,7 +314,7 @@ export interface E2eStats {
   kills: number;
   gracefulStops: number;
   crashesInOpen: number;
-  /** Restarts after the agent stopped of an injected fault (exit 1) or could not open. */
+  /** Restarts after the agent stopped of an injected fault or a full disk (exit 1) or could not open. */
   faultRestarts: number;
   lines: number;
   rotations: number;
@@ -319,6 +326,8 @@ export interface E2eStats {
   gluedLines: number;
   /** Files a power loss treated page by page (out-of-order writeback). */
   scattered: number;
+  /** Boots started on a nearly full disk (`diskFull`). */
+  diskFullBoots: number;
   /** Rotations of the sinks' outputs (by rename; half of them followed by SIGHUP). */
   outputRotations: number;
 }
@@ -336,6 +345,7 @@ export const emptyE2eStats = (): E2eStats => ({
   tornLines: 0,
   gluedLines: 0,
   scattered: 0,
+  diskFullBoots: 0,
   outputRotations: 0,
 });
 
@@ -414,6 +424,14 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
     const endMs = rng.range(cfg.bootMs[0], cfg.bootMs[1]);
     const endStep = !last && endKind !== 'graceful' && rng.chance(cfg.atStep) ? fs.steps + rng.range(1, 600) : 0;
     if (endStep > 0) fs.crashAt(endStep, endKind === 'process' ? 'process' : 'power');
+    fs.disk.capacity = null;
+    // Not on the first start: files the agent creates once (agent_id, cursors) need space then.
+    const diskFull = b > 0 && !last && cfg.diskFull > 0 && outRng.chance(cfg.diskFull);
+    if (diskFull) {
+      stats.diskFullBoots++;
+      fs.disk.capacity = fs.disk.used() + outRng.int(17) * 4096;
+      note(`the disk is nearly full: ${fs.disk.free()} bytes free`);
+    }
     note(`start after ${after}; ends ${last ? 'when every line is delivered (graceful)' : `${endStep > 0 ? `at step ${endStep} or ` : 'at '}${endMs} ms (${endKind})`}`);
 
     const opened = await clock.runUntil(Agent.open({ config, log, ports: { clock, random, fs, readFs: fs.readView() }, cwd: '/' }), {
@@ -433,7 +451,7 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
         ({ clock, fs } = restart(fs, clock, app, rng, note, b + 1 === cfg.boots));
         continue;
       }
-      if (opened.status === 'rejected' && cfg.faults > 0 && !last) {
+      if (opened.status === 'rejected' && (cfg.faults > 0 || diskFull) && !last) {
         note(`the agent did not open (${outcomeText(opened)}): restarted`);
         stats.faultRestarts++;
         after = 'failure';
@@ -501,7 +519,7 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
       ({ clock, fs } = restart(fs, clock, app, rng, note, b + 1 === cfg.boots));
       continue;
     }
-    if (ran.status === 'rejected' && cfg.faults > 0 && !last) {
+    if (ran.status === 'rejected' && (cfg.faults > 0 || diskFull) && !last) {
       // A queue that failed of an injected fault: `run()` rejects (with the error of `queue.close()`)
       // rather than resolving 1; the CLI then exits 1 all the same. The supervisor restarts it.
       note(`agent's run rejected (${outcomeText(ran)}): restarted`);
@@ -515,7 +533,7 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
       break;
     }
     note(`agent exited ${ran.value}`);
-    if (ran.value !== 0 && cfg.faults > 0 && !last) {
+    if (ran.value !== 0 && (cfg.faults > 0 || diskFull) && !last) {
       // An injected fault stopped it (a queue I/O error exits 1): the supervisor restarts it.
       stats.faultRestarts++;
       after = 'failure';
