@@ -51,7 +51,7 @@ export const TORN_OUTPUT_ALLOWED = true;
  * undo cuts the file back to the size it saw before its own write, which also cuts a group written
  * and acknowledged meanwhile (acked lines lost: seed 157 with
  * `SLUICE_E2E_CONFIG='{"faults":0.003,"concurrency":3}'`, seed 158 with `…"concurrency":2}'`). While it is `true`, runs with injected
- * faults keep one group in flight; set it to `false` once the undo cuts only its own bytes.
+ * faults or a full disk keep one group in flight; set it to `false` once the undo cuts only its own bytes.
  */
 export const FILE_SINK_UNDO_CUTS_OTHER_GROUPS = true;
 
@@ -126,7 +126,7 @@ export function e2eConfigFor(seed: number, overrides: Partial<E2eConfig> = {}): 
   const fsync = r.chance(0.6) ? 'always' : r.chance(0.6) ? 'interval' : 'never';
   // A record is one read of the source (read_buffer_bytes, plus a partial line carried over) and must fit a segment.
   const segmentBytes = r.pick([8192, 16384]);
-  let cfg: E2eConfig = {
+  const cfg: E2eConfig = {
     fsync,
     fsyncIntervalMs: r.range(5, 50),
     cursorFlushMs: r.pick([20, 100, 300, 1000]),
@@ -160,8 +160,10 @@ export function e2eConfigFor(seed: number, overrides: Partial<E2eConfig> = {}): 
     outputRotateChance: r.chance(0.3) ? 0.01 : 0,
     diskFull: 0,
   };
-  if (FILE_SINK_UNDO_CUTS_OTHER_GROUPS && cfg.faults > 0) cfg = { ...cfg, concurrency: 1 };
-  return { ...cfg, ...overrides };
+  const merged = { ...cfg, ...overrides };
+  // (An explicit concurrency in the overrides wins: that is how the known fault is replayed.)
+  if (FILE_SINK_UNDO_CUTS_OTHER_GROUPS && (merged.faults > 0 || merged.diskFull > 0) && overrides.concurrency === undefined) return { ...merged, concurrency: 1 };
+  return merged;
 }
 
 const configYaml = (c: E2eConfig): string => {
