@@ -50,7 +50,8 @@ export const TORN_OUTPUT_ALLOWED = true;
  * A known fault of the file sink with `request.concurrency` > 1: when a group's write fails, its
  * undo cuts the file back to the size it saw before its own write, which also cuts a group written
  * and acknowledged meanwhile (acked lines lost: seed 157 with
- * `SLUICE_E2E_CONFIG='{"faults":0.003,"concurrency":3}'`, seed 158 with `…"concurrency":2}'`). While it is `true`, runs with injected
+ * `SLUICE_E2E_CONFIG='{"faults":0.003,"concurrency":3}'`, seed 158 with `…"concurrency":2}'`; on a
+ * real full disk, seeds 114 and 243 with `'{"diskFull":0.5,"concurrency":2}'`). While it is `true`, runs with injected
  * faults or a full disk keep one group in flight; set it to `false` once the undo cuts only its own bytes.
  */
 export const FILE_SINK_UNDO_CUTS_OTHER_GROUPS = true;
