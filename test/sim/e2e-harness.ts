@@ -355,6 +355,8 @@ export const emptyE2eStats = (): E2eStats => ({
 export interface E2eResult {
   readonly seed: number;
   readonly config: E2eConfig;
+  /** What the caller overrode (`SLUICE_E2E_CONFIG`): part of the replay command. */
+  readonly overrides: Partial<E2eConfig>;
   readonly failure: string | null;
   readonly stats: E2eStats;
   /** What happened, one line per event of the run. */
@@ -556,7 +558,7 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
   stats.rotations = app.rotations;
   stats.outputRotations = outputRotations;
   if (failure === null) failure = checkRun(fs, app.lines, sinks, delivered, boots, stats, cfg.concurrency, scatteredOutputs, outputRotations);
-  return { seed, config: cfg, failure, stats, trace, diagnostics };
+  return { seed, config: cfg, overrides, failure, stats, trace, diagnostics };
 }
 
 /** Slack on top of the cursor flush interval: the persist itself takes a few steps of virtual time. */
@@ -715,7 +717,7 @@ const jsonMessage = (row: string): string | null => {
 export function describeE2eFailure(r: E2eResult, lines = 80): string {
   const out = [
     r.failure === null ? `end-to-end simulation seed ${r.seed} passed` : `end-to-end simulation seed ${r.seed} failed: ${r.failure}`,
-    `replay: SLUICE_E2E_SEEDS=${r.seed} node scripts/test.js test/sim/e2e`,
+    `replay: ${Object.keys(r.overrides).length > 0 ? `SLUICE_E2E_CONFIG='${JSON.stringify(r.overrides)}' ` : ''}SLUICE_E2E_SEEDS=${r.seed} node scripts/test.js test/sim/e2e`,
     `config: ${JSON.stringify(r.config)}`,
     `stats: ${JSON.stringify(r.stats)}`,
     `trace (last ${Math.min(lines, r.trace.length)} of ${r.trace.length}):`,
