@@ -34,11 +34,18 @@
  *   an open handle; a write that needs more lands what fits and rejects with ENOSPC. `writeAt`
  *   overwrites in place (a torn overwrite keeps new bytes up to a point, old ones after it).
  *
+ * - Out-of-order writeback (`outOfOrder`, off by default): a power loss may treat a file page by
+ *   page, each changed page new or old, the size new, old or in between: a later page on disk while
+ *   an earlier one is not.
+ * - Identity and the read side: `stat` gives dev, inode (never reused) and an mtime (a per-disk
+ *   counter); `readView()` is the `ReadFileSystem` a file source reads through, its calls steps of
+ *   this process. `appendDurable`/`renameDurable` are another process (an application, logrotate).
+ *
  * Not modelled: cross-directory rename atomicity (it is logged as two entry changes), hard links,
  * permissions, space for directories and inodes, bit rot (use `corrupt()` to flip bytes on purpose).
  */
 import { posix } from 'node:path';
-import type { Clock, FileHandle, FileStat, FileSystem, FsError, OpenMode, Timer } from '../../src/core/ports';
+import type { Clock, FileHandle, FileStat, FileSystem, FsError, OpenMode, ReadDirEntry, ReadFileHandle, ReadFileSystem, ReadStat, Timer } from '../../src/core/ports';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
@@ -103,6 +110,11 @@ interface SimTimer {
 }
 
 const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Waits (macrotask by macrotask) until no real file system request of this process is in flight. */
+const realIoSettled = async (): Promise<void> => {
+  for (let i = 0; i < 100_000 && process.getActiveResourcesInfo().some((r) => r.startsWith('FSReq')); i++) await macrotask();
+};
 
 /**
  * Manual virtual time. Timers fire only when the test drives the clock (`runUntil`, `advance`),
@@ -214,7 +226,7 @@ export class SimClock implements Clock {
    */
   async runUntil<T>(
     promise: Promise<T>,
-    opts: { maxMs?: number; maxTimers?: number; stop?: () => boolean } = {},
+    opts: { maxMs?: number; maxTimers?: number; stop?: () => boolean; settleRealIo?: boolean } = {},
   ): Promise<RunOutcome<T>> {
     let outcome: RunOutcome<T> | null = null;
     promise.then(
@@ -229,6 +241,9 @@ export class SimClock implements Clock {
     let budget = opts.maxTimers ?? 100_000;
     for (;;) {
       await macrotask();
+      // Code under test that does real I/O besides the simulated disk (a statfs, say) finishes it
+      // before time moves on, so when it finishes never depends on the machine's speed.
+      if (opts.settleRealIo === true) await realIoSettled();
       if (outcome !== null) return outcome;
       if (opts.stop?.() === true) return { status: 'stopped' };
       if (this.timers.length === 0) {
@@ -258,8 +273,13 @@ class SimFile {
   durTail: Buffer;
   /** Durable bytes were overwritten in place since the last sync (a tear then keeps old bytes after the cut). */
   overwritten = false;
+  /** Modification time: a per-disk counter, bumped by every change of the content (only compared, never read as a date). */
+  mtimeMs = 0;
 
-  constructor(readonly ino: number) {
+  constructor(
+    readonly ino: number,
+    private readonly tick: () => number = () => 0,
+  ) {
     this.data = Buffer.alloc(0);
     this.size = 0;
     this.stable = 0;
@@ -279,6 +299,7 @@ class SimFile {
   }
 
   append(bytes: Uint8Array): void {
+    this.mtimeMs = this.tick();
     const end = this.size + bytes.length;
     if (end > this.data.length) {
       // Bytes past `size` are never exposed (extending truncates write zeros explicitly).
@@ -292,6 +313,7 @@ class SimFile {
 
   /** Overwrite (or extend) at `pos`, in place: bytes below `stable` that change leave the stable prefix. */
   writeAt(pos: number, bytes: Uint8Array): void {
+    this.mtimeMs = this.tick();
     if (pos < this.stable) {
       this.overwritten = true;
       // The durable bytes [pos, stable) now differ from the volatile ones: keep them in `durTail`.
@@ -310,6 +332,7 @@ class SimFile {
   }
 
   truncate(length: number): void {
+    this.mtimeMs = this.tick();
     if (length < this.stable) {
       this.durTail = Buffer.concat([this.data.subarray(length, this.stable), this.durTail]);
       this.stable = length;
@@ -366,7 +389,7 @@ type SimNode = SimFile | SimDir;
 const EMPTY = Buffer.alloc(0);
 
 /** How a crash treated one file, for tests and failure traces. */
-export type FileFate = 'clean' | 'kept' | 'dropped' | 'torn' | 'torn-zeroed' | 'holed' | 'any-order';
+export type FileFate = 'clean' | 'kept' | 'dropped' | 'torn' | 'torn-zeroed' | 'holed' | 'any-order' | 'scattered';
 
 export interface CrashReport {
   readonly kind: 'power' | 'process';
@@ -415,6 +438,16 @@ export interface SimOptions {
    * (new up to a point, old after), independently of the others).
    */
   readonly writeback?: 'prefix' | 'any-order';
+  /**
+   * Out-of-order writeback: the probability (default 0) that a power loss treats a file with unsynced
+   * data by pages instead of by the dice above: each `pageBytes` page the file changed since its last
+   * sync holds its new bytes or its old ones (zeros where the file grew), independently, and the size
+   * is the new one, the old one or one in between. This is what the kernel's writeback can leave (dirty
+   * pages are written in any order; the size may reach the disk before or after the data).
+   */
+  readonly outOfOrder?: number;
+  /** The unit of out-of-order writeback (default 4096, a page). */
+  readonly pageBytes?: number;
 }
 
 /** The persistent part shared by every boot: the namespace, the file contents and the RNG. */
@@ -425,6 +458,7 @@ export class SimDisk {
   capacity: number | null = null;
   blockSize = 4096;
   private inodes = 0;
+  private mtimes = 0;
   private pids = 4242;
   crashes = 0;
   /** The processes running on this machine now (views that have not crashed or shut down). */
@@ -435,7 +469,7 @@ export class SimDisk {
   }
 
   newFile(): SimFile {
-    return new SimFile(++this.inodes);
+    return new SimFile(++this.inodes, () => ++this.mtimes);
   }
 
   nextPid(): number {
@@ -707,7 +741,7 @@ export class SimFileSystem implements FileSystem {
     return this.step('stat', p, () => {
       const node = this.lookup(p);
       if (node === undefined) return null;
-      return { size: node.kind === 'file' ? node.size : 0 };
+      return statOf(node);
     });
   }
 
@@ -736,6 +770,8 @@ export class SimFileSystem implements FileSystem {
     const kind = opts.kind ?? 'power';
     const rng = opts.rng ?? this.disk.rng;
     const zeroFill = this.opts.zeroFill ?? true;
+    const outOfOrder = this.opts.outOfOrder ?? 0;
+    const pageBytes = this.opts.pageBytes ?? 4096;
     const holes = new Map<string, readonly [number, number]>();
     for (const [path, [from, to]] of opts.holes ?? []) {
       const p = normalize(path);
@@ -801,6 +837,12 @@ export class SimFileSystem implements FileSystem {
           continue;
         }
         if (!node.dirty) continue;
+        // No draw at all when the option is off: the seeds of runs without it replay as before.
+        if (outOfOrder > 0 && rng.chance(outOfOrder)) {
+          node.reset(scatter(node.volatile(), node.durable(), pageBytes, rng));
+          files.set(p, 'scattered');
+          continue;
+        }
         const r = rng.next();
         const stable = node.stable;
         const size = node.size;
@@ -940,6 +982,67 @@ export class SimFileSystem implements FileSystem {
     }
   }
 
+  /**
+   * Another process on the machine (an application writing its log) appends `bytes` to `path`,
+   * creating it if missing, and makes data and entry durable at once (its own losses are not the
+   * agent's to test). Not a step of this process: it can happen between any two.
+   */
+  appendDurable(path: string, bytes: Uint8Array): void {
+    const p = normalize(path);
+    const { dir, name } = this.parentOf(p, 'open');
+    let node = dir.entries.get(name);
+    if (node === undefined) {
+      node = this.disk.newFile();
+      dir.change([[name, node]]);
+      dir.sync();
+    }
+    if (node.kind !== 'file') throw this.err('EISDIR', 'open', p);
+    node.append(bytes);
+    node.sync();
+  }
+
+  /** Another process renames `from` to `to` in one directory, durably (logrotate's rename, then a sync). */
+  renameDurable(from: string, to: string): void {
+    const f = normalize(from);
+    const t = normalize(to);
+    const src = this.parentOf(f, 'rename');
+    const dst = this.parentOf(t, 'rename');
+    const node = src.dir.entries.get(src.name);
+    if (node === undefined) throw this.err('ENOENT', 'rename', f);
+    if (src.dir !== dst.dir) throw new Error('renameDurable: one directory only');
+    src.dir.change([
+      [src.name, null],
+      [dst.name, node],
+    ]);
+    src.dir.sync();
+  }
+
+  /** The read side (`ReadFileSystem`, for a file source) of this process: its steps count here. */
+  readView(): ReadFileSystem {
+    return {
+      openRead: async (path: string): Promise<ReadFileHandle> => (await this.open(path, 'read')) as SimHandle,
+      stat: (path: string): Promise<ReadStat> => {
+        const p = normalize(path);
+        return this.step('stat', p, () => {
+          const node = this.lookup(p);
+          if (node === undefined) throw this.err('ENOENT', 'stat', p);
+          return statOf(node);
+        });
+      },
+      readdirTyped: (path: string): Promise<ReadDirEntry[]> => {
+        const p = normalize(path);
+        return this.step('readdir', p, () => {
+          const entries: ReadDirEntry[] = [...this.dirAt(p, 'readdir').entries].map(([name, node]) => ({ name, type: node.kind === 'dir' ? 'directory' : 'file' }));
+          for (let i = entries.length - 1; i > 0; i--) {
+            const j = this.rng.int(i + 1);
+            [entries[i], entries[j]] = [entries[j] as ReadDirEntry, entries[i] as ReadDirEntry];
+          }
+          return entries;
+        });
+      },
+    };
+  }
+
   // --- internals -------------------------------------------------------------------------------
 
   /** @internal Run one step: count it, wait a seeded while, maybe fail or crash, then act. */
@@ -1051,7 +1154,45 @@ export class SimFileSystem implements FileSystem {
   }
 }
 
-class SimHandle implements FileHandle {
+/**
+ * What out-of-order writeback can leave of a file whose volatile content is `now` and durable content
+ * `was`: the size is the new one, the old one or one in between; each page holds its new bytes or its
+ * old ones, independently (new bytes past the new end, and old bytes past the old end, are the other
+ * content's, or zeros where neither had any: the size reached the disk, the data did not).
+ */
+const scatter = (now: Buffer, was: Buffer, page: number, rng: Rng): Buffer => {
+  const r = rng.next();
+  const size = r < 0.4 ? now.length : r < 0.6 ? was.length : rng.range(Math.min(now.length, was.length), Math.max(now.length, was.length));
+  const out = Buffer.alloc(size);
+  for (let at = 0; at < size; at += page) {
+    const end = Math.min(size, at + page);
+    if (now.subarray(at, end).equals(was.subarray(at, end))) {
+      now.copy(out, at, at, end);
+      continue;
+    }
+    const [first, second] = rng.chance(0.5) ? [now, was] : [was, now];
+    // The chosen content where it has bytes; past its end the other's only when the new size says
+    // the file was that long (a truncate that did not reach this page), else zeros.
+    if (first.length > at) first.copy(out, at, at, Math.min(end, first.length));
+    if (first === now && first.length < end && second.length > first.length) second.copy(out, Math.max(at, first.length), Math.max(at, first.length), Math.min(end, second.length));
+  }
+  return out;
+};
+
+/** The simulated disk is one device; an inode number is never reused on it. */
+const SIM_DEV = 1;
+const dirInos = new WeakMap<SimDir, number>();
+let nextDirIno = 1 << 30;
+
+/** What `stat` says of a node: size, identity (dev + inode), mtime and type. */
+const statOf = (node: SimNode): FileStat & ReadStat => {
+  if (node.kind === 'file') return { size: node.size, dev: SIM_DEV, ino: node.ino, mtimeMs: node.mtimeMs, type: 'file' };
+  let ino = dirInos.get(node);
+  if (ino === undefined) dirInos.set(node, (ino = nextDirIno++));
+  return { size: 0, dev: SIM_DEV, ino, mtimeMs: 0, type: 'directory' };
+};
+
+class SimHandle implements FileHandle, ReadFileHandle {
   private closed = false;
 
   constructor(
@@ -1141,10 +1282,10 @@ class SimHandle implements FileHandle {
     });
   }
 
-  stat(): Promise<FileStat> {
+  stat(): Promise<FileStat & ReadStat> {
     return this.fs.step('fstat', this.path, () => {
       this.check('fstat');
-      return { size: this.file.size };
+      return statOf(this.file);
     });
   }
 
