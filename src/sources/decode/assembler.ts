@@ -479,3 +479,32 @@ export class Assembler {
     this.grouper?.reset();
   }
 }
+
+const WARN_EVERY_MS = 10_000;
+const WARN_KEYS = ['cutMaxLines', 'cutMaxBytes', 'timeoutFlushes', 'continuations', 'invalidJson', 'invalidCri'] as const;
+
+/**
+ * One stderr warning when a decoder counter that means "look at your input or your limits" moved
+ * (cuts, timeouts, continuations, invalid JSON or CRI): at once the first time, then at most every
+ * 10 s, with the totals. The counters themselves are on the source's `metrics().decode`.
+ */
+export class DecodeWarnings {
+  private last = -Infinity;
+  private warned: Partial<DecodeCounts> = {};
+
+  check(counts: DecodeCounts, now: number, warn: (msg: string, fields: Record<string, unknown>) => void): void {
+    if (now - this.last < WARN_EVERY_MS) return;
+    const fields: Record<string, unknown> = {};
+    let any = false;
+    for (const k of WARN_KEYS) {
+      if (counts[k] !== (this.warned[k] ?? 0)) {
+        fields[`${k}Total`] = counts[k];
+        any = true;
+      }
+    }
+    if (!any) return;
+    this.last = now;
+    this.warned = { ...counts };
+    warn('decoding: events cut at multiline limits or timeout, continuations, or lines kept as message because they are not JSON / CRI (docs/sources.md, "Events")', fields);
+  }
+}

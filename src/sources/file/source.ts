@@ -9,7 +9,7 @@ import type { Clock, FileSystem, FsError, ReadFileSystem, ReadStat, Timer } from
 import { nodeReadFileSystem, systemClock } from '../../core/node-ports';
 import type { Source, SourceContext } from '../../core/source';
 import { SourceEmitError } from '../errors';
-import { Assembler, decodes, newDecodeCounts } from '../decode';
+import { Assembler, DecodeWarnings, decodes, newDecodeCounts } from '../decode';
 import type { DecodeCounts } from '../decode';
 import { PositionBook } from './book';
 import type { IdleClosed } from './book';
@@ -94,6 +94,7 @@ export class FileSource implements Source {
   };
   /** Set when the config decodes (multiline, JSON, CRI): each tailer gets an `Assembler`. */
   private readonly decodeCounts: DecodeCounts | null;
+  private readonly decodeWarnings = new DecodeWarnings();
 
   constructor(config: FileSourceConfig, options: FileSourceOptions = {}) {
     this.cfg = config;
@@ -418,6 +419,7 @@ export class FileSource implements Source {
   private async emit(run: Run, t: Tailer, got: Lines): Promise<void> {
     if (!t.identity) return;
     if (got.splits > 0) this.splitWarning(run, t, got.splits);
+    if (this.decodeCounts !== null) this.decodeWarnings.check(this.decodeCounts, this.clock.now(), (msg, fields) => run.ctx.log.warn(msg, { source: run.ctx.id, ...fields }));
     await run.emitter.fromTailer(t, got);
   }
 

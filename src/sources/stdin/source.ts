@@ -17,7 +17,7 @@ import { systemClock } from '../../core/node-ports';
 import type { Source, SourceContext } from '../../core/source';
 import { SourceEmitError } from '../errors';
 import { frameLines } from '../lines';
-import { Assembler, decodes, newDecodeCounts } from '../decode';
+import { Assembler, DecodeWarnings, decodes, newDecodeCounts } from '../decode';
 import type { DecodeCounts } from '../decode';
 import type { StdinSourceConfig } from './config';
 
@@ -92,6 +92,7 @@ export class StdinSource implements Source {
     let lastWarn = -Infinity;
     const decoder = this.decodeCounts ? new Assembler(this.cfg, maxLine, this.decodeCounts) : null;
     const timeoutMs = this.cfg.multiline?.timeout ?? 0;
+    const warnings = new DecodeWarnings();
     /** `final`: the input ended (everything, a partial line too); `pending`: quiet for the timeout (the pending event). */
     const emit = async (input: Buffer, final: boolean, pending = false): Promise<Buffer | null> => {
       const carried = carry ? carry.length : 0;
@@ -105,6 +106,7 @@ export class StdinSource implements Source {
         }
       }
       const rest = f.consumed < input.length ? Buffer.from(input.subarray(f.consumed)) : null;
+      if (this.decodeCounts !== null) warnings.check(this.decodeCounts, clock.now(), (msg, fields) => ctx.log.warn(msg, { source: ctx.id, ...fields }));
       if (f.events > 0) {
         this.m.lines += f.events;
         this.m.bytes += f.lines.length;
