@@ -91,6 +91,8 @@ interface Held {
   readonly cri: Logical | null;
 }
 
+const PREFIX = Buffer.from('{"message":"');
+
 export class Assembler {
   private readonly grouper: Grouper | null;
   private readonly maxLines: number;
@@ -121,7 +123,10 @@ export class Assembler {
 
   // Per call.
   private input: Buffer = Buffer.alloc(0);
-  private out: string[] = [];
+  /** The output of the current call: NDJSON bytes written straight into a growing buffer. */
+  private out: Buffer = Buffer.allocUnsafe(64 * 1024);
+  private outLen = 0;
+  private suffixBytes: Buffer = Buffer.from('}\n');
   private events = 0;
   private suffix = '}\n';
   private fileJson = '';
@@ -157,11 +162,12 @@ export class Assembler {
   decode(input: Buffer, carried: number, flush: Flush, origin: string): Decoded {
     if (carried !== this.kept) this.reset();
     this.input = input;
-    this.out = [];
+    this.outLen = 0;
     this.events = 0;
     if (origin !== this.fileJson) {
       this.fileJson = origin;
       this.suffix = `,"file":${JSON.stringify(origin)}}\n`;
+      this.suffixBytes = Buffer.from(this.suffix);
     }
     let splits = 0;
     let pos = this.scanned;
@@ -384,6 +390,7 @@ export class Assembler {
   }
 
   private emitEvent(cut: 'max_lines' | 'max_bytes' | null): void {
+    if (!this.cri && !this.json && cut === null && !this.evContinuation && this.rawEvent()) return;
     let message: string;
     let extra = '';
     if (this.cri) {
@@ -397,7 +404,8 @@ export class Assembler {
     if (cut !== null) extra += `,"cut":"${cut}"`;
     if (this.evContinuation) extra += ',"continuation":true';
     const text = this.json ? this.jsonEvent(message, extra) : `{"message":${JSON.stringify(message)}${extra}${this.suffix}`;
-    this.out.push(text);
+    this.room(Buffer.byteLength(text));
+    this.outLen += this.out.write(text, this.outLen, 'utf8');
     this.events++;
     this.evStart = -1;
     this.evParts = null;
@@ -405,6 +413,56 @@ export class Assembler {
     this.evTimestamp = null;
     this.evPartial = false;
     this.evContinuation = false;
+  }
+
+  /** Makes room for `n` more output bytes. */
+  private room(n: number): void {
+    if (this.outLen + n <= this.out.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.outLen + n));
+    this.out.copy(bigger, 0, 0, this.outLen);
+    this.out = bigger;
+  }
+
+  /**
+   * The hot path (text, no flags): `{"message":"…"` written from the input bytes with JSON escapes,
+   * no string in between. False (nothing written) when the text has bytes this does not escape
+   * (other control characters, non-ASCII: the string path handles UTF-8 and invalid bytes).
+   */
+  private rawEvent(): boolean {
+    const src = this.input;
+    const a = this.evStart;
+    const b = this.evContentEnd;
+    const suffix = this.suffixBytes;
+    // Worst case every byte doubles (\t, \n, \", \\).
+    this.room(PREFIX.length + 2 * (b - a) + 1 + suffix.length);
+    const out = this.out;
+    const start = this.outLen;
+    let o = start + PREFIX.copy(out, start);
+    let run = a;
+    for (let i = a; i < b; i++) {
+      const c = src[i] as number;
+      if (c >= 0x20 && c < 0x80 && c !== 0x22 && c !== 0x5c) continue;
+      let e: number;
+      if (c === 0x0a) e = 0x6e; // n
+      else if (c === 0x09) e = 0x74; // t
+      else if (c === 0x22 || c === 0x5c) e = c;
+      else if (c === 0x0d) e = 0x72; // r
+      else return false;
+      o += src.copy(out, o, run, i);
+      out[o++] = 0x5c;
+      out[o++] = e;
+      run = i + 1;
+    }
+    o += src.copy(out, o, run, b);
+    out[o++] = 0x22;
+    o += suffix.copy(out, o);
+    this.outLen = o;
+    if (this.evLines > 1) this.counts.multilineEvents++;
+    this.events++;
+    this.evStart = -1;
+    this.evParts = null;
+    this.evContinuation = false;
+    return true;
   }
 
   /** The event's text as its JSON object with the added fields where absent; else `{ "message": … }`, counted. */
@@ -458,8 +516,8 @@ export class Assembler {
     this.scanned = pos - consumed;
     this.kept = this.input.length - consumed;
     this.input = Buffer.alloc(0);
-    const lines = this.events === 0 ? Buffer.alloc(0) : Buffer.from(this.out.join(''), 'utf8');
-    this.out = [];
+    // A view into the reused output buffer: the source's `emit` copies it before it returns.
+    const lines = this.events === 0 ? Buffer.alloc(0) : this.out.subarray(0, this.outLen);
     return { lines, events: this.events, consumed, splits };
   }
 
