@@ -267,3 +267,38 @@ test('json lines become fields; a line that is not JSON is kept as message and c
     assert.match(agent.stderr(), /cutMaxLinesTotal/);
   });
 });
+
+test('stdin with multiline: a trace piped in pieces is one event; a pause longer than timeout emits the pending event without waiting for the end', async () => {
+  await withTempDir(async (dir) => {
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nsources:\n  in:\n    type: stdin\n    multiline:\n      mode: python\n      timeout: 300ms\n` + jsonSink(['in']),
+    );
+    const agent = startAgent(cfg, { cwd: dir, stdin: 'pipe' });
+    const tb = trace('python-during.txt');
+    const text = `${plain(1)}\n${tb}\n`;
+    const stdin = agent.child.stdin;
+    assert.ok(stdin);
+    for (let i = 0; i < text.length; i += 97) {
+      stdin.write(text.slice(i, i + 97));
+      await sleep(5);
+    }
+    const out = join(dir, 'out', 'events.json');
+    // The traceback is the last thing written: only the timeout can complete it while stdin stays open.
+    const got = await eventsWhen(out, 2, agent);
+    assert.deepEqual(
+      got.map((e) => [e['message'], e['file']]),
+      [
+        [plain(1), 'stdin'],
+        [tb, 'stdin'],
+      ],
+    );
+    stdin.end(`${plain(2)}\n`);
+    const end = await agent.exited;
+    assert.equal(end.code, 0, agent.stderr());
+    assert.deepEqual(
+      ndjsonObjects(await readIfAny(out)).map((e) => e['message']),
+      [plain(1), tb, plain(2)],
+    );
+  });
+});

@@ -141,7 +141,7 @@ export class Assembler {
     this.maxBytes = cfg.multiline?.max_bytes ?? Number.MAX_SAFE_INTEGER;
     this.maxSeq = Math.max(maxLine, cfg.multiline?.max_bytes ?? 1024 * 1024);
     this.cri = cfg.decoding === 'cri';
-    this.json = cfg.decoding === 'json' || (this.cri && cfg.parse_json);
+    this.json = cfg.decoding === 'json' || (this.cri && cfg.parse_json === true);
   }
 
   /** The most bytes the carry can hold after a call (the source sizes its read buffer with it). */

@@ -54,19 +54,19 @@ export const decodeKeys = {
   parse_json: z.boolean().default(false),
 };
 
-/** What the decoder needs (the source config's decode keys after defaults). */
+/** What the decoder needs (the source config's decode keys after defaults; absent ones mean text, as for a config built by hand). */
 export interface DecodeConfig {
   readonly multiline?: MultilineConfig | undefined;
-  readonly decoding: 'text' | 'json' | 'cri';
-  readonly parse_json: boolean;
+  readonly decoding?: 'text' | 'json' | 'cri' | undefined;
+  readonly parse_json?: boolean | undefined;
 }
 
 /** The cross-key rule, for the source schemas' `superRefine`. */
 export function checkDecodeKeys(c: DecodeConfig, ctx: z.RefinementCtx): void {
-  if (c.parse_json && c.decoding !== 'cri') {
+  if (c.parse_json === true && c.decoding !== 'cri') {
     ctx.addIssue({ code: 'custom', path: ['parse_json'], message: 'parse_json applies to decoding: cri only; for JSON lines write decoding: json' });
   }
 }
 
 /** Whether lines go through the decoder at all (else: the plain line path, no per-line work). */
-export const decodes = (c: DecodeConfig): boolean => c.multiline !== undefined || c.decoding !== 'text';
+export const decodes = (c: DecodeConfig): boolean => c.multiline !== undefined || c.decoding === 'json' || c.decoding === 'cri';
