@@ -100,19 +100,37 @@ const receiver = async (): Promise<{ server: Server; port: number; byId: Map<num
   return { server, port: (server.address() as AddressInfo).port, byId };
 };
 
-for (const seed of [1, 2, 3, 4]) {
-  test(`kill -9 while traces are being written (seed ${seed}): every event arrives exactly once (by event id) and whole`, async (t) => {
+/** The same text as CRI lines: every line longer than 20 bytes written as a `P` piece and an `F` piece. */
+const asCri = (text: string): string =>
+  text
+    .split(/(?<=\n)/)
+    .map((l, i) => {
+      const ts = `2026-11-30T03:00:00.${String(i).padStart(9, '0')}Z`;
+      return l.length > 20 ? `${ts} stderr P ${l.slice(0, 12)}\n${ts} stderr F ${l.slice(12)}` : `${ts} stderr F ${l}`;
+    })
+    .join('');
+
+for (const [seed, cri] of [
+  [1, false],
+  [2, false],
+  [3, false],
+  [4, false],
+  [5, true],
+  [7, true],
+] as const) {
+  test(`kill -9 while traces are being written${cri ? ' as CRI P/F pieces' : ''} (seed ${seed}): every event arrives exactly once (by event id) and whole`, async (t) => {
     const rand = seededRandom(seed * 7919);
     const rx = await receiver();
     t.after(() => rx.server.close());
     await withTempDir(async (dir) => {
       await mkdir(join(dir, 'logs'));
       const log = join(dir, 'logs', 'app.log');
-      const { events, text } = interleave([...JAVA, ...PYTHON], 60, 2);
+      const { events, text: lines } = interleave([...JAVA, ...PYTHON], 60, 2);
+      const text = cri ? asCri(lines) : lines;
       const cfg = await writeConfig(
         dir,
         `data_dir: ./data\nqueue:\n  cursor_flush_interval: 50ms\nsources:\n` +
-          fileSource('app', './logs/app.log', `multiline:\n  mode: ${seed % 2 === 0 ? 'python' : 'java'}\n  timeout: 4s`) +
+          fileSource('app', './logs/app.log', `multiline:\n  mode: ${seed % 2 === 0 ? 'python' : 'java'}\n  timeout: 4s${cri ? '\ndecoding: cri' : ''}`) +
           `sinks:\n  rx:\n    type: http\n    inputs: [app]\n    uri: http://127.0.0.1:${rx.port}/\n    encoding: json\n    max_backoff: 200ms\n`,
       );
       // Python's mode groups Python traces; Java lines then are ordinary lines (and the other way round).
