@@ -203,3 +203,10 @@ test('property: every input byte is in exactly one event, in order (lines of any
     { numRuns: 300 },
   );
 });
+
+test('a line longer than max_line_bytes is cut on UTF-8 character boundaries into pieces, each an event, nothing lost', () => {
+  const line = 'é'.repeat(50); // 100 bytes, 2 per character
+  const got = run(config({ decoding: 'json' }), `${line}\n`, [7, 33], newDecodeCounts(), 17);
+  assert.equal(messages(got).join(''), line);
+  for (const e of got) assert.ok(!e.message.includes('\uFFFD') && Buffer.byteLength(e.message) <= 17, e.message);
+});

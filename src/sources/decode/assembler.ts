@@ -128,6 +128,7 @@ export class Assembler {
   private outLen = 0;
   private suffixBytes: Buffer = Buffer.from('}\n');
   private events = 0;
+  private splits = 0;
   private suffix = '}\n';
   private fileJson = '';
 
@@ -169,17 +170,13 @@ export class Assembler {
       this.suffix = `,"file":${JSON.stringify(origin)}}\n`;
       this.suffixBytes = Buffer.from(this.suffix);
     }
-    let splits = 0;
+    this.splits = 0;
     let pos = this.scanned;
     const n = input.length;
     const maxLine = this.maxLine;
     let nl = input.indexOf(10, pos);
     while (nl !== -1) {
-      if (nl - pos > maxLine) {
-        const p = this.pieces(pos, nl);
-        splits += (p - pos) / maxLine;
-        pos = p;
-      }
+      if (nl - pos > maxLine) pos = this.pieces(pos, nl);
       const b = nl > pos && input[nl - 1] === 13 ? nl - 1 : nl;
       this.line(pos, b, nl + 1);
       pos = nl + 1;
@@ -187,9 +184,7 @@ export class Assembler {
     }
     if (n - pos > maxLine) {
       // A partial line longer than max_line_bytes: its pieces are lines, at most maxLine bytes stay.
-      const p = this.pieces(pos, n);
-      splits += (p - pos) / maxLine;
-      pos = p;
+      pos = this.pieces(pos, n);
     }
     if (flush === 'all' && pos < n) {
       this.line(pos, n, n);
@@ -197,13 +192,25 @@ export class Assembler {
     }
     this.scanned = pos;
     if (flush !== false) this.flushAll(flush === 'all', flush === 'events');
-    return this.finish(pos, splits);
+    return this.finish(pos, this.splits);
   }
 
-  /** Feeds the over-long `[a, to)` as `maxLine` pieces but its last (at most `maxLine` bytes); returns where that starts. */
+  /**
+   * Feeds the over-long `[a, to)` as pieces of at most `maxLine` bytes but its last (at most
+   * `maxLine` bytes), each cut moved back to the start of a UTF-8 character (as `../lines.ts` does);
+   * returns where the last piece starts. Counts the pieces in `splits`.
+   */
   private pieces(a: number, to: number): number {
+    const input = this.input;
     let p = a;
-    for (; to - p > this.maxLine; p += this.maxLine) this.line(p, p + this.maxLine, p + this.maxLine);
+    while (to - p > this.maxLine) {
+      let end = p + this.maxLine;
+      for (let k = 0; k < 3 && end - 1 > p && ((input[end] as number) & 0xc0) === 0x80; k++) end--;
+      if (((input[end] as number) & 0xc0) === 0x80) end = p + this.maxLine; // not UTF-8 text: cut where it was
+      this.line(p, end, end);
+      this.splits++;
+      p = end;
+    }
     return p;
   }
 
