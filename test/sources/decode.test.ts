@@ -247,3 +247,27 @@ test('property: a restart from the position after any read gives exactly the eve
     { numRuns: 500 },
   );
 });
+
+test('property: the same for the real traces in every built-in mode (a restart mid-trace reads the trace again from its first line)', () => {
+  fc.assert(
+    fc.property(fc.constantFrom('java', 'python', 'go'), fc.nat(), fc.nat(), (mode, cutSeed, split) => {
+      const { text } = interleave(modes[mode] as readonly string[], 10, 2);
+      const bytes = Buffer.from(text);
+      const cfg = config({ multiline: { mode } });
+      const whole = run(cfg, bytes);
+      const cut = 1 + (cutSeed % bytes.length);
+      // Read up to the crash in two reads, as a tailer would.
+      const a = new Assembler(cfg, 1 << 20, newDecodeCounts());
+      const s = split % cut;
+      // (The output is a view into the assembler's reused buffer: read before the next call.)
+      const events = (r: { lines: Buffer }): Event[] => (r.lines.length === 0 ? [] : r.lines.toString().trimEnd().split('\n').map((l) => JSON.parse(l) as Event));
+      const r1 = a.decode(bytes.subarray(0, s), 0, false, '/x/app.log');
+      const before = events(r1);
+      const r2 = a.decode(Buffer.concat([bytes.subarray(r1.consumed, s), bytes.subarray(s, cut)]), s - r1.consumed, false, '/x/app.log');
+      before.push(...events(r2));
+      const after = run(cfg, bytes.subarray(r1.consumed + r2.consumed));
+      assert.deepEqual(messages([...before, ...after]), messages(whole), `${mode}: cut at ${cut}`);
+    }),
+    { numRuns: 300 },
+  );
+});

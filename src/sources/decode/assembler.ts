@@ -62,7 +62,7 @@ export const newDecodeCounts = (): DecodeCounts => ({
 });
 
 export interface Decoded {
-  /** NDJSON, one object per event (empty when there is none). */
+  /** NDJSON, one object per event (empty when there is none): a view into the assembler's reused buffer, valid until its next call. */
   readonly lines: Buffer;
   readonly events: number;
   /** Input bytes the events account for: the carry is `input.subarray(consumed)`. */
