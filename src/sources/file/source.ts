@@ -399,9 +399,11 @@ export class FileSource implements Source {
   }
 
   private async flushCarry(run: Run, t: Tailer): Promise<void> {
+    // (With a decoder the carry may hold complete lines only: the pending event.)
+    const partial = t.carry !== null && t.carry[t.carry.length - 1] !== 10;
     const got = t.takeCarry(this.cfg.max_line_bytes);
     if (!got) return;
-    this.m.flushedPartialLines++;
+    if (partial) this.m.flushedPartialLines++;
     await this.emit(run, t, got);
   }
 
