@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { expandBraces } from './glob';
 import { GlobPatternError } from './errors';
 import { sizeSchema } from '../../core/units';
+import { checkDecodeKeys, decodeKeys } from '../decode/config';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -53,7 +54,9 @@ export const fileSourceSchema = z.strictObject({
   max_remembered_files: z.int().min(1).max(1_000_000).default(10_000),
   /** Batches handed to the queue whose durability is not yet confirmed (pipelining). */
   max_batches_in_flight: z.int().min(1).max(64).default(4),
-});
+  /** `multiline`, `decoding`, `parse_json`: events instead of lines (`../decode`, docs/sources.md). */
+  ...decodeKeys,
+}).superRefine(checkDecodeKeys);
 
 /** The file source's configuration after defaults are applied. */
 export type FileSourceConfig = z.output<typeof fileSourceSchema>;

@@ -32,6 +32,8 @@ export class Emitter {
     private readonly book: PositionBook,
     private readonly ids: Identities,
     private readonly counts: EmitCounts,
+    /** With a decoder: a truncated file's orphaned carry as events (a fresh assembler, to its end). */
+    private readonly orphanFramer: ((carry: Buffer, origin: string) => { lines: Buffer; events: number; format: 'events' }) | null = null,
   ) {}
 
   /**
@@ -52,7 +54,7 @@ export class Emitter {
     }
     const id = t.identity;
     t.emitted(got.endOffset, got.tail);
-    await this.send(got.lines, got.events, t.path, positions, positionOf(id.key, id.fpLen, got.endOffset, got.tail, t.path));
+    await this.send(got.lines, got.events, t.path, positions, positionOf(id.key, id.fpLen, got.endOffset, got.tail, t.path), got.format);
   }
 
   /**
@@ -62,13 +64,13 @@ export class Emitter {
   async orphans(now: number, rotateWaitMs: number, maxLine: number): Promise<void> {
     for (const k of this.book.list()) {
       if (!k.carry || now - k.since < rotateWaitMs || this.book.get(k.key) !== k) continue;
-      const f = frameLines(k.carry, maxLine, true);
+      const f = this.orphanFramer ? this.orphanFramer(k.carry, k.path) : { ...frameLines(k.carry, maxLine, true), format: undefined };
       const offset = k.offset + k.carry.length;
       const tail = extendTail(k.tail, k.carry);
       const { carry: _emitted, ...rest } = k;
       this.book.remember({ ...rest, offset, tail });
       this.counts.flushedPartialLines++;
-      await this.send(f.lines, f.events, k.path, [], positionOf(k.key, k.fpLen, offset, tail, k.path));
+      if (f.events > 0) await this.send(f.lines, f.events, k.path, [], positionOf(k.key, k.fpLen, offset, tail, k.path), f.format);
     }
   }
 
@@ -82,7 +84,7 @@ export class Emitter {
    * returns) to the queue with `positions` and the forgotten keys; resolves once fewer than
    * `max_batches_in_flight` batches are in flight.
    */
-  private async send(lines: Buffer, events: number, origin: string, positions: SourcePosition[], own: SourcePosition): Promise<void> {
+  private async send(lines: Buffer, events: number, origin: string, positions: SourcePosition[], own: SourcePosition, format?: 'events'): Promise<void> {
     this.book.takeForgets(positions);
     positions.push(own);
     this.counts.lines += events;
@@ -90,7 +92,7 @@ export class Emitter {
     this.counts.batches++;
     let sent: Promise<void>;
     try {
-      sent = this.ctx.emit({ lines, events, origin, positions });
+      sent = this.ctx.emit(format === undefined ? { lines, events, origin, positions } : { lines, events, origin, positions, format });
     } catch (e) {
       sent = Promise.reject(e instanceof Error ? e : new Error(String(e))); // an emit that throws instead of rejecting
     }

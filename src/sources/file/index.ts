@@ -64,7 +64,10 @@
  * Each batch carries `{ key: '<id>:<fp>', value: offset just after its last line + tail check }`
  * (plus `null`s for keys to forget). Offsets count file bytes; newlines the source adds (split
  * lines, flushed partial lines) are not in the file and do not move them. A stop abandons the
- * partial line in hand (not in the position), so the restart reads it whole. The stored value
+ * partial line in hand (not in the position), so the restart reads it whole. With `multiline` or
+ * `decoding` (`../decode`), a tailer's `Assembler` keeps the pending event (and look-ahead lines, CRI
+ * `P` pieces) in that same carry: the position stays at the event's first byte until it is emitted
+ * whole, and `multiline.timeout` of quiet at EOF emits it (`Tailer.takePending`). The stored value
  * holds no time: how long a position has been remembered (`since`, for `forget_after_ms`) is kept
  * in memory on the monotonic clock and counts from the start after a restart.
  *

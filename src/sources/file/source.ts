@@ -9,6 +9,8 @@ import type { Clock, FileSystem, FsError, ReadFileSystem, ReadStat, Timer } from
 import { nodeReadFileSystem, systemClock } from '../../core/node-ports';
 import type { Source, SourceContext } from '../../core/source';
 import { SourceEmitError } from '../errors';
+import { Assembler, DecodeWarnings, decodes, newDecodeCounts } from '../decode';
+import type { DecodeCounts } from '../decode';
 import { PositionBook } from './book';
 import type { IdleClosed } from './book';
 import type { FileSourceConfig } from './config';
@@ -39,6 +41,8 @@ export interface FileSourceMetrics {
   rememberedFiles: number;
   /** Files not read because they are copies of a file being read. */
   copiesHeld: number;
+  /** With `multiline` / `decoding`: what the decoder did (`../decode/assembler.ts`); absent otherwise. */
+  decode?: DecodeCounts;
 }
 
 export interface FileSourceOptions {
@@ -88,6 +92,9 @@ export class FileSource implements Source {
     rememberedFiles: 0,
     copiesHeld: 0,
   };
+  /** Set when the config decodes (multiline, JSON, CRI): each tailer gets an `Assembler`. */
+  private readonly decodeCounts: DecodeCounts | null;
+  private readonly decodeWarnings = new DecodeWarnings();
 
   constructor(config: FileSourceConfig, options: FileSourceOptions = {}) {
     this.cfg = config;
@@ -100,13 +107,16 @@ export class FileSource implements Source {
       config.exclude.map((p) => resolve(cwd, p)),
       this.fs,
     );
-    this.scratch = Buffer.allocUnsafe(config.max_line_bytes + config.read_buffer_bytes);
+    this.decodeCounts = decodes(config) ? newDecodeCounts() : null;
+    // With a decoder the carry also holds the pending event (bounded by the assembler).
+    const carry = this.decodeCounts ? Assembler.carryBound(config, config.max_line_bytes) : 0;
+    this.scratch = Buffer.allocUnsafe(config.max_line_bytes + config.read_buffer_bytes + carry);
   }
 
   metrics(): Readonly<FileSourceMetrics> {
     this.m.openFiles = this.run_?.tailers.size ?? 0;
     this.m.rememberedFiles = this.run_?.book.size ?? 0;
-    return { ...this.m };
+    return this.decodeCounts ? { ...this.m, decode: { ...this.decodeCounts } } : { ...this.m };
   }
 
   async run(ctx: SourceContext): Promise<void> {
@@ -128,7 +138,7 @@ export class FileSource implements Source {
       ids,
       warnings,
       discovery: new Discovery(this.glob, this.fs, warnings, ids, this.cfg.fingerprint_bytes, ctx, Math.max(this.cfg.rotate_wait_ms, 3 * this.cfg.glob_interval_ms)),
-      emitter: new Emitter(ctx, this.cfg.max_batches_in_flight, book, ids, this.m),
+      emitter: new Emitter(ctx, this.cfg.max_batches_in_flight, book, ids, this.m, this.orphanFramer()),
       follower: new Follower(this.glob, this.fs),
       tailers: new Map(),
       firstScan: true,
@@ -332,6 +342,16 @@ export class FileSource implements Source {
 
   // --- reading --------------------------------------------------------------------------------
 
+  /** A truncated file's orphaned carry, as events, when the source decodes. */
+  private orphanFramer(): ((carry: Buffer, origin: string) => { lines: Buffer; events: number; format: 'events' }) | null {
+    const counts = this.decodeCounts;
+    if (counts === null) return null;
+    return (carry, origin) => {
+      const d = new Assembler(this.cfg, this.cfg.max_line_bytes, counts).decode(carry, 0, 'all', origin);
+      return { lines: d.lines, events: d.events, format: 'events' };
+    };
+  }
+
   /** One read from `t`: emits the complete lines, or handles EOF (idle flush, letting go, closing). */
   private async pump(run: Run, t: Tailer): Promise<void> {
     const now = this.clock.now();
@@ -339,6 +359,7 @@ export class FileSource implements Source {
       t.waitForIdentity(now);
       return;
     }
+    if (this.decodeCounts !== null && t.decoder === null) t.decoder = new Assembler(this.cfg, this.cfg.max_line_bytes, this.decodeCounts);
     let n: number;
     try {
       n = await t.read(this.scratch, this.cfg.read_buffer_bytes);
@@ -351,6 +372,11 @@ export class FileSource implements Source {
     if (n === 0) {
       const due = t.atEof(now, this.cfg);
       if (due.flush) await this.flushCarry(run, t);
+      else if (t.decoder?.holding === true && now - t.lastGrowth >= (this.cfg.multiline?.timeout ?? 0)) {
+        // Quiet for `multiline.timeout` (counted from the last line read): the pending event is complete.
+        const got = t.takePending();
+        if (got) await this.emit(run, t, got);
+      }
       if (due.then === 'let-go') await this.letGo(run, t, true);
       else if (due.then === 'close-idle') await this.closeIdle(run, t);
       return;
@@ -373,9 +399,11 @@ export class FileSource implements Source {
   }
 
   private async flushCarry(run: Run, t: Tailer): Promise<void> {
+    // (With a decoder the carry may hold complete lines only: the pending event.)
+    const partial = t.carry !== null && t.carry[t.carry.length - 1] !== 10;
     const got = t.takeCarry(this.cfg.max_line_bytes);
     if (!got) return;
-    this.m.flushedPartialLines++;
+    if (partial) this.m.flushedPartialLines++;
     await this.emit(run, t, got);
   }
 
@@ -393,6 +421,7 @@ export class FileSource implements Source {
   private async emit(run: Run, t: Tailer, got: Lines): Promise<void> {
     if (!t.identity) return;
     if (got.splits > 0) this.splitWarning(run, t, got.splits);
+    if (this.decodeCounts !== null) this.decodeWarnings.check(this.decodeCounts, this.clock.now(), (msg, fields) => run.ctx.log.warn(msg, { source: run.ctx.id, ...fields }));
     await run.emitter.fromTailer(t, got);
   }
 

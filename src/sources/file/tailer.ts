@@ -9,6 +9,7 @@
 import type { ReadFileHandle } from '../../core/ports';
 import type { FileSourceConfig } from './config';
 import { frameLines } from '../lines';
+import type { Assembler } from '../decode';
 import type { Holder, Identity } from './identity';
 import { extendTail, NO_TAIL, tailOf } from './position';
 import type { Tail } from './position';
@@ -31,6 +32,8 @@ export interface Lines {
   readonly splits: number;
   readonly endOffset: number;
   readonly tail: Tail;
+  /** `events` when a decoder made them (NDJSON objects, `../decode`). */
+  readonly format?: 'events';
 }
 
 /** What an idle file (nothing new at EOF) is due for, besides the idle flush. */
@@ -65,6 +68,11 @@ export class Tailer implements Holder {
   private checkedMtime = -1;
   private lastSplitWarn = -Infinity;
   private closed = false;
+  /**
+   * Set by the source when it decodes (multiline, JSON, CRI): the carry then also holds the pending
+   * event, so the emitted offset stays at its first byte until it is emitted whole.
+   */
+  decoder: Assembler | null = null;
 
   constructor(
     readonly fh: ReadFileHandle,
@@ -126,13 +134,28 @@ export class Tailer implements Holder {
     this.backoff = 0;
     this.nextPoll = 0;
     this.readOffset += n;
-    const data = scratch.subarray(0, (this.carry ? this.carry.length : 0) + n);
-    const f = frameLines(data, maxLine, false);
+    const carried = this.carry ? this.carry.length : 0;
+    const data = scratch.subarray(0, carried + n);
+    const d = this.decoder;
+    const f = d === null ? frameLines(data, maxLine, false) : d.decode(data, carried, false, this.path);
     this.carry = f.consumed < data.length ? Buffer.from(data.subarray(f.consumed)) : null;
     if (f.events === 0) return null;
     // `f.lines` is a view into the scratch buffer: emit copies it before it returns.
     const endOffset = this.readOffset - (data.length - f.consumed);
-    return { lines: f.lines, events: f.events, splits: f.splits, endOffset, tail: extendTail(this.emittedTail, data.subarray(0, f.consumed)) };
+    const tail = extendTail(this.emittedTail, data.subarray(0, f.consumed));
+    return d === null ? { lines: f.lines, events: f.events, splits: f.splits, endOffset, tail } : { lines: f.lines, events: f.events, splits: f.splits, endOffset, tail, format: 'events' };
+  }
+
+  /** The decoder's pending event (and held lines) as events, after `timeout` of quiet; a partial line stays. */
+  takePending(): Lines | null {
+    const carry = this.carry;
+    const d = this.decoder;
+    if (!carry || !d || !this.identity) return null;
+    const f = d.decode(carry, carry.length, 'events', this.path);
+    this.carry = f.consumed < carry.length ? Buffer.from(carry.subarray(f.consumed)) : null;
+    if (f.events === 0) return null;
+    const endOffset = this.readOffset - (carry.length - f.consumed);
+    return { lines: f.lines, events: f.events, splits: f.splits, endOffset, tail: extendTail(this.emittedTail, carry.subarray(0, f.consumed)), format: 'events' };
   }
 
   /** Nothing new at EOF: schedules the next poll; says whether the partial line is due and what else is. */
@@ -150,10 +173,13 @@ export class Tailer implements Holder {
   takeCarry(maxLine: number): Lines | null {
     const carry = this.carry;
     if (!carry || !this.identity) return null;
-    const f = frameLines(carry, maxLine, true);
+    const d = this.decoder;
+    const f = d === null ? frameLines(carry, maxLine, true) : d.decode(carry, carry.length, 'all', this.path);
     this.carry = null;
+    if (f.events === 0) return null;
     const lines = f.lines.buffer === carry.buffer ? Buffer.from(f.lines) : f.lines;
-    return { lines, events: f.events, splits: f.splits, endOffset: this.readOffset, tail: extendTail(this.emittedTail, carry) };
+    const tail = extendTail(this.emittedTail, carry);
+    return d === null ? { lines, events: f.events, splits: f.splits, endOffset: this.readOffset, tail } : { lines, events: f.events, splits: f.splits, endOffset: this.readOffset, tail, format: 'events' };
   }
 
   /** The lines up to `endOffset` were handed to `emit`. */
@@ -169,6 +195,7 @@ export class Tailer implements Holder {
     this.emittedTail = NO_TAIL;
     this.upgrade = null;
     this.carry = null;
+    this.decoder?.reset();
     this.nextPoll = 0;
     this.backoff = 0;
   }

@@ -17,6 +17,8 @@ import { systemClock } from '../../core/node-ports';
 import type { Source, SourceContext } from '../../core/source';
 import { SourceEmitError } from '../errors';
 import { frameLines } from '../lines';
+import { Assembler, DecodeWarnings, decodes, newDecodeCounts } from '../decode';
+import type { DecodeCounts } from '../decode';
 import type { StdinSourceConfig } from './config';
 
 /** Bytes gathered into one batch at most (a little more when one read is larger). */
@@ -43,18 +45,23 @@ export interface StdinSourceMetrics {
   bytes: number;
   batches: number;
   splitLines: number;
+  /** With `multiline` / `decoding`: what the decoder did; absent otherwise. */
+  decode?: DecodeCounts;
 }
 
 export class StdinSource implements Source {
   private readonly m: StdinSourceMetrics = { lines: 0, bytes: 0, batches: 0, splitLines: 0 };
+  private readonly decodeCounts: DecodeCounts | null;
 
   constructor(
     private readonly cfg: StdinSourceConfig,
     private readonly options: StdinSourceOptions = {},
-  ) {}
+  ) {
+    this.decodeCounts = decodes(cfg) ? newDecodeCounts() : null;
+  }
 
   metrics(): Readonly<StdinSourceMetrics> {
-    return { ...this.m };
+    return this.decodeCounts ? { ...this.m, decode: { ...this.decodeCounts } } : { ...this.m };
   }
 
   async run(ctx: SourceContext): Promise<void> {
@@ -83,8 +90,13 @@ export class StdinSource implements Source {
     ctx.signal.addEventListener('abort', poke);
     let carry: Buffer | null = null;
     let lastWarn = -Infinity;
-    const emit = async (input: Buffer, final: boolean): Promise<Buffer | null> => {
-      const f = frameLines(input, maxLine, final);
+    const decoder = this.decodeCounts ? new Assembler(this.cfg, maxLine, this.decodeCounts) : null;
+    const timeoutMs = this.cfg.multiline?.timeout ?? 0;
+    const warnings = new DecodeWarnings();
+    /** `final`: the input ended (everything, a partial line too); `pending`: quiet for the timeout (the pending event). */
+    const emit = async (input: Buffer, final: boolean, pending = false): Promise<Buffer | null> => {
+      const carried = carry ? carry.length : 0;
+      const f = decoder === null ? frameLines(input, maxLine, final) : decoder.decode(input, carried, final ? 'all' : pending ? 'events' : false, 'stdin');
       if (f.splits > 0) {
         this.m.splitLines += f.splits;
         const now = clock.now();
@@ -94,12 +106,13 @@ export class StdinSource implements Source {
         }
       }
       const rest = f.consumed < input.length ? Buffer.from(input.subarray(f.consumed)) : null;
+      if (this.decodeCounts !== null) warnings.check(this.decodeCounts, clock.now(), (msg, fields) => ctx.log.warn(msg, { source: ctx.id, ...fields }));
       if (f.events > 0) {
         this.m.lines += f.events;
         this.m.bytes += f.lines.length;
         this.m.batches++;
         try {
-          await ctx.emit({ lines: f.lines, events: f.events, origin: 'stdin' });
+          await ctx.emit(decoder === null ? { lines: f.lines, events: f.events, origin: 'stdin' } : { lines: f.lines, events: f.events, origin: 'stdin', format: 'events' });
         } catch (e) {
           throw new SourceEmitError(ctx.id, { cause: e });
         }
@@ -120,6 +133,17 @@ export class StdinSource implements Source {
         }
         if (chunks.length === before) {
           if (ended || failed !== undefined || ctx.signal.aborted || stream.destroyed) break;
+          if (decoder?.holding === true && carry !== null) {
+            // A pending event: complete once the input has been quiet for `multiline.timeout`.
+            const since = clock.now();
+            const timer = clock.setTimer(timeoutMs, poke);
+            await new Promise<void>((res) => {
+              wake = res;
+            });
+            timer.cancel();
+            if (stream.readableLength === 0 && !ended && clock.now() - since >= timeoutMs) carry = await emit(carry, false, true);
+            continue;
+          }
           await new Promise<void>((res) => {
             wake = res;
           });
