@@ -83,6 +83,8 @@ export const prometheusMetrics = async (o: AgentContext): Promise<() => Promise<
   perSourceStat(counter, 'sluice_source_tls_errors_total', 'TLS handshakes that failed.', (st) => st.tlsErrors);
   perSourceStat(counter, 'sluice_source_tls_reload_failures_total', 'SIGHUP reloads of the TLS files that failed (the previous certificate stays).', (st) => st.tlsReloadFailures);
   perSourceStat(counter, 'sluice_source_deduplicated_events_total', 'Events re-sent by a sluice edge and recognised as already taken (answered 200, not appended again).', (st) => st.deduplicated);
+  perSourceStat(counter, 'sluice_source_multiline_events_total', 'Events of more than one line (multiline on a file or stdin source).', (st) => st.multilineEvents);
+  perSourceStat(counter, 'sluice_source_cut_events_total', 'Events cut at multiline.max_lines or max_bytes (flagged cut; the rest follows as a continuation).', (st) => st.cutEvents);
   perSink(counter, 'sluice_sink_events_total', 'Events written by each sink.', (c) => c.events);
   perSink(counter, 'sluice_sink_bytes_total', 'Bytes of lines written by each sink.', (c) => c.bytes);
   perSink(counter, 'sluice_sink_errors_total', 'Failed write attempts per sink (each is retried).', (c) => c.errors);

@@ -42,6 +42,8 @@ export interface SourceCountersJson {
   readonly tls_errors?: number;
   readonly tls_reload_failures?: number;
   readonly deduplicated_events?: number;
+  readonly multiline_events?: number;
+  readonly cut_events?: number;
 }
 
 const sourceCounters = (st: SourceStats): SourceCountersJson => {
@@ -60,6 +62,8 @@ const sourceCounters = (st: SourceStats): SourceCountersJson => {
   put('tls_errors', st.tlsErrors);
   put('tls_reload_failures', st.tlsReloadFailures);
   put('deduplicated_events', st.deduplicated);
+  put('multiline_events', st.multilineEvents);
+  put('cut_events', st.cutEvents);
   return out;
 };
 

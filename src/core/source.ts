@@ -52,7 +52,7 @@ export interface SourceStats {
   readonly openConnections?: number;
   readonly connections?: number;
   readonly refusedConnections?: number;
-  /** Input that did not parse (kept raw: syslog; refused alone: OTLP log records). */
+  /** Input that did not parse (kept raw: syslog, and file/stdin `decoding: json|cri`; refused alone: OTLP log records). */
   readonly parseFailures?: number;
   /** UDP datagrams the source could not take. */
   readonly datagramsDropped?: number;
@@ -61,6 +61,9 @@ export interface SourceStats {
   readonly tlsReloadFailures?: number;
   /** Events of a sluice sender recognised as already taken: answered 200, not appended again (http). */
   readonly deduplicated?: number;
+  /** Events of more than one line, and events cut at `multiline.max_lines` / `max_bytes` (file, stdin). */
+  readonly multilineEvents?: number;
+  readonly cutEvents?: number;
 }
 
 export interface SourceContext {

@@ -306,6 +306,7 @@ export class SinkRunner {
       } catch (error) {
         if (this.hardStop.aborted) return false;
         this.counters.errors++;
+        this.counters.retriesByReason[retryReasonOf({ error })]++;
         const delay = Math.round(this.random.next() * Math.min(this.retry.capMs, this.retry.baseMs * 2 ** Math.min(attempt, 30)));
         const now = this.clock.now();
         if (!this.isFailing || now - this.lastReport >= this.retry.reportEveryMs) {

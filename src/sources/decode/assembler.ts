@@ -23,6 +23,7 @@
  * grouped in the order they start; lines whose byte ranges overlap are emitted together, and the
  * events in hand are completed then, so no position ever falls inside a line that was emitted.
  */
+import type { SourceStats } from '../../core/source';
 import { parseCri } from './cri';
 import type { DecodeConfig } from './config';
 import { grouperFor } from './modes';
@@ -49,6 +50,13 @@ export interface DecodeCounts {
   /** CRI `P` pieces joined into their line. */
   criPieces: number;
 }
+
+/** The counters a decoding source shows on `/metrics` and `/api/status` (`Source.stats()`). */
+export const decodeStats = (c: DecodeCounts): SourceStats => ({
+  parseFailures: c.invalidJson + c.invalidCri,
+  multilineEvents: c.multilineEvents,
+  cutEvents: c.cutMaxLines + c.cutMaxBytes,
+});
 
 export const newDecodeCounts = (): DecodeCounts => ({
   multilineEvents: 0,

@@ -3,7 +3,7 @@
  * lines (file, stdin). `config.ts` the keys, `modes.ts` the multiline modes, `cri.ts` the CRI line
  * format, `assembler.ts` the events and how they keep the file position honest.
  */
-export { Assembler, DecodeWarnings, newDecodeCounts } from './assembler';
+export { Assembler, decodeStats, DecodeWarnings, newDecodeCounts } from './assembler';
 export type { DecodeCounts, Decoded, Flush } from './assembler';
 export { checkDecodeKeys, decodeKeys, decodes, multilineSchema, MULTILINE_MODES } from './config';
 export type { DecodeConfig, MultilineConfig, MultilineMode } from './config';

@@ -7,9 +7,9 @@
 import { resolve } from 'node:path';
 import type { Clock, FileSystem, FsError, ReadFileSystem, ReadStat, Timer } from '../../core/ports';
 import { nodeReadFileSystem, systemClock } from '../../core/node-ports';
-import type { Source, SourceContext } from '../../core/source';
+import type { Source, SourceContext, SourceStats } from '../../core/source';
 import { SourceEmitError } from '../errors';
-import { Assembler, DecodeWarnings, decodes, newDecodeCounts } from '../decode';
+import { Assembler, decodeStats, DecodeWarnings, decodes, newDecodeCounts } from '../decode';
 import type { DecodeCounts } from '../decode';
 import { PositionBook } from './book';
 import type { IdleClosed } from './book';
@@ -111,6 +111,11 @@ export class FileSource implements Source {
     // With a decoder the carry also holds the pending event (bounded by the assembler).
     const carry = this.decodeCounts ? Assembler.carryBound(config, config.max_line_bytes) : 0;
     this.scratch = Buffer.allocUnsafe(config.max_line_bytes + config.read_buffer_bytes + carry);
+  }
+
+  /** With `multiline` or a `decoding`: its counters for `/metrics` (parse failures, multiline and cut events). */
+  stats(): SourceStats {
+    return this.decodeCounts === null ? {} : decodeStats(this.decodeCounts);
   }
 
   metrics(): Readonly<FileSourceMetrics> {

@@ -14,10 +14,10 @@
 import type { Readable } from 'node:stream';
 import type { Clock } from '../../core/ports';
 import { systemClock } from '../../core/node-ports';
-import type { Source, SourceContext } from '../../core/source';
+import type { Source, SourceContext, SourceStats } from '../../core/source';
 import { SourceEmitError } from '../errors';
 import { frameLines } from '../lines';
-import { Assembler, DecodeWarnings, decodes, newDecodeCounts } from '../decode';
+import { Assembler, decodeStats, DecodeWarnings, decodes, newDecodeCounts } from '../decode';
 import type { DecodeCounts } from '../decode';
 import type { StdinSourceConfig } from './config';
 
@@ -58,6 +58,11 @@ export class StdinSource implements Source {
     private readonly options: StdinSourceOptions = {},
   ) {
     this.decodeCounts = decodes(cfg) ? newDecodeCounts() : null;
+  }
+
+  /** With `multiline` or a `decoding`: its counters for `/metrics` (parse failures, multiline and cut events). */
+  stats(): SourceStats {
+    return this.decodeCounts === null ? {} : decodeStats(this.decodeCounts);
   }
 
   metrics(): Readonly<StdinSourceMetrics> {
