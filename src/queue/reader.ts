@@ -10,15 +10,23 @@
  * reads it back from the segment). What is left, the backlog of unread records, is bounded by
  * `cacheBytes` (oldest out first; the newest stays even when it alone is larger, unless the cache
  * is off): a consumer further behind reads the segment files.
+ *
+ * A record whose payload lives in the queue's reused memory (./arena.ts) gives that memory back
+ * once the cache has dropped it and every consumer acknowledged it (`release`). Records dropped and
+ * still waiting for that are bounded (`RETIRED_MAX_BYTES`): beyond it the oldest are forgotten
+ * without a release (their memory is left to the garbage collector, never reused).
  */
 import type { FileHandle, FileSystem } from '../core/ports';
 import { asRecordId, type QueueMetrics, type QueueRecord } from './types';
 import { FRAME_HEADER, scanFrames, type ReadChunk, type ScanEnd } from './format';
 import type { CommittedRecord, LogView } from './log-view';
+import type { RecordArena } from './arena';
 import { closeReadHandle, readHandle, type ReadPos, type Segment } from './segment';
 import { Fifo, ioError } from './util';
 
 const MiB = 1024 * 1024;
+/** Payload bytes of records dropped from the cache and waiting for every consumer's ack, at most. */
+const RETIRED_MAX_BYTES = 16 * MiB;
 /** Bytes read per syscall when reading from disk (at least). */
 export const READ_CHUNK = 1 * MiB;
 
@@ -40,6 +48,9 @@ export class ReadSide {
   private readonly cache = new Fifo<CommittedRecord>();
   private cacheBytes = 0;
   private readonly readers = new Set<Reader>();
+  /** Dropped from the cache, in id order, their reused memory not yet released. */
+  private readonly retired = new Fifo<CommittedRecord>();
+  private retiredBytes = 0;
 
   constructor(
     private readonly view: LogView,
@@ -47,7 +58,38 @@ export class ReadSide {
     private readonly dir: string,
     private readonly cacheLimit: number,
     private readonly m: QueueMetrics,
+    private readonly arena: RecordArena | null = null,
+    /** Every record below this id was acknowledged by every consumer. */
+    private readonly ackFloor: () => number = () => Number.NEGATIVE_INFINITY,
   ) {}
+
+  /** Gives back the reused memory of dropped records every consumer has acknowledged (after an ack moved). */
+  release(): void {
+    if (this.retired.length === 0 || this.arena === null) return;
+    const floor = this.ackFloor();
+    for (let e = this.retired.peek(); e !== undefined && e.id + e.events <= floor; e = this.retired.peek()) {
+      this.retired.shift();
+      this.retiredBytes -= e.payload.length;
+      if (e.chunk !== null) this.arena.release(e.chunk);
+    }
+  }
+
+  /** A record left the cache: its reused memory goes back now, or once every consumer acked it. */
+  private retire(e: CommittedRecord): void {
+    if (e.chunk === null || this.arena === null) return;
+    if (this.retired.length === 0 && e.id + e.events <= this.ackFloor()) {
+      this.arena.release(e.chunk);
+      return;
+    }
+    this.retired.push(e);
+    this.retiredBytes += e.payload.length;
+    while (this.retiredBytes > RETIRED_MAX_BYTES) {
+      // A slow consumer: forget the oldest (never released, so never reused: garbage collected).
+      const old = this.retired.shift();
+      if (old === undefined) break;
+      this.retiredBytes -= old.payload.length;
+    }
+  }
 
   /** A reader starting at `start`. */
   add(start: number): Reader {
@@ -194,6 +236,7 @@ export class ReadSide {
       if (!read && (this.cacheBytes <= this.cacheLimit || this.cache.length <= keep)) break;
       this.cache.shift();
       this.cacheBytes -= e.frameLen;
+      this.retire(e);
     }
   }
 

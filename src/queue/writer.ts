@@ -16,6 +16,7 @@ import { asRecordId, type AppendOptions, type AppendResult, type FsyncPolicy, ty
 import { QueueClosedError, QueueUsageError, RecordTooLargeError } from './errors';
 import { FRAME_HEADER, encodePositions, writeFrameHeader } from './format';
 import { ActiveSegment } from './active-segment';
+import { RecordArena, type Chunk } from './arena';
 import { DataSignal, type CommittedRecord, type LogView } from './log-view';
 import { indexFrame, type Segment, type SegmentList } from './segment';
 import { Fifo, ioError, isNoSpace } from './util';
@@ -93,6 +94,8 @@ export class Writer implements LogView {
   /** The fdatasync in flight (`always`), with the appends it covers. */
   private inflight: InflightSync | null = null;
   private hdrArena = Buffer.allocUnsafe(FRAME_HEADER * 256);
+  /** Reused memory for payloads appended as parts (./arena.ts). */
+  readonly arena = new RecordArena();
   private writerWake: (() => void) | null = null;
   private writerTimer: Timer | null = null;
   private done: Promise<void> = Promise.resolve();
@@ -187,7 +190,12 @@ export class Writer implements LogView {
 
   // ---- append / group commit ----
 
-  append(payload: Uint8Array, opts?: AppendOptions): Promise<AppendResult> {
+  /**
+   * A payload given as parts (a header and the lines, say) is copied once, before this returns,
+   * into reused memory (./arena.ts) and written from there; a single buffer is taken as it is (the
+   * caller must not change it until the append resolves).
+   */
+  append(payload: Uint8Array | readonly Uint8Array[], opts?: AppendOptions): Promise<AppendResult> {
     if (this.failed !== null) return Promise.reject(this.failed);
     if (this.closing) return Promise.reject(new QueueClosedError(`queue ${this.dir} is closed; append refused`));
     const events = opts?.events ?? 1;
@@ -203,7 +211,10 @@ export class Writer implements LogView {
         return Promise.reject(new QueueUsageError(`queue ${this.dir}: ${e instanceof Error ? e.message : String(e)}`));
       }
     }
-    const frameLen = FRAME_HEADER + payload.length + (meta === null ? 0 : meta.length);
+    let length = 0;
+    if (isParts(payload)) for (const part of payload) length += part.length;
+    else length = payload.length;
+    const frameLen = FRAME_HEADER + length + (meta === null ? 0 : meta.length);
     if (frameLen > this.o.segmentBytes) {
       return Promise.reject(new RecordTooLargeError(this.dir, frameLen, this.o.segmentBytes, 'segmentBytes'));
     }
@@ -211,11 +222,22 @@ export class Writer implements LogView {
       // Even an otherwise empty queue (one segment holding only its positions snapshot) could not take it.
       return Promise.reject(new RecordTooLargeError(this.dir, frameLen, this.maxBytes - this.active.snapshotLen, 'maxBytes'));
     }
-    const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    let buf: Buffer;
+    let chunk: Chunk | null = null;
+    if (isParts(payload)) {
+      ({ buf, chunk } = this.arena.take(length));
+      let at = 0;
+      for (const part of payload) {
+        buf.set(part, at);
+        at += part.length;
+      }
+    } else {
+      buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    }
     const id = this.nextId;
     this.nextId += events;
     return new Promise<AppendResult>((resolve, reject) => {
-      this.pending.push({ id, events, payload: buf, meta, positions, frameLen, seg: null, endOffset: 0, resolve, reject });
+      this.pending.push({ id, events, payload: buf, chunk, meta, positions, frameLen, seg: null, endOffset: 0, resolve, reject });
       this.wake();
     });
   }
@@ -608,3 +630,5 @@ export class Writer implements LogView {
     if (first) this.o.emit({ type: 'queue.failed', error: err });
   }
 }
+
+const isParts = (p: Uint8Array | readonly Uint8Array[]): p is readonly Uint8Array[] => Array.isArray(p);
