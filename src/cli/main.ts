@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 /** The `sluice` bin. See ./cli.ts for the commands and exit codes. */
 // First, before the heavier modules load: a SIGTERM during start-up is kept, not fatal.
+import * as nodeModule from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import { catchSignals } from './signals';
+// Node >= 22.1 keeps the compiled code of the modules it loads (in the OS temp dir; off with
+// NODE_DISABLE_COMPILE_CACHE=1): later starts skip compiling yaml, zod and sluice again.
+(nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 if (process.argv[2] === 'run') {
   catchSignals();
   // A young generation that stays at its initial size (1 MiB semi-spaces) instead of growing to
