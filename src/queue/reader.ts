@@ -25,10 +25,19 @@ import { closeReadHandle, readHandle, type ReadPos, type Segment } from './segme
 import { Fifo, ioError } from './util';
 
 const MiB = 1024 * 1024;
+/** Buffers that disk reads read into, tracked for reuse (beyond this, the oldest is left to the GC). */
+const READ_BUFFERS_KEPT = 4;
 /** Payload bytes of records dropped from the cache and waiting for every consumer's ack, at most. */
 const RETIRED_MAX_BYTES = 16 * MiB;
 /** Bytes read per syscall when reading from disk (at least). */
 export const READ_CHUNK = 1 * MiB;
+
+/** A buffer disk reads read into; `busy` while a scan reads into it or parses it. */
+interface ReadBuffer {
+  readonly buf: Buffer;
+  until: number;
+  busy: boolean;
+}
 
 /** One consumer's position in the log. */
 export class Reader {
@@ -51,6 +60,11 @@ export class ReadSide {
   /** Dropped from the cache, in id order, their reused memory not yet released. */
   private readonly retired = new Fifo<CommittedRecord>();
   private retiredBytes = 0;
+  /**
+   * Buffers disk reads read into, each with the id after the last record handed out of it: one is
+   * read into again once every consumer acknowledged past that id and no reader continues in it.
+   */
+  private readonly readBuffers: ReadBuffer[] = [];
 
   constructor(
     private readonly view: LogView,
@@ -71,6 +85,43 @@ export class ReadSide {
       this.retired.shift();
       this.retiredBytes -= e.payload.length;
       if (e.chunk !== null) this.arena.release(e.chunk);
+    }
+  }
+
+  /**
+   * Memory for one disk read of `size` bytes (busy until `idle`): a buffer no one can still read
+   * from, or a new one.
+   */
+  private readBuffer(size: number): ReadBuffer {
+    const floor = this.ackFloor();
+    for (let i = 0; i < this.readBuffers.length; i++) {
+      const b = this.readBuffers[i] as ReadBuffer;
+      if (b.busy || b.buf.length < size || b.until > floor || this.carried(b.buf)) continue;
+      this.readBuffers.splice(i, 1);
+      b.until = Number.NEGATIVE_INFINITY;
+      b.busy = true;
+      this.readBuffers.push(b);
+      return b;
+    }
+    const b: ReadBuffer = { buf: Buffer.allocUnsafeSlow(Math.ceil(size / MiB) * MiB), until: Number.NEGATIVE_INFINITY, busy: true };
+    this.readBuffers.push(b);
+    if (this.readBuffers.length > READ_BUFFERS_KEPT) this.readBuffers.shift(); // forgotten: never reused
+    return b;
+  }
+
+  /** Whether a reader will continue reading frames out of `buf` (its chunk carried to the next read). */
+  private carried(buf: Buffer): boolean {
+    for (const r of this.readers) if (r.chunk !== null && r.chunk.data.buf.buffer === buf.buffer) return true;
+    return false;
+  }
+
+  /** A record read from disk was handed out of `payload`'s buffer: that buffer waits for its ack. */
+  private handedOut(payload: Buffer, until: number): void {
+    for (const b of this.readBuffers) {
+      if (b.buf.buffer === payload.buffer) {
+        if (until > b.until) b.until = until;
+        return;
+      }
     }
   }
 
@@ -187,6 +238,7 @@ export class ReadSide {
       const thisSeg = seg;
       let stopped = false;
       const carry = r.chunk !== null && r.chunk.seg === seg ? r.chunk.data : null;
+      const used: ReadBuffer[] = [];
       const scan = scanFrames(fh, r.pos.offset, limit, r.pos.expect, chunk, (ev) => {
         switch (ev.type) {
           case 'bad':
@@ -203,6 +255,7 @@ export class ReadSide {
               return 'stop-before';
             }
             out.push({ id: asRecordId(f.id), events: f.events, payload: f.payload });
+            this.handedOut(f.payload, f.id + f.events);
             bytes += f.payload.length;
             r.given = f.id + f.events;
             if (out.length < maxRecords && bytes < maxBytes) return 'continue';
@@ -210,7 +263,11 @@ export class ReadSide {
             return 'stop';
           }
         }
-      }, carry);
+      }, carry, (size) => {
+        const b = this.readBuffer(size);
+        used.push(b);
+        return b.buf.subarray(0, size);
+      });
       let end: ScanEnd;
       try {
         end = await scan;
@@ -218,6 +275,10 @@ export class ReadSide {
         // Deleted under us (every consumer, this one included, had passed it): go on with the next.
         if (seg.deleted) continue;
         throw ioError(`queue ${this.dir}: cannot read ${seg.path}`, e);
+      } finally {
+        // The scan is over: what it handed out waits for acks (`until`), what it carries for the
+        // next read is protected by `carried`.
+        for (const b of used) b.busy = false;
       }
       r.pos = { seg, offset: end.end, expect: end.nextId };
       // Keep the chunk only if the next read can start inside it.

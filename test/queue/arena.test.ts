@@ -32,10 +32,14 @@ test('the record arena reuses a chunk once all its slots are released, and never
   assert.equal(big.chunk, null, 'more than half a chunk gets memory of its own');
 });
 
-test('payloads appended as parts stay intact while any consumer holds them unacknowledged, as later appends reuse memory others released', async () => {
+for (const [cacheBytes, how] of [
+  [undefined, 'served from the read cache'],
+  [0, 'read back from the segment files into reused buffers (no cache)'],
+] as const) {
+test(`payloads appended as parts stay intact while any consumer holds them unacknowledged, as later appends reuse memory others released: ${how}`, async () => {
   const { dir, cleanup } = tempDir();
   try {
-    const q = await openQueue({ dir, consumers: ['fast', 'slow'], fsync: { mode: 'never' } });
+    const q = await openQueue({ dir, consumers: ['fast', 'slow'], fsync: { mode: 'never' }, ...(cacheBytes === undefined ? {} : { cacheBytes }) });
     const size = 200 * KiB;
     const n = 150; // 30 MB: more than the cache and the released-memory bookkeeping hold
     const fast = q.consumer('fast');
@@ -79,3 +83,4 @@ test('payloads appended as parts stay intact while any consumer holds them unack
     cleanup();
   }
 });
+}
