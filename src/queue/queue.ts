@@ -9,6 +9,7 @@
  *   writer.ts    ids, group commit, waiting for space; implements LogView (log-view.ts)
  *   active-segment.ts  the segment appended to: create, roll, snapshot on open, fdatasync
  *   reader.ts    per-consumer read positions and the read cache
+ *   arena.ts     reused memory for payloads appended as parts, released when every consumer acked
  *   acks.ts      out-of-order acks folded into a low-water mark
  *   ledger.ts    cursor files and segment deletion
  *   consumer.ts  a Consumer: reader + acks + cursor
