@@ -1,5 +1,4 @@
 /** `sluice run` once the config is valid: open the agent, wire signals, run until it stops. */
-import { startApi } from '../api/server';
 import { Agent, EXIT, type AgentConfigT } from '../pipeline/agent';
 import { errorText } from '../core/diagnostics';
 import type { Diagnostics } from '../core/source';
@@ -9,8 +8,9 @@ import { sluiceVersion } from './version';
 export const runAgent = async (config: AgentConfigT, log: Diagnostics): Promise<number> => {
   let agent: Agent;
   try {
-    // The HTTP API (status page, /api/status, /metrics, /health) when the config has `api:`.
-    agent = await Agent.open({ config, log, startApi: (ctx) => startApi({ ...ctx, version: sluiceVersion() }) });
+    // The HTTP API (status page, /api/status, /metrics, /health) when the config has `api:`; its
+    // code (and prom-client) loads only then.
+    agent = await Agent.open({ config, log, startApi: async (ctx) => (await import('../api/server.js')).startApi({ ...ctx, version: sluiceVersion() }) });
   } catch (err) {
     if ((err as { code?: unknown }).code === 'SLUICE_QUEUE_LOCKED') {
       const pid = (err as { pid?: unknown }).pid;

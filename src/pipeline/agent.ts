@@ -36,6 +36,9 @@ import { BUILTIN_FILE, type AgentConfig, type ResolvedSource } from '../config/l
 import type { ComponentContext } from '../core/component';
 import type { Diagnostics } from '../core/diagnostics';
 import { encodeEnvelope } from '../core/envelope';
+
+/** An envelope with no lines is its header alone (the lines are the rest of the payload). */
+const NO_LINES = Buffer.alloc(0);
 import { EventChannel, type AgentEvent } from '../core/events';
 import { nodeFileSystem, nodeReadFileSystem, systemClock, systemRandom } from '../core/node-ports';
 import type { Clock, FileSystem, Random, ReadFileSystem, Timer } from '../core/ports';
@@ -452,11 +455,13 @@ export class Agent {
       signal: this.stopSources.signal,
       full: () => this.queue.metrics().full,
       emit: async (batch: SourceBatch, opts?: EmitOptions): Promise<void> => {
-        const payload = encodeEnvelope(batch.format ?? 'lines', id, batch.origin, this.ports.clock.wall(), batch.lines);
+        // The envelope's header and the lines as two parts: the queue copies them once, into its
+        // reused memory, before append returns (so the source may reuse its read buffer at once).
+        const header = encodeEnvelope(batch.format ?? 'lines', id, batch.origin, this.ports.clock.wall(), NO_LINES);
         let r: AppendResult;
         try {
           const signal = opts?.signal;
-          r = await this.queue.append(payload, {
+          r = await this.queue.append([header, batch.lines], {
             events: batch.events,
             ...(batch.positions ? { positions: batch.positions } : {}),
             ...(signal !== undefined ? { signal } : {}),

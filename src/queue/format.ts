@@ -350,7 +350,8 @@ export interface ReadChunk {
  * (`expectId`). On an invalid frame the scanner resyncs by searching forward for the next magic
  * that starts a valid frame, and reports the skipped region. `visit` says whether to go on.
  * `carry` is a chunk of this file read earlier (the bytes of a segment below a durable limit never
- * change), so a reader that stops mid-chunk continues from memory on its next call.
+ * change), so a reader that stops mid-chunk continues from memory on its next call. `alloc` gives
+ * the memory for each chunk (a reader reuses buffers whose records were all acknowledged).
  */
 export async function scanFrames(
   fh: FileHandle,
@@ -360,6 +361,7 @@ export async function scanFrames(
   chunk: number,
   visit: (e: ScanEvent) => ScanStep,
   carry: ReadChunk | null = null,
+  alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
 ): Promise<ScanEnd> {
   let buf: Buffer = carry?.buf ?? Buffer.alloc(0);
   let bufStart = carry?.start ?? start;
@@ -372,7 +374,7 @@ export async function scanFrames(
     const want = Math.min(n, limit - at);
     if (at >= bufStart && at + want <= bufStart + buf.length) return bufStart + buf.length - at;
     const size = Math.min(Math.max(chunk, n), limit - at);
-    const nb = Buffer.allocUnsafe(size);
+    const nb = alloc(size);
     let got = 0;
     while (got < size) {
       const r = await fh.read(nb, got, size - got, at + got);

@@ -12,6 +12,7 @@
  * - `waitForData` resolves when `durableId` moved, when the queue stopped (closed or failed), or
  *   when the signal aborts; a caller checks `failure()` and `stopped()` after it.
  */
+import type { Chunk } from './arena';
 import type { Segment, SegmentList } from './segment';
 
 /** A record whose append resolved, as the writer hands it to the read cache. */
@@ -24,6 +25,8 @@ export interface CommittedRecord {
   /** The segment it was written to, and the offset right after its frame. */
   readonly seg: Segment | null;
   readonly endOffset: number;
+  /** Where `payload` lives when the queue copied it into reused memory (released once every consumer acked it). */
+  readonly chunk: Chunk | null;
 }
 
 /** What readers may know about the log (implemented by the writer). */

@@ -9,6 +9,7 @@
  *   writer.ts    ids, group commit, waiting for space; implements LogView (log-view.ts)
  *   active-segment.ts  the segment appended to: create, roll, snapshot on open, fdatasync
  *   reader.ts    per-consumer read positions and the read cache
+ *   arena.ts     reused memory for payloads appended as parts, released when every consumer acked
  *   acks.ts      out-of-order acks folded into a low-water mark
  *   ledger.ts    cursor files and segment deletion
  *   consumer.ts  a Consumer: reader + acks + cursor
@@ -138,7 +139,7 @@ class WriteAheadQueue implements Queue {
       emit,
       onCommit: (records) => this.side.commit(records),
     });
-    this.side = new ReadSide(this.writer, fs, dir, s.cacheLimit, this.m);
+    this.side = new ReadSide(this.writer, fs, dir, s.cacheLimit, this.m, this.writer.arena, () => this.ackFloor());
     this.ledger = new Ledger({
       dir,
       fs,
@@ -185,6 +186,7 @@ class WriteAheadQueue implements Queue {
         },
         // Appends waiting for space: let the writer persist cursors and delete now, not on the timer.
         advanced: (): void => {
+          this.side.release();
           if (this.m.full) this.writer.wake();
         },
       };
@@ -210,8 +212,15 @@ class WriteAheadQueue implements Queue {
     await this.ledger.deleteEligible();
   }
 
-  append(payload: Uint8Array, opts?: AppendOptions): Promise<AppendResult> {
+  append(payload: Uint8Array | readonly Uint8Array[], opts?: AppendOptions): Promise<AppendResult> {
     return this.writer.append(payload, opts);
+  }
+
+  /** The lowest acknowledged low-water mark of all consumers: every record below it was acked by all. */
+  private ackFloor(): number {
+    let floor = Number.POSITIVE_INFINITY;
+    for (const c of this.consumers.values()) floor = Math.min(floor, c.ackedUpTo);
+    return this.consumers.size === 0 ? Number.NEGATIVE_INFINITY : floor;
   }
 
   positions(): ReadonlyMap<string, Uint8Array> {

@@ -10,17 +10,34 @@
  * reads it back from the segment). What is left, the backlog of unread records, is bounded by
  * `cacheBytes` (oldest out first; the newest stays even when it alone is larger, unless the cache
  * is off): a consumer further behind reads the segment files.
+ *
+ * A record whose payload lives in the queue's reused memory (./arena.ts) gives that memory back
+ * once the cache has dropped it and every consumer acknowledged it (`release`). Records dropped and
+ * still waiting for that are bounded (`RETIRED_MAX_BYTES`): beyond it the oldest are forgotten
+ * without a release (their memory is left to the garbage collector, never reused).
  */
 import type { FileHandle, FileSystem } from '../core/ports';
 import { asRecordId, type QueueMetrics, type QueueRecord } from './types';
 import { FRAME_HEADER, scanFrames, type ReadChunk, type ScanEnd } from './format';
 import type { CommittedRecord, LogView } from './log-view';
+import type { RecordArena } from './arena';
 import { closeReadHandle, readHandle, type ReadPos, type Segment } from './segment';
 import { Fifo, ioError } from './util';
 
 const MiB = 1024 * 1024;
+/** Buffers that disk reads read into, tracked for reuse (beyond this, the oldest is left to the GC). */
+const READ_BUFFERS_KEPT = 4;
+/** Payload bytes of records dropped from the cache and waiting for every consumer's ack, at most. */
+const RETIRED_MAX_BYTES = 16 * MiB;
 /** Bytes read per syscall when reading from disk (at least). */
 export const READ_CHUNK = 1 * MiB;
+
+/** A buffer disk reads read into; `busy` while a scan reads into it or parses it. */
+interface ReadBuffer {
+  readonly buf: Buffer;
+  until: number;
+  busy: boolean;
+}
 
 /** One consumer's position in the log. */
 export class Reader {
@@ -40,6 +57,14 @@ export class ReadSide {
   private readonly cache = new Fifo<CommittedRecord>();
   private cacheBytes = 0;
   private readonly readers = new Set<Reader>();
+  /** Dropped from the cache, in id order, their reused memory not yet released. */
+  private readonly retired = new Fifo<CommittedRecord>();
+  private retiredBytes = 0;
+  /**
+   * Buffers disk reads read into, each with the id after the last record handed out of it: one is
+   * read into again once every consumer acknowledged past that id and no reader continues in it.
+   */
+  private readonly readBuffers: ReadBuffer[] = [];
 
   constructor(
     private readonly view: LogView,
@@ -47,7 +72,75 @@ export class ReadSide {
     private readonly dir: string,
     private readonly cacheLimit: number,
     private readonly m: QueueMetrics,
+    private readonly arena: RecordArena | null = null,
+    /** Every record below this id was acknowledged by every consumer. */
+    private readonly ackFloor: () => number = () => Number.NEGATIVE_INFINITY,
   ) {}
+
+  /** Gives back the reused memory of dropped records every consumer has acknowledged (after an ack moved). */
+  release(): void {
+    if (this.retired.length === 0 || this.arena === null) return;
+    const floor = this.ackFloor();
+    for (let e = this.retired.peek(); e !== undefined && e.id + e.events <= floor; e = this.retired.peek()) {
+      this.retired.shift();
+      this.retiredBytes -= e.payload.length;
+      if (e.chunk !== null) this.arena.release(e.chunk);
+    }
+  }
+
+  /**
+   * Memory for one disk read of `size` bytes (busy until `idle`): a buffer no one can still read
+   * from, or a new one.
+   */
+  private readBuffer(size: number): ReadBuffer {
+    const floor = this.ackFloor();
+    for (let i = 0; i < this.readBuffers.length; i++) {
+      const b = this.readBuffers[i] as ReadBuffer;
+      if (b.busy || b.buf.length < size || b.until > floor || this.carried(b.buf)) continue;
+      this.readBuffers.splice(i, 1);
+      b.until = Number.NEGATIVE_INFINITY;
+      b.busy = true;
+      this.readBuffers.push(b);
+      return b;
+    }
+    const b: ReadBuffer = { buf: Buffer.allocUnsafeSlow(Math.ceil(size / MiB) * MiB), until: Number.NEGATIVE_INFINITY, busy: true };
+    this.readBuffers.push(b);
+    if (this.readBuffers.length > READ_BUFFERS_KEPT) this.readBuffers.shift(); // forgotten: never reused
+    return b;
+  }
+
+  /** Whether a reader will continue reading frames out of `buf` (its chunk carried to the next read). */
+  private carried(buf: Buffer): boolean {
+    for (const r of this.readers) if (r.chunk !== null && r.chunk.data.buf.buffer === buf.buffer) return true;
+    return false;
+  }
+
+  /** A record read from disk was handed out of `payload`'s buffer: that buffer waits for its ack. */
+  private handedOut(payload: Buffer, until: number): void {
+    for (const b of this.readBuffers) {
+      if (b.buf.buffer === payload.buffer) {
+        if (until > b.until) b.until = until;
+        return;
+      }
+    }
+  }
+
+  /** A record left the cache: its reused memory goes back now, or once every consumer acked it. */
+  private retire(e: CommittedRecord): void {
+    if (e.chunk === null || this.arena === null) return;
+    if (this.retired.length === 0 && e.id + e.events <= this.ackFloor()) {
+      this.arena.release(e.chunk);
+      return;
+    }
+    this.retired.push(e);
+    this.retiredBytes += e.payload.length;
+    while (this.retiredBytes > RETIRED_MAX_BYTES) {
+      // A slow consumer: forget the oldest (never released, so never reused: garbage collected).
+      const old = this.retired.shift();
+      if (old === undefined) break;
+      this.retiredBytes -= old.payload.length;
+    }
+  }
 
   /** A reader starting at `start`. */
   add(start: number): Reader {
@@ -145,6 +238,7 @@ export class ReadSide {
       const thisSeg = seg;
       let stopped = false;
       const carry = r.chunk !== null && r.chunk.seg === seg ? r.chunk.data : null;
+      const used: ReadBuffer[] = [];
       const scan = scanFrames(fh, r.pos.offset, limit, r.pos.expect, chunk, (ev) => {
         switch (ev.type) {
           case 'bad':
@@ -161,6 +255,7 @@ export class ReadSide {
               return 'stop-before';
             }
             out.push({ id: asRecordId(f.id), events: f.events, payload: f.payload });
+            this.handedOut(f.payload, f.id + f.events);
             bytes += f.payload.length;
             r.given = f.id + f.events;
             if (out.length < maxRecords && bytes < maxBytes) return 'continue';
@@ -168,7 +263,11 @@ export class ReadSide {
             return 'stop';
           }
         }
-      }, carry);
+      }, carry, (size) => {
+        const b = this.readBuffer(size);
+        used.push(b);
+        return b.buf.subarray(0, size);
+      });
       let end: ScanEnd;
       try {
         end = await scan;
@@ -176,6 +275,10 @@ export class ReadSide {
         // Deleted under us (every consumer, this one included, had passed it): go on with the next.
         if (seg.deleted) continue;
         throw ioError(`queue ${this.dir}: cannot read ${seg.path}`, e);
+      } finally {
+        // The scan is over: what it handed out waits for acks (`until`), what it carries for the
+        // next read is protected by `carried`.
+        for (const b of used) b.busy = false;
       }
       r.pos = { seg, offset: end.end, expect: end.nextId };
       // Keep the chunk only if the next read can start inside it.
@@ -194,6 +297,7 @@ export class ReadSide {
       if (!read && (this.cacheBytes <= this.cacheLimit || this.cache.length <= keep)) break;
       this.cache.shift();
       this.cacheBytes -= e.frameLen;
+      this.retire(e);
     }
   }
 

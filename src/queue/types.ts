@@ -171,8 +171,13 @@ export interface QueueOptions {
 
 export interface Queue {
   readonly recovery: RecoveryReport;
-  /** Resolves once the record is durable under the fsync policy; rejects only if the queue is closed or I/O failed. */
-  append(payload: Uint8Array, opts?: AppendOptions): Promise<AppendResult>;
+  /**
+   * Resolves once the record is durable under the fsync policy; rejects only if the queue is closed
+   * or I/O failed. A payload given as parts (`[header, lines]`) is copied into the queue's reused
+   * memory before this returns (the parts may change at once); a single buffer is kept as it is
+   * and must not change until the append resolves.
+   */
+  append(payload: Uint8Array | readonly Uint8Array[], opts?: AppendOptions): Promise<AppendResult>;
   /** The last durable position for every key (recovered on open, updated as appends become durable). */
   positions(): ReadonlyMap<string, Uint8Array>;
   consumer(name: string): Consumer;

@@ -16,6 +16,7 @@ import { asRecordId, type AppendOptions, type AppendResult, type FsyncPolicy, ty
 import { AppendAbortedError, QueueClosedError, QueueUsageError, RecordTooLargeError } from './errors';
 import { FRAME_HEADER, encodePositions, writeFrameHeader } from './format';
 import { ActiveSegment } from './active-segment';
+import { RecordArena, type Chunk } from './arena';
 import { DataSignal, type CommittedRecord, type LogView } from './log-view';
 import { indexFrame, type Segment, type SegmentList } from './segment';
 import { Fifo, ioError, isNoSpace } from './util';
@@ -99,6 +100,8 @@ export class Writer implements LogView {
   /** The fdatasync in flight (`always`), with the appends it covers. */
   private inflight: InflightSync | null = null;
   private hdrArena = Buffer.allocUnsafe(FRAME_HEADER * 256);
+  /** Reused memory for payloads appended as parts (./arena.ts). */
+  readonly arena = new RecordArena();
   private writerWake: (() => void) | null = null;
   private writerTimer: Timer | null = null;
   private done: Promise<void> = Promise.resolve();
@@ -197,7 +200,12 @@ export class Writer implements LogView {
 
   // ---- append / group commit ----
 
-  append(payload: Uint8Array, opts?: AppendOptions): Promise<AppendResult> {
+  /**
+   * A payload given as parts (a header and the lines, say) is copied once, before this returns,
+   * into reused memory (./arena.ts) and written from there; a single buffer is taken as it is (the
+   * caller must not change it until the append resolves).
+   */
+  append(payload: Uint8Array | readonly Uint8Array[], opts?: AppendOptions): Promise<AppendResult> {
     if (this.failed !== null) return Promise.reject(this.failed);
     if (this.closing) return Promise.reject(new QueueClosedError(`queue ${this.dir} is closed; append refused`));
     const events = opts?.events ?? 1;
@@ -213,7 +221,10 @@ export class Writer implements LogView {
         return Promise.reject(new QueueUsageError(`queue ${this.dir}: ${e instanceof Error ? e.message : String(e)}`));
       }
     }
-    const frameLen = FRAME_HEADER + payload.length + (meta === null ? 0 : meta.length);
+    let length = 0;
+    if (isParts(payload)) for (const part of payload) length += part.length;
+    else length = payload.length;
+    const frameLen = FRAME_HEADER + length + (meta === null ? 0 : meta.length);
     if (frameLen > this.o.segmentBytes) {
       return Promise.reject(new RecordTooLargeError(this.dir, frameLen, this.o.segmentBytes, 'segmentBytes'));
     }
@@ -223,11 +234,22 @@ export class Writer implements LogView {
     }
     const signal = opts?.signal;
     if (signal?.aborted === true) return Promise.reject(new AppendAbortedError(this.dir));
-    const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    let buf: Buffer;
+    let chunk: Chunk | null = null;
+    if (isParts(payload)) {
+      ({ buf, chunk } = this.arena.take(length));
+      let at = 0;
+      for (const part of payload) {
+        buf.set(part, at);
+        at += part.length;
+      }
+    } else {
+      buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    }
     const id = this.nextId;
     this.nextId += events;
     return new Promise<AppendResult>((resolve, reject) => {
-      const e: Entry = { id, events, aborted: false, payload: buf, meta, positions, frameLen, seg: null, endOffset: 0, resolve, reject };
+      const e: Entry = { id, events, aborted: false, payload: buf, chunk, meta, positions, frameLen, seg: null, endOffset: 0, resolve, reject };
       if (signal !== undefined) {
         const onAbort = (): void => {
           e.aborted = true;
@@ -264,6 +286,8 @@ export class Writer implements LogView {
     const kept: Entry[] = [];
     for (let e = this.pending.shift(); e !== undefined; e = this.pending.shift()) {
       if (e.aborted) {
+        // Never written, never cached: nobody else reads its slot.
+        if (e.chunk !== null) this.arena.release(e.chunk);
         e.reject?.(new AppendAbortedError(this.dir));
         continue;
       }
@@ -673,3 +697,5 @@ export class Writer implements LogView {
     if (first) this.o.emit({ type: 'queue.failed', error: err });
   }
 }
+
+const isParts = (p: Uint8Array | readonly Uint8Array[]): p is readonly Uint8Array[] => Array.isArray(p);

@@ -6,9 +6,10 @@ import { defineSource, registryOf, type SourceKind } from '../core/component';
 import { resolve } from 'node:path';
 import { FileSource, fileSourceSchema, Glob } from './file';
 import { StdinSource, stdinSourceSchema } from './stdin';
-import { syslogSourceKind } from './syslog';
-import { httpSourceKind } from './http';
-import { otlpSourceKind } from './otlp';
+// The network sources' kinds load their schemas only; their code loads when one runs.
+import { syslogSourceKind } from './syslog/kind';
+import { httpSourceKind } from './http/kind';
+import { otlpSourceKind } from './otlp/kind';
 import { natsSourceKind } from './nats';
 
 export type { Source, SourceBatch, SourceContext, Diagnostics } from '../core/source';

@@ -17,6 +17,7 @@
  *   emitter.ts    batches to the queue, in flight up to a bound, with the positions riding along
  *                 (key upgrades, forgotten keys); a truncated file's orphaned partial line
  *   warnings.ts   problems with one path, reported once
+ *   watch.ts      change notification (inotify via fs.watch) that wakes reads and scans early
  * Line framing (`../lines.ts`) and `SourceEmitError` (`../errors.ts`) are shared with stdin.
  * Time comes from a `Clock` (`now()`, monotonic, for every deadline: a wall-clock step never stalls
  * or hurries tailing), files from a `ReadFileSystem` (`src/core/ports.ts`).
@@ -27,8 +28,11 @@
  * hands them to `ctx.emit` without waiting, up to `max_batches_in_flight` batches in flight. A file
  * at EOF is polled again after 50 ms, backing off to 250 ms while it stays idle; after 5 s of
  * idleness only every `glob_interval_ms`, and the scan (which stats every file anyway) wakes it as
- * soon as its size grows. Every `glob_interval_ms` the patterns are re-expanded (the scan). No
- * `fs.watch`: polling is the reliable baseline, and costs little.
+ * soon as its size grows. Every `glob_interval_ms` the patterns are re-expanded (the scan). On top
+ * of that, with the real clock and file system, inotify (`fs.watch` on the directories of the open
+ * files and of the patterns, `watch.ts`) makes a file due for a read the moment it is written, and
+ * asks for a scan (at most one per 50 ms) when a matching name is created or renamed. Notifications
+ * only hurry reads and scans; polling stays the reliable baseline and decides nothing differently.
  *
  * ## Identity (the fingerprint)
  * A file is identified by a hash of its first `L` bytes, `L = fingerprint_bytes` (256) — or the

@@ -4,9 +4,10 @@
  * positions of files not open, the `Emitter` hands batches to the queue. The design — identity,
  * positions, rotation, idle files — is described in `index.ts`.
  */
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Clock, FileSystem, FsError, ReadFileSystem, ReadStat, Timer } from '../../core/ports';
 import { nodeReadFileSystem, systemClock } from '../../core/node-ports';
+import { DirWatches, literalDir, nodeWatchDir, type WatchDir } from './watch';
 import type { Source, SourceContext, SourceStats } from '../../core/source';
 import { SourceEmitError } from '../errors';
 import { Assembler, decodeStats, DecodeWarnings, decodes, newDecodeCounts } from '../decode';
@@ -18,7 +19,7 @@ import { Discovery, order } from './discovery';
 import type { Found } from './discovery';
 import { Emitter } from './emitter';
 import { Follower } from './follow';
-import { Glob } from './glob';
+import { expandBraces, Glob } from './glob';
 import { Identities } from './identity';
 import { positionOf } from './book';
 import { StartState } from './started';
@@ -54,7 +55,16 @@ export interface FileSourceOptions {
   readonly fs?: ReadFileSystem;
   /** Where `start_at: end` records what it skipped (`started.ts`); without it every start is a first start. */
   readonly state?: { readonly fs: FileSystem; readonly dataDir: string };
+  /**
+   * Change notification (`watch.ts`) that hurries reads and scans; null: polling only. Default:
+   * inotify through `fs.watch` with the real clock and file system, none with others (a test's
+   * manual clock decides alone when things happen).
+   */
+  readonly watch?: WatchDir | null;
 }
+
+/** Least time between two scans asked for by change notifications (a directory busy with renames). */
+const NOTIFIED_SCAN_GAP_MS = 50;
 
 /** What one run has: the parts that need the context (the source id, the log, `emit`). */
 interface Run {
@@ -70,6 +80,14 @@ interface Run {
   firstScan: boolean;
   /** `start_at: end` applies at this start (the source never started before with it). */
   startAtEnd: boolean;
+  /** The open files by path (as of the last scan), for change notifications. */
+  byPath: Map<string, Tailer>;
+  /** A notification asked for a scan before the next `glob_interval_ms`. */
+  scanSoon: boolean;
+  /** A notification came since the loop last looked (it does not sleep then). */
+  kicked: boolean;
+  /** Ends the loop's current sleep. */
+  wake: (() => void) | null;
 }
 
 export class FileSource implements Source {
@@ -81,6 +99,9 @@ export class FileSource implements Source {
   private readonly scratch: Buffer;
   private run_: Run | null = null;
   private readonly state: FileSourceOptions['state'];
+  private readonly watchDir: WatchDir | null;
+  /** The patterns' directories that have no wildcard (watched for new files). */
+  private readonly patternDirs: readonly string[];
   private readonly m: FileSourceMetrics = {
     lines: 0,
     bytes: 0,
@@ -101,12 +122,15 @@ export class FileSource implements Source {
     this.clock = options.clock ?? systemClock;
     this.fs = options.fs ?? nodeReadFileSystem;
     this.state = options.state;
+    this.watchDir = options.watch !== undefined ? options.watch : this.clock === systemClock && this.fs === nodeReadFileSystem ? nodeWatchDir : null;
     const cwd = options.cwd ?? process.cwd();
+    const include = config.include.map((p) => resolve(cwd, p));
     this.glob = new Glob(
-      config.include.map((p) => resolve(cwd, p)),
+      include,
       config.exclude.map((p) => resolve(cwd, p)),
       this.fs,
     );
+    this.patternDirs = [...new Set(include.flatMap((p) => expandBraces(p).map(literalDir)).filter((d) => d !== null))];
     this.decodeCounts = decodes(config) ? newDecodeCounts() : null;
     // With a decoder the carry also holds the pending event (bounded by the assembler).
     const carry = this.decodeCounts ? Assembler.carryBound(config, config.max_line_bytes) : 0;
@@ -148,7 +172,12 @@ export class FileSource implements Source {
       tailers: new Map(),
       firstScan: true,
       startAtEnd: this.cfg.start_at === 'end',
+      byPath: new Map(),
+      scanSoon: false,
+      kicked: false,
+      wake: null,
     };
+    const watches = this.watchDir === null ? null : new DirWatches(this.watchDir, (path, renamed) => this.notified(run, path, renamed));
     this.run_ = run;
     const started = this.state && run.startAtEnd ? new StartState(this.state.fs, this.state.dataDir, ctx.id) : null;
     if (started) {
@@ -165,14 +194,22 @@ export class FileSource implements Source {
     book.load(ctx.positions, prefix, this.clock.now(), ctx.log, ctx.id);
     const signal = ctx.signal;
     let nextScan = 0;
+    let lastScan = Number.NEGATIVE_INFINITY;
     try {
       while (!signal.aborted && run.emitter.failure === null) {
+        run.kicked = false;
         let now = this.clock.now();
+        if (run.scanSoon) {
+          run.scanSoon = false;
+          nextScan = Math.min(nextScan, lastScan + NOTIFIED_SCAN_GAP_MS);
+        }
         if (now >= nextScan) {
           const first = run.firstScan;
           await this.scan(run);
           if (first && started && run.startAtEnd) await this.saveStart(run, started);
+          if (watches !== null) watches.keep(this.watchedDirs(run));
           now = this.clock.now();
+          lastScan = now;
           nextScan = now + this.cfg.glob_interval_ms;
         }
         let wake = nextScan;
@@ -185,16 +222,52 @@ export class FileSource implements Source {
           }
           if (!t.isClosed && t.nextPoll < wake) wake = t.nextPoll;
         }
+        if (run.scanSoon) wake = Math.min(wake, lastScan + NOTIFIED_SCAN_GAP_MS);
         const wait = wake - this.clock.now();
-        if (wait > 0 && !signal.aborted) await sleep(this.clock, wait, signal);
+        if (wait > 0 && !signal.aborted && !run.kicked) await sleep(this.clock, wait, signal, run);
       }
     } finally {
+      watches?.closeAll();
       await run.emitter.drain();
       for (const t of run.tailers.values()) await t.close();
       run.tailers.clear();
     }
     const failure = run.emitter.failure;
     if (failure !== null) throw new SourceEmitError(ctx.id, { cause: failure.error });
+  }
+
+  // --- change notifications (watch.ts) -------------------------------------------------------
+
+  /**
+   * A name in a watched directory changed (null: unknown). An open file there is due for a read
+   * now; a name the patterns match that came or went, or that no open file has, asks for a scan.
+   */
+  private notified(run: Run, path: string | null, renamed: boolean): void {
+    if (path === null) {
+      for (const t of run.tailers.values()) t.poke();
+      run.scanSoon = true;
+    } else {
+      const t = run.byPath.get(path);
+      if (t !== undefined && !t.isClosed) t.poke();
+      if ((t === undefined || renamed) && this.glob.matches(path)) run.scanSoon = true;
+    }
+    run.kicked = true;
+    const wake = run.wake;
+    if (wake !== null) {
+      run.wake = null;
+      wake();
+    }
+  }
+
+  /** What to watch: the directories of the open files and the patterns' literal directories. */
+  private watchedDirs(run: Run): Set<string> {
+    run.byPath.clear();
+    const dirs = new Set<string>(this.patternDirs);
+    for (const t of run.tailers.values()) {
+      run.byPath.set(t.path, t);
+      dirs.add(dirname(t.path));
+    }
+    return dirs;
   }
 
   // --- scanning -------------------------------------------------------------------------------
@@ -471,15 +544,17 @@ export class FileSource implements Source {
   }
 }
 
-/** Waits `ms` on the clock, or until `signal` aborts. */
-function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+/** Waits `ms` on the clock, or until `signal` aborts, or until a change notification (`run.wake`). */
+function sleep(clock: Clock, ms: number, signal: AbortSignal, run: { wake: (() => void) | null }): Promise<void> {
   return new Promise((res) => {
     let timer: Timer | null = null;
     const done = (): void => {
       timer?.cancel();
       signal.removeEventListener('abort', done);
+      run.wake = null;
       res();
     };
+    run.wake = done;
     // Kept alive: this sleep is what the source is doing between polls, and a process whose only
     // work is tailing files must not exit under it.
     timer = clock.setTimer(ms, done, { keepAlive: true });

@@ -1,7 +1,8 @@
 /**
  * One file's tailer: the open handle and what reading it needs — the read offset, the partial last
  * line held until its newline comes (or `idle_flush_ms`), the emitted offset and its tail check, the
- * poll schedule (50 ms backing off to 250 ms at EOF, `glob_interval_ms` after 5 s idle), and when an
+ * poll schedule (50 ms backing off to 250 ms at EOF, `glob_interval_ms` after 5 s idle; a change
+ * notification, `poke`, makes it due at once), and when an
  * idle file is due to be let go (renamed away or deleted: `rotate_wait_ms`) or closed (still
  * matching: `close_idle_ms`). The source decides what letting go or closing means for the position
  * book; a tailer only knows its own file. All times are `Clock.now()` (monotonic) milliseconds.
@@ -53,6 +54,8 @@ export class Tailer implements Holder {
   lastGrowth: number;
   nextPoll = 0;
   private backoff = 0;
+  /** A change notification came since the last read started: a read at EOF is not the last word. */
+  private poked = false;
   /** Matched by the last scan. */
   inGlob = true;
   /** When a scan first missed it (renamed away or deleted); null while it matches. */
@@ -113,6 +116,15 @@ export class Tailer implements Holder {
     return true;
   }
 
+  /**
+   * The file changed (a change notification): due for a read now. One that comes while a read is
+   * in flight makes a read at EOF try again at once (the write may have landed just after it).
+   */
+  poke(): void {
+    this.poked = true;
+    this.nextPoll = 0;
+  }
+
   /** A complete scan did not see it. */
   missed(now: number): void {
     if (!this.inGlob && this.goneSince === null) this.goneSince = now;
@@ -123,6 +135,7 @@ export class Tailer implements Holder {
    * bytes read (0 at EOF). Rejects with the file system's error.
    */
   read(scratch: Buffer, size: number): Promise<number> {
+    this.poked = false;
     const carry = this.carry;
     if (carry) carry.copy(scratch, 0);
     return this.fh.read(scratch, carry ? carry.length : 0, size, this.readOffset);
@@ -161,8 +174,12 @@ export class Tailer implements Holder {
   /** Nothing new at EOF: schedules the next poll; says whether the partial line is due and what else is. */
   atEof(now: number, cfg: Timing): { readonly flush: boolean; readonly then: IdleStep } {
     const idle = now - this.lastGrowth;
-    this.backoff = this.backoff === 0 ? POLL_MIN_MS : Math.min(this.backoff * 2, POLL_MAX_MS);
-    this.nextPoll = now + (idle >= SLOW_POLL_AFTER_MS ? Math.max(this.backoff, cfg.glob_interval_ms) : this.backoff);
+    if (this.poked) {
+      this.nextPoll = now;
+    } else {
+      this.backoff = this.backoff === 0 ? POLL_MIN_MS : Math.min(this.backoff * 2, POLL_MAX_MS);
+      this.nextPoll = now + (idle >= SLOW_POLL_AFTER_MS ? Math.max(this.backoff, cfg.glob_interval_ms) : this.backoff);
+    }
     const flush = this.carry !== null && cfg.idle_flush_ms > 0 && idle >= cfg.idle_flush_ms;
     if (!this.inGlob && now - Math.max(this.lastGrowth, this.goneSince ?? this.lastGrowth) >= cfg.rotate_wait_ms) return { flush, then: 'let-go' };
     if (this.inGlob && cfg.close_idle_ms > 0 && idle >= cfg.close_idle_ms) return { flush, then: 'close-idle' };

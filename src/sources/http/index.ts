@@ -3,9 +3,6 @@
  * request answered 200 only once durable. See `source.ts` for the design; docs/sources.md for the
  * user's view.
  */
-import { defineSource } from '../../core/component';
-import { httpSourceSchema } from './config';
-import { HttpSource } from './source';
 
 export { httpSourceSchema, parseListenAddress } from './config';
 export type { HttpSourceConfig, HttpSourceConfigInput, ListenAddress, TlsConfig } from './config';
@@ -15,11 +12,4 @@ export { decodeBody, decodeNdjson, decodeJson, decodeText, acceptsContentType, A
 export type { Decoded, Decoding } from './decode';
 export { HttpEmitError, HttpListenError, HttpTlsFileError } from './errors';
 
-/** The registry's definition: a 200 is the acknowledgement, sent once the events are durable. */
-export const httpSourceKind = defineSource({
-  type: 'http',
-  schema: httpSourceSchema,
-  // A client is told 200 only after the queue made its events durable; anything else it can retry.
-  canAcknowledge: true,
-  create: (config, ctx) => new HttpSource(config, { clock: ctx.clock, fs: ctx.fs, cwd: ctx.cwd }),
-});
+export { httpSourceKind } from './kind';
