@@ -67,3 +67,20 @@ export class EventReporter {
     }
   }
 }
+
+/** `resolve` and `reject` that first take `onAbort` off `signal`: a settled append stops listening. */
+export const detachingOnSettle = <T>(
+  signal: AbortSignal,
+  onAbort: () => void,
+  resolve: (v: T) => void,
+  reject: (e: Error) => void,
+): { resolve: (v: T) => void; reject: (e: Error) => void } => ({
+  resolve: (v) => {
+    signal.removeEventListener('abort', onAbort);
+    resolve(v);
+  },
+  reject: (e) => {
+    signal.removeEventListener('abort', onAbort);
+    reject(e);
+  },
+});

@@ -19,7 +19,7 @@ import { ActiveSegment } from './active-segment';
 import { RecordArena, type Chunk } from './arena';
 import { DataSignal, type CommittedRecord, type LogView } from './log-view';
 import { indexFrame, type Segment, type SegmentList } from './segment';
-import { Fifo, ioError, isNoSpace } from './util';
+import { detachingOnSettle, Fifo, ioError, isNoSpace } from './util';
 
 const MiB = 1024 * 1024;
 /** Upper bound on one commit's write (the rest goes in the next commit). */
@@ -257,14 +257,7 @@ export class Writer implements LogView {
           this.wake(); // a writer waiting for space drops it now
         };
         signal.addEventListener('abort', onAbort, { once: true });
-        e.resolve = (r) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(r);
-        };
-        e.reject = (err) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(err);
-        };
+        ({ resolve: e.resolve, reject: e.reject } = detachingOnSettle(signal, onAbort, resolve, reject));
       }
       this.pending.push(e);
       this.wake();

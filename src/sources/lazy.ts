@@ -5,7 +5,20 @@
  */
 import type { Source } from '../core/source';
 
-/** A source that imports its implementation (`load`) the first time it runs. */
-export const loadedOnRun = (load: () => Promise<Source>): Source => ({
-  run: async (ctx) => (await load()).run(ctx),
-});
+/**
+ * A source that imports its implementation (`load`) the first time it runs; its counters
+ * (`stats`) and SIGHUP `reload` reach the loaded source (nothing before it runs).
+ */
+export const loadedOnRun = (load: () => Promise<Source>): Source => {
+  let loaded: Source | undefined;
+  return {
+    run: async (ctx) => {
+      loaded ??= await load();
+      return loaded.run(ctx);
+    },
+    stats: () => loaded?.stats?.() ?? {},
+    reload: async () => {
+      await loaded?.reload?.();
+    },
+  };
+};
