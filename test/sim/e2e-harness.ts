@@ -34,18 +34,21 @@ import { createRng, isSimCrash, SimClock, SimFileSystem, type CrashReport, type 
 
 /**
  * How many extra copies of a record the file sink may write after one crash, given the cursor the
- * restart recovered: today one, for every record at or after that cursor (the sink replays from
- * it and its output already held some of them). When the file sink becomes exactly once across
- * kill -9 and power loss (its checkpoint cuts the output back on start), this becomes `0` and so do
- * the two below, and the checks demand exactly once.
+ * restart recovered. With one group in flight (`request.concurrency: 1`, the default) none: the
+ * sink's checkpoint, saved with its cursor, cuts its output back on start (exactly once across
+ * kill -9 and power loss). With more groups in flight a group acked out of order can be written
+ * again: one copy for every record at or after that cursor.
  */
-export const replaysAllowed = (recoveredCursor: number, eventId: number): number => (recoveredCursor <= eventId ? 1 : 0);
+export const replaysAllowed = (recoveredCursor: number, eventId: number, concurrency: number): number =>
+  concurrency > 1 && recoveredCursor <= eventId ? 1 : 0;
 /**
  * Whether a crash may leave torn bytes in the file sink's output that its replay then appends after:
  * a group cut short by kill -9 (Linux ends a write at a page when the process is killed; the sink
- * loops over short writes), or cut or zero-filled by a power loss. The sink checkpoint makes it `false`.
+ * loops over short writes), or cut or zero-filled by a power loss. With one group in flight the
+ * sink's checkpoint cuts them away on start, so never; with more, a group acked out of order can
+ * carry a checkpoint past another group's torn bytes.
  */
-export const TORN_OUTPUT_ALLOWED = true;
+export const tornOutputAllowed = (concurrency: number): boolean => concurrency > 1;
 /**
  * A known fault of the file sink with `request.concurrency` > 1: when a group's write fails, its
  * undo cuts the file back to the size it saw before its own write, which also cuts a group written
@@ -613,7 +616,7 @@ const outcomeText = (o: { status: string; error?: unknown }): string =>
  *   crash (kill -9, power loss) whose recovered cursor was at or below its event id; a graceful
  *   stop grants nothing (exactly once);
  * - no invented bytes: an output line that is not a line written is torn bytes a crash left
- *   (`TORN_OUTPUT_ALLOWED`), never anything when every stop was graceful.
+ *   (`tornOutputAllowed`), never anything when every stop was graceful.
  */
 export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: readonly string[], delivered: ReadonlyMap<string, Delivered>, boots: readonly Boot[], stats: E2eStats, concurrency: number, scatteredOutputs: ReadonlySet<string>, outputRotations = 0): string | null {
   const known = new Set(written);
@@ -654,7 +657,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
       if (tail !== null && known.has(tail)) glued.set(tail, (glued.get(tail) ?? 0) + 1);
     }
     stats.tornLines += torn;
-    if (torn > 0 && !(crashed && TORN_OUTPUT_ALLOWED)) {
+    if (torn > 0 && !(crashed && tornOutputAllowed(concurrency))) {
       return `sink ${sink}: ${torn} line(s) of the output are not lines the application wrote (${crashed ? 'torn by a crash' : 'no crash happened'}), first: ${JSON.stringify(firstTorn?.slice(0, 120))}`;
     }
     const lastSerialOfFile = new Map<string, number>();
@@ -669,7 +672,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
     // With more than one group in flight a sink's groups may land in any order (request.concurrency);
     // an output written back out of order by a power loss may hold a later line of the group it
     // tore without an earlier one, which the replay then appends after it (torn output, allowed for now).
-    const unordered = concurrency > 1 || (TORN_OUTPUT_ALLOWED && [...scatteredOutputs].some((p) => p.startsWith(`/out/${sink}.log`)));
+    const unordered = concurrency > 1 || (tornOutputAllowed(concurrency) && [...scatteredOutputs].some((p) => p.startsWith(`/out/${sink}.log`)));
     for (const line of unordered ? [] : firstSeen) {
       const file = line.slice(9, line.indexOf('|', 9));
       const serial = Number(line.slice(1, 8));
@@ -683,7 +686,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
       if (ids !== undefined && ids.length > 1) return `sink ${sink}: line L${serial} was delivered as events ${ids.join(', ')}: the file source read it more than once`;
       const n = counts.get(line) ?? 0;
       if (n === 0) {
-        if ((glued.get(line) ?? 0) > 0 && TORN_OUTPUT_ALLOWED) {
+        if ((glued.get(line) ?? 0) > 0 && tornOutputAllowed(concurrency)) {
           stats.gluedLines++;
           continue;
         }
@@ -694,7 +697,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
       const id = ids?.[0];
       if (id === undefined) return `sink ${sink}: line L${serial} is in the output ${n} times but was never delivered`;
       let allowed = 0;
-      for (const b of boots) if (b.after === 'power' || b.after === 'process' || b.after === 'failure') allowed += replaysAllowed(b.cursors.get(sink) ?? 0, id);
+      for (const b of boots) if (b.after === 'power' || b.after === 'process' || b.after === 'failure') allowed += replaysAllowed(b.cursors.get(sink) ?? 0, id, concurrency);
       if (n - 1 > allowed) {
         const cursors = boots.map((b) => `${b.after}:${b.cursors.get(sink) ?? '-'}`).join(' ');
         return `sink ${sink}: line L${serial} (event ${id}) is in the output ${n} times; allowed ${1 + allowed} (restarts and their recovered cursors: ${cursors})`;
