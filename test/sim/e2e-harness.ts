@@ -297,7 +297,12 @@ const watchedRegistry = (delivered: Map<string, Delivered>): Registry => ({
         let d = delivered.get(ctx.id);
         if (d === undefined) delivered.set(ctx.id, (d = new Delivered()));
         const seen = d;
+        // Every method of the contract is passed on: a wrapper without `resume` and `prepare` would
+        // leave the real sink's checkpoint unused (its output never cut back on start), and the run
+        // would test a sink that is not the one the agent has.
         return {
+          resume: (checkpoint, opts) => real.resume?.(checkpoint, opts) ?? Promise.resolve(null),
+          prepare: () => real.prepare?.() ?? Promise.resolve(null),
           async write(batches, opts): Promise<WriteResult> {
             const r = await real.write(batches, opts);
             if (r.status === 'delivered') seen.note(batches, ctx.clock.now());
@@ -336,6 +341,8 @@ export interface E2eStats {
   diskFullBoots: number;
   /** Rotations of the sinks' outputs (by rename; half of them followed by SIGHUP). */
   outputRotations: number;
+  /** Starts at which a file sink cut its output back to the checkpoint saved with its cursor. */
+  cuts: number;
 }
 
 export const emptyE2eStats = (): E2eStats => ({
@@ -353,6 +360,7 @@ export const emptyE2eStats = (): E2eStats => ({
   scattered: 0,
   diskFullBoots: 0,
   outputRotations: 0,
+  cuts: 0,
 });
 
 export interface E2eResult {
@@ -426,7 +434,14 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
     stats.boots++;
     const bootNo = stats.boots;
     for (const d of delivered.values()) d.boot = bootNo;
-    const log = createDiagnostics({ level: 'info', write: (l) => void diagnostics.push(`[boot ${bootNo}] ${l.trimEnd()}`), now: () => clock.wall() });
+    const log = createDiagnostics({
+      level: 'info',
+      write: (l) => {
+        if (/ cut \d+ bytes off the end of /.test(l)) stats.cuts++;
+        diagnostics.push(`[boot ${bootNo}] ${l.trimEnd()}`);
+      },
+      now: () => clock.wall(),
+    });
     const random = rng.fork();
     const endKind: End = last ? 'graceful' : pickEnd(rng, cfg);
     const endMs = rng.range(cfg.bootMs[0], cfg.bootMs[1]);
