@@ -33,22 +33,29 @@ import { createRng, isSimCrash, SimClock, SimFileSystem, type CrashReport, type 
 // The checks' one knob for the file sink's duplicates
 
 /**
- * How many extra copies of a record the file sink may write after one crash, given the cursor the
- * restart recovered. With one group in flight (`request.concurrency: 1`, the default) none: the
- * sink's checkpoint, saved with its cursor, cuts its output back on start (exactly once across
- * kill -9 and power loss). With more groups in flight a group acked out of order can be written
- * again: one copy for every record at or after that cursor.
+ * Whether the file sink is exactly once across crashes in this run: with one group in flight
+ * (`request.concurrency: 1`, the default) its checkpoint, saved with its cursor, cuts its output
+ * back on start. Not under `queue.fsync: never`: the queue hands out no checkpoint there (a power
+ * loss can take records after the cursor out of the queue, so what the sink wrote for them must
+ * stay), the sink cuts nothing, and a kill -9 repeats the group in flight (README's `kill -9` row,
+ * `never` column); nor with more groups in flight (a group acked out of order can be written again).
  */
-export const replaysAllowed = (recoveredCursor: number, eventId: number, concurrency: number): number =>
-  concurrency > 1 && recoveredCursor <= eventId ? 1 : 0;
+export const fileSinkExact = (c: Pick<E2eConfig, 'concurrency' | 'fsync'>): boolean => c.concurrency === 1 && c.fsync !== 'never';
+/**
+ * How many extra copies of a record the file sink may write after one crash, given the cursor the
+ * restart recovered: none when it is exactly once (`fileSinkExact`), else one copy for every record
+ * at or after that cursor.
+ */
+export const replaysAllowed = (recoveredCursor: number, eventId: number, exact: boolean): number => (!exact && recoveredCursor <= eventId ? 1 : 0);
 /**
  * Whether a crash may leave torn bytes in the file sink's output that its replay then appends after:
  * a group cut short by kill -9 (Linux ends a write at a page when the process is killed; the sink
- * loops over short writes), or cut or zero-filled by a power loss. With one group in flight the
- * sink's checkpoint cuts them away on start, so never; with more, a group acked out of order can
- * carry a checkpoint past another group's torn bytes.
+ * loops over short writes, and its undo dies with the process), or cut or zero-filled by a power
+ * loss. When the sink is exactly once (`fileSinkExact`) its checkpoint cuts them away on start, so
+ * never; under `fsync: never` nothing is cut; with more groups in flight a group acked out of order
+ * can carry a checkpoint past another group's torn bytes.
  */
-export const tornOutputAllowed = (concurrency: number): boolean => concurrency > 1;
+export const tornOutputAllowed = (exact: boolean): boolean => !exact;
 /**
  * A known fault of the file sink with `request.concurrency` > 1: when a group's write fails, its
  * undo cuts the file back to the size it saw before its own write, which also cuts a group written
@@ -575,7 +582,7 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
   stats.lines = app.lines.length;
   stats.rotations = app.rotations;
   stats.outputRotations = outputRotations;
-  if (failure === null) failure = checkRun(fs, app.lines, sinks, delivered, boots, stats, cfg.concurrency, scatteredOutputs, outputRotations);
+  if (failure === null) failure = checkRun(fs, app.lines, sinks, delivered, boots, stats, cfg, scatteredOutputs, outputRotations);
   return { seed, config: cfg, overrides, failure, stats, trace, diagnostics };
 }
 
@@ -633,7 +640,9 @@ const outcomeText = (o: { status: string; error?: unknown }): string =>
  * - no invented bytes: an output line that is not a line written is torn bytes a crash left
  *   (`tornOutputAllowed`), never anything when every stop was graceful.
  */
-export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: readonly string[], delivered: ReadonlyMap<string, Delivered>, boots: readonly Boot[], stats: E2eStats, concurrency: number, scatteredOutputs: ReadonlySet<string>, outputRotations = 0): string | null {
+export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: readonly string[], delivered: ReadonlyMap<string, Delivered>, boots: readonly Boot[], stats: E2eStats, cfg: Pick<E2eConfig, 'concurrency' | 'fsync'>, scatteredOutputs: ReadonlySet<string>, outputRotations = 0): string | null {
+  const { concurrency } = cfg;
+  const exact = fileSinkExact(cfg);
   const known = new Set(written);
   const crashed = boots.some((b) => b.after === 'power' || b.after === 'process' || b.after === 'failure');
   for (const sink of sinks) {
@@ -672,7 +681,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
       if (tail !== null && known.has(tail)) glued.set(tail, (glued.get(tail) ?? 0) + 1);
     }
     stats.tornLines += torn;
-    if (torn > 0 && !(crashed && tornOutputAllowed(concurrency))) {
+    if (torn > 0 && !(crashed && tornOutputAllowed(exact))) {
       return `sink ${sink}: ${torn} line(s) of the output are not lines the application wrote (${crashed ? 'torn by a crash' : 'no crash happened'}), first: ${JSON.stringify(firstTorn?.slice(0, 120))}`;
     }
     const lastSerialOfFile = new Map<string, number>();
@@ -687,7 +696,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
     // With more than one group in flight a sink's groups may land in any order (request.concurrency);
     // an output written back out of order by a power loss may hold a later line of the group it
     // tore without an earlier one, which the replay then appends after it (torn output, allowed for now).
-    const unordered = concurrency > 1 || (tornOutputAllowed(concurrency) && [...scatteredOutputs].some((p) => p.startsWith(`/out/${sink}.log`)));
+    const unordered = concurrency > 1 || (tornOutputAllowed(exact) && [...scatteredOutputs].some((p) => p.startsWith(`/out/${sink}.log`)));
     for (const line of unordered ? [] : firstSeen) {
       const file = line.slice(9, line.indexOf('|', 9));
       const serial = Number(line.slice(1, 8));
@@ -701,7 +710,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
       if (ids !== undefined && ids.length > 1) return `sink ${sink}: line L${serial} was delivered as events ${ids.join(', ')}: the file source read it more than once`;
       const n = counts.get(line) ?? 0;
       if (n === 0) {
-        if ((glued.get(line) ?? 0) > 0 && tornOutputAllowed(concurrency)) {
+        if ((glued.get(line) ?? 0) > 0 && tornOutputAllowed(exact)) {
           stats.gluedLines++;
           continue;
         }
@@ -712,7 +721,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
       const id = ids?.[0];
       if (id === undefined) return `sink ${sink}: line L${serial} is in the output ${n} times but was never delivered`;
       let allowed = 0;
-      for (const b of boots) if (b.after === 'power' || b.after === 'process' || b.after === 'failure') allowed += replaysAllowed(b.cursors.get(sink) ?? 0, id, concurrency);
+      for (const b of boots) if (b.after === 'power' || b.after === 'process' || b.after === 'failure') allowed += replaysAllowed(b.cursors.get(sink) ?? 0, id, exact);
       if (n - 1 > allowed) {
         const cursors = boots.map((b) => `${b.after}:${b.cursors.get(sink) ?? '-'}`).join(' ');
         return `sink ${sink}: line L${serial} (event ${id}) is in the output ${n} times; allowed ${1 + allowed} (restarts and their recovered cursors: ${cursors})`;
