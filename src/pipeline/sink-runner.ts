@@ -26,7 +26,9 @@
  * Resuming: before the first write the sink gets the checkpoint stored with its cursor
  * (`sink.resume`); after every delivered group the checkpoint it returned goes with the group's last
  * ack and the cursor is saved in place (`consumer.saveCursor()`, no fsync), so a kill -9 replays at
- * most the groups in flight and a sink that can cut its destination (the file sink) none.
+ * most the groups in flight and a sink that can cut its destination (the file sink) none. The
+ * checkpoint `resume` answers, and one `prepare` answers (a new destination), are made durable
+ * (`consumer.flushCursor()`) before anything is written into that destination.
  *
  * Draining: `drainTo(target)` makes the loop end once everything below `target` is acked. A hard
  * stop (`signal`) ends the loop at the next opportunity (it also aborts the writes in flight);
@@ -225,10 +227,13 @@ export class SinkRunner {
     if (batches.length > 0) {
       const moved = this.sink.prepare === undefined ? null : await this.sink.prepare().catch(() => null);
       if (moved !== null) {
-        // A new destination (the file sink reopened its path): its state goes with the cursor
-        // before anything is written into it. (A failure here is the write's to report and retry.)
+        // A new destination (the file sink reopened its path): its state goes with the cursor,
+        // durably, before anything is written into it. Saved in place only, a power loss could take
+        // it back while the group written into the new destination (fdatasynced) stays: the cursor
+        // recovered would carry the old destination's checkpoint, and the groups in the new one would
+        // be written again. (A failure here is reported by the queue and retried by its timer.)
         this.consumer.setCheckpoint(moved);
-        await this.consumer.saveCursor().catch(() => undefined);
+        await this.consumer.flushCursor().catch(() => undefined);
       }
       const done = await this.deliver(batches);
       if (done === false) return false;
@@ -294,9 +299,11 @@ export class SinkRunner {
       try {
         const now = await sink.resume(this.consumer.checkpoint, { signal: this.hardStop });
         if (now !== null) {
-          // The destination's state at the cursor, saved before the first write.
+          // The destination's state at the cursor, made durable before the first write: it may be
+          // another destination than the recovered checkpoint's (the file sink's output rotated
+          // while the agent was down), and an in-place save could be taken back by a power loss.
           this.consumer.setCheckpoint(now);
-          await this.consumer.saveCursor().catch(() => undefined);
+          await this.consumer.flushCursor().catch(() => undefined);
         }
         if (this.isFailing) {
           this.isFailing = false;

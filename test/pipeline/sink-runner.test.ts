@@ -83,7 +83,7 @@ const setup = async (sink: Sink, records: QueueRecord[], concurrency = 1, deadLe
   const seen: AgentEvent[] = [];
   events.subscribe((e) => seen.push(e));
   const hardStop = new AbortController();
-  const runner = new SinkRunner({
+  const runnerOptions = {
     id: 'out',
     inputs: new Set(['app']),
     sink,
@@ -96,8 +96,9 @@ const setup = async (sink: Sink, records: QueueRecord[], concurrency = 1, deadLe
     deadLetter: new DeadLetterStore(nodeFileSystem, join(dir, 'dead_letter', 'out'), 'out', deadLetterMax),
     clock: quickClock,
     random: half,
-  });
-  return { dir, consumer, seen, runner, hardStop, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  };
+  const runner = new SinkRunner(runnerOptions);
+  return { dir, consumer, seen, runner, runnerOptions, hardStop, cleanup: () => rm(dir, { recursive: true, force: true }) };
 };
 
 const sinkOf = (write: (batches: readonly Envelope[], opts: WriteOptions) => Promise<WriteResult>): Sink => ({
@@ -212,3 +213,46 @@ const waitUntil = async (cond: () => boolean): Promise<void> => {
   for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(cond(), 'condition never held');
 };
+
+test('a new destination (resume, prepare) is made durable with the cursor before anything is written into it, not just saved in place', async () => {
+  // What the consumer was asked, in order: an in-place save could be taken back by a power loss
+  // while the group written into the new destination stays, and that group would be written again.
+  const calls: string[] = [];
+  class LoggingConsumer extends MemoryConsumer {
+    override setCheckpoint(): void {
+      calls.push('checkpoint');
+    }
+    override saveCursor(): Promise<void> {
+      calls.push('save');
+      return Promise.resolve();
+    }
+    override flushCursor(): Promise<void> {
+      calls.push('flush');
+      return Promise.resolve();
+    }
+  }
+  let writes = 0;
+  const sink: Sink = {
+    resume: () => Promise.resolve(Uint8Array.of(0)),
+    // The second group goes into another file (the output was rotated).
+    prepare: () => Promise.resolve(writes === 1 ? Uint8Array.of(1) : null),
+    write: () => {
+      calls.push(`write ${writes++}`);
+      return Promise.resolve(DELIVERED);
+    },
+    reopen() {},
+    close: () => Promise.resolve(),
+  };
+  const t = await setup(sink, []);
+  const consumer = new LoggingConsumer([record(0, 'a\n'), record(1, 'b\n')]);
+  const runner = new SinkRunner({ ...t.runnerOptions, consumer });
+  const run = runner.run();
+  await waitUntil(() => consumer.acked.has(1));
+  runner.drainTo(2);
+  await run;
+  const before = (w: string): string[] => calls.slice(0, calls.indexOf(w));
+  assert.deepEqual(before('write 0').slice(0, 2), ['checkpoint', 'flush'], calls.join(' '));
+  const ahead = before('write 1');
+  assert.deepEqual(ahead.slice(ahead.lastIndexOf('checkpoint')), ['checkpoint', 'flush'], calls.join(' '));
+  await t.cleanup();
+});

@@ -24,9 +24,8 @@
  *   write and its cursor), the recorded file is looked for in the same directory by its identity
  *   and cut there; a new file starts at its own length. A file opened while running (SIGHUP, the
  *   path moved or deleted) is announced by `prepare()` before the next group, so its identity and
- *   length are saved with the cursor before anything is written into it. Writes (and `prepare`)
- *   are serialized in call order, so
- *   the output only grows (the queue keeps the checkpoint acked last). Exact with
+ *   length are made durable with the cursor before anything is written into it. Writes (and
+ *   `prepare`) are serialized in call order, so the output only grows (the queue keeps the checkpoint acked last). Exact with
  *   `request.concurrency: 1` (the default); with more, a group written while an earlier one waits
  *   for its retry can be repeated once, never lost. The output file is the sink's
  *   alone: bytes someone else appends after its last group may be cut with it.
@@ -122,7 +121,7 @@ export class FileSink implements Sink {
    */
   async resume(checkpoint: Uint8Array | null): Promise<Uint8Array> {
     if (checkpoint !== null) await this.cutBack(checkpoint);
-    // The output as it is now (created if missing), saved with the cursor before the first write.
+    // The output as it is now (created if missing), made durable with the cursor before the first write.
     const { stat } = await this.current();
     return encodeCheckpoint(stat, stat.size);
   }
