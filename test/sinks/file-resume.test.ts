@@ -255,3 +255,33 @@ test('a failed write whose undo cannot cut its partial bytes away: the retry cut
     assert.equal(retried?.size, 16, 'the checkpoint counts the bytes that are there');
   });
 });
+
+test('a directory fsync that fails after the output was created is made on the next open, not skipped because the file now exists', async () => {
+  await withDir(async (dir) => {
+    const out = join(dir, 'sub');
+    const path = join(out, 'out.log');
+    // The real file system, except that the first fsync of the output's directory fails (EIO).
+    const synced: string[] = [];
+    let failed = false;
+    const faulty: FileSystem = {
+      ...nodeFileSystem,
+      syncDir: async (d) => {
+        if (d === out && !failed) {
+          failed = true;
+          throw Object.assign(new Error('EIO: i/o error (injected)'), { code: 'EIO' });
+        }
+        await nodeFileSystem.syncDir(d);
+        synced.push(d);
+      },
+    };
+    const log = createDiagnostics({ level: 'silent' });
+    const sink = new FileSink(fileSinkSchema.parse({ type: 'file', inputs: ['app'], path, encoding: 'text' }), { ...componentContext('out', log), fs: faulty });
+    await assert.rejects(sink.write([batch('one\n')]), /EIO/);
+    synced.length = 0;
+    await sink.write([batch('one\n')]);
+    await sink.close();
+    assert.ok(synced.includes(out), `the output's directory is synced before the first group in it is delivered (synced: ${synced.join(', ')})`);
+    assert.ok(synced.includes(dir), 'and the directories above it');
+    assert.equal(await readFile(path, 'utf8'), 'one\n');
+  });
+});

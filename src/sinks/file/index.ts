@@ -25,10 +25,10 @@
  *   and cut there; a new file starts at its own length. A file opened while running (SIGHUP, the
  *   path moved or deleted) is announced by `prepare()` before the next group, so its identity and
  *   length are made durable with the cursor before anything is written into it. Writes (and
- *   `prepare`) are serialized in call order, so the output only grows (the queue keeps the checkpoint acked last). Exact with
- *   `request.concurrency: 1` (the default); with more, a group written while an earlier one waits
- *   for its retry can be repeated once, never lost. The output file is the sink's
- *   alone: bytes someone else appends after its last group may be cut with it.
+ *   `prepare`) are serialized in call order, so the output only grows (the queue keeps the
+ *   checkpoint acked last). Exact with `request.concurrency: 1` (the default); with more, a group
+ *   written while an earlier one waits for its retry can be repeated once, never lost. The output
+ *   file is the sink's alone: bytes someone else appends after its last group may be cut with it.
  */
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
@@ -58,6 +58,11 @@ export class FileSink implements Sink {
    * the length it had before the group. Cut before anything else is written into that file.
    */
   private owedCut: { readonly stat: FileStat; readonly size: number } | undefined;
+  /**
+   * An open failed part way (a directory fsync, say): the entries it created may not be durable, and
+   * the next open finds them existing, so it syncs the output's directory and every one above it.
+   */
+  private entriesOwed = false;
 
   constructor(
     private readonly config: FileSinkConfig,
@@ -224,11 +229,29 @@ export class FileSink implements Sink {
     }
     const { fs } = this.ctx;
     const dir = dirname(this.config.path);
+    const owed = this.entriesOwed;
+    this.entriesOwed = true; // until every step below succeeded
     await mkdirpDurable(fs, dir);
     const existed = (await fs.stat(this.config.path)) !== null;
-    this.fh = await fs.open(this.config.path, 'append');
-    if (!existed) await fs.syncDir(dir); // the new file's name is durable before any line in it is acked
-    return this.fh;
+    const fh = await fs.open(this.config.path, 'append');
+    try {
+      // The new file's name is durable before any line in it is acked.
+      if (!existed) await fs.syncDir(dir);
+      if (owed) {
+        const chain: string[] = [];
+        for (let d = dir; ; d = dirname(d)) {
+          chain.push(d);
+          if (dirname(d) === d) break;
+        }
+        for (let i = chain.length - 1; i >= 0; i--) await fs.syncDir(chain[i] as string); // parents first
+      }
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw e;
+    }
+    this.entriesOwed = false;
+    this.fh = fh;
+    return fh;
   }
 
   /**
