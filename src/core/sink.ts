@@ -145,10 +145,11 @@ export interface Sink {
    */
   resume?(checkpoint: Uint8Array | null, opts: WriteOptions): Promise<Uint8Array | null>;
   /**
-   * Called before each group is written: a sink whose destination changed under it (the file sink
-   * reopened its path after SIGHUP or a rotation) answers the new destination's checkpoint, which is
-   * made durable with the cursor (fdatasynced, not only saved in place) before the group is written;
-   * null when nothing changed.
+   * Called before each attempt at writing a group (a retry too): a sink whose destination changed
+   * under it (the file sink reopened its path after SIGHUP, a rotation or a failed write) answers the
+   * new destination's checkpoint, which is made durable with the cursor (fdatasynced, not only saved
+   * in place) before the group is written; null when nothing changed. A rejection, or a failure to
+   * make the checkpoint durable, is a failed attempt (retried).
    */
   prepare?(): Promise<Uint8Array | null>;
   /**

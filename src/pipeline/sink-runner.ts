@@ -93,6 +93,8 @@ export class SinkRunner {
   readonly id: string;
   private target: number | undefined;
   private persistedOnce = false;
+  /** A new destination's checkpoint (from `sink.prepare`) is set but not yet durable with the cursor. */
+  private destinationUnsaved = false;
   private isFailing = false;
   /** Failed attempts in the current failing episode, and the reporting state of the episode. */
   private failedAttempts = 0;
@@ -225,16 +227,6 @@ export class SinkRunner {
     }
     let checkpoint: Uint8Array | undefined;
     if (batches.length > 0) {
-      const moved = this.sink.prepare === undefined ? null : await this.sink.prepare().catch(() => null);
-      if (moved !== null) {
-        // A new destination (the file sink reopened its path): its state goes with the cursor,
-        // durably, before anything is written into it. Saved in place only, a power loss could take
-        // it back while the group written into the new destination (fdatasynced) stays: the cursor
-        // recovered would carry the old destination's checkpoint, and the groups in the new one would
-        // be written again. (A failure here is reported by the queue and retried by its timer.)
-        this.consumer.setCheckpoint(moved);
-        await this.consumer.flushCursor().catch(() => undefined);
-      }
       const done = await this.deliver(batches);
       if (done === false) return false;
       checkpoint = done.checkpoint;
@@ -390,8 +382,31 @@ export class SinkRunner {
     }
   }
 
-  /** One write with its timeout; a sink that throws has answered `errored`. */
+  /**
+   * One write with its timeout; a sink that throws has answered `errored`. First `sink.prepare()`,
+   * at every attempt (a failed write may have dropped the destination, and the retry opens it
+   * again): a new destination (the file sink reopened its path) has its state made durable with the
+   * cursor before anything is written into it. Saved in place only, a power loss could take it back
+   * while the group written into the new destination (fdatasynced) stays: the cursor recovered would
+   * carry the old destination's checkpoint, and the groups in the new one would be written again.
+   * A failure of either is the attempt's (`errored`, retried).
+   */
   private async attempt(batches: readonly Envelope[]): Promise<WriteResult> {
+    if (this.sink.prepare !== undefined) {
+      try {
+        const moved = await this.sink.prepare();
+        if (moved !== null) {
+          this.consumer.setCheckpoint(moved);
+          this.destinationUnsaved = true;
+        }
+        if (this.destinationUnsaved) {
+          await this.consumer.flushCursor();
+          this.destinationUnsaved = false;
+        }
+      } catch (error) {
+        return { status: 'errored', error };
+      }
+    }
     const timeout = new AbortController();
     const t = this.clock.setTimer(this.policy.timeoutMs, () => timeout.abort(new RequestTimeoutError(this.policy.timeoutMs)));
     try {

@@ -256,3 +256,50 @@ test('a new destination (resume, prepare) is made durable with the cursor before
   assert.deepEqual(ahead.slice(ahead.lastIndexOf('checkpoint')), ['checkpoint', 'flush'], calls.join(' '));
   await t.cleanup();
 });
+
+test('a prepare that fails, or a new destination whose cursor cannot be made durable, is a failed attempt: nothing is written until both succeed', async () => {
+  const calls: string[] = [];
+  let flushes = 0;
+  class LoggingConsumer extends MemoryConsumer {
+    override setCheckpoint(): void {
+      calls.push('checkpoint');
+    }
+    override flushCursor(): Promise<void> {
+      // The first flush of the new destination fails (EIO).
+      if (calls.includes('checkpoint') && flushes++ === 0) {
+        calls.push('flush failed');
+        return Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+      }
+      calls.push('flush');
+      return Promise.resolve();
+    }
+  }
+  let prepares = 0;
+  const sink: Sink = {
+    prepare: () => {
+      prepares++;
+      if (prepares === 2) {
+        calls.push('prepare failed');
+        return Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+      }
+      return Promise.resolve(prepares === 3 ? Uint8Array.of(1) : null);
+    },
+    write: () => {
+      calls.push('write');
+      return Promise.resolve(DELIVERED);
+    },
+    reopen() {},
+    close: () => Promise.resolve(),
+  };
+  const t = await setup(sink, []);
+  const consumer = new LoggingConsumer([record(0, 'a\n'), record(1, 'b\n')]);
+  const runner = new SinkRunner({ ...t.runnerOptions, consumer });
+  const run = runner.run();
+  await waitUntil(() => consumer.acked.has(1));
+  runner.drainTo(2);
+  await run;
+  // The first group's cursor is flushed after it (the first delivery of a run), then the second group's attempts.
+  assert.deepEqual(calls.slice(calls.indexOf('prepare failed')), ['prepare failed', 'checkpoint', 'flush failed', 'flush', 'write'], calls.join(' | '));
+  assert.equal(calls.filter((c) => c === 'write').length, 2, calls.join(' | '));
+  await t.cleanup();
+});
