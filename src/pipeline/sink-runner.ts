@@ -294,8 +294,9 @@ export class SinkRunner {
           // The destination's state at the cursor, made durable before the first write: it may be
           // another destination than the recovered checkpoint's (the file sink's output rotated
           // while the agent was down), and an in-place save could be taken back by a power loss.
+          // A failure is retried with the rest (`resume` again, with this checkpoint: nothing to cut).
           this.consumer.setCheckpoint(now);
-          await this.consumer.flushCursor().catch(() => undefined);
+          await this.consumer.flushCursor();
         }
         if (this.isFailing) {
           this.isFailing = false;

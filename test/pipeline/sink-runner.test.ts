@@ -303,3 +303,42 @@ test('a prepare that fails, or a new destination whose cursor cannot be made dur
   assert.equal(calls.filter((c) => c === 'write').length, 2, calls.join(' | '));
   await t.cleanup();
 });
+
+test('resume whose checkpoint cannot be made durable is retried before anything is written', async () => {
+  const calls: string[] = [];
+  class LoggingConsumer extends MemoryConsumer {
+    override setCheckpoint(): void {
+      calls.push('checkpoint');
+    }
+    override flushCursor(): Promise<void> {
+      if (!calls.includes('flush failed')) {
+        calls.push('flush failed');
+        return Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+      }
+      calls.push('flush');
+      return Promise.resolve();
+    }
+  }
+  const sink: Sink = {
+    resume: () => {
+      calls.push('resume');
+      return Promise.resolve(Uint8Array.of(0));
+    },
+    write: () => {
+      calls.push('write');
+      return Promise.resolve(DELIVERED);
+    },
+    reopen() {},
+    close: () => Promise.resolve(),
+  };
+  const t = await setup(sink, []);
+  const consumer = new LoggingConsumer([record(0, 'a\n')]);
+  const runner = new SinkRunner({ ...t.runnerOptions, consumer });
+  const run = runner.run();
+  await waitUntil(() => consumer.acked.has(0));
+  runner.drainTo(1);
+  await run;
+  assert.deepEqual(calls.slice(0, calls.indexOf('write') + 1), ['resume', 'checkpoint', 'flush failed', 'resume', 'checkpoint', 'flush', 'write'], calls.join(' | '));
+  assert.ok(t.seen.some((e) => e.type === 'sink.failing'), 'the failure is reported');
+  await t.cleanup();
+});
