@@ -138,15 +138,18 @@ export interface Sink {
    * truncates its output to the recorded length) delivers exactly once; one that cannot repeats
    * what it delivered after the checkpoint (at most the groups in flight, `request.concurrency`).
    * It resolves to the checkpoint of the destination as it is now (the file sink: its output,
-   * created if missing, and its length), which is saved with the cursor before the first write: so
-   * a crash before the first group's cursor is saved cuts back to it too (a first start included).
+   * created if missing, and its length), which is made durable with the cursor before the first
+   * write: so a crash before the first group's cursor is saved cuts back to it too (a first start
+   * included).
    * A rejection is reported and retried with backoff before any write.
    */
   resume?(checkpoint: Uint8Array | null, opts: WriteOptions): Promise<Uint8Array | null>;
   /**
-   * Called before each group is written: a sink whose destination changed under it (the file sink
-   * reopened its path after SIGHUP or a rotation) answers the new destination's checkpoint, which is
-   * saved with the cursor before the group is written; null when nothing changed.
+   * Called before each attempt at writing a group (a retry too): a sink whose destination changed
+   * under it (the file sink reopened its path after SIGHUP, a rotation or a failed write) answers the
+   * new destination's checkpoint, which is made durable with the cursor (fdatasynced, not only saved
+   * in place) before the group is written; null when nothing changed. A rejection, or a failure to
+   * make the checkpoint durable, is a failed attempt (retried).
    */
   prepare?(): Promise<Uint8Array | null>;
   /**

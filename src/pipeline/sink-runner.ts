@@ -26,7 +26,9 @@
  * Resuming: before the first write the sink gets the checkpoint stored with its cursor
  * (`sink.resume`); after every delivered group the checkpoint it returned goes with the group's last
  * ack and the cursor is saved in place (`consumer.saveCursor()`, no fsync), so a kill -9 replays at
- * most the groups in flight and a sink that can cut its destination (the file sink) none.
+ * most the groups in flight and a sink that can cut its destination (the file sink) none. The
+ * checkpoint `resume` answers, and one `prepare` answers (a new destination), are made durable
+ * (`consumer.flushCursor()`) before anything is written into that destination.
  *
  * Draining: `drainTo(target)` makes the loop end once everything below `target` is acked. A hard
  * stop (`signal`) ends the loop at the next opportunity (it also aborts the writes in flight);
@@ -91,6 +93,8 @@ export class SinkRunner {
   readonly id: string;
   private target: number | undefined;
   private persistedOnce = false;
+  /** A new destination's checkpoint (from `sink.prepare`) is set but not yet durable with the cursor. */
+  private destinationUnsaved = false;
   private isFailing = false;
   /** Failed attempts in the current failing episode, and the reporting state of the episode. */
   private failedAttempts = 0;
@@ -223,13 +227,6 @@ export class SinkRunner {
     }
     let checkpoint: Uint8Array | undefined;
     if (batches.length > 0) {
-      const moved = this.sink.prepare === undefined ? null : await this.sink.prepare().catch(() => null);
-      if (moved !== null) {
-        // A new destination (the file sink reopened its path): its state goes with the cursor
-        // before anything is written into it. (A failure here is the write's to report and retry.)
-        this.consumer.setCheckpoint(moved);
-        await this.consumer.saveCursor().catch(() => undefined);
-      }
       const done = await this.deliver(batches);
       if (done === false) return false;
       checkpoint = done.checkpoint;
@@ -294,9 +291,12 @@ export class SinkRunner {
       try {
         const now = await sink.resume(this.consumer.checkpoint, { signal: this.hardStop });
         if (now !== null) {
-          // The destination's state at the cursor, saved before the first write.
+          // The destination's state at the cursor, made durable before the first write: it may be
+          // another destination than the recovered checkpoint's (the file sink's output rotated
+          // while the agent was down), and an in-place save could be taken back by a power loss.
+          // A failure is retried with the rest (`resume` again, with this checkpoint: nothing to cut).
           this.consumer.setCheckpoint(now);
-          await this.consumer.saveCursor().catch(() => undefined);
+          await this.consumer.flushCursor();
         }
         if (this.isFailing) {
           this.isFailing = false;
@@ -384,8 +384,31 @@ export class SinkRunner {
     }
   }
 
-  /** One write with its timeout; a sink that throws has answered `errored`. */
+  /**
+   * One write with its timeout; a sink that throws has answered `errored`. First `sink.prepare()`,
+   * at every attempt (a failed write may have dropped the destination, and the retry opens it
+   * again): a new destination (the file sink reopened its path) has its state made durable with the
+   * cursor before anything is written into it. Saved in place only, a power loss could take it back
+   * while the group written into the new destination (fdatasynced) stays: the cursor recovered would
+   * carry the old destination's checkpoint, and the groups in the new one would be written again.
+   * A failure of either is the attempt's (`errored`, retried).
+   */
   private async attempt(batches: readonly Envelope[]): Promise<WriteResult> {
+    if (this.sink.prepare !== undefined) {
+      try {
+        const moved = await this.sink.prepare();
+        if (moved !== null) {
+          this.consumer.setCheckpoint(moved);
+          this.destinationUnsaved = true;
+        }
+        if (this.destinationUnsaved) {
+          await this.consumer.flushCursor();
+          this.destinationUnsaved = false;
+        }
+      } catch (error) {
+        return { status: 'errored', error };
+      }
+    }
     const timeout = new AbortController();
     const t = this.clock.setTimer(this.policy.timeoutMs, () => timeout.abort(new RequestTimeoutError(this.policy.timeoutMs)));
     try {

@@ -83,7 +83,7 @@ const setup = async (sink: Sink, records: QueueRecord[], concurrency = 1, deadLe
   const seen: AgentEvent[] = [];
   events.subscribe((e) => seen.push(e));
   const hardStop = new AbortController();
-  const runner = new SinkRunner({
+  const runnerOptions = {
     id: 'out',
     inputs: new Set(['app']),
     sink,
@@ -96,8 +96,9 @@ const setup = async (sink: Sink, records: QueueRecord[], concurrency = 1, deadLe
     deadLetter: new DeadLetterStore(nodeFileSystem, join(dir, 'dead_letter', 'out'), 'out', deadLetterMax),
     clock: quickClock,
     random: half,
-  });
-  return { dir, consumer, seen, runner, hardStop, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  };
+  const runner = new SinkRunner(runnerOptions);
+  return { dir, consumer, seen, runner, runnerOptions, hardStop, cleanup: () => rm(dir, { recursive: true, force: true }) };
 };
 
 const sinkOf = (write: (batches: readonly Envelope[], opts: WriteOptions) => Promise<WriteResult>): Sink => ({
@@ -212,3 +213,132 @@ const waitUntil = async (cond: () => boolean): Promise<void> => {
   for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(cond(), 'condition never held');
 };
+
+test('a new destination (resume, prepare) is made durable with the cursor before anything is written into it, not just saved in place', async () => {
+  // What the consumer was asked, in order: an in-place save could be taken back by a power loss
+  // while the group written into the new destination stays, and that group would be written again.
+  const calls: string[] = [];
+  class LoggingConsumer extends MemoryConsumer {
+    override setCheckpoint(): void {
+      calls.push('checkpoint');
+    }
+    override saveCursor(): Promise<void> {
+      calls.push('save');
+      return Promise.resolve();
+    }
+    override flushCursor(): Promise<void> {
+      calls.push('flush');
+      return Promise.resolve();
+    }
+  }
+  let writes = 0;
+  const sink: Sink = {
+    resume: () => Promise.resolve(Uint8Array.of(0)),
+    // The second group goes into another file (the output was rotated).
+    prepare: () => Promise.resolve(writes === 1 ? Uint8Array.of(1) : null),
+    write: () => {
+      calls.push(`write ${writes++}`);
+      return Promise.resolve(DELIVERED);
+    },
+    reopen() {},
+    close: () => Promise.resolve(),
+  };
+  const t = await setup(sink, []);
+  const consumer = new LoggingConsumer([record(0, 'a\n'), record(1, 'b\n')]);
+  const runner = new SinkRunner({ ...t.runnerOptions, consumer });
+  const run = runner.run();
+  await waitUntil(() => consumer.acked.has(1));
+  runner.drainTo(2);
+  await run;
+  const before = (w: string): string[] => calls.slice(0, calls.indexOf(w));
+  assert.deepEqual(before('write 0').slice(0, 2), ['checkpoint', 'flush'], calls.join(' '));
+  const ahead = before('write 1');
+  assert.deepEqual(ahead.slice(ahead.lastIndexOf('checkpoint')), ['checkpoint', 'flush'], calls.join(' '));
+  await t.cleanup();
+});
+
+test('a prepare that fails, or a new destination whose cursor cannot be made durable, is a failed attempt: nothing is written until both succeed', async () => {
+  const calls: string[] = [];
+  let flushes = 0;
+  class LoggingConsumer extends MemoryConsumer {
+    override setCheckpoint(): void {
+      calls.push('checkpoint');
+    }
+    override flushCursor(): Promise<void> {
+      // The first flush of the new destination fails (EIO).
+      if (calls.includes('checkpoint') && flushes++ === 0) {
+        calls.push('flush failed');
+        return Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+      }
+      calls.push('flush');
+      return Promise.resolve();
+    }
+  }
+  let prepares = 0;
+  const sink: Sink = {
+    prepare: () => {
+      prepares++;
+      if (prepares === 2) {
+        calls.push('prepare failed');
+        return Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+      }
+      return Promise.resolve(prepares === 3 ? Uint8Array.of(1) : null);
+    },
+    write: () => {
+      calls.push('write');
+      return Promise.resolve(DELIVERED);
+    },
+    reopen() {},
+    close: () => Promise.resolve(),
+  };
+  const t = await setup(sink, []);
+  const consumer = new LoggingConsumer([record(0, 'a\n'), record(1, 'b\n')]);
+  const runner = new SinkRunner({ ...t.runnerOptions, consumer });
+  const run = runner.run();
+  await waitUntil(() => consumer.acked.has(1));
+  runner.drainTo(2);
+  await run;
+  // The first group's cursor is flushed after it (the first delivery of a run), then the second group's attempts.
+  assert.deepEqual(calls.slice(calls.indexOf('prepare failed')), ['prepare failed', 'checkpoint', 'flush failed', 'flush', 'write'], calls.join(' | '));
+  assert.equal(calls.filter((c) => c === 'write').length, 2, calls.join(' | '));
+  await t.cleanup();
+});
+
+test('resume whose checkpoint cannot be made durable is retried before anything is written', async () => {
+  const calls: string[] = [];
+  class LoggingConsumer extends MemoryConsumer {
+    override setCheckpoint(): void {
+      calls.push('checkpoint');
+    }
+    override flushCursor(): Promise<void> {
+      if (!calls.includes('flush failed')) {
+        calls.push('flush failed');
+        return Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+      }
+      calls.push('flush');
+      return Promise.resolve();
+    }
+  }
+  const sink: Sink = {
+    resume: () => {
+      calls.push('resume');
+      return Promise.resolve(Uint8Array.of(0));
+    },
+    write: () => {
+      calls.push('write');
+      return Promise.resolve(DELIVERED);
+    },
+    reopen() {},
+    close: () => Promise.resolve(),
+  };
+  const t = await setup(sink, []);
+  const consumer = new LoggingConsumer([record(0, 'a\n')]);
+  const runner = new SinkRunner({ ...t.runnerOptions, consumer });
+  const run = runner.run();
+  await waitUntil(() => consumer.acked.has(0));
+  runner.drainTo(1);
+  await run;
+  assert.deepEqual(calls.slice(0, calls.indexOf('write') + 1), ['resume', 'checkpoint', 'flush failed', 'resume', 'checkpoint', 'flush', 'write'], calls.join(' | '));
+  assert.ok(t.seen.some((e) => e.type === 'sink.failing'), 'the failure is reported');
+  await t.cleanup();
+});

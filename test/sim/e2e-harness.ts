@@ -33,19 +33,29 @@ import { createRng, isSimCrash, SimClock, SimFileSystem, type CrashReport, type 
 // The checks' one knob for the file sink's duplicates
 
 /**
- * How many extra copies of a record the file sink may write after one crash, given the cursor the
- * restart recovered: today one, for every record at or after that cursor (the sink replays from
- * it and its output already held some of them). When the file sink becomes exactly once across
- * kill -9 and power loss (its checkpoint cuts the output back on start), this becomes `0` and so do
- * the two below, and the checks demand exactly once.
+ * Whether the file sink is exactly once across crashes in this run: with one group in flight
+ * (`request.concurrency: 1`, the default) its checkpoint, saved with its cursor, cuts its output
+ * back on start. Not under `queue.fsync: never`: the queue hands out no checkpoint there (a power
+ * loss can take records after the cursor out of the queue, so what the sink wrote for them must
+ * stay), the sink cuts nothing, and a kill -9 repeats the group in flight (README's `kill -9` row,
+ * `never` column); nor with more groups in flight (a group acked out of order can be written again).
  */
-export const replaysAllowed = (recoveredCursor: number, eventId: number): number => (recoveredCursor <= eventId ? 1 : 0);
+export const fileSinkExact = (c: Pick<E2eConfig, 'concurrency' | 'fsync'>): boolean => c.concurrency === 1 && c.fsync !== 'never';
+/**
+ * How many extra copies of a record the file sink may write after one crash, given the cursor the
+ * restart recovered: none when it is exactly once (`fileSinkExact`), else one copy for every record
+ * at or after that cursor.
+ */
+export const replaysAllowed = (recoveredCursor: number, eventId: number, exact: boolean): number => (!exact && recoveredCursor <= eventId ? 1 : 0);
 /**
  * Whether a crash may leave torn bytes in the file sink's output that its replay then appends after:
  * a group cut short by kill -9 (Linux ends a write at a page when the process is killed; the sink
- * loops over short writes), or cut or zero-filled by a power loss. The sink checkpoint makes it `false`.
+ * loops over short writes, and its undo dies with the process), or cut or zero-filled by a power
+ * loss. When the sink is exactly once (`fileSinkExact`) its checkpoint cuts them away on start, so
+ * never; under `fsync: never` nothing is cut; with more groups in flight a group acked out of order
+ * can carry a checkpoint past another group's torn bytes.
  */
-export const TORN_OUTPUT_ALLOWED = true;
+export const tornOutputAllowed = (exact: boolean): boolean => !exact;
 /**
  * A known fault of the file sink with `request.concurrency` > 1: when a group's write fails, its
  * undo cuts the file back to the size it saw before its own write, which also cuts a group written
@@ -294,7 +304,12 @@ const watchedRegistry = (delivered: Map<string, Delivered>): Registry => ({
         let d = delivered.get(ctx.id);
         if (d === undefined) delivered.set(ctx.id, (d = new Delivered()));
         const seen = d;
+        // Every method of the contract is passed on: a wrapper without `resume` and `prepare` would
+        // leave the real sink's checkpoint unused (its output never cut back on start), and the run
+        // would test a sink that is not the one the agent has.
         return {
+          resume: (checkpoint, opts) => real.resume?.(checkpoint, opts) ?? Promise.resolve(null),
+          prepare: () => real.prepare?.() ?? Promise.resolve(null),
           async write(batches, opts): Promise<WriteResult> {
             const r = await real.write(batches, opts);
             if (r.status === 'delivered') seen.note(batches, ctx.clock.now());
@@ -333,6 +348,8 @@ export interface E2eStats {
   diskFullBoots: number;
   /** Rotations of the sinks' outputs (by rename; half of them followed by SIGHUP). */
   outputRotations: number;
+  /** Starts at which a file sink cut its output back to the checkpoint saved with its cursor. */
+  cuts: number;
 }
 
 export const emptyE2eStats = (): E2eStats => ({
@@ -350,6 +367,7 @@ export const emptyE2eStats = (): E2eStats => ({
   scattered: 0,
   diskFullBoots: 0,
   outputRotations: 0,
+  cuts: 0,
 });
 
 export interface E2eResult {
@@ -423,7 +441,14 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
     stats.boots++;
     const bootNo = stats.boots;
     for (const d of delivered.values()) d.boot = bootNo;
-    const log = createDiagnostics({ level: 'info', write: (l) => void diagnostics.push(`[boot ${bootNo}] ${l.trimEnd()}`), now: () => clock.wall() });
+    const log = createDiagnostics({
+      level: 'info',
+      write: (l) => {
+        if (/ cut \d+ bytes off the end of /.test(l)) stats.cuts++;
+        diagnostics.push(`[boot ${bootNo}] ${l.trimEnd()}`);
+      },
+      now: () => clock.wall(),
+    });
     const random = rng.fork();
     const endKind: End = last ? 'graceful' : pickEnd(rng, cfg);
     const endMs = rng.range(cfg.bootMs[0], cfg.bootMs[1]);
@@ -557,7 +582,7 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
   stats.lines = app.lines.length;
   stats.rotations = app.rotations;
   stats.outputRotations = outputRotations;
-  if (failure === null) failure = checkRun(fs, app.lines, sinks, delivered, boots, stats, cfg.concurrency, scatteredOutputs, outputRotations);
+  if (failure === null) failure = checkRun(fs, app.lines, sinks, delivered, boots, stats, cfg, scatteredOutputs, outputRotations);
   return { seed, config: cfg, overrides, failure, stats, trace, diagnostics };
 }
 
@@ -613,9 +638,11 @@ const outcomeText = (o: { status: string; error?: unknown }): string =>
  *   crash (kill -9, power loss) whose recovered cursor was at or below its event id; a graceful
  *   stop grants nothing (exactly once);
  * - no invented bytes: an output line that is not a line written is torn bytes a crash left
- *   (`TORN_OUTPUT_ALLOWED`), never anything when every stop was graceful.
+ *   (`tornOutputAllowed`), never anything when every stop was graceful.
  */
-export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: readonly string[], delivered: ReadonlyMap<string, Delivered>, boots: readonly Boot[], stats: E2eStats, concurrency: number, scatteredOutputs: ReadonlySet<string>, outputRotations = 0): string | null {
+export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: readonly string[], delivered: ReadonlyMap<string, Delivered>, boots: readonly Boot[], stats: E2eStats, cfg: Pick<E2eConfig, 'concurrency' | 'fsync'>, scatteredOutputs: ReadonlySet<string>, outputRotations = 0): string | null {
+  const { concurrency } = cfg;
+  const exact = fileSinkExact(cfg);
   const known = new Set(written);
   const crashed = boots.some((b) => b.after === 'power' || b.after === 'process' || b.after === 'failure');
   for (const sink of sinks) {
@@ -654,7 +681,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
       if (tail !== null && known.has(tail)) glued.set(tail, (glued.get(tail) ?? 0) + 1);
     }
     stats.tornLines += torn;
-    if (torn > 0 && !(crashed && TORN_OUTPUT_ALLOWED)) {
+    if (torn > 0 && !(crashed && tornOutputAllowed(exact))) {
       return `sink ${sink}: ${torn} line(s) of the output are not lines the application wrote (${crashed ? 'torn by a crash' : 'no crash happened'}), first: ${JSON.stringify(firstTorn?.slice(0, 120))}`;
     }
     const lastSerialOfFile = new Map<string, number>();
@@ -669,7 +696,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
     // With more than one group in flight a sink's groups may land in any order (request.concurrency);
     // an output written back out of order by a power loss may hold a later line of the group it
     // tore without an earlier one, which the replay then appends after it (torn output, allowed for now).
-    const unordered = concurrency > 1 || (TORN_OUTPUT_ALLOWED && [...scatteredOutputs].some((p) => p.startsWith(`/out/${sink}.log`)));
+    const unordered = concurrency > 1 || (tornOutputAllowed(exact) && [...scatteredOutputs].some((p) => p.startsWith(`/out/${sink}.log`)));
     for (const line of unordered ? [] : firstSeen) {
       const file = line.slice(9, line.indexOf('|', 9));
       const serial = Number(line.slice(1, 8));
@@ -683,7 +710,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
       if (ids !== undefined && ids.length > 1) return `sink ${sink}: line L${serial} was delivered as events ${ids.join(', ')}: the file source read it more than once`;
       const n = counts.get(line) ?? 0;
       if (n === 0) {
-        if ((glued.get(line) ?? 0) > 0 && TORN_OUTPUT_ALLOWED) {
+        if ((glued.get(line) ?? 0) > 0 && tornOutputAllowed(exact)) {
           stats.gluedLines++;
           continue;
         }
@@ -694,7 +721,7 @@ export function checkRun(fs: SimFileSystem, written: readonly string[], sinks: r
       const id = ids?.[0];
       if (id === undefined) return `sink ${sink}: line L${serial} is in the output ${n} times but was never delivered`;
       let allowed = 0;
-      for (const b of boots) if (b.after === 'power' || b.after === 'process' || b.after === 'failure') allowed += replaysAllowed(b.cursors.get(sink) ?? 0, id);
+      for (const b of boots) if (b.after === 'power' || b.after === 'process' || b.after === 'failure') allowed += replaysAllowed(b.cursors.get(sink) ?? 0, id, exact);
       if (n - 1 > allowed) {
         const cursors = boots.map((b) => `${b.after}:${b.cursors.get(sink) ?? '-'}`).join(' ');
         return `sink ${sink}: line L${serial} (event ${id}) is in the output ${n} times; allowed ${1 + allowed} (restarts and their recovered cursors: ${cursors})`;

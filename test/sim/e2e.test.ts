@@ -82,8 +82,11 @@ if (SEEDS.one) {
     t.diagnostic(`end-to-end simulation: seeds ${SEEDS.from}..${SEEDS.to} in ${((Date.now() - started) / 1000).toFixed(1)} s; ${JSON.stringify(total)}`);
     if (failed.length > 0) assert.fail(failed.map((r) => describeE2eFailure(r, 40)).join('\n\n'));
     // The range must keep exercising what it is for (a change of the harness could quietly lose it).
+    // `cuts`: file sinks cut their output back to their checkpoint on start, what makes them exactly
+    // once (a harness whose sink wrapper dropped `resume` once tested a sink that never cut).
+    // Duplicates are not asked for: with one group in flight there are none, and with more only some runs have them.
     if (SEEDS.to - SEEDS.from >= 15) {
-      for (const k of ['powerLosses', 'kills', 'gracefulStops', 'rotations', 'crashesInOpen', 'duplicates'] as const) assert.ok(total[k] > 0, `the sweep had no ${k}`);
+      for (const k of ['powerLosses', 'kills', 'gracefulStops', 'rotations', 'crashesInOpen', 'cuts'] as const) assert.ok(total[k] > 0, `the sweep had no ${k}`);
     }
   });
 }

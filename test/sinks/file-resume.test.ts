@@ -14,6 +14,8 @@ import { asRecordId } from '../../src/core/records';
 import type { WriteResult } from '../../src/core/sink';
 import { decodeCheckpoint, encodeCheckpoint, FileSink, fileSinkSchema } from '../../src/sinks/file';
 import { componentContext } from '../util/context';
+import type { FileSystem } from '../../src/core/ports';
+import { nodeFileSystem } from '../../src/core/node-ports';
 
 const batch = (text: string): Envelope => {
   const buf = Buffer.from(text);
@@ -205,5 +207,81 @@ test('the output deleted under the sink (no SIGHUP): prepare() reopens the path 
     const st = await stat(path);
     assert.deepEqual(fresh, { dev: st.dev, ino: st.ino, size: 0 });
     assert.equal(await readFile(path, 'utf8'), 'two\n');
+  });
+});
+
+test('a failed write whose undo cannot cut its partial bytes away: the retry cuts them first, so the output holds the group once and whole', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'out.log');
+    // The real file system, except: the second writev writes half its bytes and fails (EIO), and
+    // the first ftruncate after it fails too (the undo's).
+    let writes = 0;
+    let failTruncate = false;
+    const faulty: FileSystem = {
+      ...nodeFileSystem,
+      open: async (p, mode) => {
+        const fh = await nodeFileSystem.open(p, mode);
+        return {
+          ...fh,
+          writev: async (bufs) => {
+            if (++writes !== 2) return fh.writev(bufs);
+            const all = Buffer.concat(bufs);
+            await fh.writev([all.subarray(0, all.length >> 1)]);
+            failTruncate = true;
+            throw Object.assign(new Error('EIO: i/o error (injected)'), { code: 'EIO' });
+          },
+          truncate: async (n) => {
+            if (failTruncate) {
+              failTruncate = false;
+              throw Object.assign(new Error('EIO: i/o error (injected)'), { code: 'EIO' });
+            }
+            return fh.truncate(n);
+          },
+          read: (...a) => fh.read(...a),
+          datasync: () => fh.datasync(),
+          writeAt: (d, at) => fh.writeAt(d, at),
+          stat: () => fh.stat(),
+          close: () => fh.close(),
+        };
+      },
+    };
+    const log = createDiagnostics({ level: 'silent' });
+    const sink = new FileSink(fileSinkSchema.parse({ type: 'file', inputs: ['app'], path, encoding: 'text' }), { ...componentContext('out', log), fs: faulty });
+    await sink.write([batch('one\n')]);
+    await assert.rejects(sink.write([batch('two two two\n')]), /EIO/);
+    const retried = decodeCheckpoint(checkpointOf(await sink.write([batch('two two two\n')])));
+    await sink.close();
+    assert.equal(await readFile(path, 'utf8'), 'one\ntwo two two\n');
+    assert.equal(retried?.size, 16, 'the checkpoint counts the bytes that are there');
+  });
+});
+
+test('a directory fsync that fails after the output was created is made on the next open, not skipped because the file now exists', async () => {
+  await withDir(async (dir) => {
+    const out = join(dir, 'sub');
+    const path = join(out, 'out.log');
+    // The real file system, except that the first fsync of the output's directory fails (EIO).
+    const synced: string[] = [];
+    let failed = false;
+    const faulty: FileSystem = {
+      ...nodeFileSystem,
+      syncDir: async (d) => {
+        if (d === out && !failed) {
+          failed = true;
+          throw Object.assign(new Error('EIO: i/o error (injected)'), { code: 'EIO' });
+        }
+        await nodeFileSystem.syncDir(d);
+        synced.push(d);
+      },
+    };
+    const log = createDiagnostics({ level: 'silent' });
+    const sink = new FileSink(fileSinkSchema.parse({ type: 'file', inputs: ['app'], path, encoding: 'text' }), { ...componentContext('out', log), fs: faulty });
+    await assert.rejects(sink.write([batch('one\n')]), /EIO/);
+    synced.length = 0;
+    await sink.write([batch('one\n')]);
+    await sink.close();
+    assert.ok(synced.includes(out), `the output's directory is synced before the first group in it is delivered (synced: ${synced.join(', ')})`);
+    assert.ok(synced.includes(dir), 'and the directories above it');
+    assert.equal(await readFile(path, 'utf8'), 'one\n');
   });
 });

@@ -5,7 +5,8 @@
  *   `fdatasync`s once, and only then resolves: the pipeline acks to the queue after that, so an
  *   acknowledged record survives power loss. One fsync per delivered group, not per record.
  * - On failure the file is cut back to the size it had before the group (no half group stays to be
- *   duplicated by the retry) and the handle is dropped, so the retry reopens (and recreates parent
+ *   duplicated by the retry; when that cut fails too, it is made before anything else is written
+ *   into the file) and the handle is dropped, so the retry reopens (and recreates parent
  *   directories): a deleted directory, a path fixed by an operator, a full disk freed, all heal.
  * - `reopen()` (SIGHUP) makes the next write open the path again: logrotate's rename-then-HUP.
  * - Without SIGHUP too: before each group the sink compares its path with the open file (device +
@@ -23,12 +24,11 @@
  *   write and its cursor), the recorded file is looked for in the same directory by its identity
  *   and cut there; a new file starts at its own length. A file opened while running (SIGHUP, the
  *   path moved or deleted) is announced by `prepare()` before the next group, so its identity and
- *   length are saved with the cursor before anything is written into it. Writes (and `prepare`)
- *   are serialized in call order, so
- *   the output only grows (the queue keeps the checkpoint acked last). Exact with
- *   `request.concurrency: 1` (the default); with more, a group written while an earlier one waits
- *   for its retry can be repeated once, never lost. The output file is the sink's
- *   alone: bytes someone else appends after its last group may be cut with it.
+ *   length are made durable with the cursor before anything is written into it. Writes (and
+ *   `prepare`) are serialized in call order, so the output only grows (the queue keeps the
+ *   checkpoint acked last). Exact with `request.concurrency: 1` (the default); with more, a group
+ *   written while an earlier one waits for its retry can be repeated once, never lost. The output
+ *   file is the sink's alone: bytes someone else appends after its last group may be cut with it.
  */
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
@@ -53,6 +53,16 @@ export class FileSink implements Sink {
   private chain: Promise<unknown> = Promise.resolve();
   /** The handle `prepare()` found still at the path, and its stat (the next write need not look again). */
   private checked: { readonly fh: FileHandle; readonly stat: FileStat } | undefined;
+  /**
+   * A failed group whose undo could not cut its bytes away (the truncate failed too): the file and
+   * the length it had before the group. Cut before anything else is written into that file.
+   */
+  private owedCut: { readonly stat: FileStat; readonly size: number } | undefined;
+  /**
+   * An open failed part way (a directory fsync, say): the entries it created may not be durable, and
+   * the next open finds them existing, so it syncs the output's directory and every one above it.
+   */
+  private entriesOwed = false;
 
   constructor(
     private readonly config: FileSinkConfig,
@@ -103,7 +113,7 @@ export class FileSink implements Sink {
       await fh.writev(bufs);
       await fh.datasync();
     } catch (err) {
-      await this.undo(fh, stat.size);
+      await this.undo(fh, stat);
       throw err;
     }
     return { status: 'delivered', checkpoint: encodeCheckpoint(stat, stat.size + bytes) };
@@ -116,7 +126,7 @@ export class FileSink implements Sink {
    */
   async resume(checkpoint: Uint8Array | null): Promise<Uint8Array> {
     if (checkpoint !== null) await this.cutBack(checkpoint);
-    // The output as it is now (created if missing), saved with the cursor before the first write.
+    // The output as it is now (created if missing), made durable with the cursor before the first write.
     const { stat } = await this.current();
     return encodeCheckpoint(stat, stat.size);
   }
@@ -172,8 +182,30 @@ export class FileSink implements Sink {
     if (fh) await fh.close();
   }
 
-  /** The open file and its stat, once the path is known to still name it. */
+  /**
+   * The open file and its stat, once the path is known to still name it, and with the bytes of a
+   * failed group its undo could not cut now cut (else the next group would be written after them,
+   * and they would stay in the output for good; a rejection is the write's or `prepare`'s to retry).
+   */
   private async current(): Promise<{ fh: FileHandle; stat: FileStat; opened: boolean }> {
+    const now = await this.located();
+    const owed = this.owedCut;
+    if (owed === undefined) return now;
+    if (!sameFile(now.stat, owed.stat)) {
+      // The path names another file now (rotated): nothing is written after those bytes any more.
+      this.owedCut = undefined;
+      return now;
+    }
+    if (now.stat.size > owed.size) {
+      await now.fh.truncate(owed.size);
+      this.ctx.log.info(`sink ${this.ctx.id}: cut ${now.stat.size - owed.size} bytes of a failed write off the end of ${this.config.path} before writing again`);
+    }
+    this.owedCut = undefined;
+    return now.stat.size > owed.size ? { ...now, stat: await now.fh.stat() } : now;
+  }
+
+  /** The open file and its stat, once the path is known to still name it. */
+  private async located(): Promise<{ fh: FileHandle; stat: FileStat; opened: boolean }> {
     if (this.fh && !this.reopenWanted) {
       const [held, onPath] = await Promise.all([this.fh.stat(), this.ctx.fs.stat(this.config.path)]);
       if (onPath !== null && sameFile(held, onPath)) return { fh: this.fh, stat: held, opened: false };
@@ -197,20 +229,42 @@ export class FileSink implements Sink {
     }
     const { fs } = this.ctx;
     const dir = dirname(this.config.path);
+    const owed = this.entriesOwed;
+    this.entriesOwed = true; // until every step below succeeded
     await mkdirpDurable(fs, dir);
     const existed = (await fs.stat(this.config.path)) !== null;
-    this.fh = await fs.open(this.config.path, 'append');
-    if (!existed) await fs.syncDir(dir); // the new file's name is durable before any line in it is acked
-    return this.fh;
+    const fh = await fs.open(this.config.path, 'append');
+    try {
+      // The new file's name is durable before any line in it is acked.
+      if (!existed) await fs.syncDir(dir);
+      if (owed) {
+        const chain: string[] = [];
+        for (let d = dir; ; d = dirname(d)) {
+          chain.push(d);
+          if (dirname(d) === d) break;
+        }
+        for (let i = chain.length - 1; i >= 0; i--) await fs.syncDir(chain[i] as string); // parents first
+      }
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw e;
+    }
+    this.entriesOwed = false;
+    this.fh = fh;
+    return fh;
   }
 
-  /** Best effort: cut a partial group away, and drop the handle so the retry reopens. */
-  private async undo(fh: FileHandle, size: number): Promise<void> {
+  /**
+   * Cuts a partial group away, and drops the handle so the retry reopens. When that fails too, the
+   * cut is owed: the next `current()` makes it before anything is written into the file.
+   */
+  private async undo(fh: FileHandle, stat: FileStat): Promise<void> {
     try {
       const now = (await fh.stat()).size;
-      if (now > size) await fh.truncate(size);
+      if (now > stat.size) await fh.truncate(stat.size);
     } catch {
-      // the retry will report the underlying problem
+      // The retry reports the underlying problem if it persists.
+      this.owedCut = { stat, size: stat.size };
     }
     if (this.fh === fh) this.fh = undefined;
     await fh.close().catch(() => undefined);
