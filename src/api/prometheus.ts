@@ -78,7 +78,7 @@ export const prometheusMetrics = async (o: AgentContext): Promise<() => Promise<
   perSourceStat(gauge, 'sluice_source_open_connections', 'Connections open now.', (st) => st.openConnections);
   perSourceStat(counter, 'sluice_source_connections_total', 'Connections accepted.', (st) => st.connections);
   perSourceStat(counter, 'sluice_source_refused_connections_total', 'Connections closed at once because max_connections were open.', (st) => st.refusedConnections);
-  perSourceStat(counter, 'sluice_source_parse_failures_total', 'Input that did not parse (syslog: kept raw as message; otlp: log records refused alone).', (st) => st.parseFailures);
+  perSourceStat(counter, 'sluice_source_parse_failures_total', 'Input that did not parse (syslog, and file/stdin with decoding json or cri: kept raw as message; otlp: log records refused alone).', (st) => st.parseFailures);
   perSourceStat(counter, 'sluice_source_udp_datagrams_dropped_total', 'UDP datagrams the source could not take (the queue fell behind).', (st) => st.datagramsDropped);
   perSourceStat(counter, 'sluice_source_tls_errors_total', 'TLS handshakes that failed.', (st) => st.tlsErrors);
   perSourceStat(counter, 'sluice_source_tls_reload_failures_total', 'SIGHUP reloads of the TLS files that failed (the previous certificate stays).', (st) => st.tlsReloadFailures);
