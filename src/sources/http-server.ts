@@ -88,6 +88,23 @@ export interface IngestServerOptions {
   readonly tls?: TlsConfig | undefined;
 }
 
+/** The options of the server from a source's config (the keys http and otlp share). */
+export const ingestServerOptions = (cfg: {
+  readonly address: ListenAddress;
+  readonly max_body_bytes: number;
+  readonly max_connections: number;
+  readonly when_full: 'block' | 'reject';
+  readonly auth?: { readonly bearer_token: string } | undefined;
+  readonly tls?: TlsConfig | undefined;
+}): IngestServerOptions => ({
+  address: cfg.address,
+  maxBodyBytes: cfg.max_body_bytes,
+  maxConnections: cfg.max_connections,
+  whenFull: cfg.when_full,
+  bearerToken: cfg.auth?.bearer_token,
+  tls: cfg.tls,
+});
+
 export interface IngestServerDeps {
   readonly clock: Clock;
   readonly fs: FileSystem;

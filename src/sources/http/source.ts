@@ -16,7 +16,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { SourcePosition } from '../../core/records';
 import type { Source, SourceContext, SourceStats } from '../../core/source';
-import { IngestServer, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
+import { IngestServer, ingestServerOptions, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
 import type { HttpSourceConfig } from './config';
 import { acceptsContentType, ACCEPTED_TYPES, decodeBody, selectLines, type Decoding } from './decode';
 import { Dedup, SENDER_PATTERN, type DedupMetrics, type Identified } from './dedup';
@@ -77,14 +77,7 @@ export class HttpSource implements Source {
   constructor(cfg: HttpSourceConfig, deps: HttpSourceDeps) {
     this.protocol = new HttpProtocol(cfg.path, cfg.decoding);
     this.server = new IngestServer(
-      {
-        address: cfg.address,
-        maxBodyBytes: cfg.max_body_bytes,
-        maxConnections: cfg.max_connections,
-        whenFull: cfg.when_full,
-        bearerToken: cfg.auth?.bearer_token,
-        tls: cfg.tls,
-      },
+      ingestServerOptions(cfg),
       this.protocol,
       deps,
     );

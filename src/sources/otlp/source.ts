@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Source, SourceContext, SourceStats } from '../../core/source';
-import { IngestServer, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
+import { IngestServer, ingestServerOptions, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
 import type { OtlpSourceConfig } from './config';
 import { decodeRequest, encodingOf, exportResponse, MEDIA_TYPE, statusBody } from './decode';
 
@@ -64,14 +64,7 @@ export class OtlpSource implements Source {
     private readonly deps: OtlpSourceDeps,
   ) {
     this.server = new IngestServer(
-      {
-        address: cfg.address,
-        maxBodyBytes: cfg.max_body_bytes,
-        maxConnections: cfg.max_connections,
-        whenFull: cfg.when_full,
-        bearerToken: cfg.auth?.bearer_token,
-        tls: cfg.tls,
-      },
+      ingestServerOptions(cfg),
       this.protocol,
       deps,
     );
