@@ -3,6 +3,7 @@
  * a secret that may come from the environment. Each source builds its own strict schema from them.
  */
 import { z } from 'zod';
+import { sizeSchema } from '../core/units';
 
 export interface ListenAddress {
   readonly host: string;
@@ -78,3 +79,20 @@ export const whenFullSchema = z.enum(['block', 'reject']).default('reject');
 
 /** Connections beyond this many are closed as they arrive (and counted). */
 export const maxConnectionsSchema = z.int().min(1).max(1_000_000).default(1024);
+
+/**
+ * The keys of an HTTP ingest server that the http and otlp sources share (after `address`, whose
+ * default differs): spread into each source's schema.
+ */
+export const ingestServerKeys = {
+  /** Largest body, before and after decompression; 413 above it. */
+  max_body_bytes: sizeSchema.pipe(z.int().min(1024).max(1024 * 1024 * 1024)).default(10 * 1024 * 1024),
+  /** A full queue: `reject` answers 503 + Retry-After at once; `block` holds the request until there is space. */
+  when_full: whenFullSchema,
+  /** Connections beyond this many are closed as they arrive (and counted). */
+  max_connections: maxConnectionsSchema,
+  /** `bearer_token`: requests without `Authorization: Bearer <token>` get 401. */
+  auth: authSchema.optional(),
+  /** HTTPS. */
+  tls: tlsSchema.optional(),
+};
