@@ -13,10 +13,9 @@ import { fileSourceSchema } from '../src/sources/file/config';
 import { FileSource } from '../src/sources/file/source';
 import type { SourceBatch } from '../src/core/source';
 import { openQueue } from '../src/queue/index';
+import { drainSource } from './source-util';
 
 const LINES = Number(process.env['MULTILINE_BENCH_LINES'] ?? 1_000_000);
-const now = (): number => Number(process.hrtime.bigint()) / 1e6;
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 const TRACE = [
   'java.lang.IllegalStateException: request 42 failed: upstream answered 503',
@@ -39,33 +38,8 @@ interface Result {
 }
 
 async function run(name: string, src: FileSource, events: number, emitTo?: (b: SourceBatch) => Promise<void>): Promise<Result> {
-  const ac = new AbortController();
-  let got = 0;
-  let batches = 0;
-  let end = 0;
-  let finish: () => void = () => undefined;
-  const all = new Promise<void>((r) => (finish = r));
-  const t0 = now();
-  const running = src.run({
-    id: 'bench',
-    positions: new Map(),
-    log: quiet,
-    signal: ac.signal,
-    emit: async (b) => {
-      if (emitTo) await emitTo(b);
-      got += b.events;
-      batches++;
-      if (got >= events) {
-        end = now();
-        finish();
-      }
-    },
-  });
-  await Promise.race([all, running]);
-  ac.abort();
-  await running;
-  if (got !== events) throw new Error(`${name}: ${got} of ${events} events`);
-  return { name, ms: end - t0, events, batches };
+  const { ms, batches } = await drainSource(name, src, events, emitTo);
+  return { name, ms, events, batches };
 }
 
 async function main(): Promise<void> {

@@ -17,10 +17,9 @@ import { stdinSourceSchema } from '../src/sources/stdin/config';
 import { StdinSource } from '../src/sources/stdin/source';
 import type { Source, SourceBatch } from '../src/core/source';
 import { openQueue } from '../src/queue/index';
+import { drainSource, now } from './source-util';
 
 const LINES = Number(process.env['SOURCE_BENCH_LINES'] ?? 1_000_000);
-const now = (): number => Number(process.hrtime.bigint()) / 1e6;
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 interface Result {
   name: string;
@@ -30,33 +29,8 @@ interface Result {
 }
 
 async function runSource(name: string, src: Source, total: number, emitTo?: (b: SourceBatch) => Promise<void>): Promise<Result> {
-  const ac = new AbortController();
-  let lines = 0;
-  let batches = 0;
-  let end = 0;
-  const t0 = now();
-  let finish: () => void = () => undefined;
-  const all = new Promise<void>((r) => (finish = r));
-  const run = src.run({
-    id: 'bench',
-    positions: new Map(),
-    log: quiet,
-    signal: ac.signal,
-    emit: async (b) => {
-      if (emitTo) await emitTo(b);
-      lines += b.events;
-      batches++;
-      if (lines >= total) {
-        end = now();
-        finish();
-      }
-    },
-  });
-  await Promise.race([all, run]);
-  ac.abort();
-  await run;
-  if (lines !== total) throw new Error(`${name}: read ${lines} of ${total} lines`);
-  return { name, lines, ms: end - t0, batches };
+  const { ms, batches } = await drainSource(name, src, total, emitTo);
+  return { name, lines: total, ms, batches };
 }
 
 async function readlineRef(file: string): Promise<Result> {
