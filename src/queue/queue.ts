@@ -107,6 +107,7 @@ class WriteAheadQueue implements Queue {
     cursorPersistFailures: 0,
     segmentDeleteFailures: 0,
     headId: 0, // read from the writer in metrics()
+    memoryChunksAllocated: 0, // read from the arena in metrics()
   };
   private readonly segments = new SegmentList();
   private readonly writer: Writer;
@@ -238,7 +239,7 @@ class WriteAheadQueue implements Queue {
   }
 
   metrics(): Readonly<QueueMetrics> {
-    const snap: QueueMetrics = { ...this.m, headId: this.writer.durableId };
+    const snap: QueueMetrics = { ...this.m, headId: this.writer.durableId, memoryChunksAllocated: this.writer.arena.chunksAllocated };
     snap.fullMsTotal += this.writer.fullForMs(this.clock.now());
     return snap;
   }

@@ -12,8 +12,10 @@
  * is off): a consumer further behind reads the segment files.
  *
  * A record whose payload lives in the queue's reused memory (./arena.ts) gives that memory back
- * once the cache has dropped it and every consumer acknowledged it (`release`). Records dropped and
- * still waiting for that are bounded (`RETIRED_MAX_BYTES`): beyond it the oldest are forgotten
+ * once the cache has dropped it and every consumer acknowledged it (`release`) — at once when it
+ * is dropped unread, before the cache handed it to anyone (a consumer further behind than the cache
+ * reads it back from the segment, into other memory). Records dropped and still waiting for acks
+ * are bounded (`RETIRED_MAX_BYTES`): beyond it the oldest are forgotten
  * without a release (their memory is left to the garbage collector, never reused).
  */
 import type { FileHandle, FileSystem } from '../core/ports';
@@ -60,6 +62,8 @@ export class ReadSide {
   /** Dropped from the cache, in id order, their reused memory not yet released. */
   private readonly retired = new Fifo<CommittedRecord>();
   private retiredBytes = 0;
+  /** Every record the cache handed to a consumer lies below this id (it only grows, rewinds included). */
+  private cacheGivenEnd = Number.NEGATIVE_INFINITY;
   /**
    * Buffers disk reads read into, each with the id after the last record handed out of it: one is
    * read into again once every consumer acknowledged past that id and no reader continues in it.
@@ -128,7 +132,9 @@ export class ReadSide {
   /** A record left the cache: its reused memory goes back now, or once every consumer acked it. */
   private retire(e: CommittedRecord): void {
     if (e.chunk === null || this.arena === null) return;
-    if (this.retired.length === 0 && e.id + e.events <= this.ackFloor()) {
+    // Never handed out of the cache, so no consumer holds its memory: a source far ahead of a slow
+    // sink cycles through a few chunks instead of leaving the cache's whole overflow to the GC.
+    if (e.id >= this.cacheGivenEnd || (this.retired.length === 0 && e.id + e.events <= this.ackFloor())) {
       this.arena.release(e.chunk);
       return;
     }
@@ -194,6 +200,7 @@ export class ReadSide {
       r.given = e.id + e.events;
       this.setPos(r, { seg: e.seg, offset: e.endOffset, expect: r.given });
     }
+    if (r.given > this.cacheGivenEnd) this.cacheGivenEnd = r.given;
     this.trimCache();
     return out;
   }

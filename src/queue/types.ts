@@ -96,6 +96,11 @@ export interface QueueMetrics {
    * backlog is `headId - ackedUpTo` events.
    */
   headId: number;
+  /**
+   * Chunks of reused record memory allocated so far (./arena.ts): a steady stream, whatever the
+   * consumers' lag, should need only a few. Each is `ARENA_CHUNK_BYTES`.
+   */
+  memoryChunksAllocated: number;
 }
 
 export interface Consumer {

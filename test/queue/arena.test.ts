@@ -84,3 +84,31 @@ test(`payloads appended as parts stay intact while any consumer holds them unack
   }
 });
 }
+
+test('records the read cache drops before any consumer read them give their memory back at once: a consumer far behind costs a few chunks, not the backlog', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    // Default cache (8 MiB); 40 MB appended while the only consumer reads nothing.
+    const q = await openQueue({ dir, consumers: ['behind'], fsync: { mode: 'never' } });
+    const size = 256 * KiB;
+    const n = 160;
+    for (let i = 0; i < n; i += 8) await Promise.all(Array.from({ length: 8 }, (_, k) => q.append(parts(i + k, size))));
+    // The cache (2 chunks) + the chunk being filled + 2 kept free: the 38 chunks the backlog would
+    // fill stay unallocated, since none of it was ever handed out of memory.
+    const chunks = q.metrics().memoryChunksAllocated;
+    assert.ok(chunks <= 6, `allocated ${chunks} chunks for a 40 MB backlog`);
+    // The consumer then reads everything back intact (from the segment files, then the cache).
+    const c = q.consumer('behind');
+    let seen = 0;
+    while (seen < n) {
+      for (const r of await c.read({ maxRecords: 1000 })) {
+        assert.ok(intact(r, seen, size), `record ${seen} damaged`);
+        seen++;
+        c.ack(r.id);
+      }
+    }
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
