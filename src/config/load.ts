@@ -12,7 +12,7 @@ import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { FsyncPolicy } from '../queue/types';
 import type { ComponentContext, ComponentIo, Registry, SinkBaseConfig } from '../core/component';
 import type { Sink } from '../core/sink';

@@ -4,7 +4,7 @@
  *
  * Every object is strict: an unknown key is an error, never silently ignored.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { durationSchema, sizeSchema } from '../core/units';
 
 /** Ids become file names (cursor files) and position-key prefixes: keep them plain. */

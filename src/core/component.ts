@@ -21,7 +21,7 @@
  * idempotency keys. Ids can be reused after a power loss under `queue.fsync: never`, so the config
  * refuses such a sink with that policy.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Diagnostics } from './diagnostics';
 import type { Clock, FileSystem, Random, ReadFileSystem } from './ports';
 import type { Sink } from './sink';

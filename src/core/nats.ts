@@ -10,7 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { NatsConnection } from '@nats-io/transport-node';
 
 /** `nats://host:port`, `tls://host:port`, `host:port` (the client's own forms). */

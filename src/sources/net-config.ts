@@ -2,7 +2,7 @@
  * Config pieces the network sources share (`syslog`, `http`, `otlp`): the listen address, TLS files and
  * a secret that may come from the environment. Each source builds its own strict schema from them.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { sizeSchema } from '../core/units';
 
 export interface ListenAddress {

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { CLI, cli, startAgent, waitFor, withTempDir, writeConfig } from './helpers';
 
 test('sluice --help and sluice run --help print usage and exit 0', async () => {
@@ -177,4 +178,20 @@ test('the built sluice bin is executable, so `npx sluice` in a checkout runs it'
   const mode = statSync(CLI).mode;
   assert.ok((mode & 0o111) !== 0, `dist/src/cli/main.js has mode ${(mode & 0o777).toString(8)}`);
   assert.match(readFileSync(CLI, 'utf8'), /^#!\/usr\/bin\/env node\n/);
+});
+
+test('the bin loads its program as one bundled file: no sluice module or yaml/zod is resolved one by one at start', async () => {
+  // Start-up cost is mostly files resolved and compiled (docs/agent.md, "Start-up"). A preload
+  // hook lists every file Node loaded by the time `sluice validate` exits.
+  await withTempDir(async (dir) => {
+    const hook = join(dir, 'loaded.js');
+    const listing = join(dir, 'loaded.txt');
+    writeFileSync(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(listing)}, Object.keys(require.cache).join('\\n')));\n`);
+    const config = await writeConfig(dir, `data_dir: ${join(dir, 'data')}\nsources:\n  app:\n    type: file\n    include: ["${join(dir, '*.log')}"]\nsinks:\n  out:\n    type: file\n    inputs: [app]\n    path: ${join(dir, 'out', 'x.log')}\n`);
+    const r = spawnSync(process.execPath, ['--require', hook, CLI, 'validate', '--config', config], { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const root = join(CLI, '..', '..', '..', '..');
+    const loaded = readFileSync(listing, 'utf8').split('\n').filter((f) => f !== hook).map((f) => relative(root, f)).sort();
+    assert.deepEqual(loaded, ['dist/src/cli/bin.js', 'dist/src/cli/main.js', 'dist/src/cli/signals.js']);
+  });
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseConfig } from '../../src/config/load';
 import { defineSink, defineSource, registryOf, sinkSchema, type Registry } from '../../src/core/component';
 import { createDiagnostics } from '../../src/core/diagnostics';

@@ -18,7 +18,7 @@
  *
  * docs/testing.md ("The end-to-end simulation") describes the run, the checks and how to replay.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseConfig } from '../../src/config/load';
 import { defineSink, registryOf, type Registry } from '../../src/core/component';
 import { createDiagnostics } from '../../src/core/diagnostics';

@@ -31,7 +31,7 @@
  *   file is the sink's alone: bytes someone else appends after its last group may be cut with it.
  */
 import { dirname, join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { sinkSchema } from '../../core/component';
 import type { Envelope } from '../../core/envelope';
 import { mkdirpDurable } from '../../core/durable-dirs';

@@ -30,7 +30,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import { z } from 'zod';
+import * as z from 'zod';
 import { sinkSchema } from '../../core/component';
 import type { Envelope } from '../../core/envelope';
 import type { Rejection, RetryReason, Sink, SinkContext, StoredPayload, WriteOptions, WriteResult } from '../../core/sink';

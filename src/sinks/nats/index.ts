@@ -22,7 +22,7 @@
  *
  * The client library is loaded and the connection made on the first write (`core/nats.ts`).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { sinkSchema } from '../../core/component';
 import type { Envelope } from '../../core/envelope';
 import { connectNats, loadJetStream, natsConnectionShape, type NatsConnection } from '../../core/nats';

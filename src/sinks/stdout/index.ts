@@ -10,7 +10,7 @@
  *   rejects with it, the pipeline reports and retries with backoff, and the data stays in the queue.
  *   (A pipe whose reader went away does not come back, so those retries only end with the agent.)
  */
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { Envelope } from '../../core/envelope';
 import { sinkSchema } from '../../core/component';
 import { encodeBatches } from '../encoding';

@@ -3,7 +3,7 @@
  * (docs/sources.md, "Events: multiline, JSON and CRI"). Unknown keys are errors; a pattern that is
  * not a valid regular expression is an error naming its key.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { durationSchema, sizeSchema } from '../../core/units';
 
 const MiB = 1024 * 1024;

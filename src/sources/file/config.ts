@@ -2,7 +2,7 @@
  * The file source's configuration, as the user writes it under `sources.<id>` (snake_case keys).
  * Unknown keys are errors. Every tuning key has a default; docs/sources.md explains each one.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { expandBraces } from './glob';
 import { GlobPatternError } from './errors';
 import { sizeSchema } from '../../core/units';

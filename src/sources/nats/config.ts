@@ -2,7 +2,7 @@
  * The nats source's configuration, as the user writes it under `sources.<id>` (snake_case keys).
  * Unknown keys are errors. docs/sources.md explains each key.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { natsConnectionShape } from '../../core/nats';
 import { durationSchema, sizeSchema } from '../../core/units';
 

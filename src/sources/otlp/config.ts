@@ -2,7 +2,7 @@
  * The otlp source's configuration, as the user writes it under `sources.<id>` (snake_case keys).
  * Unknown keys are errors. docs/sources.md explains each key.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ingestServerKeys, listenAddressSchema } from '../net-config';
 
 /** The OTLP/HTTP port every SDK sends to by default, on loopback: listening on all interfaces is a choice. */

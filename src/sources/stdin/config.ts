@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { sizeSchema } from '../../core/units';
 import { checkDecodeKeys, decodeKeys } from '../decode/config';
 

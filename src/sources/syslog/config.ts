@@ -2,7 +2,7 @@
  * The syslog source's configuration, as the user writes it under `sources.<id>` (snake_case keys).
  * Unknown keys are errors. docs/sources.md explains each key.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { sizeSchema } from '../../core/units';
 import { listenAddressSchema, maxConnectionsSchema, tlsSchema } from '../net-config';
 
