@@ -40,7 +40,7 @@ const DEFAULT_CURSOR_FLUSH_MS = 1000;
  * fall back to disk reads often (each a fresh chunk buffer), 8–32 MiB did not; records already read
  * by every consumer are not kept at all (see docs/queue.md, "Memory").
  */
-const DEFAULT_CACHE_BYTES = 8 * MiB;
+const DEFAULT_CACHE_BYTES = 4 * MiB;
 
 interface Settings {
   readonly policy: FsyncPolicy;

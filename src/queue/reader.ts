@@ -22,7 +22,7 @@ import type { FileHandle, FileSystem } from '../core/ports';
 import { asRecordId, type QueueMetrics, type QueueRecord } from './types';
 import { FRAME_HEADER, scanFrames, type ReadChunk, type ScanEnd } from './format';
 import type { CommittedRecord, LogView } from './log-view';
-import type { RecordArena } from './arena';
+import type { Chunk, RecordArena } from './arena';
 import { closeReadHandle, readHandle, type ReadPos, type Segment } from './segment';
 import { Fifo, ioError } from './util';
 
@@ -37,6 +37,8 @@ export const READ_CHUNK = 1 * MiB;
 /** A buffer disk reads read into; `busy` while a scan reads into it or parses it. */
 interface ReadBuffer {
   readonly buf: Buffer;
+  /** The arena chunk it is (given back once no one can read from it), or null: memory of its own. */
+  readonly chunk: Chunk | null;
   until: number;
   busy: boolean;
 }
@@ -66,7 +68,8 @@ export class ReadSide {
   private cacheGivenEnd = Number.NEGATIVE_INFINITY;
   /**
    * Buffers disk reads read into, each with the id after the last record handed out of it: one is
-   * read into again once every consumer acknowledged past that id and no reader continues in it.
+   * read into again, or given back to the arena when it is a chunk of it, once every consumer
+   * acknowledged past that id and no reader continues in it.
    */
   private readonly readBuffers: ReadBuffer[] = [];
 
@@ -81,15 +84,29 @@ export class ReadSide {
     private readonly ackFloor: () => number = () => Number.NEGATIVE_INFINITY,
   ) {}
 
-  /** Gives back the reused memory of dropped records every consumer has acknowledged (after an ack moved). */
+  /**
+   * Gives back the reused memory of dropped records every consumer has acknowledged, and the
+   * arena chunks disk reads no one can read from any more (after an ack moved).
+   */
   release(): void {
-    if (this.retired.length === 0 || this.arena === null) return;
+    if (this.arena === null) return;
     const floor = this.ackFloor();
     for (let e = this.retired.peek(); e !== undefined && e.id + e.events <= floor; e = this.retired.peek()) {
       this.retired.shift();
       this.retiredBytes -= e.payload.length;
       if (e.chunk !== null) this.arena.release(e.chunk);
     }
+    for (let i = 0; i < this.readBuffers.length; i++) {
+      const b = this.readBuffers[i] as ReadBuffer;
+      if (b.chunk === null || !this.reusable(b, floor)) continue;
+      this.readBuffers.splice(i--, 1);
+      this.arena.release(b.chunk);
+    }
+  }
+
+  /** Whether no one can still read from `b`: not being read into, every record handed out of it acked, no reader continuing in it. */
+  private reusable(b: ReadBuffer, floor: number): boolean {
+    return !b.busy && b.until <= floor && !this.carried(b.buf);
   }
 
   /**
@@ -100,14 +117,16 @@ export class ReadSide {
     const floor = this.ackFloor();
     for (let i = 0; i < this.readBuffers.length; i++) {
       const b = this.readBuffers[i] as ReadBuffer;
-      if (b.busy || b.buf.length < size || b.until > floor || this.carried(b.buf)) continue;
+      if (b.buf.length < size || !this.reusable(b, floor)) continue;
       this.readBuffers.splice(i, 1);
       b.until = Number.NEGATIVE_INFINITY;
       b.busy = true;
       this.readBuffers.push(b);
       return b;
     }
-    const b: ReadBuffer = { buf: Buffer.allocUnsafeSlow(Math.ceil(size / MiB) * MiB), until: Number.NEGATIVE_INFINITY, busy: true };
+    const chunk = this.arena !== null && size <= this.arena.chunkBytes ? this.arena.takeChunk() : null;
+    const buf = chunk?.buf ?? Buffer.allocUnsafeSlow(Math.ceil(size / MiB) * MiB);
+    const b: ReadBuffer = { buf, chunk, until: Number.NEGATIVE_INFINITY, busy: true };
     this.readBuffers.push(b);
     if (this.readBuffers.length > READ_BUFFERS_KEPT) this.readBuffers.shift(); // forgotten: never reused
     return b;
@@ -241,7 +260,9 @@ export class ReadSide {
         if (seg.deleted) continue;
         throw ioError(`queue ${this.dir}: cannot open ${seg.path} for reading`, e);
       }
-      const chunk = Math.min(Math.max(READ_CHUNK, maxBytes - bytes + FRAME_HEADER), 16 * READ_CHUNK);
+      // One read fills at most an arena chunk, so reads borrow the pool's chunks (a larger frame
+      // still gets memory of its own).
+      const chunk = Math.min(Math.max(READ_CHUNK, maxBytes - bytes + FRAME_HEADER), this.arena?.chunkBytes ?? 16 * READ_CHUNK);
       const thisSeg = seg;
       let stopped = false;
       const carry = r.chunk !== null && r.chunk.seg === seg ? r.chunk.data : null;

@@ -37,7 +37,7 @@ export const fileSourceSchema = z.strictObject({
   /** How many first bytes identify a file (its fingerprint). */
   fingerprint_bytes: sizeSchema.pipe(z.int().min(16).max(64 * KiB)).default(256),
   /** Size of one read (and so of the largest batch). */
-  read_buffer_bytes: sizeSchema.pipe(z.int().min(4 * KiB).max(64 * MiB)).default(MiB),
+  read_buffer_bytes: sizeSchema.pipe(z.int().min(4 * KiB).max(64 * MiB)).default(512 * KiB),
   /**
    * Opt-in: a partial last line is emitted (with a `\n` added) after the file has not grown for this
    * long. 0 (the default) = only when the file is finished (rotated away and drained, deleted,
