@@ -14,7 +14,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import * as z from 'zod';
 import type { FsyncPolicy } from '../queue/types';
-import type { ComponentContext, ComponentIo, Registry, SinkBaseConfig } from '../core/component';
+import { FRAME_HEADER } from '../queue/format';
+import type { BatchBound, ComponentContext, ComponentIo, Registry, SinkBaseConfig } from '../core/component';
+import { ENVELOPE_HEADER_BYTES } from '../core/envelope';
 import type { Sink } from '../core/sink';
 import type { Source } from '../core/source';
 import { ConfigError, ConfigReadError, type ConfigProblem } from './errors';
@@ -266,6 +268,7 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
 
   const sources: ResolvedSource[] = [];
   const sourceIo = new Map<string, ComponentIo>();
+  const batches: { readonly id: string; readonly batch: BatchBound }[] = [];
   const exclusive = new Map<string, string>();
   const sourceIds = Object.keys(t.sources);
   if (sourceIds.length === 0) pc.add(['sources'], 'no source configured (add one, e.g. `pipe: { type: stdin }`)');
@@ -282,6 +285,7 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
     else {
       sources.push({ id, type: kind.type, canAcknowledge: kind.canAcknowledge, create: r.make });
       sourceIo.set(id, r.io);
+      if (r.io.batch !== undefined) batches.push({ id, batch: r.io.batch });
       const ex = r.io.exclusive;
       if (ex !== undefined) {
         const first = exclusive.get(ex);
@@ -360,13 +364,28 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
   const MiB = 1024 * 1024;
   if (q?.max_bytes !== undefined && q.max_bytes < 16 * MiB) pc.add(['queue', 'max_bytes'], 'must be at least 16MiB');
   if (q?.segment_bytes !== undefined && q.segment_bytes < 2 * MiB) {
-    pc.add(['queue', 'segment_bytes'], 'must be at least 2MiB (a source batch is up to ~1MiB)');
+    pc.add(['queue', 'segment_bytes'], 'must be at least 2MiB (one record holds a whole source batch)');
   }
   const maxBytes = q?.max_bytes ?? DEFAULT_MAX_BYTES;
   const segmentBytes = q?.segment_bytes ?? Math.min(DEFAULT_SEGMENT_BYTES, Math.max(2 * MiB, Math.floor(maxBytes / 4)));
   const tooSmall = q?.max_bytes !== undefined && q.max_bytes < 16 * MiB; // already reported; derived limits would only add noise
   if (segmentBytes > maxBytes / 2 && !(tooSmall && q?.segment_bytes === undefined)) {
     pc.add(['queue', 'segment_bytes'], `must be at most half of max_bytes (${maxBytes} bytes): space is freed a whole segment at a time`);
+  }
+  // One batch is one queue record, and a record is never split across segments: a source whose
+  // batch can outgrow a segment would stop at run time on the first large read. (Skipped while the
+  // queue's own sizes are wrong: their problem is the one to fix first.)
+  const queueOk = pc.problems.every((p) => !p.key.startsWith('queue.'));
+  for (const { id, batch } of queueOk ? batches : []) {
+    const need = batch.bytes + FRAME_HEADER + ENVELOPE_HEADER_BYTES + Buffer.byteLength(id);
+    if (need <= segmentBytes) continue;
+    const seg = q?.segment_bytes !== undefined ? `queue.segment_bytes ${mib(segmentBytes)}` : `queue.segment_bytes ${mib(segmentBytes)}, derived from max_bytes`;
+    const atLeast = Math.ceil(need / MiB);
+    const raise = 2 * atLeast * MiB > maxBytes ? ` and max_bytes to at least ${2 * atLeast}MiB` : '';
+    pc.add(
+      ['sources', id, ...batch.key.split('.')],
+      `one batch of this source can reach ${mib(need)} (${batch.from}), more than a queue segment holds (${seg}); ${batch.fix}, or set queue.segment_bytes to at least ${atLeast}MiB${raise}`,
+    );
   }
 
   let api: { host: string; port: number } | undefined;
@@ -393,6 +412,12 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
     sources,
     sinks,
   };
+};
+
+/** `9.2MiB`: sizes in messages, rounded up. */
+const mib = (n: number): string => {
+  const m = n / (1024 * 1024);
+  return Number.isInteger(m) ? `${m}MiB` : `${(Math.ceil(m * 10) / 10).toFixed(1)}MiB`;
 };
 
 /** The path with its symlinks resolved as far as it exists (two names of one file compare equal). */

@@ -62,6 +62,22 @@ export interface ComponentIo {
   readonly reads?: (path: string) => boolean;
   /** The file a sink writes. */
   readonly writes?: string;
+  /** The largest batch the source can append as one queue record (a record is never split). */
+  readonly batch?: BatchBound;
+}
+
+/**
+ * How large one batch of a source can get, for the check that it fits a queue segment: `bytes`
+ * counts the lines (newlines the source inserts included), the origin and the positions riding
+ * along; the queue's framing, the envelope header and the source id come on top (the config loader
+ * adds them). `key` is the source's key the problem points at, `from` says what the bound is made
+ * of and `fix` what to lower, in the user's words.
+ */
+export interface BatchBound {
+  readonly bytes: number;
+  readonly key: string;
+  readonly from: string;
+  readonly fix: string;
 }
 
 export interface SourceDefinition<C> {

@@ -33,6 +33,8 @@ import type { RecordId } from './records';
 
 export const ENVELOPE_VERSION = 1;
 const HEADER = 16;
+/** The envelope's fixed header; the source id and the origin follow it. */
+export const ENVELOPE_HEADER_BYTES = HEADER;
 
 export type EnvelopeKind = 'lines' | 'marker' | 'events';
 

@@ -60,6 +60,8 @@ export type AgentEvent =
   /** Sinks failing without progress for `timeoutMs` after every source ended: the agent gives up. */
   | { readonly type: 'agent.drain-stuck'; readonly sinks: readonly string[]; readonly timeoutMs: number }
   | { readonly type: 'agent.reopen-sinks' }
+  /** Closing the queue failed (cursors, the active segment, the lock) for a reason `queue.failed` did not report already. */
+  | { readonly type: 'agent.queue-close-failed'; readonly error: unknown }
   | { readonly type: 'agent.stopped'; readonly drained: boolean; readonly written: Readonly<Record<string, number>> }
   /** Periodic counters and memory (debug). */
   | { readonly type: 'agent.stats'; readonly fields: Readonly<Record<string, unknown>> }

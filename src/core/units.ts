@@ -23,6 +23,15 @@ export const parseSize = (text: string): number | undefined => {
   return Number.isSafeInteger(n) ? n : undefined;
 };
 
+/** Bytes as a user would write them: `8MiB`, `64KiB`, else a plain number of bytes. */
+export const formatSize = (n: number): string => {
+  for (const unit of ['TiB', 'GiB', 'MiB', 'KiB'] as const) {
+    const mult = SIZE_UNITS[unit] as number;
+    if (n >= mult && n % mult === 0) return `${n / mult}${unit}`;
+  }
+  return String(n);
+};
+
 const SIZE_HINT = 'a size such as 1GiB, 512MiB, 64KiB or a plain number of bytes';
 
 /** A zod schema for a size: a non-negative integer or a string with a binary unit. */

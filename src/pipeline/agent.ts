@@ -119,6 +119,8 @@ export class Agent {
   private phase: 'running' | 'stopping' | 'closing' = 'running';
   /** The error of the first append the queue rejected (it is closed or failed): sources cannot go on. */
   private queueFailure: unknown;
+  /** The error the queue reported failing with (`queue.failed`): already said, not repeated at close. */
+  private queueFailed: unknown;
 
   private constructor(
     private readonly config: AgentConfig,
@@ -132,7 +134,14 @@ export class Agent {
     /** Created once, kept in `<data_dir>/agent_id`. */
     readonly agentId: string,
   ) {
-    events.subscribe((e) => this.metrics.observe(e));
+    events.subscribe((e) => {
+      this.metrics.observe(e);
+      if (e.type === 'queue.failed' && this.queueFailed === undefined) {
+        // Appends and reads reject from now on: stop in order (exit 1), for this reason, said once.
+        this.queueFailed = e.error;
+        if (this.stopRequests === 0) this.requestStop('the queue failed');
+      }
+    });
     this.status = new StatusTracker({
       clock: ports.clock,
       metrics: this.metrics,
@@ -268,6 +277,7 @@ export class Agent {
       r.run().catch((error: unknown) => {
         if (this.phase === 'closing') return; // a write that outlived the stop, acked too late
         exitCode = EXIT.failure;
+        if (error === this.queueFailed) return; // its read rejected: the queue failed, and said so
         this.events.emit({ type: 'sink.stopped', sink: r.id, error });
         // A sink that can no longer run would leave the agent up but not delivering: stop it
         // gracefully (exit 1) so a supervisor restarts it; the sink's data waits in the queue.
@@ -310,7 +320,8 @@ export class Agent {
     let drained = false;
     const sourcesDone = await Promise.race([sourcesEnded.then(() => true), this.deadline.then(() => false)]);
     if (sourcesDone) {
-      const head = await Promise.race([this.headId(), this.deadline.then(() => undefined)]);
+      // A failed queue takes no marker: then there is no head to drain to (sinks cannot read either).
+      const head = await Promise.race([this.headId().catch(() => undefined), this.deadline.then(() => undefined)]);
       if (head !== undefined) {
         for (const r of this.runners) r.drainTo(head);
         drained = await Promise.race([Promise.all(sinkLoops).then(() => this.runners.every((r) => r.drained)), this.deadline.then(() => false)]);
@@ -333,10 +344,18 @@ export class Agent {
 
     this.phase = 'closing';
     api?.close();
-    await this.queue.close();
+    // A queue that failed still closes as far as it can (cursors persisted, lock released) and then
+    // rejects: the agent goes on closing its sinks and reports its stop all the same, exit 1.
+    try {
+      await this.queue.close();
+    } catch (error) {
+      exitCode = EXIT.failure;
+      if (error !== this.queueFailed) this.events.emit({ type: 'agent.queue-close-failed', error });
+    }
     for (const s of this.sinks) {
       await s.sink.close().catch((error: unknown) => this.events.emit({ type: 'sink.close-failed', sink: s.id, error }));
     }
+    if (this.queueFailed !== undefined) exitCode = EXIT.failure;
     const written: Record<string, number> = {};
     for (const [id, m] of this.metrics.sinks) written[id] = m.events;
     this.events.emit({ type: 'agent.stopped', drained, written });
@@ -364,6 +383,7 @@ export class Agent {
       } catch (error) {
         if (this.stopSources.signal.aborted && this.phase !== 'running') return true;
         if (this.queueFailure !== undefined) {
+          if (this.queueFailed !== undefined) return false; // the queue failed, said so and stops the agent
           this.events.emit({ type: 'source.failed', source: s.id, error });
           // The queue cannot take data any more: do not stay up half-working; stop gracefully, exit 1.
           this.requestStop(`source ${s.id} failed`);

@@ -97,6 +97,8 @@ export const describeEvent = (e: AgentEvent): ReportLine | undefined => {
       };
     case 'agent.reopen-sinks':
       return { level: 'info', msg: 'SIGHUP: file sinks reopen their files' };
+    case 'agent.queue-close-failed':
+      return { level: 'error', msg: `queue: close failed: ${errorText(e.error)}; what was not persisted is replayed from the last durable state at the next start` };
     case 'agent.stopped': {
       const summary = Object.entries(e.written)
         .map(([id, n]) => `${id}=${n}`)

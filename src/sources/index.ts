@@ -4,8 +4,8 @@
  */
 import { defineSource, registryOf, type SourceKind } from '../core/component';
 import { resolve } from 'node:path';
-import { FileSource, fileSourceSchema, Glob } from './file';
-import { StdinSource, stdinSourceSchema } from './stdin';
+import { batchBound as fileBatchBound, FileSource, fileSourceSchema, Glob } from './file';
+import { batchBound as stdinBatchBound, StdinSource, stdinSourceSchema } from './stdin';
 // The network sources' kinds load their schemas only; their code loads when one runs.
 import { syslogSourceKind } from './syslog/kind';
 import { httpSourceKind } from './http/kind';
@@ -29,7 +29,7 @@ export const sourceKinds: ReadonlyMap<string, SourceKind> = registryOf([
         config.include.map((p) => resolve(p)),
         config.exclude.map((p) => resolve(p)),
       );
-      return { reads: (path) => glob.matches(path) };
+      return { reads: (path) => glob.matches(path), batch: fileBatchBound(config) };
     },
   }),
   defineSource({
@@ -38,7 +38,7 @@ export const sourceKinds: ReadonlyMap<string, SourceKind> = registryOf([
     // A pipe cannot be re-read: what it held when the process died is lost to sluice.
     canAcknowledge: false,
     create: (config, ctx) => new StdinSource(config, { clock: ctx.clock }),
-    io: () => ({ exclusive: 'standard input' }),
+    io: (config) => ({ exclusive: 'standard input', batch: stdinBatchBound(config) }),
   }),
   syslogSourceKind,
   httpSourceKind,

@@ -21,6 +21,13 @@ export interface Framed {
 }
 
 /**
+ * The most bytes of lines framing `bytes` of input can give: every byte, a newline after each
+ * `maxLine` piece of an over-long line, and one more for a flushed partial line. (For the check
+ * that a source's batch fits a queue segment.)
+ */
+export const framedBound = (bytes: number, maxLine: number): number => bytes + Math.ceil(bytes / maxLine) + 1;
+
+/**
  * Frames `input` into complete lines.
  * @param maxLine longest line content (without its `\n`) kept whole; longer ones are cut into
  *   pieces of at most `maxLine` bytes, each given a `\n`, on a UTF-8 character boundary (a cut that

@@ -107,6 +107,26 @@ test('validate and run refuse a bad config with the same one-line file:line:col 
   });
 });
 
+test('validate and run refuse a file source whose batch outgrows a queue segment: one line, exit 2, no stack trace', async () => {
+  await withTempDir(async (dir) => {
+    await writeConfig(
+      dir,
+      `data_dir: ./data\nqueue:\n  max_bytes: 16MiB\nsources:\n  app:\n    type: file\n    include: ["./x.log"]\n    read_buffer_bytes: 8MiB\n` +
+        `sinks:\n  archive:\n    type: file\n    inputs: [app]\n    path: ./out.log\n`,
+    );
+    const expected =
+      'sluice.yaml:8:24: sources.app.read_buffer_bytes: one batch of this source can reach 9.2MiB (read_buffer_bytes 8MiB + max_line_bytes 1MiB + positions), ' +
+      'more than a queue segment holds (queue.segment_bytes 4MiB, derived from max_bytes); lower read_buffer_bytes or max_line_bytes, ' +
+      'or set queue.segment_bytes to at least 10MiB and max_bytes to at least 20MiB\n';
+    const v = cli(['validate', '--config', 'sluice.yaml'], { cwd: dir });
+    assert.equal(v.code, 2);
+    assert.equal(v.stderr, expected);
+    const r = cli(['run', '--config', 'sluice.yaml'], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, expected);
+  });
+});
+
 test('a missing config file is one line, exit 2', async () => {
   await withTempDir(async (dir) => {
     const r = cli(['validate', '-c', 'nope.yaml'], { cwd: dir });

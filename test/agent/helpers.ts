@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'node:test';
 
 export const CLI = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
@@ -42,11 +43,29 @@ export interface RunningAgent {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Agents still running when the test file ends (a failed assertion) are killed, never left behind. */
+/**
+ * Agents still running are killed, never left behind: after each test (a failed assertion, a test
+ * that timed out; the tests of a file run one at a time, so every agent still running was started
+ * by the test that just ended), and when the test file's process ends, by a signal too (the
+ * runner's per-file timeout ends it with SIGTERM, which skips the 'exit' handlers).
+ */
 const running = new Set<ChildProcess>();
-process.on('exit', () => {
+const killRunning = (): void => {
   for (const c of running) c.kill('SIGKILL');
+};
+afterEach(async () => {
+  if (running.size === 0) return;
+  const closed = [...running].map((c) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('close', () => r()))));
+  killRunning();
+  await Promise.all(closed);
 });
+process.on('exit', killRunning);
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    killRunning();
+    process.kill(process.pid, signal); // then end of it as before (the listener is gone)
+  });
+}
 
 /** Starts `sluice run --config <config>` in the background. */
 export const startAgent = (
@@ -128,9 +147,13 @@ export const freePort = async (): Promise<number> => {
 /** The file's text, or '' while it does not exist yet. */
 export const readIfAny = async (path: string): Promise<string> => (existsSync(path) ? readFile(path, 'utf8') : '');
 
-/** One object per non-empty line of NDJSON text. */
+/**
+ * One object per non-empty whole line of NDJSON text: only up to the last newline, so a file read
+ * while a sink is writing it never yields its partial last line as a parse failure.
+ */
 export const ndjsonObjects = (text: string): Record<string, unknown>[] =>
   text
+    .slice(0, text.lastIndexOf('\n') + 1)
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);

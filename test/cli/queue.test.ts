@@ -198,7 +198,7 @@ test('queue inspect and verify beside a running agent change no byte, take no lo
     await writeFile(join(dir, 'logs', 'app.log'), '');
     const cfg = await writeConfig(
       dir,
-      `data_dir: ./data\nqueue:\n  max_bytes: 16MiB\n  segment_bytes: 2MiB\nsources:\n  app:\n    type: file\n    include: ["./logs/app.log"]\n` +
+      `data_dir: ./data\nqueue:\n  max_bytes: 16MiB\n  segment_bytes: 2MiB\nsources:\n  app:\n    type: file\n    include: ["./logs/app.log"]\n    read_buffer_bytes: 512KiB\n` +
         `sinks:\n  archive:\n    type: file\n    inputs: [app]\n    path: ./out.log\n`,
     );
     const agent = startAgent(cfg, { cwd: dir });

@@ -4,6 +4,7 @@ import { ConfigError } from '../../src/config/errors';
 import { parseConfig } from '../../src/config/load';
 import { parseDuration, parseSize } from '../../src/core/units';
 import { agentRegistry } from '../../src/cli/registry';
+import { DEFAULT_CONFIG_YAML } from '../../src/cli/defaults';
 
 const EXAMPLE = `data_dir: /var/lib/sluice
 queue:
@@ -167,6 +168,38 @@ test('the queue bound must hold several segments, and the segment size follows a
 
 test('a too small max_bytes is one problem: no second one about a segment_bytes the user did not set', () => {
   assert.deepEqual(problems(EXAMPLE.replace('1GiB', '1KiB')), ['sluice.yaml:3:14: queue.max_bytes: must be at least 16MiB']);
+});
+
+test('a file source whose batch cannot fit one queue segment is refused with one line naming the keys and the fix', () => {
+  const big = EXAMPLE.replace('1GiB', '16MiB').replace('    start_at: beginning\n', '    start_at: beginning\n    read_buffer_bytes: 8MiB\n');
+  assert.deepEqual(problems(big), [
+    'sluice.yaml:11:24: sources.app.read_buffer_bytes: one batch of this source can reach 9.2MiB (read_buffer_bytes 8MiB + max_line_bytes 1MiB + positions), ' +
+      'more than a queue segment holds (queue.segment_bytes 4MiB, derived from max_bytes); lower read_buffer_bytes or max_line_bytes, ' +
+      'or set queue.segment_bytes to at least 10MiB and max_bytes to at least 20MiB',
+  ]);
+  // Either fix passes: a larger queue (its segments grow with it), or a smaller read.
+  assert.equal(parse(big.replace('16MiB', '64MiB')).queue.segmentBytes, 16 * 1024 ** 2);
+  parse(big.replace('read_buffer_bytes: 8MiB', 'read_buffer_bytes: 2MiB'));
+});
+
+test('the partial line and the pending multiline event count in a batch, for file and stdin sources alike', () => {
+  const small = EXAMPLE.replace('1GiB', '64MiB\n  segment_bytes: 2MiB');
+  // The defaults (1MiB read + a partial line of up to 1MiB) do not fit 2MiB segments.
+  const [p] = problems(small);
+  assert.match(p ?? '', /sources\.app\.read_buffer_bytes: one batch of this source can reach 2\.2MiB \(read_buffer_bytes 1MiB \+ max_line_bytes 1MiB \+ positions\)/);
+  const fits = small
+    .replace('    start_at: beginning\n', '    start_at: beginning\n    read_buffer_bytes: 512KiB\n')
+    .replace('    type: stdin\n', '    type: stdin\n    max_line_bytes: 512KiB\n');
+  parse(fits);
+  const [m] = problems(fits.replace('    read_buffer_bytes: 512KiB\n', '    read_buffer_bytes: 512KiB\n    multiline: { mode: java, max_bytes: 2MiB }\n'));
+  assert.match(m ?? '', /sources\.app\.read_buffer_bytes: one batch .*read_buffer_bytes 512KiB \+ multiline\.max_bytes 2MiB.*lower read_buffer_bytes or multiline\.max_bytes/);
+  const [s] = problems(fits.replace('max_line_bytes: 512KiB', 'max_line_bytes: 4MiB'));
+  assert.match(s ?? '', /sources\.pipe\.max_line_bytes: one batch of this source can reach 5\.1MiB \(max_line_bytes 4MiB \+ 1MiB read at once\).*lower max_line_bytes/);
+});
+
+test('the built-in default and a queue at its smallest take every source at its defaults', () => {
+  parse(DEFAULT_CONFIG_YAML);
+  parse(EXAMPLE.replace('1GiB', '16MiB'));
 });
 
 test('a source or sink without type lists the valid types', () => {

@@ -53,7 +53,7 @@ test('a data_dir on an 8 MiB tmpfs with max_bytes of 64 MiB: while the disk is f
       const cfg = await writeConfig(
         dir,
         `data_dir: ./data\nqueue:\n  max_bytes: 64MiB\n  segment_bytes: 2MiB\n` +
-          `sources:\n  app:\n    type: file\n    include: ["./logs/app.log"]\n` +
+          `sources:\n  app:\n    type: file\n    include: ["./logs/app.log"]\n    read_buffer_bytes: 512KiB\n` +
           `sinks:\n  out:\n    type: file\n    inputs: [app]\n    path: ./out.log\n    max_backoff: 200ms\n`,
       );
       const agent = startAgent(cfg, { cwd: dir });

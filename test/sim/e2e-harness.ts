@@ -549,15 +549,8 @@ export async function runE2e(seed: number, overrides: Partial<E2eConfig> = {}): 
       ({ clock, fs } = restart(fs, clock, app, rng, note, b + 1 === cfg.boots));
       continue;
     }
-    if (ran.status === 'rejected' && (cfg.faults > 0 || diskFull) && !last) {
-      // A queue that failed of an injected fault: `run()` rejects (with the error of `queue.close()`)
-      // rather than resolving 1; the CLI then exits 1 all the same. The supervisor restarts it.
-      note(`agent's run rejected (${outcomeText(ran)}): restarted`);
-      stats.faultRestarts++;
-      after = 'failure';
-      ({ clock, fs } = restart(fs, clock, app, rng, note, b + 1 === cfg.boots));
-      continue;
-    }
+    // A queue that failed of an injected fault stops the agent in order and `run()` resolves 1 (below);
+    // it never rejects.
     if (ran.status !== 'resolved') {
       failure ??= `boot ${stats.boots}: the agent's run did not end (${outcomeText(ran)})${stopAsked ? ' after a stop request' : ''}`;
       break;

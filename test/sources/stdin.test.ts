@@ -72,6 +72,18 @@ test('stdin splits over-long lines, counts and reports them', async () => {
   assert.equal(h.warnings().length, 1);
 });
 
+test('stdin holding a partial line of 1MiB or more keeps reading and completes it', async () => {
+  const input = new PassThrough();
+  const h = new Harness(source(input, 4 * 1024 * 1024)).start();
+  const long = 'y'.repeat(1024 * 1024 + 10);
+  input.write(long);
+  await new Promise((r) => setTimeout(r, 50));
+  input.write('z\nnext\n');
+  await h.until('the long line and the next', () => h.events() === 2);
+  await h.stop();
+  assert.equal(h.text(), `${long}z\nnext\n`);
+});
+
 test('stdin stops on abort, emitting what it has read, with the partial line completed', async () => {
   const input = new PassThrough();
   const h = new Harness(source(input)).start();

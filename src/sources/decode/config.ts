@@ -68,5 +68,15 @@ export function checkDecodeKeys(c: DecodeConfig, ctx: z.RefinementCtx): void {
   }
 }
 
+/**
+ * What a source keeps in front of its next read, as far as it ends up in one batch: the partial
+ * line (up to `max_line_bytes`), or with `multiline` the pending event (up to `multiline.max_bytes`).
+ * Names the key that sets it, for messages.
+ */
+export const heldBound = (c: DecodeConfig & { readonly max_line_bytes: number }): { readonly bytes: number; readonly key: string } => {
+  const ev = c.multiline?.max_bytes ?? 0;
+  return ev > c.max_line_bytes ? { bytes: ev, key: 'multiline.max_bytes' } : { bytes: c.max_line_bytes, key: 'max_line_bytes' };
+};
+
 /** Whether lines go through the decoder at all (else: the plain line path, no per-line work). */
 export const decodes = (c: DecodeConfig): boolean => c.multiline !== undefined || c.decoding === 'json' || c.decoding === 'cri';

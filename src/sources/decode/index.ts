@@ -5,7 +5,7 @@
  */
 export { Assembler, decodeStats, DecodeWarnings, newDecodeCounts } from './assembler';
 export type { DecodeCounts, Decoded, Flush } from './assembler';
-export { checkDecodeKeys, decodeKeys, decodes, multilineSchema, MULTILINE_MODES } from './config';
+export { checkDecodeKeys, decodeKeys, decodes, heldBound, multilineSchema, MULTILINE_MODES } from './config';
 export type { DecodeConfig, MultilineConfig, MultilineMode } from './config';
 export { parseCri } from './cri';
 export type { CriLine } from './cri';

@@ -12,7 +12,7 @@ import { decodePosition, encodePosition } from './position';
 import type { Tail } from './position';
 
 /** Forgotten keys attached to one batch at most. */
-const MAX_FORGETS_PER_BATCH = 1024;
+export const MAX_FORGETS_PER_BATCH = 1024;
 /** Forgotten keys waiting for a batch at most (the oldest are dropped: they stay in the queue's map). */
 const MAX_PENDING_FORGETS = 100_000;
 

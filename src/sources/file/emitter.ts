@@ -6,13 +6,39 @@
  * (`drain`), never abandoned.
  */
 import type { SourcePosition } from '../../queue/types';
+import type { BatchBound } from '../../core/component';
 import type { SourceContext } from '../../core/source';
-import { frameLines } from '../lines';
-import { positionOf } from './book';
+import { formatSize } from '../../core/units';
+import { heldBound } from '../decode/config';
+import { framedBound, frameLines } from '../lines';
+import { MAX_FORGETS_PER_BATCH, positionOf } from './book';
 import type { PositionBook } from './book';
+import type { FileSourceConfig } from './config';
 import type { Identities } from './identity';
-import { extendTail } from './position';
+import { extendTail, POSITION_HEADER_BYTES } from './position';
 import type { Lines, Tailer } from './tailer';
+
+/** A path as the source records it (origin, position) at most: Linux's PATH_MAX. */
+const MAX_PATH_BYTES = 4096;
+/** A position key at most: `<source id (<= 64)>:<fingerprint (16 hex)>@<dev:ino>`. */
+const MAX_KEY_BYTES = 128;
+/** The positions one batch carries at most, encoded: its own, a replaced key's `null`, the forgotten keys. */
+const MAX_POSITIONS_BYTES = 4 + (MAX_FORGETS_PER_BATCH + 2) * (2 + MAX_KEY_BYTES + 4) + POSITION_HEADER_BYTES + MAX_PATH_BYTES;
+
+/**
+ * The largest batch this source can emit: one read after what the tailer holds (a partial line, or
+ * the pending event), framed, with its origin and positions. Decoded events (`multiline`,
+ * `decoding`) are NDJSON and add their JSON per event on top, which no key bounds.
+ */
+export function batchBound(c: FileSourceConfig): BatchBound {
+  const held = heldBound(c);
+  return {
+    bytes: framedBound(c.read_buffer_bytes + held.bytes, c.max_line_bytes) + MAX_PATH_BYTES + MAX_POSITIONS_BYTES,
+    key: 'read_buffer_bytes',
+    from: `read_buffer_bytes ${formatSize(c.read_buffer_bytes)} + ${held.key} ${formatSize(held.bytes)} + positions`,
+    fix: `lower read_buffer_bytes or ${held.key}`,
+  };
+}
 
 /** What the emitter counts (part of `FileSourceMetrics`). */
 export interface EmitCounts {

@@ -98,6 +98,7 @@ import type { FileSourceConfig } from './config';
 export { fileSourceSchema } from './config';
 export type { FileSourceConfig, FileSourceConfigInput } from './config';
 export { FileSource } from './source';
+export { batchBound } from './emitter';
 export type { FileSourceMetrics, FileSourceOptions } from './source';
 export { GlobPatternError, PositionDecodeError } from './errors';
 export { SourceEmitError } from '../errors';

@@ -20,6 +20,8 @@ import { PositionDecodeError } from './errors';
 
 const VERSION = 1;
 const HEADER = 1 + 6 + 4 + 2 + 4;
+/** A stored position's bytes besides its path. */
+export const POSITION_HEADER_BYTES = HEADER;
 /** File bytes before the offset covered by the tail check (several lines, so repetitive content does not fool it). */
 export const TAIL_CHECK_BYTES = 1024;
 

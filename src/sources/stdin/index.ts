@@ -5,7 +5,7 @@ import type { StdinSourceConfig } from './config';
 
 export { stdinSourceSchema } from './config';
 export type { StdinSourceConfig, StdinSourceConfigInput } from './config';
-export { StdinSource, StdinReadError } from './source';
+export { batchBound, StdinSource, StdinReadError } from './source';
 export type { StdinSourceMetrics, StdinSourceOptions } from './source';
 
 export function createStdinSource(config: StdinSourceConfig, options: StdinSourceOptions = {}): StdinSource {

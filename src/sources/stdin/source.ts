@@ -3,7 +3,7 @@
  * embedding) and emits batches of complete lines.
  *
  * Backpressure: the stream is read in paused mode (`read()` on `'readable'`); everything buffered
- * is taken at once (up to ~1 MiB per batch) and the next read waits for `emit` to resolve, so a
+ * is taken at once (up to ~1 MiB per batch, after the partial line held) and the next read waits for `emit` to resolve, so a
  * slow queue stops the reading and the producer blocks on a full pipe.
  *
  * Acknowledgement holds within the process: a batch is consumed only when `emit` resolves. There
@@ -12,17 +12,35 @@
  * emitted with a `\n` added, and `run()` resolves.
  */
 import type { Readable } from 'node:stream';
+import type { BatchBound } from '../../core/component';
 import type { Clock } from '../../core/ports';
+import { formatSize } from '../../core/units';
 import { systemClock } from '../../core/node-ports';
 import type { Source, SourceContext, SourceStats } from '../../core/source';
 import { SourceEmitError } from '../errors';
-import { frameLines } from '../lines';
-import { Assembler, decodeStats, DecodeWarnings, decodes, newDecodeCounts } from '../decode';
+import { framedBound, frameLines } from '../lines';
+import { Assembler, decodeStats, DecodeWarnings, decodes, heldBound, newDecodeCounts } from '../decode';
 import type { DecodeCounts } from '../decode';
 import type { StdinSourceConfig } from './config';
 
 /** Bytes gathered into one batch at most (a little more when one read is larger). */
 const BATCH_BYTES = 1024 * 1024;
+/** What one `read()` past `BATCH_BYTES` can add: a stream's buffer (64 KiB for files, 16 KiB for pipes). */
+const LAST_READ_BYTES = 64 * 1024;
+
+/**
+ * The largest batch this source can emit: ~1 MiB of input after what it holds (a partial line, or
+ * the pending event), framed. Decoded events add their JSON per event on top (see the file source).
+ */
+export function batchBound(c: StdinSourceConfig): BatchBound {
+  const held = heldBound(c);
+  return {
+    bytes: framedBound(BATCH_BYTES + LAST_READ_BYTES + held.bytes, c.max_line_bytes) + 'stdin'.length,
+    key: held.key,
+    from: `${held.key} ${formatSize(held.bytes)} + ${formatSize(BATCH_BYTES)} read at once`,
+    fix: `lower ${held.key}`,
+  };
+}
 
 /** Reading the input stream failed (not EOF): what was read before is emitted, then `run()` rejects. */
 export class StdinReadError extends Error {
@@ -127,7 +145,9 @@ export class StdinSource implements Source {
     try {
       for (;;) {
         const chunks: Buffer[] = carry ? [carry] : [];
-        let total = carry ? carry.length : 0;
+        // Only new bytes count toward a batch: a held partial line of BATCH_BYTES or more must not stop the reading.
+        const held = carry ? carry.length : 0;
+        let total = 0;
         const before = chunks.length;
         while (total < BATCH_BYTES && !ctx.signal.aborted) {
           const c: unknown = stream.read();
@@ -154,7 +174,7 @@ export class StdinSource implements Source {
           });
           continue;
         }
-        const input = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
+        const input = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, held + total);
         carry = await emit(input, false);
       }
       if (carry) await emit(carry, true);
