@@ -5,6 +5,9 @@
  * the same run, through the same writer and probe:
  *
  *  - `tail -F in > out`: the floor (a follower that reacts to inotify at once, no durability);
+ *  - the durable floor (./latency-fsync-ref.ts): the same follower, but what it reads is appended
+ *    to a stand-in queue file and fdatasynced, then appended to the output and fdatasynced — the
+ *    two fdatasyncs in series the agent's path needs, and nothing else: what the disk costs;
  *  - `sluice run`: file source → queue (`fsync: always`, an fdatasync per group commit) → file sink
  *    (an fdatasync per delivered group). A line counts once it is in the sink's file.
  *
@@ -26,6 +29,7 @@ const IDLE_S = 10;
 const cli = process.env['SLUICE_CLI'] ?? join(__dirname, '..', 'src', 'cli', 'main.js');
 const writerJs = join(__dirname, 'latency-writer.js');
 const probeJs = join(__dirname, 'latency-probe.js');
+const fsyncRefJs = join(__dirname, 'latency-fsync-ref.js');
 const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-latency-'));
 
 interface Stats {
@@ -82,6 +86,20 @@ const runTail = async (n: number): Promise<Stats> => {
   }
 };
 
+const runFsyncRef = async (n: number): Promise<Stats> => {
+  const input = join(dir, `ref-${n}.in`);
+  const output = join(dir, `ref-${n}.out`);
+  writeFileSync(input, 'ready 0 -\n');
+  const ref = spawn(process.execPath, [fsyncRefJs, input, join(dir, `ref-${n}.queue`), output], { stdio: 'inherit' });
+  try {
+    await waitFor(output, 'ready 0', 'durable floor');
+    return await measure(input, output);
+  } finally {
+    ref.kill('SIGTERM');
+    await exited(ref);
+  }
+};
+
 interface AgentRun extends Stats {
   idleCpuS: number;
   idleRssMB: number;
@@ -122,8 +140,10 @@ const main = async (): Promise<void> => {
   const rows: string[] = [];
   for (let i = 0; i < RUNS; i++) {
     const t = await runTail(i);
+    const d = await runFsyncRef(i);
     const a = await runAgent(i);
     rows.push(`| \`tail -F in > out\` (floor) | ${t.lines} | ${f(t.p50)} | ${f(t.p90)} | ${f(t.p99)} | ${f(t.p999)} | ${f(t.max)} | | |`);
+    rows.push(`| durable floor: read, write + fdatasync, write + fdatasync | ${d.lines} | ${f(d.p50)} | ${f(d.p90)} | ${f(d.p99)} | ${f(d.p999)} | ${f(d.max)} | | |`);
     rows.push(
       `| \`sluice run\` file → queue (fsync always) → file (fdatasync) | ${a.lines} | ${f(a.p50)} | ${f(a.p90)} | ${f(a.p99)} | ${f(a.p999)} | ${f(a.max)} | ${f(a.idleCpuS, 3)} s | ${f(a.idleRssMB, 1)} / ${f(a.peakRssMB, 1)} MB |`,
     );

@@ -184,8 +184,8 @@ test('a file source whose batch cannot fit one queue segment is refused with one
 
 test('the partial line and the pending multiline event count in a batch, for file and stdin sources alike', () => {
   const small = EXAMPLE.replace('1GiB', '64MiB\n  segment_bytes: 2MiB');
-  // The defaults (1MiB read + a partial line of up to 1MiB) do not fit 2MiB segments.
-  const [p] = problems(small);
+  // A 1MiB read + a partial line of up to 1MiB (the default max_line_bytes) do not fit 2MiB segments.
+  const [p] = problems(small.replace('    start_at: beginning\n', '    start_at: beginning\n    read_buffer_bytes: 1MiB\n'));
   assert.match(p ?? '', /sources\.app\.read_buffer_bytes: one batch of this source can reach 2\.2MiB \(read_buffer_bytes 1MiB \+ max_line_bytes 1MiB \+ positions\)/);
   const fits = small
     .replace('    start_at: beginning\n', '    start_at: beginning\n    read_buffer_bytes: 512KiB\n')
