@@ -6,6 +6,15 @@ import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { CLI, cli, startAgent, waitFor, withTempDir, writeConfig } from './helpers';
 
+/** `sluice validate` and `sluice run` on ./sluice.yaml in `dir` both exit 2 with exactly `expected` on stderr. */
+const refusedByValidateAndRun = (dir: string, expected: string): void => {
+  for (const command of ['validate', 'run']) {
+    const r = cli([command, '--config', 'sluice.yaml'], { cwd: dir });
+    assert.equal(r.code, 2, `sluice ${command}`);
+    assert.equal(r.stderr, expected, `sluice ${command}`);
+  }
+};
+
 test('sluice --help and sluice run --help print usage and exit 0', async () => {
   await withTempDir(async (dir) => {
     const main = cli(['--help'], { cwd: dir });
@@ -93,12 +102,7 @@ test('validate and run refuse a bad config with the same one-line file:line:col 
       `data_dir: ./data\nsources:\n  app:\n    type: file\n    include: ["./x.log"]\nsinks:\n  archive:\n    type: file\n    inputs: [apq]\n    path: ./out.log\n`,
     );
     const expected = 'sluice.yaml:9:14: sinks.archive.inputs[0]: unknown source "apq" (valid: app)\n';
-    const v = cli(['validate', '--config', 'sluice.yaml'], { cwd: dir });
-    assert.equal(v.code, 2);
-    assert.equal(v.stderr, expected);
-    const r = cli(['run', '--config', 'sluice.yaml'], { cwd: dir });
-    assert.equal(r.code, 2);
-    assert.equal(r.stderr, expected);
+    refusedByValidateAndRun(dir, expected);
     // ./sluice.yaml is picked up without --config, with the same verdict
     assert.equal(cli(['run'], { cwd: dir }).stderr, expected);
     assert.equal(cli(['validate'], { cwd: dir }).code, 2);
@@ -118,12 +122,7 @@ test('validate and run refuse a file source whose batch outgrows a queue segment
       'sluice.yaml:8:24: sources.app.read_buffer_bytes: one batch of this source can reach 9.2MiB (read_buffer_bytes 8MiB + max_line_bytes 1MiB + positions), ' +
       'more than a queue segment holds (queue.segment_bytes 4MiB, derived from max_bytes); lower read_buffer_bytes or max_line_bytes, ' +
       'or set queue.segment_bytes to at least 10MiB and max_bytes to at least 20MiB\n';
-    const v = cli(['validate', '--config', 'sluice.yaml'], { cwd: dir });
-    assert.equal(v.code, 2);
-    assert.equal(v.stderr, expected);
-    const r = cli(['run', '--config', 'sluice.yaml'], { cwd: dir });
-    assert.equal(r.code, 2);
-    assert.equal(r.stderr, expected);
+    refusedByValidateAndRun(dir, expected);
   });
 });
 
