@@ -29,6 +29,8 @@ export interface SegmentScan {
   readonly badTailFrom: number | null;
   /** Offset of the last valid positions snapshot frame, or -1. */
   readonly lastSnapshotAt: number;
+  /** The last valid frame, or null. */
+  readonly lastFrame: { readonly kind: 'data' | 'snapshot'; readonly end: number; readonly len: number; readonly id: number } | null;
 }
 
 /** Scans `[0, limit)` of one segment: frames are applied to `positions`; damage is only collected. */
@@ -48,6 +50,7 @@ export async function scanSegment(
   let records = 0;
   let lost = 0;
   let lastSnapshotAt = -1;
+  let lastFrame: SegmentScan['lastFrame'] = null;
   let exp = expected;
   const unreadablePositions = (offset: number, what: string): void => {
     const row = decide({ kind: 'positions', state: 'unreadable' });
@@ -90,11 +93,12 @@ export async function scanSegment(
             break;
         }
         exp = f.id + f.events;
+        lastFrame = { kind: f.kind, end: f.offset + f.len, len: f.len, id: f.id };
         return 'continue';
       }
     }
   });
-  return { seg, records, lost, notes, nextId: Math.max(exp, end.nextId), regions, badTailFrom: end.badTailFrom, lastSnapshotAt };
+  return { seg, records, lost, notes, nextId: Math.max(exp, end.nextId), regions, badTailFrom: end.badTailFrom, lastSnapshotAt, lastFrame };
 }
 
 /** The finding for a damaged region of a segment (reads the region's bytes to look for a zero hole). */
