@@ -112,9 +112,24 @@ export async function classifyDamage(
     kind: 'damage',
     segment: last ? 'last' : 'older',
     followedBy: region.followedBy ?? 'frame',
-    content: (await holdsZeroSector(fh, region.from, region.to)) ? 'zeros' : 'other',
+    content: (await holdsZeroSector(fh, region.from, region.to)) ? 'zeros' : (await zerosToSector(fh, region.from, region.to)) ? 'zeros-to-sector' : 'other',
     place: lastSnapshotAt > region.from ? 'before-snapshot' : 'tail',
   };
+}
+
+/**
+ * Whether bytes [from, to) start unaligned with zeros that run up to the next sector boundary: what
+ * the sector (or page) holding a file's old end leaves when the write that filled it was not written
+ * back and later ones were (the old bytes before `from` are intact, the file never had any after it).
+ */
+async function zerosToSector(fh: FileHandle, from: number, to: number): Promise<boolean> {
+  const boundary = Math.ceil(from / SECTOR) * SECTOR;
+  if (boundary === from || boundary > to) return false;
+  const buf = Buffer.alloc(boundary - from);
+  const n = await fh.read(buf, 0, buf.length, from);
+  if (n < buf.length) return false;
+  for (let i = 0; i < n; i++) if (buf[i] !== 0) return false;
+  return true;
 }
 
 /** Whether bytes [from, to) of the file hold a whole aligned sector of zeros (a zero hole). */

@@ -120,6 +120,33 @@ test('a record with a bad checksum in the middle is skipped, counted, and the re
   }
 });
 
+test('zeros from a frame start to a sector boundary before a snapshot are skipped as corruption', async () => {
+  // A cleanly closed queue ends with the closing snapshot: every byte before it was durable, so
+  // zeros there that look like a torn write's (from a frame start up to a sector boundary) are bit
+  // rot, and the records after them were acknowledged: skipped and counted, never cut.
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 12, 150);
+    const seg = segments(dir).at(-1)!;
+    const all = frames(seg);
+    assert.equal(all.at(-1)!.kind, 2, 'the closing snapshot ends the segment');
+    const data = all.filter((f) => f.kind === 1);
+    const victim = data.slice(0, -2).find((f) => f.offset % 512 !== 0 && f.offset + f.len > Math.ceil(f.offset / 512) * 512)!;
+    const b = readFileSync(seg);
+    b.fill(0, victim.offset, Math.ceil(victim.offset / 512) * 512);
+    writeFileSync(seg, b);
+    const { q, ids } = await reopenAndRead(dir);
+    assert.equal(q.recovery.truncatedBytes, 0);
+    assert.equal(q.recovery.corruptRecords, 1);
+    assert.equal(q.recovery.lostEvents, victim.events);
+    const want = data.filter((f) => f !== victim).map((f) => f.id);
+    assert.deepEqual(ids, want, 'every other record is read, those after the zeros included');
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
 test('a graceful close ends the last segment with a positions snapshot that the next open reuses', async () => {
   const { dir, cleanup } = tempDir();
   try {
