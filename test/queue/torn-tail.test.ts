@@ -2,7 +2,8 @@
  * The torn-tail rule of the recovery decision table (src/queue/recovery-table.ts), on the simulated
  * disk: a hole of zeros followed by valid frames after the last durable point of the last segment
  * (its last positions snapshot) is a torn write and is cut there; the same hole before a snapshot
- * lies in data that was durable once and is skipped as corruption.
+ * lies in data that was durable once and is skipped as corruption. Out-of-order writeback (finding
+ * F-OOO) leaves a shorter mark, zeros from the old end of file to a sector boundary: cut as well.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
