@@ -1,7 +1,8 @@
 /**
  * The segment the writer appends to: its file handle, its creation (with the positions snapshot at
  * its head, made durable before any record in it is acknowledged), the roll to the next one, the
- * snapshot appended on open, and the timed fdatasync every commit goes through (counted in metrics).
+ * snapshots appended on open and on a graceful close, and the timed fdatasync every commit goes
+ * through (counted in metrics).
  */
 import type { Clock, FileHandle, FileSystem } from '../core/ports';
 import type { FsyncPolicy, QueueMetrics } from './types';
@@ -27,15 +28,19 @@ export class ActiveSegment {
   lastSyncAt = 0;
   /** The open could not append its snapshot (disk full): it goes in front of the first record. */
   private owed = false;
+  /** Nothing was written after the last positions snapshot of the active segment (no need for another). */
+  private endsWithSnapshot = false;
 
   constructor(private readonly o: ActiveSegmentOptions) {}
 
   /**
    * On open: append a positions snapshot to the last segment and fdatasync it (whatever the policy:
    * everything before it is now durable, see the recovery table's "tail"), or create the first
-   * segment (also when the ids must start past the last segment's first id).
+   * segment (also when the ids must start past the last segment's first id). When the segment
+   * already ends with a snapshot of these positions and this next id (`tailSnapshotLen` bytes: a
+   * graceful close wrote it), that one is made durable and stands for the open's.
    */
-  async openTail(nextId: number, positions: ReadonlyMap<string, Uint8Array>): Promise<void> {
+  async openTail(nextId: number, positions: ReadonlyMap<string, Uint8Array>, tailSnapshotLen: number | null): Promise<void> {
     const last = this.o.segments.last;
     if (last === undefined || last.firstId > nextId) {
       await this.create(nextId, positions);
@@ -43,6 +48,15 @@ export class ActiveSegment {
     }
     this.seg = last;
     this.fh = await this.o.fs.open(last.path, 'append');
+    // The tail first: after a process crash it may hold frames still only in the page cache, and a
+    // snapshot on disk must never stand after bytes that were not (out-of-order writeback).
+    await this.sync();
+    if (tailSnapshotLen !== null) {
+      this.snapshotLen = tailSnapshotLen;
+      last.durableSize = last.size;
+      this.endsWithSnapshot = true;
+      return;
+    }
     const snap = encodeFrame('snapshot', nextId, 0, Buffer.alloc(0), snapshotPositions(positions));
     try {
       await this.fh.writev([snap]);
@@ -61,6 +75,34 @@ export class ActiveSegment {
     last.size += snap.length;
     last.durableSize = last.size;
     this.o.metrics.bytesOnDisk += snap.length;
+    this.endsWithSnapshot = true;
+  }
+
+  /**
+   * On a graceful close: a positions snapshot at the end of the active segment, written only once
+   * every byte before it is durable (in `never` mode an fdatasync first), and fdatasync'ed itself,
+   * whatever the policy. The next open then knows the whole segment was durable: damage in it is
+   * corruption (skipped, counted), never a torn tail (the recovery table's "tail" ends here). On a
+   * full disk it is left out (whatever part of it landed is cut off).
+   */
+  async closeTail(nextId: number, positions: ReadonlyMap<string, Uint8Array>): Promise<void> {
+    if (this.endsWithSnapshot) return;
+    if (this.o.policy.mode === 'never') await this.sync();
+    const seg = this.seg;
+    const snap = encodeFrame('snapshot', nextId, 0, Buffer.alloc(0), snapshotPositions(positions));
+    try {
+      await this.fh.writev([snap]);
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      await this.cutBack(seg.size);
+      return;
+    }
+    await this.sync();
+    seg.size += snap.length;
+    seg.durableSize = seg.size;
+    this.o.metrics.bytesOnDisk += snap.length;
+    this.owed = false;
+    this.endsWithSnapshot = true;
   }
 
   /** The snapshot frame the open owes (id: the next record's), or null when none is owed. */
@@ -82,6 +124,7 @@ export class ActiveSegment {
 
   /** One writev at the end of the active segment. */
   write(buffers: readonly Uint8Array[]): Promise<void> {
+    this.endsWithSnapshot = false;
     return this.fh.writev(buffers);
   }
 
@@ -144,6 +187,7 @@ export class ActiveSegment {
     this.seg = seg;
     this.fh = fh;
     this.owed = false;
+    this.endsWithSnapshot = true;
   }
 
   private async timedSync(fh: FileHandle): Promise<void> {

@@ -178,7 +178,7 @@ class WriteAheadQueue implements Queue {
         metrics: this.m,
       });
       this.writer.nextId = r.nextId;
-      await this.writer.openTail();
+      await this.writer.openTail(r.tailSnapshotLen);
       report = r.report;
       const hooks = {
         counted: (events: number): void => {

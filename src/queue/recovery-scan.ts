@@ -29,6 +29,8 @@ export interface SegmentScan {
   readonly badTailFrom: number | null;
   /** Offset of the last valid positions snapshot frame, or -1. */
   readonly lastSnapshotAt: number;
+  /** The last valid frame, or null. */
+  readonly lastFrame: { readonly kind: 'data' | 'snapshot'; readonly end: number; readonly len: number; readonly id: number } | null;
 }
 
 /** Scans `[0, limit)` of one segment: frames are applied to `positions`; damage is only collected. */
@@ -48,6 +50,7 @@ export async function scanSegment(
   let records = 0;
   let lost = 0;
   let lastSnapshotAt = -1;
+  let lastFrame: SegmentScan['lastFrame'] = null;
   let exp = expected;
   const unreadablePositions = (offset: number, what: string): void => {
     const row = decide({ kind: 'positions', state: 'unreadable' });
@@ -90,11 +93,12 @@ export async function scanSegment(
             break;
         }
         exp = f.id + f.events;
+        lastFrame = { kind: f.kind, end: f.offset + f.len, len: f.len, id: f.id };
         return 'continue';
       }
     }
   });
-  return { seg, records, lost, notes, nextId: Math.max(exp, end.nextId), regions, badTailFrom: end.badTailFrom, lastSnapshotAt };
+  return { seg, records, lost, notes, nextId: Math.max(exp, end.nextId), regions, badTailFrom: end.badTailFrom, lastSnapshotAt, lastFrame };
 }
 
 /** The finding for a damaged region of a segment (reads the region's bytes to look for a zero hole). */
@@ -108,9 +112,24 @@ export async function classifyDamage(
     kind: 'damage',
     segment: last ? 'last' : 'older',
     followedBy: region.followedBy ?? 'frame',
-    content: (await holdsZeroSector(fh, region.from, region.to)) ? 'zeros' : 'other',
+    content: (await holdsZeroSector(fh, region.from, region.to)) ? 'zeros' : (await zerosToSector(fh, region.from, region.to)) ? 'zeros-to-sector' : 'other',
     place: lastSnapshotAt > region.from ? 'before-snapshot' : 'tail',
   };
+}
+
+/**
+ * Whether bytes [from, to) start unaligned with zeros that run up to the next sector boundary: what
+ * the sector (or page) holding a file's old end leaves when the write that filled it was not written
+ * back and later ones were (the old bytes before `from` are intact, the file never had any after it).
+ */
+async function zerosToSector(fh: FileHandle, from: number, to: number): Promise<boolean> {
+  const boundary = Math.ceil(from / SECTOR) * SECTOR;
+  if (boundary === from || boundary > to) return false;
+  const buf = Buffer.alloc(boundary - from);
+  const n = await fh.read(buf, 0, buf.length, from);
+  if (n < buf.length) return false;
+  for (let i = 0; i < n; i++) if (buf[i] !== 0) return false;
+  return true;
 }
 
 /** Whether bytes [from, to) of the file hold a whole aligned sector of zeros (a zero hole). */

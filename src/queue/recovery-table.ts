@@ -10,14 +10,20 @@
  * one row, and that every row names a test that exists (and exercises it).
  *
  * Words used below: the *tail* of the last segment is what follows its last positions snapshot.
- * A snapshot after offset 0 is written only by an open, which fdatasyncs it (whatever the policy),
- * so every byte before a snapshot was durable once; bytes after the last one may never have been
- * synced. A *zero hole* is a damaged region that holds a whole sector of zeros (`SECTOR` bytes at
- * a file offset that is a multiple of `SECTOR`): the signature of a write whose size reached the
- * disk before its data. A disk writes whole sectors (the page cache whole 4 KiB pages), so a torn
- * write that leaves zeros leaves at least one aligned sector of them; a flipped bit, a few zeroed
- * bytes or other garbage do not, and stay "damage, skip". (The damage fuzz test zeroes up to 300
- * bytes anywhere, in synced data: never a whole aligned sector, so never mistaken for a torn tail.)
+ * A snapshot after offset 0 is written only by an open or a graceful close, each after an
+ * fdatasync of everything before it and fdatasync'ed itself (whatever the policy), so every byte
+ * before a snapshot was durable once; bytes after the last one may never have been synced.
+ * A *zero hole* is a damaged region that holds a whole sector of zeros (`SECTOR` bytes at a file
+ * offset that is a multiple of `SECTOR`): the signature of a write whose size reached the disk
+ * before its data. A disk writes whole sectors (the page cache whole 4 KiB pages), so a torn write
+ * that leaves zeros leaves an aligned sector of them — except where it starts: the sector (or page)
+ * holding the old end of file, rewritten by the next write and not written back while later ones
+ * were (out-of-order writeback, finding F-OOO), reads as its old bytes up to the old end, then
+ * zeros up to the boundary. So a region that starts unaligned with zeros running to the next sector
+ * boundary (`zeros-to-sector`) is the same signature, in the tail. A flipped bit, a few zeroed bytes
+ * inside a frame or other garbage are neither, and stay "damage, skip". (The damage fuzz test zeroes
+ * up to 300 bytes anywhere of a cleanly closed queue: never a whole aligned sector, and a run from a
+ * frame start to a sector boundary lies before the closing snapshot, so never a torn tail.)
  */
 
 /** The unit of a zero hole: a damaged region holding this many zero bytes at an aligned offset. */
@@ -42,7 +48,12 @@ export const ATTRIBUTES = {
     segment: ['last', 'older'],
     /** A valid frame follows it in the same segment, or it runs to the end of the file. */
     followedBy: ['frame', 'end'],
-    content: ['zeros', 'other'],
+    /**
+     * zeros: it holds a whole aligned sector of zeros (a zero hole); zeros-to-sector: it starts with
+     * zeros running from its unaligned start up to the next sector boundary (the old end of file);
+     * other: neither (a bad checksum, garbage, a few zeroed bytes inside a frame).
+     */
+    content: ['zeros', 'zeros-to-sector', 'other'],
     /** A valid positions snapshot follows it in the segment (it was synced), or it lies in the tail. */
     place: ['before-snapshot', 'tail'],
   },
@@ -255,6 +266,20 @@ export const TABLE: readonly Row[] = [
     action: 'skip',
     reported: 'corruptRecords, lostEvents, note',
     test: 'a hole of zeros before a snapshot the last open wrote is skipped as corruption',
+  },
+  {
+    label: "torn tail: zeros from the old end of file to a sector boundary in the last segment's tail, valid frames after it",
+    when: { kind: 'damage', segment: 'last', followedBy: 'frame', content: 'zeros-to-sector', place: 'tail' },
+    action: 'truncate',
+    reported: 'truncatedBytes, note (the sector holding the old end was not written back, later ones were: out-of-order writeback; nothing after it was acknowledged)',
+    test: "zeros from the old end of file to a sector boundary, then the middle of a frame, in the last segment's tail are cut as a torn write (F-OOO)",
+  },
+  {
+    label: 'zeros from a frame end to a sector boundary before a snapshot of the last segment (synced data)',
+    when: { kind: 'damage', segment: 'last', followedBy: 'frame', content: 'zeros-to-sector', place: 'before-snapshot' },
+    action: 'skip',
+    reported: 'corruptRecords, lostEvents, note',
+    test: 'zeros from a frame start to a sector boundary before a snapshot are skipped as corruption',
   },
   {
     label: 'damaged frame followed by valid frames in the last segment',

@@ -40,6 +40,11 @@ export interface Recovered {
    * checkpoint stored with it (null: none).
    */
   readonly withFile: ReadonlyMap<string, { readonly seq: number; readonly checkpoint: Buffer | null }>;
+  /**
+   * The positions snapshot that ends the last segment (a graceful close wrote it, or an open), with
+   * the next id and the positions as recovered: the open reuses it instead of appending another.
+   */
+  readonly tailSnapshotLen: number | null;
   /** The report, but for `segments` (counted once the writer has its active segment). */
   readonly report: Omit<RecoveryReport, 'segments'>;
 }
@@ -172,6 +177,7 @@ export async function recover(input: RecoveryInput): Promise<Recovered> {
     }
   }
   let expected: number | null = null;
+  let tailSnapshot: { readonly len: number; readonly id: number } | null = null;
   for (let i = 0; i < segIds.length; i++) {
     const firstId = segIds[i] as number;
     const last = i === segIds.length - 1;
@@ -272,6 +278,8 @@ export async function recover(input: RecoveryInput): Promise<Recovered> {
     }
     seg.size = size;
     seg.durableSize = size;
+    const lf = scan.lastFrame;
+    tailSnapshot = last && lf?.kind === 'snapshot' && lf.end === size ? { len: lf.len, id: lf.id } : null;
     segments.push(seg);
     metrics.bytesOnDisk += size;
   }
@@ -304,5 +312,6 @@ export async function recover(input: RecoveryInput): Promise<Recovered> {
   }
 
   metrics.corruptRecordsSkipped = corruptRecords;
-  return { nextId, starts, withFile, report: { records, truncatedBytes, corruptRecords, lostEvents, unknownFiles, cursorsReset, notes } };
+  const tailSnapshotLen = tailSnapshot?.id === nextId ? tailSnapshot.len : null;
+  return { nextId, starts, withFile, tailSnapshotLen, report: { records, truncatedBytes, corruptRecords, lostEvents, unknownFiles, cursorsReset, notes } };
 }

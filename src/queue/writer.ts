@@ -126,10 +126,11 @@ export class Writer implements LogView {
 
   /**
    * After recovery (`nextId` and `writtenPositions` set, `segments` filled): a positions snapshot
-   * on the last segment, fdatasync'ed, or the first segment (`ActiveSegment.openTail`).
+   * on the last segment (or the one ending it, `tailSnapshotLen` bytes), fdatasync'ed, or the first
+   * segment (`ActiveSegment.openTail`).
    */
-  async openTail(): Promise<void> {
-    await this.active.openTail(this.nextId, this.writtenPositions);
+  async openTail(tailSnapshotLen: number | null): Promise<void> {
+    await this.active.openTail(this.nextId, this.writtenPositions, tailSnapshotLen);
     this.durableId = this.nextId;
     for (const [k, v] of this.writtenPositions) this.durablePositions.set(k, v);
   }
@@ -145,6 +146,9 @@ export class Writer implements LogView {
     this.closing = true;
     this.wake();
     await this.done;
+    // The durable point for the next open: everything written is in front of this snapshot.
+    const fail = (e: unknown): void => this.fail(ioError(`queue ${this.dir}: writing the closing snapshot failed`, e));
+    if (this.failed === null) await this.active.closeTail(this.durableId, this.durablePositions).catch(fail);
   }
 
   /** Closing or failed: no more appends (the ledger's timer stops re-arming). */

@@ -78,8 +78,10 @@ for (const cut of [1, 4, 12, 31, 32, 33, 'all-but-1'] as const) {
     try {
       await filled(dir, 5);
       const seg = segments(dir).at(-1)!;
-      const last = frames(seg).at(-1)!;
-      assert.equal(last.kind, 1);
+      // The last data record, torn as a crash leaves it (no closing snapshot after it then).
+      const last = frames(seg)
+        .filter((f) => f.kind === 1)
+        .at(-1)!;
       const keep = cut === 'all-but-1' ? last.len - 1 : cut;
       truncateSync(seg, last.offset + keep);
       const { q, got } = await reopenAndRead(dir);
@@ -112,6 +114,62 @@ test('a record with a bad checksum in the middle is skipped, counted, and the re
     assert.equal(q.recovery.truncatedBytes, 0);
     assert.deepEqual(got, expectedNames(6, [2]));
     assert.ok(q.recovery.notes.some((n) => n.includes('damaged')));
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('zeros from a frame start to a sector boundary before a snapshot are skipped as corruption', async () => {
+  // A cleanly closed queue ends with the closing snapshot: every byte before it was durable, so
+  // zeros there that look like a torn write's (from a frame start up to a sector boundary) are bit
+  // rot, and the records after them were acknowledged: skipped and counted, never cut.
+  const { dir, cleanup } = tempDir();
+  try {
+    await filled(dir, 12, 150);
+    const seg = segments(dir).at(-1)!;
+    const all = frames(seg);
+    assert.equal(all.at(-1)!.kind, 2, 'the closing snapshot ends the segment');
+    const data = all.filter((f) => f.kind === 1);
+    const victim = data.slice(0, -2).find((f) => f.offset % 512 !== 0 && f.offset + f.len > Math.ceil(f.offset / 512) * 512)!;
+    const b = readFileSync(seg);
+    b.fill(0, victim.offset, Math.ceil(victim.offset / 512) * 512);
+    writeFileSync(seg, b);
+    const { q, ids } = await reopenAndRead(dir);
+    assert.equal(q.recovery.truncatedBytes, 0);
+    assert.equal(q.recovery.corruptRecords, 1);
+    assert.equal(q.recovery.lostEvents, victim.events);
+    const want = data.filter((f) => f !== victim).map((f) => f.id);
+    assert.deepEqual(ids, want, 'every other record is read, those after the zeros included');
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a graceful close ends the last segment with a positions snapshot that the next open reuses', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    let q = await openQueue({ dir, ...OPTS, fsync: { mode: 'never' } });
+    for (let i = 0; i < 3; i++) await q.append(Buffer.from(`rec-${i}`), { positions: [{ key: 'k', value: Buffer.from(`p${i}`) }] });
+    await q.close();
+    const seg = segments(dir).at(-1)!;
+    const closed = frames(seg);
+    assert.deepEqual(
+      closed.map((f) => f.kind),
+      [2, 1, 1, 1, 2],
+      'the first open\'s snapshot, the records, the closing snapshot',
+    );
+    assert.equal(closed.at(-1)!.id, 3, 'the closing snapshot carries the next id');
+    for (let round = 0; round < 3; round++) {
+      q = await openQueue({ dir, ...OPTS });
+      assert.deepEqual(q.positions().get('k'), Buffer.from('p2'));
+      assert.equal(q.recovery.truncatedBytes, 0);
+      await q.close();
+    }
+    assert.equal(statSync(seg).size, closed.at(-1)!.offset + closed.at(-1)!.len, 'restarts without appends do not grow the segment');
+    q = await openQueue({ dir, ...OPTS });
+    assert.equal((await q.append(Buffer.from('next'))).id, 3);
     await q.close();
   } finally {
     cleanup();
@@ -182,7 +240,9 @@ test('zeros appended after the last record (a torn sector) are truncated', async
     const { q, got } = await reopenAndRead(dir);
     assert.equal(q.recovery.truncatedBytes, 512);
     assert.deepEqual(got, expectedNames(4));
-    assert.ok(statSync(seg).size > size, 'a snapshot was appended after the cut');
+    // Cut back to the closing snapshot, which then stands for the open's (made durable, not repeated).
+    assert.equal(statSync(seg).size, size);
+    assert.equal(frames(seg).at(-1)!.kind, 2, 'the segment ends with a positions snapshot');
     await q.close();
   } finally {
     cleanup();

@@ -27,7 +27,8 @@ interface Regression {
  * Seeds are tied to the harness and to the queue's sequence of file system steps: a change to
  * either can make an old seed take another path. The scenario tests at the end of this file pin
  * each finding independently of that; the seeds keep the full random context that first found it.
- * (Seeds below fail with the current harness against the queue at 42b329f (F1–F5) and 08bc485 (F6).)
+ * (Seeds below fail with the current harness against the queue at 42b329f (F1–F5) and 08bc485 (F6);
+ * the F-OOO seeds fail with the queue of their fix when its recovery rule is taken out.)
  */
 const REGRESSIONS: readonly Regression[] = [
   { seed: 28, finding: 'F1: a read with maxBytes from disk spun forever when the next record did not fit' },
@@ -47,6 +48,12 @@ const REGRESSIONS: readonly Regression[] = [
   { seed: 427, finding: 'F6: an ack during an in-flight read moved ackedUpTo past unacknowledged records' },
   { seed: 777, finding: 'F6' },
   { seed: 827, finding: 'F6' },
+  {
+    seed: 128,
+    finding: 'F-OOO: out-of-order writeback left zeros from the old end of file to a sector boundary; skipped, not cut',
+    overrides: { outOfOrder: 1, pageBytes: 512 },
+  },
+  { seed: 1600, finding: 'F-OOO (whole 4 KiB pages, the old end in the last sector of one)', overrides: { outOfOrder: 1 } },
   { seed: 37900, finding: 'harness: a crash scheduled earlier that fired after the last drive, before the final crash' },
   { seed: 4356, finding: 'harness: a read pending across a rewind whose records the queue had already handed out' },
   { seed: 6559, finding: 'harness: the same, the next read restarting at the low-water mark' },

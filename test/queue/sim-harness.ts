@@ -15,7 +15,7 @@
  */
 import type { Consumer, FsyncPolicy, Queue, QueueOptions, QueueRecord, SourcePosition } from '../../src/queue/types';
 import type { Clock, FileSystem } from '../../src/core/ports';
-import { SimClock, SimFileSystem, createRng, isSimCrash, type CrashReport, type Rng, type RunOutcome, type SimFaults } from './sim-fs';
+import { SimClock, SimFileSystem, createRng, isSimCrash, type Rng, type RunOutcome, type SimFaults } from './sim-fs';
 
 export type OpenQueue = (opts: QueueOptions & { fs?: FileSystem; clock?: Clock }) => Promise<Queue>;
 
@@ -104,19 +104,11 @@ export function configFor(seed: number): RunConfig {
     const segBlocks = segmentBytes / 4096 + 1;
     cfg.capacity = 4096 * (1 + (cfg.consumers.length + 1) + 1 + segBlocks + 1 + rng.int(segBlocks * 2 + 1));
   }
-  // Recovery may skip (not cut) a torn tail that out-of-order writeback left (FINDINGS.md, F-OOO,
-  // `KNOWN_F_OOO`); push on it with SLUICE_SIM_CONFIG='{"outOfOrder":1,"pageBytes":512}'.
+  // Out-of-order writeback (FINDINGS.md, F-OOO, fixed): push on it with
+  // SLUICE_SIM_CONFIG='{"outOfOrder":1,"pageBytes":512}' (sector units) or '{"outOfOrder":1}'.
   if (rng.chance(0.3)) cfg.outOfOrder = rng.pick([0.5, 1]);
   return cfg;
 }
-
-/**
- * Finding F-OOO (FINDINGS.md, open): when out-of-order writeback leaves the page holding a segment's
- * old end unwritten and a later one written, recovery may skip the damage as a corrupt record
- * instead of cutting the tail there. While `true`, a corrupt record reported after such a crash is
- * counted (`knownFOoo`) instead of failing the run; set it to `false` with the fix.
- */
-export const KNOWN_F_OOO = true;
 
 export interface RunStats {
   appends: number;
@@ -132,8 +124,6 @@ export interface RunStats {
   diskFullWaits: number;
   corruptRecordsReported: number;
   truncatedBytes: number;
-  /** Corrupt records reported after out-of-order writeback of a segment: the open finding F-OOO (`KNOWN_F_OOO`). */
-  knownFOoo: number;
 }
 
 export interface RunResult {
@@ -291,7 +281,6 @@ export const emptyStats = (): RunStats => ({
   diskFullWaits: 0,
   corruptRecordsReported: 0,
   truncatedBytes: 0,
-  knownFOoo: 0,
 });
 
 class Run {
@@ -398,17 +387,9 @@ class Run {
     }
   }
 
-  /** A power loss wrote a segment back out of order (F-OOO can follow). */
-  private scatteredSegment = false;
-
-  private noteScatter(r: CrashReport | null): void {
-    if (r !== null) for (const [p, f] of r.files) if (f === 'scattered' && p.includes('/seg-')) this.scatteredSegment = true;
-  }
-
   private async afterCrash(): Promise<void> {
     this.stats.crashes++;
     const report = this.fs.lastCrash;
-    this.noteScatter(report);
     if (report !== null) {
       const files = [...report.files].map(([p, f]) => `${p.slice(this.dir.length + 1)}:${f}`).join(' ');
       const dirs = [...report.dirs].map(([p, [k, n]]) => `${p}:${k}/${n}`).join(' ');
@@ -430,7 +411,6 @@ class Run {
         if (err instanceof Crashed) {
           this.stats.crashesInRecovery++;
           const r = this.fs.lastCrash;
-          this.noteScatter(r);
           this.note(`crashed again during recovery (${r?.kind ?? '?'} at step ${r?.atStep ?? '?'})`);
           continue;
         }
@@ -483,11 +463,9 @@ class Run {
     this.note(
       `opened: ${rep.segments} segments, ${rep.records} records, truncated ${rep.truncatedBytes} B, corrupt ${rep.corruptRecords}, cursors reset [${rep.cursorsReset.join(',')}]`,
     );
-    if (rep.corruptRecords > 0 && this.cfg.faults === undefined && KNOWN_F_OOO && this.scatteredSegment) {
-      this.stats.knownFOoo++;
-      this.note(`known finding F-OOO: ${rep.corruptRecords} corrupt record(s) after out-of-order writeback: ${rep.notes.join(' | ')}`);
-    } else if (rep.corruptRecords > 0 && this.cfg.faults === undefined) {
-      // The simulated disk only ever loses or tears unsynced tails; it never damages bytes in place.
+    if (rep.corruptRecords > 0 && this.cfg.faults === undefined) {
+      // The simulated disk only ever loses or tears unsynced tails (out of order included: F-OOO);
+      // it never damages bytes in place.
       this.fail(`recovery reported ${rep.corruptRecords} corrupt record(s) (${rep.lostEvents} events lost) on a disk that corrupts nothing: ${rep.notes.join(' | ')}`);
     }
     if (why === 'graceful' && this.cfg.faults === undefined) {

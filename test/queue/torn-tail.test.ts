@@ -2,7 +2,8 @@
  * The torn-tail rule of the recovery decision table (src/queue/recovery-table.ts), on the simulated
  * disk: a hole of zeros followed by valid frames after the last durable point of the last segment
  * (its last positions snapshot) is a torn write and is cut there; the same hole before a snapshot
- * lies in data that was durable once and is skipped as corruption.
+ * lies in data that was durable once and is skipped as corruption. Out-of-order writeback (finding
+ * F-OOO) leaves a shorter mark, zeros from the old end of file to a sector boundary: cut as well.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -149,4 +150,65 @@ test('a hole of zeros before a snapshot the last open wrote is skipped as corrup
     'every record outside the hole is read, the ones after it included',
   );
   await m.run(q.close());
+});
+
+/** Out-of-order writeback left the sector or 4 KiB page holding the durable end unwritten: cut there. */
+async function oldEndNotWrittenBack(unit: 'sector' | 'page'): Promise<void> {
+  // FINDINGS.md, F-OOO (seeds 128 and 1600). The segment is durable up to E (not a sector
+  // boundary); the records after E were written, never synced. The power goes and the disk writes
+  // back out of order: the sector (or 4 KiB page) holding E is not written back, so it reads as
+  // its old bytes up to E, then zeros up to the boundary; every later one is. No whole aligned
+  // sector of zeros is left: before the fix this was skipped as a corrupt record, and the frames
+  // after it, never acknowledged, came back with positions past the lines of the skipped one.
+  // E inside the first unsynced frame's first sector (and, for a page, in the page's last sector).
+  const wanted = (e: number): boolean =>
+    e % SECTOR !== 0 && Math.ceil(e / SECTOR) * SECTOR - e < 300 && (unit === 'page') === e % 4096 >= 4096 - SECTOR;
+  let m = machine(3);
+  let q: Queue | null = null;
+  let durableEnd = 0;
+  for (let n = 1; n < 200 && q === null; n++) {
+    m = machine(3);
+    let d = await m.open();
+    for (let i = 0; i < n; i++) await m.run(d.append(record(i), { positions: [{ key: fileKey, value: positionOf(i) }] }));
+    await m.run(d.close());
+    d = await m.open({ fsync: { mode: 'never' } }); // its snapshot is fdatasync'ed: the durable end
+    durableEnd = (m.fs.peek(SEG) as Buffer).length;
+    if (wanted(durableEnd)) q = d;
+    else await m.run(d.close());
+  }
+  assert.ok(q !== null && wanted(durableEnd), `found a durable end for the ${unit} case`);
+  for (let i = 1000; i < 1012; i++) await m.run(q.append(record(i), { positions: [{ key: fileKey, value: positionOf(i) }] }));
+  const content = m.fs.peek(SEG) as Buffer;
+  const all = frames(content);
+  const torn = all.find((f) => f.offset === durableEnd) as Frame;
+  const boundary = Math.ceil(durableEnd / SECTOR) * SECTOR;
+  assert.ok(torn !== undefined && torn.offset + torn.len > boundary, 'the first unsynced frame spans the boundary');
+  const after = all.filter((f) => f.offset >= boundary);
+  assert.ok(after.length >= 3, 'valid frames follow the zeros');
+  m.fs.crash({ holes: new Map([[SEG, [durableEnd, boundary]]]) });
+  m.reboot();
+
+  const r = await m.open();
+  assert.equal(r.recovery.corruptRecords, 0, r.recovery.notes.join(' | '));
+  assert.equal(r.recovery.lostEvents, 0);
+  assert.equal(r.recovery.truncatedBytes, content.length - durableEnd, 'cut at the old end of file');
+  const got = await m.readAll(r);
+  assert.ok(!got.some((rec) => rec.id >= torn.id), 'no record written after the durable end is resurrected');
+  const kept = all.filter((f) => f.kind === 1 && f.offset < durableEnd);
+  assert.deepEqual(
+    got.map((rec) => rec.id),
+    kept.map((f) => f.id),
+  );
+  // The source resumes after the last durable record, so the lines after it are read again.
+  assert.deepEqual(r.positions().get(fileKey), positionOf(kept.length - 1));
+  assert.equal((await m.run(r.append(Buffer.from('next')))).id, torn.id, 'ids continue at the cut');
+  await m.run(r.close());
+}
+
+test("zeros from the old end of file to a sector boundary, then the middle of a frame, in the last segment's tail are cut as a torn write (F-OOO)", async () => {
+  await oldEndNotWrittenBack('sector'); // seed 128 with 512-byte units
+});
+
+test('zeros from an old end of file in the last sector of a 4 KiB page up to the page end are cut as a torn write (F-OOO)', async () => {
+  await oldEndNotWrittenBack('page'); // seed 1600: whole pages, the old end in a page's last sector
 });

@@ -163,7 +163,7 @@ export function e2eConfigFor(seed: number, overrides: Partial<E2eConfig> = {}): 
     bootMs: [20, r.pick([300, 1500])],
     atStep: 0.5,
     outOfOrder: r.chance(0.5) ? r.pick([0.3, 1]) : 0,
-    // Whole pages (sector-sized units, 512, reach finding F-OOO of the queue more often: test/queue/FINDINGS.md).
+    // Whole pages (sector-sized units, 512, push on the queue's fixed finding F-OOO: test/queue/FINDINGS.md).
     pageBytes: 4096,
     timedSteps: r.pick([0.1, 0.3]),
     // Drawn last, so the draws above stay what they were for every seed.
