@@ -34,6 +34,7 @@
  * stop (`signal`) ends the loop at the next opportunity (it also aborts the writes in flight);
  * records handed out but not acked are replayed after a restart.
  */
+import { linkedAbort } from '../core/abort';
 import type { Consumer, QueueRecord } from '../queue/types';
 import { retryReasonOf, type Rejection, type Sink, type WriteResult } from '../core/sink';
 import { decodeEnvelope, type Envelope } from '../core/envelope';
@@ -130,7 +131,7 @@ export class SinkRunner {
     this.clock = o.clock;
     this.random = o.random;
     this.lastProgress = o.clock.now();
-    this.readSignal = AbortSignal.any([this.stopRead.signal, o.hardStop]);
+    this.readSignal = linkedAbort(this.stopRead.signal, o.hardStop).signal; // once per run: never disposed
   }
 
   /** Between a failed write and the next successful one. */
@@ -196,14 +197,15 @@ export class SinkRunner {
     while (bytes < maxBytes && events < maxEvents && records.length < READ_MAX_RECORDS && !this.readSignal.aborted) {
       const left = deadline - this.clock.now();
       if (left <= 0) break;
-      const linger = new AbortController();
+      const linger = linkedAbort(this.readSignal);
       // Keeps the process alive: records in hand are work to do (an unref'd timer would let it exit).
       const t = this.clock.setTimer(left, () => linger.abort(), { keepAlive: true });
       let more: QueueRecord[];
       try {
-        more = await this.consumer.read({ maxBytes: maxBytes - bytes, maxRecords: READ_MAX_RECORDS - records.length, signal: AbortSignal.any([linger.signal, this.readSignal]) });
+        more = await this.consumer.read({ maxBytes: maxBytes - bytes, maxRecords: READ_MAX_RECORDS - records.length, signal: linger.signal });
       } finally {
         t.cancel();
+        linger.dispose();
       }
       if (more.length === 0) break;
       for (const r of more) {
@@ -409,14 +411,16 @@ export class SinkRunner {
         return { status: 'errored', error };
       }
     }
-    const timeout = new AbortController();
+    // The write's signal: this attempt's timeout, or the hard stop (not `AbortSignal.any`: see ../core/abort.ts).
+    const timeout = linkedAbort(this.hardStop);
     const t = this.clock.setTimer(this.policy.timeoutMs, () => timeout.abort(new RequestTimeoutError(this.policy.timeoutMs)));
     try {
-      return await this.sink.write(batches, { signal: AbortSignal.any([timeout.signal, this.hardStop]) });
+      return await this.sink.write(batches, { signal: timeout.signal });
     } catch (error) {
       return { status: 'errored', error };
     } finally {
       t.cancel();
+      timeout.dispose();
     }
   }
 

@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -341,4 +342,34 @@ test('resume whose checkpoint cannot be made durable is retried before anything 
   assert.deepEqual(calls.slice(0, calls.indexOf('write') + 1), ['resume', 'checkpoint', 'flush failed', 'resume', 'checkpoint', 'flush', 'write'], calls.join(' | '));
   assert.ok(t.seen.some((e) => e.type === 'sink.failing'), 'the failure is reported');
   await t.cleanup();
+});
+
+test('delivering group after group leaves nothing behind on the long-lived hard-stop signal, and each write still sees a hard stop', async () => {
+  const n = 2000;
+  const records = Array.from({ length: n }, (_, i) => record(i, `line ${i}\n`));
+  const t = await setup(sinkOf(async () => DELIVERED), records);
+  const listenersBefore = getEventListeners(t.hardStop.signal, 'abort').length;
+  const run = t.runner.run();
+  await waitUntil(() => t.consumer.acked.size === n);
+  // Per-attempt signals combined with the stop signal through AbortSignal.any stay linked into it
+  // for as long as it lives (Node 20 never drops them): one per group, a leak for a long-lived agent.
+  const dependants = Object.getOwnPropertySymbols(t.hardStop.signal).find((s) => s.description === 'kDependantSignals');
+  const linked = dependants === undefined ? 0 : ((t.hardStop.signal as unknown as Record<symbol, Set<unknown> | undefined>)[dependants]?.size ?? 0);
+  assert.ok(linked <= 1, `${linked} signals still linked to the hard stop after ${n} groups`);
+  assert.ok(getEventListeners(t.hardStop.signal, 'abort').length <= listenersBefore + 1, 'no listener per group');
+  // A write in flight still learns of a hard stop.
+  let held!: AbortSignal;
+  const t2 = await setup(sinkOf((_b, opts) => {
+    held = opts.signal;
+    return new Promise((resolve) => opts.signal.addEventListener('abort', () => resolve({ status: 'errored', error: opts.signal.reason }), { once: true }));
+  }), [record(0, 'x\n')]);
+  const run2 = t2.runner.run();
+  await waitUntil(() => held !== undefined);
+  t2.hardStop.abort(new Error('stop now'));
+  await run2;
+  assert.equal((held.reason as Error).message, 'stop now');
+  t.runner.drainTo(n);
+  await run;
+  await t.cleanup();
+  await t2.cleanup();
 });
