@@ -199,18 +199,25 @@ test('the built sluice bin is executable, so `npx sluice` in a checkout runs it'
   assert.match(readFileSync(CLI, 'utf8'), /^#!\/usr\/bin\/env node\n/);
 });
 
-test('the bin loads its program as one bundled file: no sluice module or yaml/zod is resolved one by one at start', async () => {
+test('the bin loads its program as one bundled file: no sluice module or yaml/zod is resolved one by one at start, nor the HTTP stack by a config without it', async () => {
   // Start-up cost is mostly files resolved and compiled (docs/agent.md, "Start-up"). A preload
   // hook lists every file Node loaded by the time `sluice validate` exits.
   await withTempDir(async (dir) => {
     const hook = join(dir, 'loaded.js');
     const listing = join(dir, 'loaded.txt');
-    writeFileSync(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(listing)}, Object.keys(require.cache).join('\\n')));\n`);
+    // Files from require.cache; Node built-ins from process.moduleLoadList (`NativeModule http`).
+    writeFileSync(
+      hook,
+      `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(listing)}, [...Object.keys(require.cache), ...(process.moduleLoadList ?? [])].join('\\n')));\n`,
+    );
     const config = await writeConfig(dir, `data_dir: ${join(dir, 'data')}\nsources:\n  app:\n    type: file\n    include: ["${join(dir, '*.log')}"]\nsinks:\n  out:\n    type: file\n    inputs: [app]\n    path: ${join(dir, 'out', 'x.log')}\n`);
     const r = spawnSync(process.execPath, ['--require', hook, CLI, 'validate', '--config', config], { cwd: dir, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const root = join(CLI, '..', '..', '..', '..');
-    const loaded = readFileSync(listing, 'utf8').split('\n').filter((f) => f !== hook).map((f) => relative(root, f)).sort();
+    const entries = readFileSync(listing, 'utf8').split('\n');
+    const loaded = entries.filter((f) => f.startsWith('/') && f !== hook).map((f) => relative(root, f)).sort();
     assert.deepEqual(loaded, ['dist/src/cli/bin.js', 'dist/src/cli/main.js', 'dist/src/cli/signals.js']);
+    // A config without network components does not load Node's HTTP and TLS stacks either.
+    assert.deepEqual(entries.filter((m) => /^NativeModule (http|https|tls|_http_server)$/.test(m)), []);
   });
 });

@@ -26,8 +26,8 @@
  * to take each event exactly once (`src/sources/http/dedup.ts`). Dead-letter replays carry neither
  * (they are appended as sent: at least once).
  */
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as Http from 'node:http';
+import type * as Https from 'node:https';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import * as z from 'zod';
@@ -58,13 +58,18 @@ export const httpSinkSchema = sinkSchema('http', {
 });
 export type HttpSinkConfig = z.output<typeof httpSinkSchema>;
 
+// node:http and node:https (with tls) are loaded when an http sink is made, not when the program
+// starts: most configs have none, and they were ~5 ms of every start (docs/agent.md, "Start-up").
+const http = (): typeof Http => process.getBuiltinModule('node:http');
+const https = (): typeof Https => process.getBuiltinModule('node:https');
+
 export class HttpStatusError extends Error {
   readonly code = 'SLUICE_SINK_HTTP_STATUS';
   constructor(
     readonly status: number,
     readonly response: string,
   ) {
-    super(`HTTP ${status} ${http.STATUS_CODES[status] ?? ''}`.trim() + (response ? `: ${oneLine(response).slice(0, 200)}` : ''));
+    super(`HTTP ${status} ${http().STATUS_CODES[status] ?? ''}`.trim() + (response ? `: ${oneLine(response).slice(0, 200)}` : ''));
     this.name = 'HttpStatusError';
   }
 }
@@ -79,7 +84,8 @@ interface Answer {
 const RESPONSE_KEEP = 1024;
 
 export class HttpSink implements Sink {
-  private readonly agent: http.Agent;
+  private readonly agent: Http.Agent;
+  private readonly mod: typeof Http | typeof Https;
   private readonly url: URL;
   private readonly contentType: string;
   /** Only with `encoding: json` (text bodies carry no event ids). */
@@ -92,7 +98,8 @@ export class HttpSink implements Sink {
   ) {
     this.url = new URL(config.uri);
     const options = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: (config.request?.concurrency ?? 1) + 1 };
-    this.agent = this.url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+    this.mod = this.url.protocol === 'https:' ? https() : http();
+    this.agent = new this.mod.Agent(options);
     this.contentType = contentTypeOf(config.encoding);
     this.acked = config.encoding === 'json' ? new AckedBelow() : undefined;
     this.sender = `${ctx.agentId}:${ctx.id}`;
@@ -180,7 +187,7 @@ export class HttpSink implements Sink {
     const r: Rejection = {
       payload,
       contentType,
-      reason: `HTTP ${a.status} ${http.STATUS_CODES[a.status] ?? ''}`.trim(),
+      reason: `HTTP ${a.status} ${http().STATUS_CODES[a.status] ?? ''}`.trim(),
       status: a.status,
       response: a.head,
       firstEventId: first,
@@ -210,9 +217,8 @@ export class HttpSink implements Sink {
     let length = 0;
     for (const c of chunks) length += c.length;
     headers['content-length'] = String(length);
-    const mod = this.url.protocol === 'https:' ? https : http;
     return new Promise<Answer>((resolve, reject) => {
-      const req = mod.request(this.url, { method: 'POST', agent: this.agent, headers, signal }, (res) => {
+      const req = this.mod.request(this.url, { method: 'POST', agent: this.agent, headers, signal }, (res) => {
         const kept: Buffer[] = [];
         let keptBytes = 0;
         res.on('data', (c: Buffer) => {
