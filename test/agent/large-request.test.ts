@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cli, freePort, startAgent, waitFor, withTempDir, writeConfig, readIfAny, type RunningAgent } from './helpers';
 
@@ -93,5 +94,27 @@ test('http: a 9 MiB body with 4 MiB queue segments is stored as several records,
     assert.equal(out.get('huge'), undefined);
     assert.equal(out.get('after huge'), 1);
     assert.equal(out.size, 2 * 9000 + 1);
+  });
+});
+
+test('file source with multiline: one read of short lines whose events outgrow a 4 MiB segment is delivered whole, batch by batch; the agent stops cleanly', async () => {
+  await withTempDir(async (dir) => {
+    const want = Array.from({ length: 120_000 }, (_, i) => `l ${i}`);
+    await writeFile(join(dir, 'app.log'), `${want.join('\n')}\n`); // ~1 MiB read; ~10 MiB of events
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nqueue:\n  max_bytes: 16MiB\nsources:\n  app:\n    type: file\n    include: ["./app.log"]\n    multiline: { mode: java }\n` +
+        `sinks:\n  out:\n    type: file\n    inputs: [app]\n    path: ./out.log\n    encoding: json\n`,
+    );
+    const agent = startAgent(cfg, { cwd: dir });
+    const out = join(dir, 'out.log');
+    await waitFor('every event in the sink', async () => (await readIfAny(out)).split('\n').length > want.length, 30_000, agent.stderr);
+    assert.equal(await stop(agent), 0, agent.stderr());
+    assert.doesNotMatch(agent.stderr(), /restarting|RECORD_TOO_LARGE/);
+    const got = (await readIfAny(out))
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => (JSON.parse(l) as { message: string }).message);
+    assert.deepEqual(got, want);
   });
 });
