@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, ConfigReadError } from '../config/errors';
+import { ConfigError, ConfigReadError, formatProblem } from '../config/errors';
 import { BUILTIN_FILE, loadConfigFile, parseConfig } from '../config/load';
 import { createDiagnostics, errorText, isLogLevel, LOG_LEVELS, type LogLevel } from '../core/diagnostics';
 import { argsProblem } from './args';
@@ -148,7 +148,8 @@ export const runCli = async (argv: readonly string[], io: CliIo = defaultIo): Pr
         io.out(
           `ok: ${config.file}: ${config.sources.length} source(s) (${config.sources.map((s) => `${s.id}: ${s.type}`).join(', ')}), ` +
             `${config.sinks.length} sink(s) (${config.sinks.map((s) => `${s.id}: ${s.type} <- ${s.base.inputs.join(', ')}`).join('; ')})\n` +
-            describeTopology(config),
+            describeTopology(config) +
+            (config.warnings ?? []).map((w) => `warning: ${formatProblem(w)}\n`).join(''),
         );
         return EXIT_CODES.ok;
       }
@@ -166,6 +167,7 @@ export const runCli = async (argv: readonly string[], io: CliIo = defaultIo): Pr
         const chosen = await chooseConfig(v.config, io.cwd);
         const log = createDiagnostics({ level, write: io.err });
         if (chosen.isDefault) log.info(DEFAULT_DESCRIPTION);
+        for (const w of chosen.config.warnings ?? []) log.warn(formatProblem(w));
         return await runAgent(chosen.config, log);
       }
       case 'top':

@@ -59,6 +59,8 @@ export interface AgentConfig {
   readonly api?: { readonly host: string; readonly port: number };
   readonly sources: readonly ResolvedSource[];
   readonly sinks: readonly ResolvedSink[];
+  /** What works, but not for every input (a request-driven source's largest event that no segment holds): shown by `validate`, logged at start. */
+  readonly warnings?: readonly ConfigProblem[];
 }
 
 type Path = readonly PropertyKey[];
@@ -165,9 +167,20 @@ class ProblemCollector {
     private readonly sinkTypes: readonly string[],
   ) {}
 
+  /** Warnings: the config works, but not for every input (shown by `validate` and at start). */
+  readonly warnings: ConfigProblem[] = [];
+
   add(path: Path, message: string, preferKey = false): void {
+    this.problems.push(this.at(path, message, preferKey));
+  }
+
+  warn(path: Path, message: string): void {
+    this.warnings.push(this.at(path, message, true));
+  }
+
+  private at(path: Path, message: string, preferKey: boolean): ConfigProblem {
     const { line, col } = locate(this.doc, this.lc, path, preferKey);
-    this.problems.push({ file: this.file, line, col, key: formatPath(path), message });
+    return { file: this.file, line, col, key: formatPath(path), message };
   }
 
   /** Turn zod issues (relative to `base`) into problems with friendly messages. */
@@ -269,6 +282,7 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
   const sources: ResolvedSource[] = [];
   const sourceIo = new Map<string, ComponentIo>();
   const batches: { readonly id: string; readonly batch: BatchBound }[] = [];
+  const events: { readonly id: string; readonly batch: BatchBound }[] = [];
   const exclusive = new Map<string, string>();
   const sourceIds = Object.keys(t.sources);
   if (sourceIds.length === 0) pc.add(['sources'], 'no source configured (add one, e.g. `pipe: { type: stdin }`)');
@@ -286,6 +300,7 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
       sources.push({ id, type: kind.type, canAcknowledge: kind.canAcknowledge, create: r.make });
       sourceIo.set(id, r.io);
       if (r.io.batch !== undefined) batches.push({ id, batch: r.io.batch });
+      if (r.io.event !== undefined) events.push({ id, batch: r.io.event });
       const ex = r.io.exclusive;
       if (ex !== undefined) {
         const first = exclusive.get(ex);
@@ -388,6 +403,21 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
     );
   }
 
+  // A request-driven source cuts a request into several records, but one event is one line of one
+  // record: an event as large as the body limit would be answered 413. A warning, not a refusal: the
+  // config is right for every request of events that fit (and lowering the limit would refuse more).
+  for (const { id, batch } of queueOk ? events : []) {
+    const need = batch.bytes + FRAME_HEADER + ENVELOPE_HEADER_BYTES + Buffer.byteLength(id);
+    if (need <= segmentBytes) continue;
+    const seg = q?.segment_bytes !== undefined ? `queue.segment_bytes ${mib(segmentBytes)}` : `queue.segment_bytes ${mib(segmentBytes)}, derived from max_bytes`;
+    const atLeast = Math.ceil(need / MiB);
+    const raise = 2 * atLeast * MiB > maxBytes ? ` and max_bytes to at least ${2 * atLeast}MiB` : '';
+    pc.warn(
+      ['sources', id, ...batch.key.split('.')],
+      `${batch.from} is more than a queue segment holds (${seg}): a larger request is stored as several records, but each event must fit one record and a larger one is refused (413); ${batch.fix}, or set queue.segment_bytes to at least ${atLeast}MiB${raise}, if single events can be that large`,
+    );
+  }
+
   let api: { host: string; port: number } | undefined;
   const apiConf = top.data.api;
   if (apiConf) {
@@ -411,6 +441,7 @@ export const parseConfig = (text: string, file: string, registry: Registry, env:
     ...(api ? { api } : {}),
     sources,
     sinks,
+    ...(pc.warnings.length > 0 ? { warnings: pc.warnings } : {}),
   };
 };
 

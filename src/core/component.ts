@@ -64,6 +64,11 @@ export interface ComponentIo {
   readonly writes?: string;
   /** The largest batch the source can append as one queue record (a record is never split). */
   readonly batch?: BatchBound;
+  /**
+   * A source that cuts its input into several records at event boundaries (http, otlp): its largest
+   * single event, which must fit one record alone (the loader warns when it may not).
+   */
+  readonly event?: BatchBound;
 }
 
 /**

@@ -87,7 +87,27 @@ export interface SourceContext {
    * treat as never full.
    */
   readonly full?: () => boolean;
+  /**
+   * The most bytes one batch may take — its lines, its origin and its positions, as `batchBytes`
+   * counts them — since a batch is one queue record and a record never spans two segments. A larger
+   * batch is refused (`emit` rejects with `SLUICE_QUEUE_RECORD_TOO_LARGE`: the queue is fine); a
+   * source whose input can outgrow it cuts the input into several batches at event boundaries.
+   * Absent where there is no queue (unit tests): no bound.
+   */
+  readonly recordBytes?: number;
 }
+
+/** The bytes of a batch that count toward `SourceContext.recordBytes`: lines, origin and encoded positions. */
+export const batchBytes = (batch: SourceBatch): number =>
+  batch.lines.length + (batch.origin === undefined ? 0 : Buffer.byteLength(batch.origin)) + positionsBytes(batch.positions ?? []);
+
+/** The queue's encoding of positions (`u32` count, then per key `u16` length, key, `u32` length, value). */
+export const positionsBytes = (positions: readonly SourcePosition[]): number => {
+  if (positions.length === 0) return 0;
+  let n = 4;
+  for (const p of positions) n += 2 + Buffer.byteLength(p.key) + 4 + (p.value === null ? 0 : p.value.length);
+  return n;
+};
 
 export interface Source {
   /** Runs until `ctx.signal` aborts and the batch in hand is emitted (or the input ends: stdin EOF). */

@@ -35,7 +35,7 @@ import { join, resolve } from 'node:path';
 import { BUILTIN_FILE, type AgentConfig, type ResolvedSource } from '../config/load';
 import type { ComponentContext } from '../core/component';
 import type { Diagnostics } from '../core/diagnostics';
-import { encodeEnvelope } from '../core/envelope';
+import { ENVELOPE_HEADER_BYTES, encodeEnvelope } from '../core/envelope';
 
 /** An envelope with no lines is its header alone (the lines are the rest of the payload). */
 const NO_LINES = Buffer.alloc(0);
@@ -44,7 +44,7 @@ import { nodeFileSystem, nodeReadFileSystem, systemClock, systemRandom } from '.
 import type { Clock, FileSystem, Random, ReadFileSystem, Timer } from '../core/ports';
 import type { Sink } from '../core/sink';
 import type { EmitOptions, Source, SourceBatch, SourceContext } from '../core/source';
-import { AppendAbortedError, openQueue } from '../queue';
+import { AppendAbortedError, FRAME_HEADER, openQueue, RecordTooLargeError } from '../queue';
 import type { AppendResult, Queue } from '../queue/types';
 import { AgentMetrics } from './metrics';
 import { reportTo } from './report';
@@ -474,6 +474,7 @@ export class Agent {
       log: this.log,
       signal: this.stopSources.signal,
       full: () => this.queue.metrics().full,
+      recordBytes: this.config.queue.segmentBytes - FRAME_HEADER - ENVELOPE_HEADER_BYTES - Buffer.byteLength(id),
       emit: async (batch: SourceBatch, opts?: EmitOptions): Promise<void> => {
         // The envelope's header and the lines as two parts: the queue copies them once, into its
         // reused memory, before append returns (so the source may reuse its read buffer at once).
@@ -487,8 +488,9 @@ export class Agent {
             ...(signal !== undefined ? { signal } : {}),
           });
         } catch (err) {
-          // Given up by the source (nothing stored): the queue is fine.
-          if (!(err instanceof AppendAbortedError)) this.queueFailure ??= err;
+          // Given up by the source, or one batch too large for a record (nothing stored; the source
+          // answers for it): the queue is fine and takes other appends.
+          if (!(err instanceof AppendAbortedError) && !(err instanceof RecordTooLargeError)) this.queueFailure ??= err;
           throw err;
         }
         if (this.lastNextId === undefined || r.nextId > this.lastNextId) this.lastNextId = r.nextId;

@@ -27,6 +27,8 @@ export type {
 export { asRecordId } from './types';
 export { nodeFileSystem, systemClock } from '../core/node-ports';
 export { AppendAbortedError, QueueClosedError, QueueIoError, QueueLockedError, QueueUsageError, RecordTooLargeError } from './errors';
+/** A record's framing (length, CRC, id, …) on top of its payload and positions. */
+export { FRAME_HEADER } from './format';
 
 /**
  * Opens (creating or recovering) the queue in `opts.dir`, on the real disk unless `fs`/`clock` are

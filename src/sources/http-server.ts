@@ -17,6 +17,16 @@
  * 413), decoded (the protocol's `decode`; 400 with the reason), and emitted as one batch: one queue
  * append per request, however many events, no per-event system calls.
  *
+ * A record never spans two queue segments, so a request whose events do not fit one
+ * (`ctx.recordBytes`, with what the protocol says its records carry besides: the dedup positions)
+ * is cut at event boundaries into several batches, appended together (one group commit takes them)
+ * and answered 200 once all are durable. One event that cannot fit a record alone gets 413 with the
+ * reason before anything is appended. A request is stored whole or not at all where the queue
+ * allows it: when a give-up (below) drops some of its batches after others were written, the
+ * dropped ones are appended again, without a give-up, and the answer is 200 — a retry would store
+ * the first part twice. Only a crash (or a failed queue: 500) leaves part of a request stored; its
+ * retry repeats that part, except from a sluice sender, whose ids each record carries.
+ *
  * `when_full` says what a request meets when the queue is full. `reject` (the default): 503 +
  * `Retry-After: 1` at once, before the body is read; and when the queue fills while the request's own
  * append waits for space (seen within 200 ms, on the clock port), that append is given up
@@ -47,8 +57,9 @@ import { isIPv6, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { gunzip, inflate, type InputType, type ZlibOptions } from 'node:zlib';
 import type { Clock, FileSystem, Timer } from '../core/ports';
-import type { SourceContext, SourceStats } from '../core/source';
+import type { SourceBatch, SourceContext, SourceStats } from '../core/source';
 import { HttpEmitError, HttpListenError, HttpTlsFileError } from './errors';
+import { cutLines, type LinePiece } from './lines';
 import type { ListenAddress, TlsConfig } from './net-config';
 import { readTlsMaterial, type TlsMaterial } from './tls-files';
 
@@ -60,8 +71,20 @@ export interface AnswerBody {
 
 /** What a protocol made of a request body: events to store (and the 200's body), or why it refuses it (400). */
 export type IngestDecoded =
-  | { readonly ok: true; readonly lines: Buffer; readonly events: number; readonly answer: AnswerBody }
+  | {
+      readonly ok: true;
+      readonly lines: Buffer;
+      readonly events: number;
+      readonly answer: AnswerBody;
+      /** What a record of these events carries besides the lines (positions): a fixed part and a part per event. */
+      readonly overhead?: RecordOverhead;
+    }
   | { readonly ok: false; readonly reason: string };
+
+export interface RecordOverhead {
+  readonly fixed: number;
+  readonly perEvent: number;
+}
 
 /** What one request-driven source does differently from another. */
 export interface IngestProtocol {
@@ -75,6 +98,11 @@ export interface IngestProtocol {
   decode(body: Buffer, req: IncomingMessage): IngestDecoded;
   /** The body of a refusal (4xx, 5xx) with its reason. */
   error(req: IncomingMessage, status: number, message: string): AnswerBody;
+  /**
+   * The decoded `lines` go to the queue as these pieces (one record each: the body did not fit
+   * one); a protocol that knows its batches by their lines learns each piece's.
+   */
+  pieces?(lines: Buffer, pieces: readonly LinePiece[]): void;
 }
 
 export interface IngestServerOptions {
@@ -418,6 +446,8 @@ export class IngestServer {
     const decoded = this.protocol.decode(body, req);
     if (!decoded.ok) return this.fail(req, res, 400, decoded.reason);
     if (decoded.events === 0) return this.reply(req, res, 200, decoded.answer);
+    const batches = this.recordsOf(ctx, decoded);
+    if (typeof batches === 'string') return this.fail(req, res, 413, batches);
     if (this.stopping) return this.fail(req, res, 503, 'the agent is stopping', { 'retry-after': '1' });
     if (this.rejectsWhenFull(ctx)) return this.refuseFull(req, res, true);
     // Given up while it still waits: on a full queue (`reject`), when the client goes away, on stop.
@@ -436,35 +466,73 @@ export class IngestServer {
     };
     res.once('close', onGone);
     this.waiting.add(onStop);
-    const emitted = ctx.emit({ lines: decoded.lines, events: decoded.events, format: 'events' }, { signal: giveUp.signal }).then(
-      () => {
-        this.m.events += decoded.events;
-        return 'durable' as const;
-      },
-      (e: unknown) => {
-        if (giveUp.signal.aborted && isAppendAborted(e)) {
-          this.m.appendsGivenUp++;
-          return 'given-up' as const;
-        }
-        this.failure ??= new HttpEmitError(ctx.id, { cause: e });
-        for (const f of this.idle) f();
-        return 'failed' as const;
-      },
-    );
+    const emitted = this.emitAll(ctx, batches, giveUp.signal);
     const outcome = await (this.cfg.whenFull === 'reject' ? this.durableOrFull(ctx, emitted, abort('full')) : emitted);
     res.off('close', onGone);
     this.waiting.delete(onStop);
     switch (outcome) {
       case 'durable':
+        this.m.events += decoded.events;
         return this.reply(req, res, 200, decoded.answer);
       case 'failed':
         return this.fail(req, res, 500, 'the queue did not accept the events');
+      case 'too-large':
+        return this.fail(req, res, 413, 'the events do not fit one queue record (queue.segment_bytes): send fewer or smaller events per request');
       case 'given-up':
         // Nothing of the request was stored: its retry stores the events once.
+        this.m.appendsGivenUp++;
         if (why === 'stopping') return this.fail(req, res, 503, 'the agent is stopping', { 'retry-after': '1' });
         if (why === 'full') return this.refuseFull(req, res, true);
         return; // the client went away: nobody to answer
     }
+  }
+
+  /**
+   * The request's events as batches that each fit one queue record (`ctx.recordBytes`): the whole
+   * body when it fits, else pieces cut at event boundaries; or, when one event alone cannot fit,
+   * why (413: no append is made, the agent goes on).
+   */
+  private recordsOf(ctx: SourceContext, d: IngestDecoded & { ok: true }): SourceBatch[] | string {
+    const room = ctx.recordBytes;
+    const { fixed, perEvent } = d.overhead ?? { fixed: 0, perEvent: 0 };
+    if (room === undefined || d.lines.length + fixed + d.events * perEvent <= room) return [{ lines: d.lines, events: d.events, format: 'events' }];
+    const cut = cutLines(d.lines, room - fixed, perEvent);
+    if (!cut.ok) {
+      const most = room - fixed - perEvent;
+      return `event ${cut.index + 1} of the request is ${cut.bytes} bytes as stored, more than one queue record holds (${most} bytes, set by queue.segment_bytes): it cannot be stored; send it smaller`;
+    }
+    this.protocol.pieces?.(d.lines, cut.pieces);
+    return cut.pieces.map((p) => ({ lines: p.lines, events: p.count, format: 'events' }));
+  }
+
+  /**
+   * Appends the batches of one request (all at once: group commit takes them together) and says
+   * how it went, as one: durable when all are. A request is stored whole or not at all where the
+   * queue allows: when a give-up (`signal`) drops some batches after others were written, the
+   * dropped ones are appended again without a give-up — a request partly stored is finished, so a
+   * client's retry does not store its first part twice. `failed` (the queue failed) stops the source.
+   */
+  private async emitAll(ctx: SourceContext, batches: readonly SourceBatch[], signal: AbortSignal): Promise<'durable' | 'given-up' | 'failed' | 'too-large'> {
+    const once = (batch: SourceBatch, s: AbortSignal | undefined): Promise<'durable' | 'given-up' | 'failed' | 'too-large'> =>
+      ctx.emit(batch, s === undefined ? {} : { signal: s }).then(
+        () => 'durable' as const,
+        (e: unknown) => {
+          if (s?.aborted === true && codeOf(e) === 'SLUICE_QUEUE_APPEND_ABORTED') return 'given-up' as const;
+          // One record too large (a positions margin exceeded): the queue is fine; the client gets 413.
+          if (codeOf(e) === 'SLUICE_QUEUE_RECORD_TOO_LARGE') return 'too-large' as const;
+          this.failure ??= new HttpEmitError(ctx.id, { cause: e });
+          for (const f of this.idle) f();
+          return 'failed' as const;
+        },
+      );
+    const worst = (os: readonly string[]): 'failed' | 'too-large' | undefined => (os.includes('failed') ? 'failed' : os.includes('too-large') ? 'too-large' : undefined);
+    const first = await Promise.all(batches.map((b) => once(b, signal)));
+    const bad = worst(first);
+    if (bad !== undefined) return bad;
+    if (first.every((o) => o === 'durable')) return 'durable';
+    if (first.every((o) => o === 'given-up')) return 'given-up';
+    const rest = await Promise.all(batches.filter((_, i) => first[i] === 'given-up').map((b) => once(b, undefined)));
+    return worst(rest) ?? 'durable';
   }
 
   private rejectsWhenFull(ctx: SourceContext): boolean {
@@ -500,5 +568,5 @@ export class IngestServer {
   }
 }
 
-/** The queue dropped the append unwritten because it was given up (`AppendAbortedError`). */
-const isAppendAborted = (e: unknown): boolean => typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'SLUICE_QUEUE_APPEND_ABORTED';
+/** An error's stable `code` (`SLUICE_QUEUE_APPEND_ABORTED`: the queue dropped a given-up append unwritten). */
+const codeOf = (e: unknown): unknown => (typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined);

@@ -106,3 +106,45 @@ function frameSlow(input: Buffer, maxLine: number, flushPartial: boolean): Frame
   }
   return { lines: parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, total), events, consumed, splits };
 }
+
+/** One piece of complete lines cut to fit a queue record: a view of the input (no copy), its first line's index and its line count. */
+export interface LinePiece {
+  readonly lines: Buffer;
+  readonly first: number;
+  readonly count: number;
+}
+
+/** `cutLines`' answer: the pieces, in order, or the first line that cannot fit a piece alone. */
+export type Cut = { readonly ok: true; readonly pieces: readonly LinePiece[] } | { readonly ok: false; readonly index: number; readonly bytes: number };
+
+/**
+ * Cuts complete lines (each ending in `\n`) into pieces whose bytes, plus `perLine` for each of
+ * their lines (what a line adds to its record besides itself, e.g. a position range), are at most
+ * `max`. Lines are never split: a line that cannot fit alone is named instead (index, bytes). One
+ * scan, one `indexOf` per line; only for a batch that is already known not to fit.
+ */
+export function cutLines(lines: Buffer, max: number, perLine = 0): Cut {
+  const pieces: LinePiece[] = [];
+  let start = 0; // of the piece
+  let first = 0;
+  let count = 0;
+  let at = 0; // of the next line
+  let index = 0;
+  while (at < lines.length) {
+    let nl = lines.indexOf(10, at);
+    if (nl === -1) nl = lines.length - 1;
+    const end = nl + 1;
+    if (end - at + perLine > max) return { ok: false, index, bytes: end - at };
+    if (count > 0 && end - start + (count + 1) * perLine > max) {
+      pieces.push({ lines: lines.subarray(start, at), first, count });
+      start = at;
+      first = index;
+      count = 0;
+    }
+    count++;
+    index++;
+    at = end;
+  }
+  if (count > 0) pieces.push({ lines: lines.subarray(start, at), first, count });
+  return { ok: true, pieces };
+}

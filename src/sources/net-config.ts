@@ -3,7 +3,8 @@
  * a secret that may come from the environment. Each source builds its own strict schema from them.
  */
 import * as z from 'zod';
-import { sizeSchema } from '../core/units';
+import type { BatchBound } from '../core/component';
+import { formatSize, sizeSchema } from '../core/units';
 
 export interface ListenAddress {
   readonly host: string;
@@ -96,3 +97,15 @@ export const ingestServerKeys = {
   /** HTTPS. */
   tls: tlsSchema.optional(),
 };
+
+/**
+ * The largest single event of an HTTP ingest source, for the check that it fits one queue record:
+ * a body cut into several records is cut between events, so one event can be as large as the body.
+ * (Decoding can make it larger: text lines gain their JSON, OTLP records their field names.)
+ */
+export const ingestEventBound = (cfg: { readonly max_body_bytes: number }): BatchBound => ({
+  bytes: cfg.max_body_bytes,
+  key: 'max_body_bytes',
+  from: `max_body_bytes ${formatSize(cfg.max_body_bytes)}`,
+  fix: 'lower max_body_bytes to refuse such bodies before they are read',
+});

@@ -182,6 +182,24 @@ test('a file source whose batch cannot fit one queue segment is refused with one
   parse(big.replace('read_buffer_bytes: 8MiB', 'read_buffer_bytes: 2MiB'));
 });
 
+test('an http or otlp source whose max_body_bytes exceeds a queue segment is accepted with a warning naming the key: a body is cut into records, one event is not', () => {
+  const net = (queue: string, extra = ''): string =>
+    `data_dir: /d\n${queue}sources:\n  web:\n    type: http\n    address: 8080\n${extra}  traces:\n    type: otlp\nsinks:\n  out:\n    type: stdout\n    inputs: [web, traces]\n`;
+  const warned = parse(net('queue:\n  max_bytes: 16MiB\n'));
+  assert.deepEqual(
+    (warned.warnings ?? []).map((w) => `${w.line}:${w.col}: ${w.key}`),
+    ['6:5: sources.web.max_body_bytes', '9:5: sources.traces.max_body_bytes'],
+  );
+  assert.equal(
+    warned.warnings?.[0]?.message,
+    'max_body_bytes 10MiB is more than a queue segment holds (queue.segment_bytes 4MiB, derived from max_bytes): a larger request is stored as several records, ' +
+      'but each event must fit one record and a larger one is refused (413); lower max_body_bytes to refuse such bodies before they are read, ' +
+      'or set queue.segment_bytes to at least 11MiB and max_bytes to at least 22MiB, if single events can be that large',
+  );
+  assert.equal(parse(net('')).warnings, undefined, 'the default queue (64MiB segments) holds a 10MiB event');
+  assert.equal(parse(net('queue:\n  max_bytes: 16MiB\n', '    max_body_bytes: 3MiB\n').replace('    type: otlp\n', '    type: otlp\n    max_body_bytes: 3MiB\n')).warnings, undefined);
+});
+
 test('the partial line and the pending multiline event count in a batch, for file and stdin sources alike', () => {
   const small = EXAMPLE.replace('1GiB', '64MiB\n  segment_bytes: 2MiB');
   // A 1MiB read + a partial line of up to 1MiB (the default max_line_bytes) do not fit 2MiB segments.

@@ -14,6 +14,7 @@ import { createDiagnostics } from '../../src/core/diagnostics';
 import type { Envelope } from '../../src/core/envelope';
 import type { AgentEvent } from '../../src/core/events';
 import { DELIVERED, type Sink } from '../../src/core/sink';
+import { batchBytes, type SourceBatch } from '../../src/core/source';
 import { sinkKinds } from '../../src/sinks';
 import { Agent } from '../../src/pipeline/agent';
 
@@ -76,8 +77,38 @@ const flakySource = defineSource({
   }),
 });
 
+/**
+ * A source that, on its first run, emits a batch of exactly `ctx.recordBytes` (lines, origin and
+ * positions), then one byte more, and lets that refusal end the run as a careless source would;
+ * its second run emits `after` and ends. What each emit did is kept.
+ */
+const oversized: { runs: number; outcomes: string[] } = { runs: 0, outcomes: [] };
+const oversizeSource = defineSource({
+  type: 'oversize',
+  schema: z.strictObject({ type: z.literal('oversize') }),
+  canAcknowledge: true,
+  create: () => ({
+    async run(ctx) {
+      if (oversized.runs++ > 0) return ctx.emit({ lines: Buffer.from('after\n'), events: 1 });
+      const room = ctx.recordBytes;
+      assert.ok(room !== undefined && room > 0, 'the agent tells a source how large a batch may be');
+      const positions = [{ key: `${ctx.id}:pos`, value: Buffer.from('12345678') }];
+      const batch = (bytes: number): SourceBatch => {
+        const lines = Buffer.alloc(bytes - batchBytes({ lines: Buffer.alloc(0), events: 1, origin: 'o', positions }), 'x');
+        lines[lines.length - 1] = 10;
+        return { lines, events: 1, origin: 'o', positions };
+      };
+      await ctx.emit(batch(room)).then(() => oversized.outcomes.push('fits'));
+      await ctx.emit(batch(room + 1)).catch((e: unknown) => {
+        oversized.outcomes.push((e as { code?: string }).code ?? 'no code');
+        throw e;
+      });
+    },
+  }),
+});
+
 const registry = (canAcknowledge: boolean): Registry => ({
-  sources: registryOf([genSource(canAcknowledge), flakySource]),
+  sources: registryOf([genSource(canAcknowledge), flakySource, oversizeSource]),
   sinks: registryOf([...sinkKinds.values(), captureSink]),
 });
 
@@ -201,6 +232,33 @@ test('a source that throws is restarted with backoff and reported, while the oth
     assert.equal(events.filter((e) => e.type === 'source.failed').length, 0);
     const lines = (await readFile(join(dir, 'out.log'), 'utf8')).trimEnd().split('\n').sort();
     assert.deepEqual(lines, ['attempt 0', 'attempt 1', 'finally', 'line 0', 'line 1', 'line 2']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a batch larger than a queue record is refused to its source alone (SLUICE_QUEUE_RECORD_TOO_LARGE): never taken for a queue failure, the agent restarts that source and goes on', async () => {
+  Object.assign(oversized, { runs: 0, outcomes: [] });
+  const { code, events, dir } = await runAgent(
+    `data_dir: $DIR/data\nqueue:\n  max_bytes: 16MiB\nsources:\n  big:\n    type: oversize\n  gen:\n    type: gen\n    batches: 2\n    lines: 1\n` +
+      `sinks:\n  out:\n    type: file\n    inputs: [big, gen]\n    path: $DIR/out.log\n`,
+    registry(true),
+  );
+  try {
+    assert.deepEqual(oversized.outcomes, ['fits', 'SLUICE_QUEUE_RECORD_TOO_LARGE'], 'recordBytes is the exact bound');
+    assert.equal(code, 0);
+    const restarts = events.filter((e) => e.type === 'source.restarting');
+    assert.deepEqual(
+      restarts.map((e) => (e.type === 'source.restarting' ? [e.source, (e.error as { code?: string }).code] : [])),
+      [['big', 'SLUICE_QUEUE_RECORD_TOO_LARGE']],
+    );
+    assert.deepEqual(
+      events.filter((e) => e.type === 'source.failed' || e.type === 'queue.failed' || e.type === 'agent.stopping').map((e) => e.type),
+      [],
+    );
+    const lines = (await readFile(join(dir, 'out.log'), 'utf8')).trimEnd().split('\n');
+    assert.deepEqual(lines.filter((l) => !l.startsWith('xxx')).sort(), ['after', 'line 0', 'line 1']);
+    assert.equal(lines.length, 4, 'the batch that fits is stored; the one a byte larger is not');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

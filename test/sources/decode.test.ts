@@ -271,3 +271,47 @@ test('property: the same for the real traces in every built-in mode (a restart m
     { numRuns: 300 },
   );
 });
+
+/**
+ * A cap on the output (the file source's: what one queue record holds) cuts the events of one read
+ * into batches: together they are the events of an uncapped run, and the position after any batch
+ * (`consumed`) is a restart point — a fresh assembler from there gives exactly the rest.
+ */
+test('property: an output cap cuts one read into batches with the same events, each batch\'s position a restart point (every mode, CRI too)', () => {
+  fc.assert(
+    fc.property(fc.constantFrom('java', 'python', 'go'), fc.boolean(), fc.integer({ min: 1, max: 3000 }), fc.nat(), (mode, cri, cap, crashSeed) => {
+      const { text } = interleave(modes[mode] as readonly string[], 12, 2);
+      const input = cri
+        ? text
+            .split(/(?<=\n)/)
+            .map((l, i) => (l.length > 20 && i % 2 === 0 ? `2026-11-30T03:00:00Z stdout P ${l.slice(0, 10)}\n2026-11-30T03:00:00Z stdout F ${l.slice(10)}` : `2026-11-30T03:00:00Z stdout F ${l}`))
+            .join('')
+        : text;
+      const cfg = config({ multiline: { mode }, ...(cri ? { decoding: 'cri' } : {}) });
+      const bytes = Buffer.from(input);
+      const whole = run(cfg, bytes);
+      const a = new Assembler(cfg, 1 << 20, newDecodeCounts());
+      const events = (r: { lines: Buffer }): Event[] => (r.lines.length === 0 ? [] : r.lines.toString().trimEnd().split('\n').map((l) => JSON.parse(l) as Event));
+      const batches: { events: Event[]; position: number }[] = [];
+      let position = 0;
+      let carry = bytes;
+      let d = a.decode(carry, 0, false, '/x/app.log', cap);
+      for (;;) {
+        position += d.consumed;
+        batches.push({ events: events(d), position });
+        carry = Buffer.from(carry.subarray(d.consumed));
+        if (!d.more) break;
+        assert.ok(d.events > 0, 'a call that stops early has emitted');
+        d = a.decode(carry, carry.length, false, '/x/app.log', cap);
+      }
+      const rest = events(a.decode(carry, carry.length, 'all', '/x/app.log'));
+      assert.deepEqual([...batches.flatMap((b) => b.events), ...rest], whole, `cap ${cap}`);
+      if (Buffer.byteLength(whole.map((e) => JSON.stringify(e)).join('\n')) > 2 * cap + 4096) assert.ok(batches.length > 1, 'a large output is cut');
+      const k = crashSeed % batches.length;
+      const before = batches.slice(0, k + 1).flatMap((b) => b.events);
+      const after = run(cfg, bytes.subarray((batches[k] as { position: number }).position));
+      assert.deepEqual(messages([...before, ...after]), messages(whole), `${mode}: restart after batch ${k} of ${batches.length}`);
+    }),
+    { numRuns: 300 },
+  );
+});

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SourcePosition } from '../../src/queue/types';
-import type { Diagnostics, Source, SourceBatch } from '../../src/core/source';
+import { batchBytes, type Diagnostics, type Source, type SourceBatch } from '../../src/core/source';
 
 export interface LogEntry {
   readonly level: string;
@@ -29,6 +29,8 @@ export class Harness {
   private readonly held: (() => void)[] = [];
   /** While true, emits do not resolve (a stuck queue) until released or crashed. */
   hold = false;
+  /** The queue's bound on one batch (`SourceContext.recordBytes`); a larger batch is refused as the queue refuses it. */
+  recordBytes: number | undefined = undefined;
 
   constructor(
     private readonly source: Source,
@@ -49,12 +51,16 @@ export class Harness {
       log: diagnostics,
       signal: this.ac.signal,
       emit: (batch) => this.emit(batch),
+      ...(this.recordBytes === undefined ? {} : { recordBytes: this.recordBytes }),
     });
     return this;
   }
 
   private async emit(batch: SourceBatch): Promise<void> {
     checkBatch(batch, this.id);
+    if (this.recordBytes !== undefined && batchBytes(batch) > this.recordBytes) {
+      throw Object.assign(new Error(`batch of ${batchBytes(batch)} bytes, more than a record holds`), { code: 'SLUICE_QUEUE_RECORD_TOO_LARGE' });
+    }
     // The contract: emit takes its copy of the lines before it returns (the source reuses its buffer).
     batch = { ...batch, lines: Buffer.from(batch.lines) };
     if (this.emitDelayMs > 0) await new Promise((r) => setTimeout(r, this.emitDelayMs));

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { frameLines } from '../../src/sources/lines';
+import { cutLines, frameLines } from '../../src/sources/lines';
 
 test('framing keeps complete lines zero-copy and leaves the partial tail', () => {
   const input = Buffer.from('a\r\nbb\nccc');
@@ -50,4 +50,36 @@ test('a long line of UTF-8 text is split on character boundaries: every piece de
       assert.ok(Buffer.byteLength(p) <= maxLine);
     }
   }
+});
+
+test('property: cutting lines for records keeps every line whole and in order, each piece within the bound and as full as it can be, or names the first line that cannot fit alone', () => {
+  const line = fc.string({ maxLength: 40 }).map((s) => `${s.replaceAll('\n', ' ')}\n`);
+  fc.assert(
+    fc.property(fc.array(line, { maxLength: 30 }), fc.integer({ min: 1, max: 120 }), fc.nat(8), (ls, max, perLine) => {
+      const input = Buffer.from(ls.join(''));
+      const sizes = ls.map((l) => Buffer.byteLength(l));
+      const cut = cutLines(input, max, perLine);
+      const tooLarge = sizes.findIndex((n) => n + perLine > max);
+      if (tooLarge !== -1) {
+        assert.deepEqual(cut, { ok: false, index: tooLarge, bytes: sizes[tooLarge] });
+        return;
+      }
+      assert.ok(cut.ok);
+      assert.deepEqual(Buffer.concat(cut.pieces.map((p) => p.lines)), input, 'the pieces are the input, in order');
+      let next = 0;
+      for (const [k, p] of cut.pieces.entries()) {
+        assert.equal(p.first, next);
+        assert.ok(p.count >= 1);
+        const own = sizes.slice(p.first, p.first + p.count);
+        assert.equal(p.lines.length, own.reduce((a, b) => a + b, 0), 'a piece holds whole lines');
+        assert.ok(p.lines.length + p.count * perLine <= max, `piece ${k} within the bound`);
+        const following = sizes[p.first + p.count];
+        if (following !== undefined) assert.ok(p.lines.length + following + (p.count + 1) * perLine > max, `piece ${k} could not take the next line`);
+        assert.equal(p.lines.buffer, input.buffer, 'a view, not a copy');
+        next += p.count;
+      }
+      assert.equal(next, ls.length);
+    }),
+    { numRuns: 500 },
+  );
 });

@@ -132,3 +132,33 @@ test('events stay structured: Sluice-Encoding json is NDJSON as sent, decoding n
     }
   });
 });
+
+test('a fetch larger than a queue record is appended as several batches, cut between messages: each message stored once, the last position carries them all', { skip: natsMissing, timeout: 60_000 }, async () => {
+  await withTempDir(async (dir) => {
+    const server = await startNats(dir);
+    const nc = await client([server.url]);
+    try {
+      await addStream(nc, 'LOGS', ['logs.>']);
+      const { jetstream } = await import('@nats-io/jetstream');
+      const js = jetstream(nc);
+      const pad = 'p'.repeat(20 * 1024);
+      for (let i = 1; i <= 40; i++) await js.publish('logs.app', `m-${i} ${pad}\n`);
+      // 40 messages of 20 KiB arrive in one fetch (batch.max_bytes 4MiB); a record holds 100 KiB.
+      const h = new Harness(source(server.url, { batch: { timeout: '500ms' } }), 'from_bus');
+      h.recordBytes = 100 * 1024;
+      h.start();
+      await h.until('all forty messages', () => h.events() >= 40, 20_000);
+      await waitFor('every message acknowledged', async () => (await consumerState(nc)).floor === 40, 20_000);
+      await h.stop();
+      assert.ok(h.durableBatches.length >= 8, `${h.durableBatches.length} batches`);
+      assert.deepEqual(
+        h.text().split('\n').slice(0, -1).map((l) => l.split(' ')[0]),
+        Array.from({ length: 40 }, (_, i) => `m-${i + 1}`),
+      );
+      assert.equal(h.warnings().length, 0, JSON.stringify(h.logs));
+    } finally {
+      await nc.close();
+      await server.kill();
+    }
+  });
+});

@@ -10,7 +10,7 @@ import { ExportLogsServiceRequest, ExportLogsServiceResponse, RpcStatus } from '
 import { PROTO_FILES } from '../../src/sources/otlp/proto/embedded';
 import { otlpSourceSchema } from '../../src/sources/otlp/config';
 import { OtlpSource } from '../../src/sources/otlp/source';
-import type { SourceBatch, SourceContext } from '../../src/core/source';
+import { batchBytes, type SourceBatch, type SourceContext } from '../../src/core/source';
 import { nodeFileSystem, systemClock } from '../../src/core/node-ports';
 
 /** The checkout's src/, found from this compiled file (dist/test/sources/otlp.test.js). */
@@ -275,7 +275,7 @@ test('property: every record of a well-formed request arrives, in order, in both
 });
 
 /** A running OtlpSource on a free port whose emit stores batches at once. */
-const serve = async (): Promise<{ port: number; batches: SourceBatch[]; warnings: string[]; stop: () => Promise<void>; source: OtlpSource }> => {
+const serve = async (recordBytes?: number): Promise<{ port: number; batches: SourceBatch[]; warnings: string[]; stop: () => Promise<void>; source: OtlpSource }> => {
   const ac = new AbortController();
   const batches: SourceBatch[] = [];
   const warnings: string[] = [];
@@ -299,8 +299,11 @@ const serve = async (): Promise<{ port: number; batches: SourceBatch[]; warnings
       error() {},
     },
     emit: async (b) => {
+      // As the queue: a batch larger than a record is refused.
+      if (recordBytes !== undefined && batchBytes(b) > recordBytes) throw Object.assign(new Error('too large'), { code: 'SLUICE_QUEUE_RECORD_TOO_LARGE' });
       batches.push({ ...b, lines: Buffer.from(b.lines) });
     },
+    ...(recordBytes === undefined ? {} : { recordBytes }),
   };
   const done = source.run(ctx);
   const port = await listening;
@@ -356,6 +359,29 @@ test('the source answers in the request encoding: an ExportLogsServiceResponse w
     assert.equal(s.source.metrics().rejectedRecords, 1);
     assert.equal(s.warnings.length, 1);
     assert.match(s.warnings[0] ?? '', /otlp log records refused: 1 since the last report.*"rejectedRecordsTotal":1.*spanId is not 16 hex digits/);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('an export larger than a queue record is stored as several batches, every record once and in order; one record larger than a queue record alone gets 413', async () => {
+  const s = await serve(64 * 1024);
+  try {
+    const records = Array.from({ length: 2000 }, (_, i) => ({ body: { stringValue: `record ${i} ${'r'.repeat(100)}` } }));
+    const r = await post(s.port, '/v1/logs', { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' }, gzipSync(protobufOf(jsonRequest(records))));
+    assert.equal(r.status, 200);
+    assert.ok(s.batches.length > 3, `${s.batches.length} batches`);
+    for (const b of s.batches) assert.ok(batchBytes(b) <= 64 * 1024);
+    const got = s.batches.flatMap((b) => b.lines.toString().trimEnd().split('\n').map((l) => (JSON.parse(l) as { message: string }).message));
+    assert.deepEqual(got, records.map((x) => x.body.stringValue));
+    const big = await post(s.port, '/v1/logs', { 'content-type': 'application/json' }, JSON.stringify(jsonRequest([{ body: { stringValue: 'small' } }, { body: { stringValue: 'b'.repeat(70 * 1024) } }])));
+    assert.equal(big.status, 413);
+    assert.match(big.body.toString(), /event 2 of the request is \d+ bytes as stored, more than one queue record holds/);
+    assert.equal(
+      s.batches.reduce((n, b) => n + b.events, 0),
+      2000,
+      'nothing of the refused export was stored',
+    );
   } finally {
     await s.stop();
   }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { PassThrough, Readable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { batchBytes } from '../../src/core/source';
 import { stdinSourceSchema } from '../../src/sources/stdin/config';
 import { StdinSource } from '../../src/sources/stdin/source';
 import { Harness, numbered } from './harness';
@@ -110,4 +111,24 @@ test('stdin of a real child process: bytes piped in come out unchanged', async (
   const code = await new Promise((r) => child.on('exit', r));
   assert.equal(code, 0);
   assert.deepEqual(Buffer.concat(out), Buffer.concat([input, Buffer.from('\n')]));
+});
+
+test('stdin with multiline: events of one read that outgrow a queue record are emitted batch by batch, each within a record, all of them in order', async () => {
+  const input = new PassThrough();
+  const src = new StdinSource(stdinSourceSchema.parse({ type: 'stdin', multiline: { mode: 'java' } }), { stream: input });
+  const h = new Harness(src);
+  h.recordBytes = 256 * 1024;
+  h.start();
+  const want = Array.from({ length: 100_000 }, (_, i) => `l ${i}`);
+  input.end(`${want.join('\n')}\n`); // ~690 KB at once; ~4 MB of events
+  await h.until('every event', () => h.events() === want.length, 20_000);
+  await h.stop();
+  assert.ok(h.durableBatches.length > 10, `${h.durableBatches.length} batches`);
+  for (const b of h.durableBatches) assert.ok(batchBytes(b) <= 256 * 1024, `a batch of ${batchBytes(b)} bytes`);
+  const got = h
+    .text()
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => (JSON.parse(l) as { message: string }).message);
+  assert.deepEqual(got, want);
 });

@@ -77,6 +77,12 @@ export interface Decoded {
   readonly consumed: number;
   /** Lines cut at `max_line_bytes`. */
   readonly splits: number;
+  /**
+   * The output reached the call's `cap` and the call stopped there, between lines: the carry
+   * (`input.subarray(consumed)`) still holds complete lines; decode it again (no new bytes) before
+   * the next read. No flush was done.
+   */
+  readonly more: boolean;
 }
 
 /** A CRI line (or joined `P`… `F` sequence), or a line that is not CRI. Offsets are into the current input. */
@@ -167,8 +173,11 @@ export class Assembler {
   /**
    * Decodes `input` (the carry this assembler left, `carried` bytes, then new bytes) into events.
    * @param origin the file path (`"stdin"` for stdin), written as `file` into each event.
+   * @param cap output bytes after which the call stops at the next line (`more`), so that one batch
+   *   fits a queue record: NDJSON can be many times the bytes read. The position rule holds as for a
+   *   read that ended there: `consumed` never passes an event that is not emitted.
    */
-  decode(input: Buffer, carried: number, flush: Flush, origin: string): Decoded {
+  decode(input: Buffer, carried: number, flush: Flush, origin: string, cap = Infinity): Decoded {
     if (carried !== this.kept) this.reset();
     this.input = input;
     this.outLen = 0;
@@ -183,24 +192,29 @@ export class Assembler {
     const n = input.length;
     const maxLine = this.maxLine;
     let nl = input.indexOf(10, pos);
+    let more = false;
     while (nl !== -1) {
+      if (this.outLen >= cap) {
+        more = true;
+        break;
+      }
       if (nl - pos > maxLine) pos = this.pieces(pos, nl);
       const b = nl > pos && input[nl - 1] === 13 ? nl - 1 : nl;
       this.line(pos, b, nl + 1);
       pos = nl + 1;
       nl = input.indexOf(10, pos);
     }
-    if (n - pos > maxLine) {
+    if (!more && n - pos > maxLine) {
       // A partial line longer than max_line_bytes: its pieces are lines, at most maxLine bytes stay.
       pos = this.pieces(pos, n);
     }
-    if (flush === 'all' && pos < n) {
+    if (!more && flush === 'all' && pos < n) {
       this.line(pos, n, n);
       pos = n;
     }
     this.scanned = pos;
-    if (flush !== false) this.flushAll(flush === 'all', flush === 'events');
-    return this.finish(pos, this.splits);
+    if (!more && flush !== false) this.flushAll(flush === 'all', flush === 'events');
+    return { ...this.finish(pos, this.splits), more };
   }
 
   /**
@@ -505,7 +519,7 @@ export class Assembler {
   }
 
   /** Ends a call: the output, and the state shifted to the carry (`input.subarray(consumed)`). */
-  private finish(pos: number, splits: number): Decoded {
+  private finish(pos: number, splits: number): Omit<Decoded, 'more'> {
     let consumed = pos;
     if (this.evStart >= 0 && this.evStart < consumed) consumed = this.evStart;
     const h = this.held[0];

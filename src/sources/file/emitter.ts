@@ -28,7 +28,8 @@ const MAX_POSITIONS_BYTES = 4 + (MAX_FORGETS_PER_BATCH + 2) * (2 + MAX_KEY_BYTES
 /**
  * The largest batch this source can emit: one read after what the tailer holds (a partial line, or
  * the pending event), framed, with its origin and positions. Decoded events (`multiline`,
- * `decoding`) are NDJSON and add their JSON per event on top, which no key bounds.
+ * `decoding`) are NDJSON and add their JSON per event on top, which no key bounds: the tailer cuts
+ * them into batches of at most `decodedCap` instead.
  */
 export function batchBound(c: FileSourceConfig): BatchBound {
   const held = heldBound(c);
@@ -39,6 +40,14 @@ export function batchBound(c: FileSourceConfig): BatchBound {
     fix: `lower read_buffer_bytes or ${held.key}`,
   };
 }
+
+/**
+ * Decoded output (NDJSON, many times the bytes read for short lines) one batch carries at most: half
+ * of what a record holds besides the origin and positions, so the line that passes it — adding one
+ * event and the lines held behind it — still fits. Undefined `recordBytes` (no queue): no bound.
+ */
+export const decodedCap = (recordBytes: number | undefined): number =>
+  recordBytes === undefined ? Infinity : Math.max(64 * 1024, Math.floor((recordBytes - MAX_PATH_BYTES - MAX_POSITIONS_BYTES) / 2));
 
 /** What the emitter counts (part of `FileSourceMetrics`). */
 export interface EmitCounts {

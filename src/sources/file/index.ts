@@ -71,7 +71,11 @@
  * partial line in hand (not in the position), so the restart reads it whole. With `multiline` or
  * `decoding` (`../decode`), a tailer's `Assembler` keeps the pending event (and look-ahead lines, CRI
  * `P` pieces) in that same carry: the position stays at the event's first byte until it is emitted
- * whole, and `multiline.timeout` of quiet at EOF emits it (`Tailer.takePending`). The stored value
+ * whole, and `multiline.timeout` of quiet at EOF emits it (`Tailer.takePending`). Decoded events
+ * of one read that would not fit one queue record are cut into several batches (`decodedCap`, from
+ * `ctx.recordBytes`): the decode stops between lines, the carry keeps the rest, and
+ * `Tailer.takeMore` makes the next batch before any read — each batch's position the one a read
+ * ending there would give. The stored value
  * holds no time: how long a position has been remembered (`since`, for `forget_after_ms`) is kept
  * in memory on the monotonic clock and counts from the start after a restart.
  *

@@ -17,7 +17,7 @@ import type { IdleClosed } from './book';
 import type { FileSourceConfig } from './config';
 import { Discovery, order } from './discovery';
 import type { Found } from './discovery';
-import { Emitter } from './emitter';
+import { decodedCap, Emitter } from './emitter';
 import { Follower } from './follow';
 import { expandBraces, Glob } from './glob';
 import { Identities } from './identity';
@@ -437,7 +437,11 @@ export class FileSource implements Source {
       t.waitForIdentity(now);
       return;
     }
-    if (this.decodeCounts !== null && t.decoder === null) t.decoder = new Assembler(this.cfg, this.cfg.max_line_bytes, this.decodeCounts);
+    if (this.decodeCounts !== null && t.decoder === null) {
+      t.decoder = new Assembler(this.cfg, this.cfg.max_line_bytes, this.decodeCounts);
+      t.outputCap = decodedCap(run.ctx.recordBytes);
+    }
+    if (t.more) return this.takeMore(run, t); // (a stop or a failure left it: the carry must shrink before a read)
     let n: number;
     try {
       n = await t.read(this.scratch, this.cfg.read_buffer_bytes);
@@ -474,6 +478,15 @@ export class FileSource implements Source {
     }
     const got = t.took(this.scratch, n, now, this.cfg.max_line_bytes);
     if (got) await this.emit(run, t, got);
+    await this.takeMore(run, t);
+  }
+
+  /** Decoded events of one read that one batch could not hold: batch after batch, each with the position after its last event. */
+  private async takeMore(run: Run, t: Tailer): Promise<void> {
+    while (t.more && !run.ctx.signal.aborted && run.emitter.failure === null) {
+      const got = t.takeMore();
+      if (got) await this.emit(run, t, got);
+    }
   }
 
   private async flushCarry(run: Run, t: Tailer): Promise<void> {

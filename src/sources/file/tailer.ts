@@ -76,6 +76,10 @@ export class Tailer implements Holder {
    * event, so the emitted offset stays at its first byte until it is emitted whole.
    */
   decoder: Assembler | null = null;
+  /** Decoded output per batch at most (set by the source from `ctx.recordBytes`): past it a decode stops, `more`. */
+  outputCap = Infinity;
+  /** The carry holds complete lines a decode left for the next batch (`takeMore`, before any read). */
+  more = false;
 
   constructor(
     readonly fh: ReadFileHandle,
@@ -150,13 +154,28 @@ export class Tailer implements Holder {
     const carried = this.carry ? this.carry.length : 0;
     const data = scratch.subarray(0, carried + n);
     const d = this.decoder;
-    const f = d === null ? frameLines(data, maxLine, false) : d.decode(data, carried, false, this.path);
+    const f = d === null ? frameLines(data, maxLine, false) : d.decode(data, carried, false, this.path, this.outputCap);
     this.carry = f.consumed < data.length ? Buffer.from(data.subarray(f.consumed)) : null;
+    this.more = 'more' in f && f.more === true;
     if (f.events === 0) return null;
     // `f.lines` is a view into the scratch buffer: emit copies it before it returns.
     const endOffset = this.readOffset - (data.length - f.consumed);
     const tail = extendTail(this.emittedTail, data.subarray(0, f.consumed));
     return d === null ? { lines: f.lines, events: f.events, splits: f.splits, endOffset, tail } : { lines: f.lines, events: f.events, splits: f.splits, endOffset, tail, format: 'events' };
+  }
+
+  /** After a decode that stopped at `outputCap` (`more`): the next batch of events from the carry, no new bytes. */
+  takeMore(): Lines | null {
+    const carry = this.carry;
+    const d = this.decoder;
+    this.more = false;
+    if (!carry || !d || !this.identity) return null;
+    const f = d.decode(carry, carry.length, false, this.path, this.outputCap);
+    this.carry = f.consumed < carry.length ? Buffer.from(carry.subarray(f.consumed)) : null;
+    this.more = f.more;
+    if (f.events === 0) return null;
+    const endOffset = this.readOffset - (carry.length - f.consumed);
+    return { lines: f.lines, events: f.events, splits: f.splits, endOffset, tail: extendTail(this.emittedTail, carry.subarray(0, f.consumed)), format: 'events' };
   }
 
   /** The decoder's pending event (and held lines) as events, after `timeout` of quiet; a partial line stays. */
@@ -193,6 +212,7 @@ export class Tailer implements Holder {
     const d = this.decoder;
     const f = d === null ? frameLines(carry, maxLine, true) : d.decode(carry, carry.length, 'all', this.path);
     this.carry = null;
+    this.more = false;
     if (f.events === 0) return null;
     const lines = f.lines.buffer === carry.buffer ? Buffer.from(f.lines) : f.lines;
     const tail = extendTail(this.emittedTail, carry);
@@ -212,6 +232,7 @@ export class Tailer implements Holder {
     this.emittedTail = NO_TAIL;
     this.upgrade = null;
     this.carry = null;
+    this.more = false;
     this.decoder?.reset();
     this.nextPoll = 0;
     this.backoff = 0;

@@ -16,6 +16,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { SourcePosition } from '../../core/records';
 import type { Source, SourceContext, SourceStats } from '../../core/source';
+import type { LinePiece } from '../lines';
 import { IngestServer, ingestServerOptions, type AnswerBody, type IngestDecoded, type IngestMetrics, type IngestProtocol, type IngestServerDeps } from '../http-server';
 import type { HttpSourceConfig } from './config';
 import { acceptsContentType, ACCEPTED_TYPES, decodeBody, selectLines, type Decoding } from './decode';
@@ -24,6 +25,14 @@ import { Dedup, SENDER_PATTERN, type DedupMetrics, type Identified } from './ded
 /** The server's counters (`events`: events appended, duplicates not included) and the deduplication's. */
 export type HttpSourceMetrics = IngestMetrics & DedupMetrics;
 export type HttpSourceDeps = IngestServerDeps;
+
+/**
+ * What a deduplicated record carries besides its lines: per event at most one range of ids (two
+ * varints), and a margin for its keys, the sender's base (floor + up to `DEFAULT_MAX_RANGES` ranges)
+ * and the keys it folds or forgets. A record that still outgrows it is answered 413 (a sluice sink
+ * then sends halves).
+ */
+const DEDUP_OVERHEAD = { fixed: 64 * 1024, perEvent: 16 } as const;
 
 const json = (body: Record<string, unknown>): AnswerBody => ({ type: 'application/json', body: `${JSON.stringify(body)}\n` });
 
@@ -60,8 +69,24 @@ class HttpProtocol implements IngestProtocol {
     const ids: number[] | undefined = sender !== undefined && this.decoding !== 'text' ? [] : undefined;
     const d = decodeBody(this.decoding, body, ids);
     if (!d.ok) return d;
-    if (ids !== undefined && sender !== undefined && d.events > 0) this.identified.set(d.lines, { sender, ackedBelow, ids });
-    return { ok: true, lines: d.lines, events: d.events, answer: json({ events: d.events }) };
+    const answer = json({ events: d.events });
+    if (ids === undefined || sender === undefined || d.events === 0) return { ok: true, lines: d.lines, events: d.events, answer };
+    this.identified.set(d.lines, { sender, ackedBelow, ids });
+    return { ok: true, lines: d.lines, events: d.events, answer, overhead: DEDUP_OVERHEAD };
+  }
+
+  /**
+   * A body too large for one record goes as several: each piece is taken on its own (its own
+   * reservation, position key and ranges, so each record says exactly which ids it holds). The
+   * `Sluice-Acked-Below` of the request is cut to its smallest id first, as `take` would cut it for
+   * the whole request, so no piece raises the floor over another piece's ids.
+   */
+  pieces(lines: Buffer, pieces: readonly LinePiece[]): void {
+    const who = this.identified.get(lines);
+    if (who === undefined) return;
+    let ackedBelow = who.ackedBelow;
+    if (ackedBelow !== undefined) for (const id of who.ids) if (id >= 0 && id < ackedBelow) ackedBelow = id;
+    for (const p of pieces) this.identified.set(p.lines, { sender: who.sender, ackedBelow, ids: who.ids.slice(p.first, p.first + p.count) });
   }
 
   error(_req: unknown, _status: number, message: string): AnswerBody {
@@ -104,9 +129,9 @@ export class HttpSource implements Source {
     this.dedup = dedup;
     const identified = this.protocol.identified;
     const emit: SourceContext['emit'] = (batch, ...rest) => {
+      // (Kept while the lines live: a piece given up after others were stored is emitted again.)
       const who = identified.get(batch.lines);
       if (who === undefined) return ctx.emit(batch, ...rest);
-      identified.delete(batch.lines);
       const append = (keep: Uint8Array | null, count: number, positions: readonly SourcePosition[]): Promise<void> =>
         ctx.emit(
           { ...batch, lines: keep === null ? batch.lines : selectLines(batch.lines, keep), events: count, positions: [...(batch.positions ?? []), ...positions] },

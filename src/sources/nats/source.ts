@@ -38,6 +38,8 @@ const MAX_IN_FLIGHT = 4;
 /** On stop, how long acks in flight get to be confirmed before the connection closes. */
 const ACK_GRACE_MS = 2000;
 const NL = 0x0a;
+/** A sequence in the encoded position at most: two varints of up to 8 bytes. */
+const SEQ_BYTES = 16;
 
 export class NatsSourceError extends Error {
   readonly code: string;
@@ -248,21 +250,57 @@ export class NatsSource implements Source {
     return m.headers?.get('Sluice-Encoding') === 'json' ? 'events' : 'lines';
   }
 
+  /**
+   * One run of messages into the queue: one batch, or — when its bytes would not fit one queue
+   * record (`ctx.recordBytes`) — several, cut between messages, each with its own sequences and
+   * the position as it stands when it is emitted (a message is never split: one larger than a
+   * record alone is refused by the queue and the source restarts, saying why).
+   */
   private emit(ctx: SourceContext, key: string, run: Run): void {
-    const parts: Buffer[] = [];
-    let events = 0;
     const trusted = this.config.decoding === 'auto';
+    const datas: { readonly m: JsMsg; readonly parts: Buffer[]; readonly bytes: number; readonly events: number }[] = [];
+    let total = 0;
     for (const m of run.msgs) {
       let data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
       if (run.format === 'events' && !trusted) data = checkedNdjson(data);
-      parts.push(data);
-      events += countLines(data);
+      const parts = [data];
+      let events = countLines(data);
       if (data[data.length - 1] !== NL) {
         parts.push(NEWLINE);
         events++;
       }
+      const bytes = data.length + parts.length - 1;
+      datas.push({ m, parts, bytes, events });
+      total += bytes;
     }
-    const seqs = run.msgs.map((m) => m.info.streamSequence);
+    // What the batch carries besides its lines: the origin, and the position (the key, the stream,
+    // two varints at most per sequence carried: the stored ones, those in flight, this run's).
+    const room = ctx.recordBytes;
+    const carried = this.stored.size + this.inFlight.size + datas.length;
+    const fixed = 64 + Buffer.byteLength(key) + Buffer.byteLength(this.streamCreated) + Buffer.byteLength(run.subject ?? '') + SEQ_BYTES * carried;
+    if (room === undefined || total + fixed <= room) {
+      this.append(ctx, key, run, datas);
+      return;
+    }
+    let group: typeof datas = [];
+    let bytes = 0;
+    for (const d of datas) {
+      if (group.length > 0 && bytes + d.bytes + fixed > room) {
+        this.append(ctx, key, run, group);
+        group = [];
+        bytes = 0;
+      }
+      group.push(d);
+      bytes += d.bytes;
+    }
+    if (group.length > 0) this.append(ctx, key, run, group);
+  }
+
+  private append(ctx: SourceContext, key: string, run: Run, datas: readonly { readonly m: JsMsg; readonly parts: Buffer[]; readonly events: number }[]): void {
+    const parts = datas.flatMap((d) => d.parts);
+    const events = datas.reduce((n, d) => n + d.events, 0);
+    const msgs = datas.map((d) => d.m);
+    const seqs = msgs.map((m) => m.info.streamSequence);
     // This batch's own sequences, those of batches ahead of it in the queue, and the stored ones.
     const carried = new Set(this.stored);
     for (const s of this.inFlight.keys()) carried.add(s);
@@ -280,7 +318,7 @@ export class NatsSource implements Source {
           this.inFlight.delete(s);
           this.stored.add(s);
         }
-        this.ack(run.msgs);
+        this.ack(msgs);
       },
       (error: unknown) => {
         this.failure ??= error;

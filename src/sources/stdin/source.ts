@@ -30,7 +30,8 @@ const LAST_READ_BYTES = 64 * 1024;
 
 /**
  * The largest batch this source can emit: ~1 MiB of input after what it holds (a partial line, or
- * the pending event), framed. Decoded events add their JSON per event on top (see the file source).
+ * the pending event), framed. Decoded events add their JSON per event on top (see the file source):
+ * they are cut into batches of at most half a record instead.
  */
 export function batchBound(c: StdinSourceConfig): BatchBound {
   const held = heldBound(c);
@@ -117,9 +118,12 @@ export class StdinSource implements Source {
     const timeoutMs = this.cfg.multiline?.timeout ?? 0;
     const warnings = new DecodeWarnings();
     /** `final`: the input ended (everything, a partial line too); `pending`: quiet for the timeout (the pending event). */
-    const emit = async (input: Buffer, final: boolean, pending = false): Promise<Buffer | null> => {
-      const carried = carry ? carry.length : 0;
-      const f = decoder === null ? frameLines(input, maxLine, final) : decoder.decode(input, carried, final ? 'all' : pending ? 'events' : false, 'stdin');
+    // Decoded events are NDJSON, many times the bytes read for short lines: at most half a queue
+    // record per batch (the line that passes it adds one event), the rest in the next batch.
+    const room = ctx.recordBytes;
+    const cap = room === undefined ? Infinity : Math.max(64 * 1024, Math.floor(room / 2));
+    const emit = async (input: Buffer, final: boolean, pending = false, carried = carry ? carry.length : 0): Promise<Buffer | null> => {
+      const f = decoder === null ? frameLines(input, maxLine, final) : decoder.decode(input, carried, final ? 'all' : pending ? 'events' : false, 'stdin', cap);
       if (f.splits > 0) {
         this.m.splitLines += f.splits;
         const now = clock.now();
@@ -140,6 +144,8 @@ export class StdinSource implements Source {
           throw new SourceEmitError(ctx.id, { cause: e });
         }
       }
+      // The decode stopped at the cap: the next batch from what it left, before any read.
+      if ('more' in f && f.more && rest !== null) return emit(rest, final, pending, rest.length);
       return rest;
     };
     try {
