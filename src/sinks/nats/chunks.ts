@@ -5,9 +5,9 @@
  * two records, so its id — record id + chunk index — names the same bytes on every replay, whatever
  * else was read in the same group. The record's encoded bytes (with `encoding: text` the lines as
  * read, or each structured event's text — a multiline event is several lines; NDJSON with
- * `event_id`s with `encoding: json`) are cut at line boundaries into runs of at most `max` bytes. A single line longer than `max` cannot be
- * sent; it becomes a chunk of its own marked `tooLarge` (the sink dead-letters it) and the cutting
- * goes on after it.
+ * `event_id`s with `encoding: json`) are cut at line boundaries into runs of at most `max` bytes. A
+ * single line longer than `max` cannot be sent; it becomes a chunk of its own marked `tooLarge` (the
+ * sink dead-letters it) and the cutting goes on after it.
  */
 import type { Envelope } from '../../core/envelope';
 import type { Encoding } from '../../core/sink';
@@ -26,7 +26,7 @@ export interface Chunk {
   readonly offset: number;
 }
 
-/** The record's bytes as published: a view for `text` of plain lines, the events' text for `text` of events, one NDJSON buffer with event ids for `json`. */
+/** The record's bytes as published: a view for `text` of plain lines, the events' text for `text` of events, NDJSON with event ids for `json`. */
 export const encodeRecord = (encoding: Encoding, b: Envelope): Buffer => {
   if (encoding === 'text') return b.kind === 'events' ? encodeEventsText(b.lines) : b.lines;
   return b.kind === 'events' ? encodeEventsJson(b, b.lines, b.recordId) : encodeJson(b, b.lines, b.recordId);
