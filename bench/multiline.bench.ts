@@ -4,6 +4,9 @@
  * beside the same file without `multiline` (the plain line path), alone (emit resolves at once) and
  * feeding the real write-ahead queue with `fsync: always` (the durable pipeline up to the queue).
  * Lines/s counts input lines. Best of two runs for every case (a fresh queue for each).
+ * Then the sink side: what a file sink encodes before its writev, for those events — `encoding:
+ * text` (each event's lines back, out of its JSON) and `encoding: json`. Best of three. (`text` of
+ * plain lines costs nothing to measure: the record's bytes are handed on as they are.)
  * Run: `npm run bench -- multiline` (MULTILINE_BENCH_LINES to change the size, default 1,000,000).
  */
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +16,11 @@ import { fileSourceSchema } from '../src/sources/file/config';
 import { FileSource } from '../src/sources/file/source';
 import type { SourceBatch } from '../src/core/source';
 import { openQueue } from '../src/queue/index';
-import { drainSource } from './source-util';
+import { drainSource, now } from './source-util';
+import { decodeEnvelope, encodeEnvelope, type Envelope } from '../src/core/envelope';
+import { asRecordId } from '../src/core/records';
+import { encodeBatches } from '../src/sinks/encoding';
+import type { Encoding } from '../src/core/sink';
 
 const LINES = Number(process.env['MULTILINE_BENCH_LINES'] ?? 1_000_000);
 
@@ -104,9 +111,47 @@ async function main(): Promise<void> {
       );
     });
     process.stdout.write('\ntarget: multiline java -> queue (fsync always) >= 1,000,000 input lines/s\n');
+    await sinkEncodings(java, lines, events - 1, bytes);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The records of one source run, as a sink reads them back from the queue. */
+async function records(cfg: ReturnType<typeof fileSourceSchema.parse>, events: number): Promise<Envelope[]> {
+  const out: Envelope[] = [];
+  await drainSource('records', new FileSource(cfg), events, async (b) => {
+    const payload = encodeEnvelope(b.format ?? 'lines', 'app', b.origin, Date.now(), b.lines);
+    out.push(decodeEnvelope(payload, b.events, asRecordId(out.length + 1)));
+    await Promise.resolve();
+  });
+  return out;
+}
+
+async function sinkEncodings(java: ReturnType<typeof fileSourceSchema.parse>, lines: number, events: number, bytes: number): Promise<void> {
+  const javaRecs = await records(java, events);
+  const time = (encoding: Encoding, recs: readonly Envelope[]): { ms: number; out: number } => {
+    let best = Infinity;
+    let out = 0;
+    for (let k = 0; k < 3; k++) {
+      const t0 = now();
+      out = 0;
+      for (let i = 0; i < recs.length; i += 64) for (const b of encodeBatches(encoding, recs.slice(i, i + 64))) out += b.length;
+      best = Math.min(best, now() - t0);
+    }
+    return { ms: best, out };
+  };
+  process.stdout.write('\nsink encodings (what a file sink hands to writev; best of 3)\n\n| records | encoding | input lines/s | events/s | output MiB |\n| --- | --- | ---: | ---: | ---: |\n');
+  for (const [name, recs, encoding, n] of [
+    ['multiline java', javaRecs, 'text', events],
+    ['multiline java', javaRecs, 'json', events],
+  ] as const) {
+    const r = time(encoding, recs);
+    process.stdout.write(
+      `| ${name} | ${encoding} | ${Math.round((lines / r.ms) * 1000).toLocaleString('en')} | ${Math.round((n / r.ms) * 1000).toLocaleString('en')} | ${(r.out / 1048576).toFixed(0)} |\n`,
+    );
+  }
+  process.stdout.write(`(input: ${(bytes / 1048576).toFixed(0)} MiB; \`text\` of the events gives the input back, less the pending last event; \`text\` of plain lines hands the record's bytes on as they are)\n`);
 }
 
 main().catch((e: unknown) => {

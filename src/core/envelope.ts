@@ -17,9 +17,10 @@
  * The lines are the tail of the payload, so decoding returns a view (`subarray`), never a copy:
  * the text encoding writes that slice straight to its destination without looking at single lines.
  *
- * An `events` record carries structured events (network sources: syslog, HTTP, OTLP): the tail is
- * NDJSON, one JSON object per event, each ending in `\n`. The text encoding writes those lines as
- * they are (one JSON line per event); the JSON encoding adds `source` and `timestamp` where absent.
+ * An `events` record carries structured events (network sources: syslog, HTTP, OTLP, NATS; file and
+ * stdin with `multiline` or `decoding`): the tail is NDJSON, one JSON object per event, each ending
+ * in `\n`. The text encoding writes each event's `message` (its JSON line when it has no string
+ * `message`; `src/sinks/encoding.ts`); the JSON encoding adds `source` and `timestamp` where absent.
  *
  * A `marker` record carries no data: the agent appends one when it must learn the queue's head (the
  * id every sink has to reach to be drained) and appended nothing itself during this run. Sinks ack

@@ -57,7 +57,7 @@ const centralConfig = (dir: string, port: number, downstream: number): string =>
   // replay after a kill -9 cuts elsewhere (other groups).
   `sources:\n  from_edges:\n    type: http\n    address: 127.0.0.1:${port}\n    max_body_bytes: 2KiB\n` +
   `sinks:\n` +
-  `  out:\n    type: file\n    inputs: [from_edges]\n    path: ${join(dir, 'out.log')}\n` +
+  `  out:\n    type: file\n    inputs: [from_edges]\n    path: ${join(dir, 'out.log')}\n    encoding: json\n` +
   `  check:\n    type: http\n    inputs: [from_edges]\n    uri: http://127.0.0.1:${downstream}/\n    encoding: json\n    max_backoff: 300ms\n`;
 
 // A long cursor flush interval: after a kill -9 the edge replays everything it delivered in that
@@ -216,7 +216,7 @@ test('central http source: a sender\'s replayed body, cut differently and after 
     const port = await freePort();
     const cfg = await writeConfig(
       dir,
-      `data_dir: ./data\nsources:\n  in:\n    type: http\n    address: 127.0.0.1:${port}\nsinks:\n  out:\n    type: file\n    inputs: [in]\n    path: ./out.log\n`,
+      `data_dir: ./data\nsources:\n  in:\n    type: http\n    address: 127.0.0.1:${port}\nsinks:\n  out:\n    type: file\n    inputs: [in]\n    path: ./out.log\n    encoding: json\n`,
     );
     let central = startAgent(cfg, { cwd: dir });
     const post = async (body: string, headers: Record<string, string>): Promise<{ status: number; text: string }> => {

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ndjsonObjects, readIfAny, seededRandom, sleep, startAgent, waitFor, withTempDir, writeConfig, type RunningAgent } from './helpers';
@@ -82,6 +82,46 @@ test('java, python and go traces from the real runtimes, interleaved with ordina
       );
       for (const e of mine) assert.equal(e['file'], join(dir, 'logs', `${id}.log`));
     }
+  });
+});
+
+test('java traces tailed into a file sink with encoding: text come out byte for byte as the application wrote them, one trace per event', async () => {
+  await withTempDir(async (dir) => {
+    await mkdir(join(dir, 'logs'));
+    const log = join(dir, 'logs', 'app.log');
+    writeFileSync(log, '');
+    const input = ['2026-11-30T03:00:01Z INFO starting\n', `${trace('java-uncaught.txt')}\n`, '2026-11-30T03:00:02Z INFO restarted\n', `${trace('java-printstacktrace.txt')}\n`, '2026-11-30T03:00:03Z INFO done\n'];
+    const cfg = await writeConfig(
+      dir,
+      `data_dir: ./data\nsources:\n` +
+        fileSource('app', './logs/app.log', 'multiline:\n  mode: java\n  timeout: 200ms') +
+        `sinks:\n  out:\n    type: file\n    inputs: [app]\n    path: ./out/app.txt\n    encoding: text\n` +
+        `  events:\n    type: file\n    inputs: [app]\n    path: ./out/events.json\n    encoding: json\n`,
+    );
+    const agent = startAgent(cfg, { cwd: dir });
+    // Tailed: written while the agent runs, a trace's lines in two writes.
+    for (const part of input) {
+      const cut = part.indexOf('\tat ');
+      if (cut > 0) {
+        appendFileSync(log, part.slice(0, cut));
+        await sleep(20);
+        appendFileSync(log, part.slice(cut));
+      } else appendFileSync(log, part);
+      await sleep(50);
+    }
+    const want = input.join('');
+    const out = join(dir, 'out', 'app.txt');
+    await waitFor('the text output', async () => (await readIfAny(out)).length >= want.length, 20_000, () => agent.stderr());
+    await eventsWhen(join(dir, 'out', 'events.json'), input.length, agent);
+    await sleep(300); // nothing more arrives
+    await stop(agent);
+    assert.ok(readFileSync(out).equals(Buffer.from(want)), `${readFileSync(out, 'utf8')}\n---\n${want}`);
+    const events = ndjsonObjects(await readIfAny(join(dir, 'out', 'events.json')));
+    assert.deepEqual(
+      events.map((e) => e['message']),
+      input.map((p) => p.slice(0, -1)),
+      'one event per trace',
+    );
   });
 });
 

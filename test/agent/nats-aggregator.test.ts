@@ -56,7 +56,7 @@ sinks:
     max_backoff: 500ms
 `;
 
-/** The `message` of each JSON line, one per line (the edges publish NDJSON events). */
+/** The `message` of each JSON line, one per line (the edges publish NDJSON events; the aggregator's text sinks write those messages as they are). */
 const messages = (text: string): string =>
   text
     .split('\n')
@@ -112,16 +112,16 @@ test('two edges → stream → aggregator killed -9 three times: every line exac
       const last = agg;
       // Running before anything is judged (the lines may all be there already; a SIGTERM during start-up would kill it).
       await waitFor('the last aggregator running', () => last.stderr().includes('INFO running:'), 30_000, last.stderr);
-      await waitFor('every line in the aggregator\'s file', async () => tally(messages(await readIfAny(out)), 'line-', TOTAL).missing.length === 0, 60_000, agg.stderr);
-      await waitFor('every line copied', async () => tally(messages((await readStream(nc, 'OUT')).text), 'line-', TOTAL).missing.length === 0, 30_000, agg.stderr);
+      await waitFor('every line in the aggregator\'s file', async () => tally(await readIfAny(out), 'line-', TOTAL).missing.length === 0, 60_000, agg.stderr);
+      await waitFor('every line copied', async () => tally((await readStream(nc, 'OUT')).text, 'line-', TOTAL).missing.length === 0, 30_000, agg.stderr);
       agg.child.kill('SIGTERM');
       assert.equal((await agg.exited).code, 0, agg.stderr());
       stderr.push(agg.stderr());
 
-      const copy = tally(messages((await readStream(nc, 'OUT')).text), 'line-', TOTAL);
+      const copy = tally((await readStream(nc, 'OUT')).text, 'line-', TOTAL);
       assert.deepEqual(copy.missing, []);
       assert.equal(copy.duplicates, 0, 'no line appended twice to the aggregator\'s queue');
-      const file = tally(messages(await readIfAny(out)), 'line-', TOTAL);
+      const file = tally(await readIfAny(out), 'line-', TOTAL);
       assert.deepEqual(file.missing, [], 'no line lost in the file');
       // The file sink cuts its output back to the length saved with its cursor: exactly once there too.
       assert.equal(file.duplicates, 0, 'no line twice in the aggregator\'s file');

@@ -76,7 +76,7 @@ test('SIGHUP reloads the TLS files of syslog, http and otlp: new connections get
       dir,
       `data_dir: ./data\napi:\n  address: 127.0.0.1:${api}\nsources:\n  sys:\n    type: syslog\n    address: ${sp}\n    tls: ${tls}\n  web:\n    type: http\n    address: ${hp}\n    tls: ${tls}\n` +
         `  otel:\n    type: otlp\n    address: ${op}\n    tls: ${tls}\n` +
-        `sinks:\n  out:\n    type: file\n    inputs: [sys, web, otel]\n    path: ./out.log\n`,
+        `sinks:\n  out:\n    type: file\n    inputs: [sys, web, otel]\n    path: ./out.log\n    encoding: json\n`,
     );
     const agent = startAgent(cfg, { cwd: dir });
     await waitFor('the sources to listen', () => count(agent.stderr(), 'listening on') >= 3, 20_000, agent.stderr);
@@ -118,7 +118,7 @@ test('/metrics and /api/status show each network source’s requests by status c
       dir,
       `data_dir: ./data\napi:\n  address: 127.0.0.1:${api}\nsources:\n  web:\n    type: http\n    address: ${hp}\n    max_body_bytes: 1KiB\n    max_connections: 3\n` +
         `  dgram:\n    type: syslog\n    mode: udp\n    address: ${up}\n` +
-        `sinks:\n  out:\n    type: file\n    inputs: [web, dgram]\n    path: ./out.log\n`,
+        `sinks:\n  out:\n    type: file\n    inputs: [web, dgram]\n    path: ./out.log\n    encoding: json\n`,
     );
     const agent = startAgent(cfg, { cwd: dir });
     await waitFor('the sources to listen', () => count(agent.stderr(), 'listening on') >= 2, 20_000, agent.stderr);

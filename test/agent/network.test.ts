@@ -183,7 +183,7 @@ test('TLS: syslog over TLS and HTTPS with certificate files named relative to th
     const cfg = await writeConfig(
       dir,
       `data_dir: ./data\nsources:\n  sys:\n    type: syslog\n    address: ${sp}\n    tls: ${tls}\n  web:\n    type: http\n    address: ${hp}\n    tls: ${tls}\n` +
-        `sinks:\n  out:\n    type: file\n    inputs: [sys, web]\n    path: ./out.log\n`,
+        `sinks:\n  out:\n    type: file\n    inputs: [sys, web]\n    path: ./out.log\n    encoding: json\n`,
     );
     const agent = startAgent(cfg, { cwd: dir });
     await listening(agent, 2);
@@ -254,7 +254,7 @@ test('syslog: rsyslog forwarding with octet counting (it counts the trailing LF)
       `global(workDirectory="${join(dir, 'rs')}")\nmodule(load="imtcp")\ninput(type="imtcp" address="127.0.0.1" port="${rsPort}")\n` +
         `action(type="omfwd" target="127.0.0.1" port="${port}" protocol="tcp" TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")\n`,
     );
-    const cfg = await writeConfig(dir, `data_dir: ./data\nsources:\n  sys:\n    type: syslog\n    address: ${port}\n    framing: octet_counting\nsinks:\n  out:\n    type: file\n    inputs: [sys]\n    path: ./out.log\n`);
+    const cfg = await writeConfig(dir, `data_dir: ./data\nsources:\n  sys:\n    type: syslog\n    address: ${port}\n    framing: octet_counting\nsinks:\n  out:\n    type: file\n    inputs: [sys]\n    path: ./out.log\n    encoding: json\n`);
     const agent = startAgent(cfg, { cwd: dir });
     await listening(agent, 1);
     const rs = spawn(RSYSLOGD, ['-n', '-f', join(dir, 'rs.conf'), '-i', join(dir, 'rs.pid')], { stdio: 'ignore' });

@@ -9,11 +9,12 @@
  *   - `json` (`application/x-ndjson`): one object per event, `event_id` first, then the fields of
  *     the sink encoding (`message`, `source`, `file`, `timestamp`; structured events keep their own
  *     fields, and get `source` and `timestamp` where absent). `event_id` is always the sluice id.
- *   - `text` (`text/plain`): the lines exactly as read; the event ids are in the `Idempotency-Key`.
+ *   - `text` (`text/plain`): the lines exactly as read, or each structured event's text (its
+ *     `message`; `../encoding.ts`); the event ids are in the `Idempotency-Key`.
  */
 import type { Envelope } from '../../core/envelope';
 import type { Encoding } from '../../core/sink';
-import { encodeEventsJson, encodeJson } from '../encoding';
+import { encodeEventsJson, encodeEventsText, encodeJson } from '../encoding';
 
 const NL = 0x0a;
 
@@ -70,9 +71,9 @@ export const splitParts = (parts: readonly Part[]): [Part[], Part[]] => {
 
 export const contentTypeOf = (encoding: Encoding): string => (encoding === 'json' ? 'application/x-ndjson' : 'text/plain');
 
-/** The body as slices (no copy for `text`). */
+/** The body as slices (no copy for `text` of plain lines). */
 export const encodeParts = (encoding: Encoding, parts: readonly Part[]): Buffer[] => {
-  if (encoding === 'text') return parts.map((p) => p.lines);
+  if (encoding === 'text') return parts.map((p) => (p.batch.kind === 'events' ? encodeEventsText(p.lines) : p.lines));
   return parts.map((p) =>
     p.batch.kind === 'events' ? encodeEventsJson(p.batch, p.lines, p.batch.recordId + p.first) : encodeJson(p.batch, p.lines, p.batch.recordId + p.first),
   );

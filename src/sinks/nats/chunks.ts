@@ -3,15 +3,15 @@
  *
  * One queue record (a source batch) becomes one or more messages; a message never holds events of
  * two records, so its id — record id + chunk index — names the same bytes on every replay, whatever
- * else was read in the same group. The record's encoded bytes (the lines as read with
- * `encoding: text`, NDJSON with `event_id`s with `encoding: json`: one line per event either way) are
- * cut at line boundaries into runs of at most `max` bytes. A single line longer than `max` cannot be
- * sent; it becomes a chunk of its own marked `tooLarge` (the sink dead-letters it) and the cutting
- * goes on after it.
+ * else was read in the same group. The record's encoded bytes (with `encoding: text` the lines as
+ * read, or each structured event's text — a multiline event is several lines; NDJSON with
+ * `event_id`s with `encoding: json`) are cut at line boundaries into runs of at most `max` bytes. A
+ * single line longer than `max` cannot be sent; it becomes a chunk of its own marked `tooLarge` (the
+ * sink dead-letters it) and the cutting goes on after it.
  */
 import type { Envelope } from '../../core/envelope';
 import type { Encoding } from '../../core/sink';
-import { encodeEventsJson, encodeJson } from '../encoding';
+import { encodeEventsJson, encodeEventsText, encodeJson } from '../encoding';
 
 const NL = 0x0a;
 
@@ -26,9 +26,9 @@ export interface Chunk {
   readonly offset: number;
 }
 
-/** The record's bytes as published: a view for `text`, one NDJSON buffer with event ids for `json`. */
+/** The record's bytes as published: a view for `text` of plain lines, the events' text for `text` of events, NDJSON with event ids for `json`. */
 export const encodeRecord = (encoding: Encoding, b: Envelope): Buffer => {
-  if (encoding === 'text') return b.lines;
+  if (encoding === 'text') return b.kind === 'events' ? encodeEventsText(b.lines) : b.lines;
   return b.kind === 'events' ? encodeEventsJson(b, b.lines, b.recordId) : encodeJson(b, b.lines, b.recordId);
 };
 
@@ -57,8 +57,19 @@ export const chunksOf = (batch: Envelope, bytes: Buffer, max: number): Chunk[] =
   return out;
 };
 
-/** The event id of the first line of a chunk (counts the lines before it: only on the rare paths that need it). */
-export const firstEventIdOf = (bytes: Buffer, c: Chunk): number => {
+/**
+ * The event id of the first line of a chunk (counts the lines before it: only on the rare paths that
+ * need it). With `text` of structured events a line is not an event (a multiline event's text is
+ * several lines): the events' text ends say which event the chunk starts in.
+ */
+export const firstEventIdOf = (encoding: Encoding, bytes: Buffer, c: Chunk): number => {
+  if (encoding === 'text' && c.batch.kind === 'events') {
+    const ends: number[] = [];
+    encodeEventsText(c.batch.lines, ends);
+    let i = 0;
+    while (i < ends.length && (ends[i] as number) <= c.offset) i++;
+    return c.batch.recordId + i;
+  }
   let lines = 0;
   let at = bytes.indexOf(NL);
   while (at !== -1 && at < c.offset) {

@@ -130,7 +130,7 @@ export class NatsSink implements Sink {
       for (const c of chunksOf(b, bytes, max)) {
         if (!c.tooLarge) out.push({ subject, chunk: c });
         else {
-          const first = firstEventIdOf(bytes, c);
+          const first = firstEventIdOf(this.config.encoding, bytes, c);
           rejections.push({
             payload: c.payload,
             contentType: this.contentType(),
