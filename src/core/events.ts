@@ -28,7 +28,12 @@ export type QueueEvent =
   /** A fully consumed segment could not be deleted; it is kept (and counted) and retried later. */
   | { readonly type: 'queue.segment-delete-failed'; readonly segment: string; readonly error: unknown }
   /** A write or fsync failed: the queue is failed; appends and reads reject from now on. */
-  | { readonly type: 'queue.failed'; readonly error: unknown };
+  | { readonly type: 'queue.failed'; readonly error: unknown }
+  /**
+   * A consumer found ids [fromId, toId) durable but not readable back from the segment files
+   * (damaged, or a cursor inside a gap) and went on after them: those events are lost to it.
+   */
+  | { readonly type: 'queue.records-skipped'; readonly consumer: string; readonly fromId: number; readonly toId: number };
 
 export type QueueEventListener = (event: QueueEvent) => void;
 

@@ -62,6 +62,11 @@ export const describeEvent = (e: AgentEvent): ReportLine | undefined => {
       return { level: 'warn', msg: `queue: cannot delete consumed segment ${e.segment} (${errorText(e.error)}); it is kept and retried` };
     case 'queue.failed':
       return { level: 'error', msg: `queue: failed: ${errorText(e.error)}` };
+    case 'queue.records-skipped':
+      return {
+        level: 'error',
+        msg: `queue: sink ${e.consumer} passed over records ${e.fromId}–${e.toId - 1}: durable but not readable back from the queue's files (damaged or missing); \`sluice queue verify\` shows where`,
+      };
     case 'agent.started':
       return {
         level: 'info',

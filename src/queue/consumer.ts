@@ -18,6 +18,8 @@ export interface AckHooks {
   counted(events: number): void;
   /** The low-water mark moved (appends waiting for space may get it once it is persisted). */
   advanced(): void;
+  /** Ids [fromId, toId) could not be read back from the segment files and were passed over. */
+  skipped(consumer: string, fromId: number, toId: number): void;
 }
 
 export class QueueConsumer implements Consumer {
@@ -76,7 +78,9 @@ export class QueueConsumer implements Consumer {
           this.acks.handOut(out, r.given);
           return out;
         }
-        // Nothing readable below the durable end (ids lost to damage, or a cursor inside a gap).
+        // Nothing readable below the durable end (ids lost to damage, or a cursor inside a gap):
+        // passed over, and said (a loss is never silent).
+        this.hooks.skipped(this.name, r.given, this.view.durableId);
         r.given = this.view.durableId;
         if (this.acks.skipTo(r.given)) this.hooks.advanced();
         continue;

@@ -16,7 +16,7 @@
  */
 import { mkdirpDurable } from '../core/durable-dirs';
 import type { Clock, FileSystem } from '../core/ports';
-import type { AppendOptions, AppendResult, Consumer, FsyncPolicy, Queue, QueueMetrics, QueueOptions, RecoveryReport } from './types';
+import type { AppendOptions, AppendResult, Consumer, FsyncPolicy, Queue, QueueEvent, QueueMetrics, QueueOptions, RecoveryReport } from './types';
 import { QueueIoError, QueueUsageError } from './errors';
 import { FRAME_MAX } from './format';
 import { AckTracker } from './acks';
@@ -117,6 +117,7 @@ class WriteAheadQueue implements Queue {
   private lock: DirectoryLock | null = null;
   private closeRun: Promise<void> | null = null;
   private readonly neverSync: boolean;
+  private readonly emit: (e: QueueEvent) => void;
 
   constructor(
     private readonly dir: string,
@@ -128,6 +129,7 @@ class WriteAheadQueue implements Queue {
     this.neverSync = s.policy.mode === 'never';
     const events = new EventReporter(onEvent);
     const emit = events.emit.bind(events);
+    this.emit = emit;
     this.writer = new Writer({
       dir,
       fs,
@@ -190,6 +192,7 @@ class WriteAheadQueue implements Queue {
           this.side.release();
           if (this.m.full) this.writer.wake();
         },
+        skipped: (consumer: string, fromId: number, toId: number): void => this.emit({ type: 'queue.records-skipped', consumer, fromId, toId }),
       };
       for (const [name, start] of r.starts) {
         const file = r.withFile.get(name) ?? null;

@@ -581,3 +581,26 @@ test('the cursor file of a consumer that is no longer configured is left alone',
     cleanup();
   }
 });
+
+test('records damaged on disk after they were acknowledged, while the queue runs, are passed over with an error event naming the ids, never silently', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const events: unknown[] = [];
+    // No read cache: the consumer reads every record back from the segment file.
+    const q = await openQueue({ dir, ...OPTS, cacheBytes: 0, onEvent: (e) => events.push(e) });
+    for (let i = 0; i < 3; i++) await q.append(Buffer.from(`rec-${i}-`.padEnd(40, '.')), { events: 2 });
+    // Every data frame damaged in place (same file, so the open queue reads the damage).
+    const seg = segments(dir)[0]!;
+    const b = readFileSync(seg);
+    for (const f of frames(seg).filter((x) => x.kind === 1)) b.fill(0x55, f.offset + 8, f.offset + f.len);
+    writeFileSync(seg, b);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 200);
+    const got = await q.consumer('a').read({ signal: ac.signal });
+    assert.deepEqual(got, []);
+    assert.deepEqual(events.filter((e) => (e as { type: string }).type === 'queue.records-skipped'), [{ type: 'queue.records-skipped', consumer: 'a', fromId: 0, toId: 6 }]);
+    await q.close();
+  } finally {
+    cleanup();
+  }
+});
