@@ -72,6 +72,10 @@ test('max_message_bytes above the server max_payload: messages are cut to fit, a
   assert.equal(tally(text, 'big-', 200).duplicates, 0);
   assert.doesNotMatch(text, /huge-/, 'the line above the limit is not in the stream');
   assert.ok(messages >= 7, `about 20 KB in messages of at most 3072 bytes: ${messages}`);
+  // Ids of chunks cut to the lowered limit name it: under another limit the same index is other bytes.
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const first = await (await jetstreamManager(nc as NatsConnection, { checkAPI: false })).streams.getMessage('LOGS', { seq: 1 });
+  assert.match(first?.header.get('Nats-Msg-Id') ?? '', /:bus:\d+:0@3072$/);
   const warns = agent.stderr().split('\n').filter((l) => l.includes("does not fit the server's max_payload"));
   assert.equal(warns.length, 1, agent.stderr());
   assert.match(warns[0] ?? '', /WARN sink bus: max_message_bytes \(8192\) does not fit the server's max_payload \(4096\): messages are cut to 3072 bytes/);

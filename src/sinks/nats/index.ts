@@ -181,7 +181,7 @@ export class NatsSink implements Sink {
       }
     }
     if (out.length > 0) {
-      const result = await this.publish(c, out, opts.signal);
+      const result = await this.publish(c, out, max === this.config.max_message_bytes ? '' : `@${max}`, opts.signal);
       if (result.status !== 'delivered') return result;
     }
     return rejections.length > 0 ? { status: 'rejected', rejections } : { status: 'delivered' };
@@ -240,15 +240,19 @@ export class NatsSink implements Sink {
     await c?.nc.close().catch(() => undefined);
   }
 
-  /** Publishes every message at once; delivered only when each one is acknowledged. */
-  private async publish(c: Connected, out: readonly Outgoing[], signal: AbortSignal): Promise<WriteResult> {
+  /**
+   * Publishes every message at once; delivered only when each one is acknowledged. `cut` tags the
+   * ids of chunks cut to a lowered limit: a chunk index names other bytes under another limit, and an
+   * id met again must never stand for bytes the stream does not have (that would drop them).
+   */
+  private async publish(c: Connected, out: readonly Outgoing[], cut: string, signal: AbortSignal): Promise<WriteResult> {
     const encoding = this.config.encoding;
     const acks = out.map(({ subject, chunk }) => {
       if (!this.windowChecked.has(subject)) this.checkWindow(c, subject);
       const h = c.headers();
       h.set('Sluice-Encoding', encoding);
       h.set('Sluice-Source', chunk.batch.sourceId);
-      return c.js.publish(subject, chunk.payload, { msgID: `${this.ctx.agentId}:${this.ctx.id}:${chunk.batch.recordId}:${chunk.index}`, headers: h, timeout: PUBLISH_TIMEOUT_MS });
+      return c.js.publish(subject, chunk.payload, { msgID: `${this.ctx.agentId}:${this.ctx.id}:${chunk.batch.recordId}:${chunk.index}${cut}`, headers: h, timeout: PUBLISH_TIMEOUT_MS });
     });
     let settled: PromiseSettledResult<{ duplicate: boolean }>[];
     try {
