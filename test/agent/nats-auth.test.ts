@@ -34,6 +34,7 @@ after(async () => {
 
 const config = (source: string, input: string, connection: string): string => `
 data_dir: ./data-${source}
+shutdown_timeout: 500ms
 sources:
   ${source}:
     type: file
