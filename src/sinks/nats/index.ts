@@ -19,10 +19,10 @@
  * reads `duplicate_window`; when the window is shorter than what a replay can span here
  * (`replayReachMs`), one WARN names the stream and the fix. The lookup runs beside the publish.
  *
- * Messages: each queue record is cut at line boundaries into messages of at most
- * `max_message_bytes` (`chunks.ts`); every message carries `Nats-Msg-Id:
- * <agent id>:<sink id>:<record id>:<chunk index>` — the same on every retry and on every replay after
- * a crash — so the stream stores it once within its `duplicate_window`. The messages of a group are
+ * Messages: each queue record is cut at line boundaries into messages of at most the message limit
+ * (`chunks.ts`); every message carries `Nats-Msg-Id: <agent id>:<sink id>:<record id>:<first
+ * byte>+<length>:<encoding>` (`messageId`) — the same on every retry and on every replay after a
+ * crash — so the stream stores it once within its `duplicate_window`. The messages of a group are
  * published together (pipelined) and the group is delivered only when every one is acknowledged.
  * Headers `Sluice-Encoding: text|json` and `Sluice-Source: <source id>` let a sluice `nats` source
  * keep JSON events structured.
@@ -181,7 +181,7 @@ export class NatsSink implements Sink {
       }
     }
     if (out.length > 0) {
-      const result = await this.publish(c, out, max === this.config.max_message_bytes ? '' : `@${max}`, opts.signal);
+      const result = await this.publish(c, out, opts.signal);
       if (result.status !== 'delivered') return result;
     }
     return rejections.length > 0 ? { status: 'rejected', rejections } : { status: 'delivered' };
@@ -240,19 +240,15 @@ export class NatsSink implements Sink {
     await c?.nc.close().catch(() => undefined);
   }
 
-  /**
-   * Publishes every message at once; delivered only when each one is acknowledged. `cut` tags the
-   * ids of chunks cut to a lowered limit: a chunk index names other bytes under another limit, and an
-   * id met again must never stand for bytes the stream does not have (that would drop them).
-   */
-  private async publish(c: Connected, out: readonly Outgoing[], cut: string, signal: AbortSignal): Promise<WriteResult> {
+  /** Publishes every message at once; delivered only when each one is acknowledged. */
+  private async publish(c: Connected, out: readonly Outgoing[], signal: AbortSignal): Promise<WriteResult> {
     const encoding = this.config.encoding;
     const acks = out.map(({ subject, chunk }) => {
       if (!this.windowChecked.has(subject)) this.checkWindow(c, subject);
       const h = c.headers();
       h.set('Sluice-Encoding', encoding);
       h.set('Sluice-Source', chunk.batch.sourceId);
-      return c.js.publish(subject, chunk.payload, { msgID: `${this.ctx.agentId}:${this.ctx.id}:${chunk.batch.recordId}:${chunk.index}${cut}`, headers: h, timeout: PUBLISH_TIMEOUT_MS });
+      return c.js.publish(subject, chunk.payload, { msgID: messageId(this.ctx.agentId, this.ctx.id, chunk, encoding), headers: h, timeout: PUBLISH_TIMEOUT_MS });
     });
     let settled: PromiseSettledResult<{ duplicate: boolean }>[];
     try {
@@ -396,6 +392,16 @@ export class NatsSink implements Sink {
     return p;
   }
 }
+
+/**
+ * A message's `Nats-Msg-Id`: `<agent id>:<sink id>:<record id>:<first byte>+<length>:<encoding>`.
+ * It names the bytes (a range of the record as encoded), not the chunk's number: a record cut
+ * differently on a replay (another `max_message_bytes`, another server `max_payload`, another
+ * encoding) gets other ids and is stored again, where a chunk number met again would stand for other
+ * bytes and the stream would drop lines it never had.
+ */
+export const messageId = (agentId: string, sinkId: string, chunk: Chunk, encoding: string): string =>
+  `${agentId}:${sinkId}:${chunk.batch.recordId}:${chunk.offset}+${chunk.payload.length}:${encoding}`;
 
 /**
  * A failed connect: errored (a timeout when the attempt's signal cut it short); refused credentials
