@@ -48,6 +48,21 @@ export interface ComponentContext {
    * `sources/` or `sinks/` (the file source: what `start_at: end` skipped). Absent in unit tests.
    */
   readonly dataDir?: string;
+  /**
+   * Sinks only: how far back a replay of this sink can reach — the runner's retry backoff cap and
+   * write timeout, and how often the queue persists the sink's cursor. Absent in unit tests.
+   */
+  readonly replay?: ReplayBounds;
+}
+
+/** What bounds the age of a message a sink may send again (all in ms). */
+export interface ReplayBounds {
+  /** `max_backoff`: the longest wait between two attempts at a group. */
+  readonly maxBackoffMs: number;
+  /** `request.timeout`: the longest one attempt runs. */
+  readonly timeoutMs: number;
+  /** `queue.cursor_flush_interval`: delivered groups not yet covered by a persisted cursor are replayed after a crash. */
+  readonly cursorFlushMs: number;
 }
 
 /**

@@ -71,5 +71,31 @@ export const connectNats = async (config: NatsConnectionConfig, name: string, cw
   });
 };
 
+/** A connection the server or its certificate refused: it cannot work until an operator changes the config. */
+export class NatsConnectError extends Error {
+  readonly code: 'SLUICE_NATS_AUTH' | 'SLUICE_NATS_TLS';
+  constructor(kind: 'auth' | 'tls', servers: readonly string[], options: { cause: unknown }) {
+    const why = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    super(
+      kind === 'auth'
+        ? `${servers.join(', ')} refused the credentials (${why}): check auth (user and password, token or creds_file)`
+        : `TLS with ${servers.join(', ')} failed (${why}): tls.ca_file must name the CA that signed the server's certificate, and the certificate must name the host in servers`,
+      options,
+    );
+    this.name = 'NatsConnectError';
+    this.code = kind === 'auth' ? 'SLUICE_NATS_AUTH' : 'SLUICE_NATS_TLS';
+  }
+}
+
+/** A failed connect as the user should read it: refused credentials and untrusted certificates named; others as they are. */
+export const explainConnectError = (error: unknown, servers: readonly string[]): Error => {
+  if (!(error instanceof Error)) return new Error(String(error));
+  const code = (error as { code?: unknown }).code;
+  const text = `${typeof code === 'string' ? code : ''} ${error.name} ${error.message}`;
+  if (/authorization violation|authentication|AUTHORIZATION_VIOLATION/i.test(text)) return new NatsConnectError('auth', servers, { cause: error });
+  if (/CERT|certificate|altnames|self[- ]signed|TLS|SSL/i.test(text)) return new NatsConnectError('tls', servers, { cause: error });
+  return error;
+};
+
 /** The JetStream client module, loaded on first use. */
 export const loadJetStream = (): Promise<typeof import('@nats-io/jetstream')> => import('@nats-io/jetstream');

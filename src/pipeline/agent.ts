@@ -44,7 +44,7 @@ import { nodeFileSystem, nodeReadFileSystem, systemClock, systemRandom } from '.
 import type { Clock, FileSystem, Random, ReadFileSystem, Timer } from '../core/ports';
 import type { Sink } from '../core/sink';
 import type { EmitOptions, Source, SourceBatch, SourceContext } from '../core/source';
-import { AppendAbortedError, FRAME_HEADER, openQueue, RecordTooLargeError } from '../queue';
+import { AppendAbortedError, DEFAULT_CURSOR_FLUSH_MS, FRAME_HEADER, openQueue, RecordTooLargeError } from '../queue';
 import type { AppendResult, Queue } from '../queue/types';
 import { AgentMetrics } from './metrics';
 import { reportTo } from './report';
@@ -248,7 +248,10 @@ export class Agent {
 
     this.warnUnacknowledgedInputs();
     for (const s of c.sinks) {
-      const sink = s.create(this.componentContext(s.id));
+      const retry = { ...DEFAULT_RETRY, capMs: s.base.max_backoff ?? DEFAULT_RETRY.capMs };
+      const timeoutMs = s.base.request?.timeout ?? DEFAULT_DELIVERY.timeoutMs;
+      const replay = { maxBackoffMs: retry.capMs, timeoutMs, cursorFlushMs: c.queue.cursorFlushMs ?? DEFAULT_CURSOR_FLUSH_MS };
+      const sink = s.create({ ...this.componentContext(s.id), replay });
       this.sinks.push({ id: s.id, sink });
       this.runners.push(
         new SinkRunner({
@@ -259,12 +262,12 @@ export class Agent {
           events: this.events,
           counters: this.metrics.sink(s.id),
           hardStop: this.hardStop.signal,
-          retry: { ...DEFAULT_RETRY, capMs: s.base.max_backoff ?? DEFAULT_RETRY.capMs },
+          retry,
           delivery: {
             maxBytes: s.base.batch?.max_bytes ?? DEFAULT_DELIVERY.maxBytes,
             maxEvents: s.base.batch?.max_events ?? DEFAULT_DELIVERY.maxEvents,
             lingerMs: s.base.batch?.timeout ?? DEFAULT_DELIVERY.lingerMs,
-            timeoutMs: s.base.request?.timeout ?? DEFAULT_DELIVERY.timeoutMs,
+            timeoutMs,
             concurrency: s.base.request?.concurrency ?? DEFAULT_DELIVERY.concurrency,
           },
           deadLetter: new DeadLetterStore(this.ports.fs, deadLetterDir(c.dataDir, s.id), s.id, s.base.dead_letter?.max_bytes ?? DEFAULT_DEAD_LETTER_MAX_BYTES),

@@ -101,6 +101,8 @@ export class SinkRunner {
   private failedAttempts = 0;
   private lastReport = 0;
   private unreported = 0;
+  /** An alert was reported in this episode (later ones follow the report interval: one ERROR line, not one per retry). */
+  private alertReported = false;
   private readonly stopRead = new AbortController();
   private readonly readSignal: AbortSignal;
   private readonly inputs: ReadonlySet<string>;
@@ -343,7 +345,10 @@ export class SinkRunner {
             ? Math.min(this.retry.capMs, Math.max(0, Math.round(result.retryAfterMs)))
             : Math.round(this.random.next() * Math.min(this.retry.capMs, this.retry.baseMs * 2 ** Math.min(attempt, 30)));
         const now = this.clock.now();
-        if (!wasFailing || result.alert === true || now - this.lastReport >= this.retry.reportEveryMs) {
+        if (!wasFailing) this.alertReported = false;
+        const newAlert = result.alert === true && !this.alertReported;
+        if (!wasFailing || newAlert || now - this.lastReport >= this.retry.reportEveryMs) {
+          if (result.alert === true) this.alertReported = true;
           this.events.emit({
             type: 'sink.failing',
             sink: this.id,

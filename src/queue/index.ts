@@ -25,6 +25,7 @@ export type {
   SourcePosition,
 } from './types';
 export { asRecordId } from './types';
+export { DEFAULT_CURSOR_FLUSH_MS } from './queue';
 export { nodeFileSystem, systemClock } from '../core/node-ports';
 export { AppendAbortedError, QueueClosedError, QueueIoError, QueueLockedError, QueueUsageError, RecordTooLargeError } from './errors';
 /** A record's framing (length, CRC, id, …) on top of its payload and positions. */

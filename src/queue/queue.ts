@@ -32,7 +32,7 @@ import { Writer } from './writer';
 const MiB = 1024 * 1024;
 const DEFAULT_SEGMENT_BYTES = 64 * MiB;
 const DEFAULT_MAX_BYTES = 1024 * MiB;
-const DEFAULT_CURSOR_FLUSH_MS = 1000;
+export const DEFAULT_CURSOR_FLUSH_MS = 1000;
 /**
  * Default bound on committed records kept in memory that some consumer has not read yet (capped at
  * a quarter of `maxBytes`; see `ReadSide`). A consumer further behind reads the segment files back

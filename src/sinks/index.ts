@@ -23,4 +23,4 @@ export type { Sink, SinkContext, Encoding } from '../core/sink';
 export { FileSink, fileSinkSchema, createFileSink } from './file';
 export { StreamSink, stdoutSinkSchema, createStdoutSink, StdoutSinkError } from './stdout';
 export { HttpSink, httpSinkSchema, createHttpSink, HttpStatusError, parseRetryAfter } from './http';
-export { NatsSink, natsSinkSchema, createNatsSink, NatsNoStreamError, NatsPublishError, NatsPayloadLimitError } from './nats';
+export { NatsSink, natsSinkSchema, createNatsSink, NatsNoStreamError, NatsPublishError } from './nats';

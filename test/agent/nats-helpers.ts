@@ -63,11 +63,21 @@ export class NatsServer {
   }
 }
 
-/** A single JetStream server on a free port with its store under `dir`. */
-export const startNats = async (dir: string): Promise<NatsServer> => {
+/**
+ * A single JetStream server on a free port with its store under `dir`; `extra` are more
+ * command-line options (`--user`, `--tls` …), `conf` lines of a config file for settings that have
+ * none (`max_payload`).
+ */
+export const startNats = async (dir: string, extra: readonly string[] = [], conf: readonly string[] = []): Promise<NatsServer> => {
   const port = await freePort();
   const store = join(dir, `nats-${port}`);
-  const s = new NatsServer(port, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store]);
+  const confArgs: string[] = [];
+  if (conf.length > 0) {
+    const file = join(dir, `nats-${port}.conf`);
+    await writeFile(file, `${conf.join('\n')}\n`);
+    confArgs.push('-c', file);
+  }
+  const s = new NatsServer(port, [...confArgs, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store, ...extra]);
   await s.start();
   return s;
 };
@@ -101,10 +111,19 @@ export const killAll = async (nodes: readonly NatsServer[]): Promise<void> => {
   await Promise.all(nodes.map((n) => n.kill()));
 };
 
-/** A test's own client connection (reconnecting, so it survives the servers it kills). */
-export const client = async (urls: readonly string[]): Promise<NatsConnection> => {
+/** A test's own client connection (reconnecting, so it survives the servers it kills); `options` add auth or TLS. */
+export const client = async (urls: readonly string[], options: { user?: string; pass?: string; tls?: { caFile: string } } = {}): Promise<NatsConnection> => {
   const { connect } = await import('@nats-io/transport-node');
-  return connect({ servers: [...urls], maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+  return connect({ servers: [...urls], maxReconnectAttempts: -1, reconnectTimeWait: 200, ...options });
+};
+
+/** A self-signed certificate for 127.0.0.1 made with openssl (it is its own CA): `{ cert, key }` paths under `dir`. */
+export const selfSignedCert = (dir: string): { cert: string; key: string } => {
+  const cert = join(dir, 'server-cert.pem');
+  const key = join(dir, 'server-key.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  return { cert, key };
 };
 
 /** Creates a stream, retrying while a fresh cluster has no JetStream leader yet. */

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { asRecordId } from '../../src/core/records';
 import type { Envelope } from '../../src/core/envelope';
-import { chunksOf, encodeRecord, natsSinkSchema, subjectFor } from '../../src/sinks/nats';
+import { chunksOf, encodeRecord, formatDuration, natsSinkSchema, replayReachMs, subjectFor } from '../../src/sinks/nats';
 
 const batch = (text: string, recordId = 100): Envelope => ({
   recordId: asRecordId(recordId),
@@ -80,4 +80,14 @@ test('the config takes servers, a subject and a size; refuses wildcards, unknown
   assert.equal(natsSinkSchema.safeParse({ type: 'nats', inputs: ['app'], subject: 'x', max_message_bytes: '2MiB', auth: { token: 't' }, tls: { ca_file: 'ca.pem' } }).success, true);
   assert.equal(natsSinkSchema.safeParse({ type: 'nats', inputs: ['app'], subject: 'x', stream: 'LOGS' }).success, false);
   assert.equal(natsSinkSchema.safeParse({ type: 'nats', inputs: ['app'], subject: 'x', servers: ['http://a b'] }).success, false);
+});
+
+test('a replay reaches back max_backoff + request.timeout + cursor_flush_interval + a minute for a restart; durations print as the nats CLI takes them', () => {
+  assert.equal(replayReachMs({ maxBackoffMs: 30_000, timeoutMs: 30_000, cursorFlushMs: 1000 }), 121_000);
+  assert.equal(formatDuration(121_000), '2m1s');
+  assert.equal(formatDuration(120_000), '2m');
+  assert.equal(formatDuration(24 * 3_600_000), '24h');
+  assert.equal(formatDuration(3_661_000), '1h1m1s');
+  assert.equal(formatDuration(300), '300ms');
+  assert.equal(formatDuration(0), '0ms');
 });

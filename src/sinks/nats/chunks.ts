@@ -2,7 +2,7 @@
  * How the nats sink cuts a batch into messages.
  *
  * One queue record (a source batch) becomes one or more messages; a message never holds events of
- * two records, so its id — record id + chunk index — names the same bytes on every replay, whatever
+ * two records, so its id — record id + byte range — names the same bytes on every replay, whatever
  * else was read in the same group. The record's encoded bytes (with `encoding: text` the lines as
  * read, or each structured event's text — a multiline event is several lines; NDJSON with
  * `event_id`s with `encoding: json`) are cut at line boundaries into runs of at most `max` bytes. A
@@ -17,7 +17,7 @@ const NL = 0x0a;
 
 export interface Chunk {
   readonly batch: Envelope;
-  /** Index of this chunk within its record: part of the message id. */
+  /** Index of this chunk within its record (the message id names the byte range: `offset`, length). */
   readonly index: number;
   readonly payload: Buffer;
   /** Set when `payload` is one line longer than the limit: it cannot be published. */
