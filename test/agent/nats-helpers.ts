@@ -68,7 +68,34 @@ export class NatsServer {
  * command-line options (`--user`, `--tls` …), `conf` lines of a config file for settings that have
  * none (`max_payload`).
  */
-export const startNats = async (dir: string, extra: readonly string[] = [], conf: readonly string[] = []): Promise<NatsServer> => {
+export const startNats = async (dir: string, extra: readonly string[] = [], conf: readonly string[] = []): Promise<NatsServer> =>
+  withFreshPorts(async () => {
+    const s = await prepareNats(dir, extra, conf);
+    try {
+      await s.start();
+    } catch (e) {
+      await s.kill();
+      throw e;
+    }
+    return s;
+  });
+
+/**
+ * Runs `start` again (with new ports) when a port found free was taken by another test before the
+ * server bound it: the gap between `freePort` and the bind is a race with the test files running
+ * beside this one.
+ */
+const withFreshPorts = async <T>(start: () => Promise<T>): Promise<T> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (attempt >= 3 || !String(e).includes('address already in use')) throw e;
+    }
+  }
+};
+
+const prepareNats = async (dir: string, extra: readonly string[], conf: readonly string[]): Promise<NatsServer> => {
   const port = await freePort();
   const store = join(dir, `nats-${port}`);
   const confArgs: string[] = [];
@@ -77,13 +104,23 @@ export const startNats = async (dir: string, extra: readonly string[] = [], conf
     await writeFile(file, `${conf.join('\n')}\n`);
     confArgs.push('-c', file);
   }
-  const s = new NatsServer(port, [...confArgs, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store, ...extra]);
-  await s.start();
-  return s;
+  return new NatsServer(port, [...confArgs, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store, ...extra]);
 };
 
-/** Three JetStream servers clustered on loopback (routes between all three). */
-export const startCluster = async (dir: string): Promise<NatsServer[]> => {
+/** Three JetStream servers clustered on loopback (routes between all three); none is left running when one fails to start. */
+export const startCluster = (dir: string): Promise<NatsServer[]> =>
+  withFreshPorts(async () => {
+    const nodes = await prepareCluster(dir);
+    const started = await Promise.allSettled(nodes.map((n) => n.start()));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      await killAll(nodes);
+      throw failed.reason;
+    }
+    return nodes;
+  });
+
+const prepareCluster = async (dir: string): Promise<NatsServer[]> => {
   const ports = [await freePort(), await freePort(), await freePort()];
   const routes = [await freePort(), await freePort(), await freePort()];
   const nodes: NatsServer[] = [];
@@ -103,7 +140,6 @@ export const startCluster = async (dir: string): Promise<NatsServer[]> => {
     );
     nodes.push(new NatsServer(ports[i] as number, ['-c', conf]));
   }
-  await Promise.all(nodes.map((n) => n.start()));
   return nodes;
 };
 

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startAgent, tally, waitFor, withTempDir, writeConfig } from '../agent/helpers';
+import { statSync } from 'node:fs';
+import { CLI, startAgent, tally, waitFor, withTempDir, writeConfig } from '../agent/helpers';
 
 const numbered = (from: number, to: number): string => {
   let s = '';
@@ -63,7 +64,18 @@ test('a data_dir on an 8 MiB tmpfs with max_bytes of 64 MiB: while the disk is f
         await new Promise((r) => setTimeout(r, 1500));
         assert.equal(agent.child.exitCode, null, agent.stderr());
         await rmdir(join(dir, 'out.log'));
-        await waitFor('every line delivered', async () => (await sizeOf(join(dir, 'out.log'))) >= input.length, 120_000, agent.stderr);
+        // On a timeout: how far the output got, and the queue as `sluice queue inspect` sees it.
+        const where = (): string => {
+          let out = 0;
+          try {
+            out = statSync(join(dir, 'out.log')).size;
+          } catch {
+            // none yet
+          }
+          const inspect = spawnSync(process.execPath, [CLI, 'queue', 'inspect', '--config', cfg], { cwd: dir, encoding: 'utf8' });
+          return `${agent.stderr()}\nout.log ${out} of ${input.length} bytes\n${inspect.stdout}${inspect.stderr}`;
+        };
+        await waitFor('every line delivered', async () => (await sizeOf(join(dir, 'out.log'))) >= input.length, 120_000, where);
         assert.match(agent.stderr(), /space again after \d+ms/);
       } finally {
         agent.child.kill('SIGTERM');
