@@ -13,25 +13,10 @@ import assert from 'node:assert/strict';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readIfAny, sleep, startAgent, tally, waitFor, withTempDir, writeConfig, type RunningAgent } from './helpers';
-import { addStream, client, natsMissing, readStream, startNats } from './nats-helpers';
+import { addStream, client, fileToNats, natsMissing, readStream, startNats } from './nats-helpers';
 
-const edgeConfig = (url: string, id: string, input: string): string => `
-data_dir: ./data-${id}
-sources:
-  ${id}:
-    type: file
-    include: [${JSON.stringify(input)}]
-    start_at: beginning
-sinks:
-  bus:
-    type: nats
-    inputs: [${id}]
-    servers: [${JSON.stringify(url)}]
-    subject: logs.{source}
-    encoding: json
-    max_message_bytes: 8KiB
-    max_backoff: 500ms
-`;
+const edgeConfig = (url: string, id: string, input: string): string =>
+  fileToNats({ id, input, servers: [url], sink: ['encoding: json', 'max_message_bytes: 8KiB', 'max_backoff: 500ms'] });
 
 const aggregatorConfig = (url: string, out: string): string => `
 data_dir: ./data-aggregator

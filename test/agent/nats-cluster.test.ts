@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sleep, startAgent, tally, waitFor, withTempDir, writeConfig, type RunningAgent } from './helpers';
-import { addStream, client, killAll, natsMissing, readStream, startCluster } from './nats-helpers';
+import { addStream, client, fileToNats, killAll, natsMissing, readStream, startCluster } from './nats-helpers';
 
 const lines = (from: number, count: number): string => {
   let s = '';
@@ -28,23 +28,7 @@ test('an R3 stream on a 3-node cluster: one node down writes go on, two down the
       await writeFile(input, '');
       const config = await writeConfig(
         dir,
-        `
-data_dir: ./data
-sources:
-  app:
-    type: file
-    include: [${JSON.stringify(input)}]
-    start_at: beginning
-sinks:
-  bus:
-    type: nats
-    inputs: [app]
-    servers: [${urls.map((u) => JSON.stringify(u)).join(', ')}]
-    subject: logs.{source}
-    max_message_bytes: 4KiB
-    max_backoff: 1s
-    request: { timeout: 5s }
-`,
+        fileToNats({ id: 'app', input, servers: urls, dataDir: './data', sink: ['max_message_bytes: 4KiB', 'max_backoff: 1s', 'request: { timeout: 5s }'] }),
       );
       agent = startAgent(config, { cwd: dir });
       const a = agent;

@@ -143,6 +143,30 @@ const prepareCluster = async (dir: string): Promise<NatsServer[]> => {
   return nodes;
 };
 
+/**
+ * A config with one file source `id` tailing `input` from its beginning into a nats sink `bus` on
+ * `servers`, publishing to `logs.{source}` (data under `./data-<id>`, or `dataDir`); `sink` are more
+ * keys of the sink, `top` more top-level keys, one YAML line each.
+ */
+export const fileToNats = (o: { id: string; input: string; servers: readonly string[]; dataDir?: string; sink?: readonly string[]; top?: readonly string[] }): string =>
+  [
+    `data_dir: ${o.dataDir ?? `./data-${o.id}`}`,
+    ...(o.top ?? []),
+    'sources:',
+    `  ${o.id}:`,
+    '    type: file',
+    `    include: [${JSON.stringify(o.input)}]`,
+    '    start_at: beginning',
+    'sinks:',
+    '  bus:',
+    '    type: nats',
+    `    inputs: [${o.id}]`,
+    `    servers: [${o.servers.map((u) => JSON.stringify(u)).join(', ')}]`,
+    ...(o.sink?.some((l) => l.startsWith('subject:')) === true ? [] : ['    subject: logs.{source}']),
+    ...(o.sink ?? []).map((l) => `    ${l}`),
+    '',
+  ].join('\n');
+
 export const killAll = async (nodes: readonly NatsServer[]): Promise<void> => {
   await Promise.all(nodes.map((n) => n.kill()));
 };

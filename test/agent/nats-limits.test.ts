@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { startAgent, sleep, tally, waitFor, writeConfig } from './helpers';
-import { addStream, client, natsMissing, readStream, startNats, type NatsServer } from './nats-helpers';
+import { addStream, client, fileToNats, natsMissing, readStream, startNats, type NatsServer } from './nats-helpers';
 
 let dir = '';
 let server: NatsServer | undefined;
@@ -34,23 +34,8 @@ after(async () => {
   if (dir !== '') await rm(dir, { recursive: true, force: true });
 });
 
-const config = (source: string, input: string, subject: string, maxMessage: string, maxBackoff = '300ms'): string => `
-data_dir: ./data-${source}
-sources:
-  ${source}:
-    type: file
-    include: [${JSON.stringify(input)}]
-    start_at: beginning
-sinks:
-  bus:
-    type: nats
-    inputs: [${source}]
-    servers: [${JSON.stringify(server?.url ?? '')}]
-    subject: ${subject}
-    max_message_bytes: ${maxMessage}
-    max_backoff: ${maxBackoff}
-    batch: { max_bytes: 64KiB }
-`;
+const config = (source: string, input: string, subject: string, maxMessage: string, maxBackoff = '300ms'): string =>
+  fileToNats({ id: source, input, servers: [server?.url ?? ''], sink: [`subject: ${subject}`, `max_message_bytes: ${maxMessage}`, `max_backoff: ${maxBackoff}`, 'batch: { max_bytes: 64KiB }'] });
 
 const lines = (prefix: string, from: number, count: number): string => {
   let s = '';

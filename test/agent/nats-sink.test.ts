@@ -7,26 +7,10 @@ import assert from 'node:assert/strict';
 import { appendFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cli, startAgent, sleep, tally, waitFor, withTempDir, writeConfig, type RunningAgent } from './helpers';
-import { addStream, client, natsMissing, readStream, startNats, streamMessages } from './nats-helpers';
+import { addStream, client, fileToNats, natsMissing, readStream, startNats, streamMessages } from './nats-helpers';
 
-const sinkConfig = (url: string, input: string, extra = ''): string => `
-data_dir: ./data
-sources:
-  app:
-    type: file
-    include: [${JSON.stringify(input)}]
-    start_at: beginning
-sinks:
-  bus:
-    type: nats
-    inputs: [app]
-    servers: [${JSON.stringify(url)}]
-    subject: logs.{source}
-    max_message_bytes: 4KiB
-    max_backoff: 500ms
-    batch: { max_bytes: 64KiB }
-    request: { timeout: 5s, concurrency: 2 }
-${extra}`;
+const sinkConfig = (url: string, input: string, extra = ''): string =>
+  fileToNats({ id: 'app', input, servers: [url], dataDir: './data', sink: ['max_message_bytes: 4KiB', 'max_backoff: 500ms', 'batch: { max_bytes: 64KiB }', 'request: { timeout: 5s, concurrency: 2 }'] }) + extra;
 
 /** `count` numbered lines from `from`, ~100 bytes each. */
 const lines = (from: number, count: number): string => {
