@@ -436,6 +436,11 @@ export class Assembler {
     this.room(Buffer.byteLength(text));
     this.outLen += this.out.write(text, this.outLen, 'utf8');
     this.events++;
+    this.endEvent();
+  }
+
+  /** No event pending any more. */
+  private endEvent(): void {
     this.evStart = -1;
     this.evParts = null;
     this.evStream = null;
@@ -488,9 +493,7 @@ export class Assembler {
     this.outLen = o;
     if (this.evLines > 1) this.counts.multilineEvents++;
     this.events++;
-    this.evStart = -1;
-    this.evParts = null;
-    this.evContinuation = false;
+    this.endEvent();
     return true;
   }
 
@@ -554,12 +557,7 @@ export class Assembler {
   reset(): void {
     this.scanned = 0;
     this.kept = 0;
-    this.evStart = -1;
-    this.evParts = null;
-    this.evStream = null;
-    this.evTimestamp = null;
-    this.evPartial = false;
-    this.evContinuation = false;
+    this.endEvent();
     this.held = [];
     this.queue = [];
     this.open = { stdout: null, stderr: null };
